@@ -1,0 +1,229 @@
+/**
+ * The task runtime: runs task bodies as interruptible fibers supervised in its Scope, records every lifecycle
+ * change in the `TaskStore`, and gives each execution `TaskInfo` plus what its plugins provide. `run` and
+ * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
+ */
+import {
+  type Context,
+  type Duration,
+  Effect,
+  type Exit,
+  Fiber,
+  Layer,
+  Option,
+  PubSub,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
+import type { StoreError } from "../stores/errors.ts"
+import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
+import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
+import { InvalidTaskInput, MaxInstancesReached, TaskNotFound, UnknownTask } from "./errors.ts"
+import { type Driver, makeDriver } from "./internal/driver.ts"
+import { type AnyTask, erase } from "./internal/outcome.ts"
+import type { AnyPlugin, PluginProvides, PluginRequires } from "./Plugin.ts"
+import type { Session } from "./Session.ts"
+import type { Task, TaskDefinition } from "./Task.ts"
+import type { TaskEvent } from "./TaskEvent.ts"
+import type { TaskError, TaskHandle } from "./TaskHandle.ts"
+import { TaskInfo } from "./TaskInfo.ts"
+
+/** Where and how to start a task. */
+export interface SubmitOptions {
+  /** The task's id; a fresh UUID by default. */
+  readonly id?: string | undefined
+  /** The session the task belongs to; `maxParallel` counts per session. */
+  readonly session?: string | undefined
+  /** When `maxParallel` instances already run: wait for a slot (default) or fail with `MaxInstancesReached`. */
+  readonly onLimit?: "wait" | "fail" | undefined
+}
+
+/** A runtime whose plugins provide `P`: it runs every task whose body needs no more than `P | TaskInfo`. */
+export interface Runtime<P> {
+  /** This runtime's identity: the owner of the leases it takes. */
+  readonly id: string
+  /** Runs a task in a fiber of the caller and returns its output; the task is recorded like a submitted one. */
+  readonly run: <I, O, E, R extends P | TaskInfo>(
+    task: Task<I, O, E, R>,
+    input: NoInfer<I>,
+    options?: SubmitOptions
+  ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached>
+  /** Starts a task in the background and returns a handle on it. Bad input fails here and nothing is stored. */
+  readonly submit: <I, O, E, R extends P | TaskInfo>(
+    task: Task<I, O, E, R>,
+    input: NoInfer<I>,
+    options?: SubmitOptions
+  ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | StoreError>
+  /** A handle on an existing task of this definition, wherever it runs. */
+  readonly handle: <I, O, E, R>(task: Task<I, O, E, R>, id: string) => TaskHandle<O, E>
+  /** Drives a stored, unfinished task in this runtime (after a restart, or for a task submitted elsewhere). */
+  readonly resume: (id: string) => Effect.Effect<void, TaskNotFound | UnknownTask | StoreError>
+  /** Cancels a task and its unfinished child tasks. Cancelling a finished task does nothing. */
+  readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
+  readonly get: (id: string) => Effect.Effect<TaskRecord, TaskNotFound | StoreError>
+  readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>
+  /** Every event of every task this runtime drives, from the moment of subscription. */
+  readonly events: Stream.Stream<TaskEvent>
+  /** A view of this runtime that submits into one session. */
+  readonly session: (id: string) => Session<P>
+}
+
+/** How to build a runtime. */
+export interface RuntimeOptions<Plugins extends ReadonlyArray<AnyPlugin>> {
+  readonly plugins?: Plugins | undefined
+  /** Tasks this runtime can run when it finds them in the store (`resume`); `run`/`submit` add theirs. */
+  readonly tasks?: ReadonlyArray<TaskDefinition> | undefined
+  /** The identity written as lease owner; a fresh UUID by default. */
+  readonly id?: string | undefined
+  /** How many past events a new subscriber of a slow stream may lag behind before the oldest are dropped. */
+  readonly eventBufferSize?: number | undefined
+  /** How often a handle on a task that runs elsewhere reads the store. Default: 1 second. */
+  readonly pollInterval?: Duration.Input | undefined
+}
+
+/**
+ * Builds a runtime in the current Scope: closing the Scope interrupts every running task and records it back
+ * as `pending` at the same attempt, so another runtime can resume it.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function* () {
+ *   const runtime = yield* Runtime.make({ plugins: [] })
+ *   const handle = yield* runtime.submit(greet, { name: "Ada" })
+ *   return yield* handle.await
+ * }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+ * ```
+ */
+export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly []>(
+  options: RuntimeOptions<Plugins> = {}
+): Effect.Effect<
+  Runtime<PluginProvides<Plugins[number]>>,
+  never,
+  Scope.Scope | TaskStore | PluginRequires<Plugins[number]>
+> =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.Scope
+    const store = yield* TaskStore
+    const context = yield* Effect.context<TaskStore | PluginRequires<Plugins[number]>>()
+    const plugins: ReadonlyArray<AnyPlugin> = options.plugins ?? []
+    const runtimeId = options.id ?? crypto.randomUUID()
+    const events = yield* PubSub.sliding<TaskEvent>(options.eventBufferSize ?? 4096)
+    yield* Scope.addFinalizer(scope, PubSub.shutdown(events))
+
+    const registry = new Map<string, AnyTask>()
+    const register = (task: AnyTask) => {
+      if (!registry.has(task.name)) registry.set(task.name, task)
+    }
+    for (const task of options.tasks ?? []) register(task as unknown as AnyTask)
+
+    const driver: Driver = makeDriver({
+      runtimeId,
+      store,
+      scope,
+      context: context as Context.Context<unknown>,
+      pluginLayer:
+        plugins.length === 0
+          ? undefined
+          : Layer.mergeAll(...(plugins.map((p) => p.layer) as [Layer.Layer<never, never, unknown>])),
+      hooks: plugins.flatMap((p) => (p.hooks === undefined ? [] : [p.hooks])),
+      events,
+      pollInterval: options.pollInterval ?? "1 second"
+    })
+
+    const encodeInput = (task: AnyTask, input: unknown) =>
+      Effect.mapError(
+        Schema.encodeUnknownEffect(task.input)(input),
+        (error) => new InvalidTaskInput({ taskName: task.name, issue: error.message })
+      )
+
+    /** Validates, takes a slot when failing fast, and records a new pending task. */
+    const enqueue = Effect.fnUntraced(function* (task: AnyTask, input: unknown, opts: SubmitOptions | undefined) {
+      register(task)
+      const encoded = yield* encodeInput(task, input)
+      const sessionId = opts?.session
+      let slotHeld = false
+      if (opts?.onLimit === "fail" && Number.isFinite(task.maxParallel)) {
+        const slot = driver.slot(task, sessionId)
+        slotHeld = yield* slot.takeIfAvailable(1)
+        if (!slotHeld) {
+          return yield* new MaxInstancesReached({
+            taskName: task.name,
+            sessionId: sessionId ?? "",
+            maxParallel: task.maxParallel
+          })
+        }
+      }
+      const parent = yield* Effect.serviceOption(TaskInfo)
+      const record = yield* store
+        .create({
+          id: opts?.id ?? crypto.randomUUID(),
+          name: task.name,
+          input: encoded,
+          sessionId,
+          parentId: Option.isSome(parent) ? parent.value.id : undefined
+        })
+        .pipe(Effect.onError(() => (slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void)))
+      yield* driver.publish(record)
+      return { record, slotHeld }
+    })
+
+    const submit = Effect.fnUntraced(function* (task: AnyTask, input: unknown, opts?: SubmitOptions) {
+      const { record, slotHeld } = yield* enqueue(task, input, opts)
+      const outcome = yield* driver.start(task, record.id, slotHeld)
+      return driver.handle(task, record.id, outcome)
+    })
+
+    const run = Effect.fnUntraced(function* (task: AnyTask, input: unknown, opts?: SubmitOptions) {
+      const { record, slotHeld } = yield* enqueue(task, input, opts)
+      const fiber = yield* driver.runHere(task, record.id, slotHeld)
+      const exit: Exit.Exit<unknown, unknown> = yield* Fiber.join(fiber)
+      return yield* exit
+    })
+
+    const get = (id: string) =>
+      Effect.flatMap(
+        store.get(id),
+        Option.match({
+          onNone: () => Effect.fail(new TaskNotFound({ taskId: id })),
+          onSome: Effect.succeed
+        })
+      )
+
+    const resume = Effect.fnUntraced(function* (id: string) {
+      const record = yield* get(id)
+      if (isTerminal(record.status)) return
+      const task = registry.get(record.name)
+      if (task === undefined) return yield* new UnknownTask({ taskName: record.name })
+      yield* driver.start(task, id, false)
+    })
+
+    const runtime: Runtime<PluginProvides<Plugins[number]>> = {
+      id: runtimeId,
+      run: (task, input, opts) => run(erase(task), input, opts) as never,
+      submit: (task, input, opts) => submit(erase(task), input, opts) as never,
+      handle: (task, id) => driver.handle(erase(task), id, undefined) as never,
+      resume,
+      cancel: driver.cancel,
+      get,
+      list: store.list,
+      events: Stream.fromPubSub(events),
+      session: (id) => ({
+        id,
+        run: (task, input, opts) => runtime.run(task, input, { ...opts, session: id }),
+        submit: (task, input, opts) => runtime.submit(task, input, { ...opts, session: id }),
+        list: (query) => store.list({ ...query, sessionId: id }),
+        cancelAll: Effect.gen(function* () {
+          let cursor: string | undefined
+          do {
+            const page = yield* store.list({ sessionId: id, cursor, limit: 500 })
+            for (const item of page.items) {
+              if (!isTerminal(item.status)) yield* driver.cancel(item.id)
+            }
+            cursor = page.nextCursor
+          } while (cursor !== undefined)
+        }).pipe(Effect.catchTag("TaskNotFound", () => Effect.void))
+      })
+    }
+    return runtime
+  })

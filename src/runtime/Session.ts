@@ -1,0 +1,35 @@
+/**
+ * A session groups related tasks under one id: they are listed and cancelled together, and a task's
+ * `maxParallel` counts the instances running in its session.
+ */
+import type { Effect } from "effect"
+import type { StoreError } from "../stores/errors.ts"
+import type { TaskPage, TaskQuery } from "../stores/TaskStore.ts"
+import type { InvalidTaskInput, MaxInstancesReached } from "./errors.ts"
+import type { Task } from "./Task.ts"
+import type { TaskError, TaskHandle } from "./TaskHandle.ts"
+import type { TaskInfo } from "./TaskInfo.ts"
+
+/** Options of a run or submit inside a session. */
+export interface SessionSubmitOptions {
+  readonly id?: string | undefined
+  readonly onLimit?: "wait" | "fail" | undefined
+}
+
+export interface Session<P> {
+  readonly id: string
+  readonly run: <I, O, E, R extends P | TaskInfo>(
+    task: Task<I, O, E, R>,
+    input: NoInfer<I>,
+    options?: SessionSubmitOptions
+  ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached>
+  readonly submit: <I, O, E, R extends P | TaskInfo>(
+    task: Task<I, O, E, R>,
+    input: NoInfer<I>,
+    options?: SessionSubmitOptions
+  ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | StoreError>
+  /** The session's tasks, oldest first. */
+  readonly list: (query: Omit<TaskQuery, "sessionId">) => Effect.Effect<TaskPage, StoreError>
+  /** Cancels every unfinished task of the session. */
+  readonly cancelAll: Effect.Effect<void, StoreError>
+}

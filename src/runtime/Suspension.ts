@@ -1,0 +1,27 @@
+/**
+ * How a running attempt ends without finishing: it stops as a `suspended` task that becomes runnable again at
+ * `runAt` or when a signal arrives. Plugins raise it; the runtime recognises it and never shows it to users.
+ */
+import { type Cause, Effect } from "effect"
+import type { SuspendReason } from "../stores/TaskRecord.ts"
+
+/** The internal signal a suspending attempt ends with (carried as a defect, so it is never a typed error). */
+export class Suspend {
+  readonly _tag = "Suspend"
+  constructor(
+    readonly reason: SuspendReason,
+    readonly runAt: number | undefined
+  ) {}
+}
+
+/** Ends the current attempt: the task is recorded `suspended` for `reason`, runnable again after `runAt`. */
+export const suspend = (reason: SuspendReason, runAt: number | undefined): Effect.Effect<never> =>
+  Effect.die(new Suspend(reason, runAt))
+
+/** The suspension a cause carries, if it carries one. */
+export const findSuspend = <E>(cause: Cause.Cause<E>): Suspend | undefined => {
+  for (const reason of cause.reasons) {
+    if (reason._tag === "Die" && reason.defect instanceof Suspend) return reason.defect
+  }
+  return undefined
+}

@@ -1,0 +1,67 @@
+/**
+ * A task definition: a name, Schemas for input and output, limits, a retry Schedule, a timeout, and a body
+ * that is an Effect program. The services the body asks for are checked, at compile time, against what the
+ * runtime's plugins provide.
+ */
+import { Duration, type Effect, Option, type Schedule, Schema } from "effect"
+import type { TaskTimeout } from "./errors.ts"
+
+/** The options of `task(...)`. */
+export interface TaskOptions<I, IE, O, OE, E> {
+  /** Unique within a runtime; stored with every task, so a worker in another process can find the body. */
+  readonly name: string
+  readonly input: Schema.Codec<I, IE>
+  /** Encodes the output for the store. Without it the output must already be JSON. */
+  readonly output?: Schema.Codec<O, OE> | undefined
+  /** At most this many instances run at once in one session. Default: unlimited. */
+  readonly maxParallel?: number | undefined
+  /** Decides, from the error of a failed attempt, whether and when the next attempt runs. */
+  readonly retry?: Schedule.Schedule<unknown, NoInfer<E> | TaskTimeout> | undefined
+  /** Each attempt is interrupted after this long and fails with `TaskTimeout`. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+export const TaskTypeId: unique symbol = Symbol.for("effect-waypoint/Task")
+
+/** Any defined task, whatever its types: what a runtime's `tasks` list holds. */
+export interface TaskDefinition {
+  readonly [TaskTypeId]: typeof TaskTypeId
+  readonly name: string
+}
+
+/** A defined task, ready to be run or submitted by a runtime whose plugins provide `R`. */
+export interface Task<in out I, in out O, in out E, out R> extends TaskDefinition {
+  readonly name: string
+  /** The input Schema with a JSON encoding, as stored. */
+  readonly input: Schema.Codec<I, Schema.Json>
+  readonly output: Schema.Codec<O, Schema.Json>
+  readonly maxParallel: number
+  readonly retry: Option.Option<Schedule.Schedule<unknown, E | TaskTimeout>>
+  readonly timeout: Option.Option<Duration.Duration>
+  readonly body: (input: I) => Effect.Effect<O, E, R>
+}
+
+/**
+ * Defines a task.
+ *
+ * @example
+ * ```ts
+ * const resize = task(
+ *   { name: "resize", input: Schema.Struct({ url: Schema.String }), retry: Schedule.recurs(3), timeout: "1 minute" },
+ *   ({ url }) => Effect.succeed(`resized ${url}`)
+ * )
+ * ```
+ */
+export const task = <I, IE, O, E = never, R = never, OE = O>(
+  options: TaskOptions<I, IE, O, OE, E>,
+  body: (input: I) => Effect.Effect<O, E, R>
+): Task<I, O, E, R> => ({
+  [TaskTypeId]: TaskTypeId,
+  name: options.name,
+  input: Schema.toCodecJson(options.input),
+  output: Schema.toCodecJson(options.output ?? (Schema.Json as unknown as Schema.Codec<O, OE>)),
+  maxParallel: options.maxParallel ?? Number.POSITIVE_INFINITY,
+  retry: Option.fromUndefinedOr(options.retry),
+  timeout: Option.map(Option.fromUndefinedOr(options.timeout), Duration.fromInputUnsafe),
+  body
+})

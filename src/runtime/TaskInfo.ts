@@ -1,0 +1,31 @@
+/**
+ * Who the running task is: id, name, attempt, session and parent. Every execution gets one, so a task body
+ * and every plugin service can ask for it by type.
+ */
+import { Context, Layer } from "effect"
+
+export class TaskInfo extends Context.Service<
+  TaskInfo,
+  {
+    readonly id: string
+    readonly name: string
+    /** 1 for the first attempt; a retry adds one, a crash or a shutdown does not. */
+    readonly attempt: number
+    readonly sessionId: string | undefined
+    readonly parentId: string | undefined
+  }
+>()("waypoint/runtime/TaskInfo") {
+  /** A fixed `TaskInfo` for testing plugin services outside a runtime. */
+  static layerTest(info: Partial<TaskInfo["Service"]> & { readonly id: string }): Layer.Layer<TaskInfo> {
+    return Layer.succeed(
+      TaskInfo,
+      TaskInfo.of({
+        name: "test-task",
+        attempt: 1,
+        sessionId: undefined,
+        parentId: undefined,
+        ...info
+      })
+    )
+  }
+}

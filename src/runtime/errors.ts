@@ -1,0 +1,95 @@
+/**
+ * The typed errors of the task runtime. Each says what happened and carries what a caller needs to act on it.
+ */
+import { Schema } from "effect"
+
+/** A task's input did not match its Schema. The body never started; nothing was stored for a new task. */
+export class InvalidTaskInput extends Schema.TaggedError<InvalidTaskInput>()("InvalidTaskInput", {
+  taskName: Schema.String,
+  issue: Schema.String
+}) {
+  override get message() {
+    return `invalid input for task "${this.taskName}": ${this.issue}`
+  }
+}
+
+/** A task's output could not be encoded with its output Schema, so it could not be stored. */
+export class InvalidTaskOutput extends Schema.TaggedError<InvalidTaskOutput>()("InvalidTaskOutput", {
+  taskName: Schema.String,
+  issue: Schema.String
+}) {
+  override get message() {
+    return `invalid output from task "${this.taskName}": ${this.issue}`
+  }
+}
+
+/** An attempt ran longer than the task's `timeout` and was interrupted. */
+export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout", {
+  taskId: Schema.String,
+  taskName: Schema.String,
+  attempt: Schema.Number,
+  timeoutMillis: Schema.Number
+}) {
+  override get message() {
+    return `task "${this.taskName}" (${this.taskId}) attempt ${this.attempt} timed out after ${this.timeoutMillis} ms`
+  }
+}
+
+/** The task was cancelled before it finished. */
+export class TaskCancelled extends Schema.TaggedError<TaskCancelled>()("TaskCancelled", {
+  taskId: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId} was cancelled`
+  }
+}
+
+/** The task failed with an error that is only known in its stored form (it ran elsewhere, or it was a defect). */
+export class TaskFailed extends Schema.TaggedError<TaskFailed>()("TaskFailed", {
+  taskId: Schema.String,
+  errorTag: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId} failed with ${this.errorTag}: ${this.reason}`
+  }
+}
+
+/** `maxParallel` instances of the task already run in the session and the caller asked not to wait. */
+export class MaxInstancesReached extends Schema.TaggedError<MaxInstancesReached>()("MaxInstancesReached", {
+  taskName: Schema.String,
+  sessionId: Schema.String,
+  maxParallel: Schema.Number
+}) {
+  override get message() {
+    return `task "${this.taskName}" already runs ${this.maxParallel} time(s) in session "${this.sessionId}"`
+  }
+}
+
+/** No task with this id is in the store. */
+export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFound", {
+  taskId: Schema.String
+}) {
+  override get message() {
+    return `no task with id ${this.taskId}`
+  }
+}
+
+/** A stored task names a task definition that this runtime does not know. */
+export class UnknownTask extends Schema.TaggedError<UnknownTask>()("UnknownTask", {
+  taskName: Schema.String
+}) {
+  override get message() {
+    return `no task named "${this.taskName}" is registered with this runtime`
+  }
+}
+
+/** `result(timeout)` gave up waiting; the task itself goes on. */
+export class ResultTimeout extends Schema.TaggedError<ResultTimeout>()("ResultTimeout", {
+  taskId: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  override get message() {
+    return `no result for task ${this.taskId} within ${this.timeoutMillis} ms`
+  }
+}

@@ -1,0 +1,20 @@
+export {
+  InvalidTaskInput,
+  InvalidTaskOutput,
+  MaxInstancesReached,
+  ResultTimeout,
+  TaskCancelled,
+  TaskFailed,
+  TaskNotFound,
+  TaskTimeout,
+  UnknownTask
+} from "./errors.ts"
+export type { AnyPlugin, LifecycleHooks, Plugin, PluginProvides, PluginRequires } from "./Plugin.ts"
+export { plugin } from "./Plugin.ts"
+export * as Runtime from "./Runtime.ts"
+export type { Session, SessionSubmitOptions } from "./Session.ts"
+export type { Task, TaskOptions } from "./Task.ts"
+export { task } from "./Task.ts"
+export type { StatusChanged, TaskEvent } from "./TaskEvent.ts"
+export type { TaskError, TaskHandle } from "./TaskHandle.ts"
+export { TaskInfo } from "./TaskInfo.ts"

@@ -1,0 +1,474 @@
+/**
+ * The one path every task takes in this process: a driver fiber per live task waits until the task is runnable
+ * (its `runAt`, a wake-up, a free slot), claims it, executes one attempt, records one outcome, and loops until the
+ * task ends. Interrupting the driver cancels the task (when asked to) or hands it back to the store as `pending`.
+ */
+import {
+  Cause,
+  Clock,
+  type Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  type Layer,
+  Option,
+  PubSub,
+  type Schedule,
+  type Scope,
+  Semaphore,
+  Stream
+} from "effect"
+import type { StoreError } from "../../stores/errors.ts"
+import { isTerminal, type StoredError, type TaskRecord } from "../../stores/TaskRecord.ts"
+import type { TaskStore, Transition } from "../../stores/TaskStore.ts"
+import { ResultTimeout, TaskCancelled, TaskFailed, TaskNotFound, TaskTimeout } from "../errors.ts"
+import type { LifecycleHooks } from "../Plugin.ts"
+import { findSuspend } from "../Suspension.ts"
+import type { TaskEvent } from "../TaskEvent.ts"
+import type { TaskHandle } from "../TaskHandle.ts"
+import { TaskInfo } from "../TaskInfo.ts"
+import {
+  type AnyTask,
+  decodeInput,
+  defectError,
+  encodeOutput,
+  exitFromRecord,
+  retryDelay,
+  toStoredError
+} from "./outcome.ts"
+
+type AnyExit = Exit.Exit<unknown, unknown>
+
+export interface DriverOptions {
+  readonly runtimeId: string
+  readonly store: TaskStore["Service"]
+  readonly scope: Scope.Scope
+  readonly context: Context.Context<unknown>
+  readonly pluginLayer: Layer.Layer<never, never, unknown> | undefined
+  readonly hooks: ReadonlyArray<Partial<LifecycleHooks<unknown>>>
+  readonly events: PubSub.PubSub<TaskEvent>
+  readonly pollInterval: Duration.Input
+}
+
+export interface Driver {
+  /** The semaphore that counts running instances of `task` in a session. */
+  readonly slot: (task: AnyTask, sessionId: string | undefined) => Semaphore.Semaphore
+  readonly publish: (record: TaskRecord) => Effect.Effect<void>
+  /** Drives the task in a fiber of the runtime's Scope (unless one already does); its result goes to the waiter. */
+  readonly start: (task: AnyTask, id: string, slotHeld: boolean) => Effect.Effect<Deferred.Deferred<unknown, unknown>>
+  /** Drives the task in a child fiber of the caller. */
+  readonly runHere: (task: AnyTask, id: string, slotHeld: boolean) => Effect.Effect<Fiber.Fiber<AnyExit>>
+  readonly handle: (
+    task: AnyTask,
+    id: string,
+    waiter: Deferred.Deferred<unknown, unknown> | undefined
+  ) => TaskHandle<unknown, unknown>
+  readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
+  /** Makes a waiting task look at the store again now (a signal arrived, a timer was set earlier). */
+  readonly wake: (id: string) => Effect.Effect<void>
+}
+
+const LEASE_MILLIS = 30_000
+
+export const makeDriver = (options: DriverOptions): Driver => {
+  const { store, events, hooks } = options
+  const slots = new Map<string, Semaphore.Semaphore>()
+  const active = new Map<string, Fiber.Fiber<AnyExit>>()
+  const waiters = new Map<string, Deferred.Deferred<unknown, unknown>>()
+  const wakes = new Map<string, Deferred.Deferred<void>>()
+  const cancelRequested = new Set<string>()
+  let seq = 0
+
+  // Creating a semaphore is synchronous, so two fibers can never create two for one key.
+  const slot = (task: AnyTask, sessionId: string | undefined) => {
+    const key = `${sessionId ?? ""}\u0000${task.name}`
+    let semaphore = slots.get(key)
+    if (semaphore === undefined) {
+      semaphore = Semaphore.makeUnsafe(task.maxParallel)
+      slots.set(key, semaphore)
+    }
+    return semaphore
+  }
+
+  const publish = (record: TaskRecord) =>
+    PubSub.publish(events, {
+      _tag: "StatusChanged",
+      seq: ++seq,
+      taskId: record.id,
+      taskName: record.name,
+      at: record.updatedAt,
+      status: record.status,
+      attempt: record.attempt,
+      error: record.error,
+      suspendReason: record.suspendReason
+    }).pipe(Effect.asVoid)
+
+  const runHooks = <K extends keyof LifecycleHooks<unknown>>(
+    name: K,
+    call: (hook: NonNullable<LifecycleHooks<unknown>[K]>) => Effect.Effect<void, never, unknown>
+  ): Effect.Effect<void> => {
+    if (hooks.length === 0) return Effect.void
+    return Effect.forEach(
+      hooks,
+      (hook) => {
+        const fn = hook[name]
+        return fn === undefined ? Effect.void : call(fn as NonNullable<LifecycleHooks<unknown>[K]>)
+      },
+      { discard: true }
+    ).pipe(Effect.provideContext(options.context)) as Effect.Effect<void>
+  }
+
+  const provideServices = (effect: Effect.Effect<unknown, unknown, unknown>, info: TaskInfo["Service"]) => {
+    const withPlugins = options.pluginLayer === undefined ? effect : Effect.provide(effect, options.pluginLayer)
+    return Effect.provideService(withPlugins, TaskInfo, info) as Effect.Effect<unknown, unknown>
+  }
+
+  /** One attempt of the body: decode the input, run with services and timeout. Fails with the body's error. */
+  const attempt = (task: AnyTask, info: TaskInfo["Service"], input: unknown) =>
+    Effect.flatMap(decodeInput(task, input), (decoded) => {
+      const body = provideServices(task.body(decoded), info)
+      if (Option.isNone(task.timeout)) return body
+      const timeoutMillis = Duration.toMillis(task.timeout.value)
+      return Effect.timeoutOrElse(body, {
+        duration: task.timeout.value,
+        orElse: () =>
+          Effect.fail(new TaskTimeout({ taskId: info.id, taskName: info.name, attempt: info.attempt, timeoutMillis }))
+      })
+    })
+
+  interface Ending {
+    readonly transition: Transition
+    /** The result handed to waiters in this process when the transition ends the task. */
+    readonly exit: AnyExit
+  }
+
+  /** Decides what the store records for how an attempt ended. */
+  const ending = Effect.fnUntraced(function* (task: AnyTask, record: TaskRecord, exit: AnyExit) {
+    if (Exit.isSuccess(exit)) {
+      const encoded = yield* Effect.exit(encodeOutput(task, exit.value))
+      if (Exit.isSuccess(encoded)) {
+        return { transition: { _tag: "Completed", output: encoded.value }, exit } satisfies Ending
+      }
+      const error = Cause.findErrorOption(encoded.cause)
+      return {
+        transition: { _tag: "Failed", error: toStoredError(Option.getOrUndefined(error)) },
+        exit: encoded
+      } satisfies Ending
+    }
+    const cause = exit.cause
+    const suspension = findSuspend(cause)
+    if (suspension !== undefined) {
+      return {
+        transition: { _tag: "Suspended", reason: suspension.reason, runAt: suspension.runAt },
+        exit
+      } satisfies Ending
+    }
+    const failure = Cause.findErrorOption(cause)
+    if (Option.isNone(failure)) {
+      if (Cause.hasDies(cause)) {
+        const error = defectError(cause)
+        return {
+          transition: { _tag: "Failed", error },
+          exit: Exit.fail(new TaskFailed({ taskId: record.id, errorTag: error.tag, reason: error.message }))
+        } satisfies Ending
+      }
+      // Interrupted: by a cancel, or by a shutdown that hands the task back at the same attempt.
+      if (cancelRequested.has(record.id)) {
+        return {
+          transition: { _tag: "Cancelled" },
+          exit: Exit.fail(new TaskCancelled({ taskId: record.id }))
+        } satisfies Ending
+      }
+      return { transition: { _tag: "Requeued", attempt: record.attempt }, exit } satisfies Ending
+    }
+    const error = failure.value
+    const stored = toStoredError(error)
+    const isRetryable = stored.tag !== "InvalidTaskInput" && stored.tag !== "InvalidTaskOutput"
+    if (isRetryable && Option.isSome(task.retry)) {
+      const now = yield* Clock.currentTimeMillis
+      const delay = yield* retryDelay(
+        task.retry.value as Schedule.Schedule<unknown, unknown>,
+        record.attempt,
+        error,
+        now
+      )
+      if (Option.isSome(delay)) {
+        return {
+          transition: { _tag: "Requeued", attempt: record.attempt + 1, runAt: now + delay.value, error: stored },
+          exit
+        } satisfies Ending
+      }
+    }
+    return { transition: { _tag: "Failed", error: stored }, exit } satisfies Ending
+  })
+
+  const finishHooks = (info: TaskInfo["Service"], record: TaskRecord, transition: Transition) => {
+    switch (transition._tag) {
+      case "Completed":
+        return runHooks("onSuccess", (f) => f(info, transition.output)).pipe(
+          Effect.andThen(runHooks("onFinish", (f) => f(info, record.status)))
+        )
+      case "Failed":
+        return runHooks("onFailure", (f) => f(info, transition.error as StoredError)).pipe(
+          Effect.andThen(runHooks("onFinish", (f) => f(info, record.status)))
+        )
+      case "Cancelled":
+        return runHooks("onFinish", (f) => f(info, record.status))
+      case "Suspended":
+        return runHooks("onSuspend", (f) => f(info, transition.reason))
+      case "Requeued":
+        return Effect.void
+    }
+  }
+
+  /**
+   * Executes one claimed attempt and records its outcome. Uninterruptible except for the body itself, so an
+   * interruption always ends in exactly one recorded transition.
+   */
+  const execute = (task: AnyTask, record: TaskRecord) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        const info = TaskInfo.of({
+          id: record.id,
+          name: record.name,
+          attempt: record.attempt,
+          sessionId: record.sessionId,
+          parentId: record.parentId
+        })
+        yield* publish(record)
+        yield* runHooks("onStart", (f) => f(info))
+        const exit = yield* Effect.exit(restore(attempt(task, info, record.input)))
+        const end = yield* ending(task, record, exit)
+        const finished = yield* store.finish(record.id, record.fencingToken, end.transition)
+        yield* publish(finished)
+        yield* finishHooks(info, finished, end.transition)
+        if (end.transition._tag === "Cancelled") yield* cancelChildren(record.id)
+        return { record: finished, exit: end.exit }
+      })
+    )
+
+  /** Waits until `millis` have passed (forever when undefined) or someone wakes the task. */
+  const sleepOrWake = (id: string, millis: number | undefined) =>
+    Effect.suspend(() => {
+      let wake = wakes.get(id)
+      if (wake === undefined) {
+        wake = Deferred.makeUnsafe<void>()
+        wakes.set(id, wake)
+      }
+      const woken = Deferred.await(wake)
+      // A task that runs elsewhere is looked at again every poll interval, whatever the timer says.
+      const poll = Duration.toMillis(options.pollInterval)
+      const wait = millis === undefined ? poll : Math.min(millis, poll)
+      return Effect.raceFirst(woken, Effect.sleep(wait))
+    }).pipe(Effect.ensuring(Effect.sync(() => wakes.delete(id))))
+
+  const readRecord = (id: string) =>
+    Effect.flatMap(
+      store.get(id),
+      Option.match({ onNone: () => Effect.fail(new TaskNotFound({ taskId: id })), onSome: Effect.succeed })
+    )
+
+  /** The loop of one task's driver; returns the task's final result. */
+  const loop = (task: AnyTask, id: string, slotHeld: boolean): Effect.Effect<AnyExit, StoreError | TaskNotFound> =>
+    Effect.gen(function* () {
+      let holding = slotHeld
+      let semaphore: Semaphore.Semaphore | undefined
+      const release = Effect.suspend(() => {
+        if (!holding || semaphore === undefined) return Effect.void
+        holding = false
+        return Effect.asVoid(semaphore.release(1))
+      })
+      return yield* Effect.gen(function* () {
+        while (true) {
+          const record = yield* readRecord(id)
+          if (isTerminal(record.status)) return yield* Effect.exit(exitFromRecord(task, record))
+          const now = yield* Clock.currentTimeMillis
+          if (record.status === "running" || (record.runAt !== undefined && record.runAt > now)) {
+            yield* sleepOrWake(id, record.runAt === undefined ? undefined : record.runAt - now)
+            continue
+          }
+          if (record.status === "suspended" && record.runAt === undefined) {
+            yield* sleepOrWake(id, undefined)
+            continue
+          }
+          if (Number.isFinite(task.maxParallel)) {
+            semaphore ??= slot(task, record.sessionId)
+            if (!holding) {
+              yield* semaphore.take(1)
+              holding = true
+            }
+          }
+          const claimed = yield* store.claim(id, {
+            owner: options.runtimeId,
+            expiresAt: now + LEASE_MILLIS
+          })
+          if (Option.isNone(claimed)) {
+            yield* release
+            continue
+          }
+          const result = yield* execute(task, claimed.value).pipe(
+            Effect.catchTag("LeaseLost", () => Effect.succeed(undefined))
+          )
+          yield* release
+          if (result !== undefined && isTerminal(result.record.status)) return result.exit
+        }
+      }).pipe(Effect.ensuring(release))
+    })
+
+  /** The driver fiber's body: the loop, then cleanup; an interrupt while idle cancels if a cancel was asked. */
+  const drive = (task: AnyTask, id: string, slotHeld: boolean): Effect.Effect<AnyExit> =>
+    loop(task, id, slotHeld).pipe(
+      Effect.catch((error) => Effect.succeed(Exit.fail(error) as AnyExit)),
+      Effect.onInterrupt(() =>
+        cancelRequested.has(id)
+          ? Effect.flatMap(Effect.orDie(store.cancelIdle(id)), (cancelled) =>
+              Option.isSome(cancelled) ? publish(cancelled.value) : Effect.void
+            ).pipe(Effect.ignore)
+          : Effect.void
+      ),
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          const waiter = waiters.get(id)
+          waiters.delete(id)
+          active.delete(id)
+          if (waiter === undefined) return
+          if (Exit.isSuccess(exit)) {
+            Deferred.doneUnsafe(waiter, exit.value)
+          } else if (cancelRequested.has(id)) {
+            Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
+          } else {
+            Deferred.doneUnsafe(waiter, exit)
+          }
+          cancelRequested.delete(id)
+        })
+      ),
+      Effect.provideContext(options.context)
+    ) as Effect.Effect<AnyExit>
+
+  const waiterFor = (id: string) => {
+    let waiter = waiters.get(id)
+    if (waiter === undefined) {
+      waiter = Deferred.makeUnsafe<unknown, unknown>()
+      waiters.set(id, waiter)
+    }
+    return waiter
+  }
+
+  const start = (task: AnyTask, id: string, slotHeld: boolean) =>
+    Effect.suspend(() => {
+      const waiter = waiterFor(id)
+      if (active.has(id)) return Effect.succeed(waiter)
+      return Effect.map(
+        Effect.forkIn(drive(task, id, slotHeld), options.scope, { startImmediately: true }),
+        (fiber) => {
+          active.set(id, fiber)
+          return waiter
+        }
+      )
+    })
+
+  const runHere = (task: AnyTask, id: string, slotHeld: boolean) =>
+    Effect.suspend(() => {
+      waiterFor(id)
+      return Effect.tap(Effect.forkChild(drive(task, id, slotHeld), { startImmediately: true }), (fiber) =>
+        Effect.sync(() => active.set(id, fiber))
+      )
+    })
+
+  const wake = (id: string) =>
+    Effect.sync(() => {
+      const deferred = wakes.get(id)
+      if (deferred !== undefined) Deferred.doneUnsafe(deferred, Exit.void)
+    })
+
+  const cancelChildren = (parentId: string): Effect.Effect<void> =>
+    Effect.gen(function* () {
+      let cursor: string | undefined
+      do {
+        const page = yield* store.list({ parentId, cursor, limit: 500 })
+        for (const child of page.items) {
+          if (!isTerminal(child.status)) yield* cancel(child.id)
+        }
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+    }).pipe(Effect.ignore)
+
+  const cancel = (id: string): Effect.Effect<void, TaskNotFound | StoreError> =>
+    Effect.gen(function* () {
+      const record = yield* readRecord(id)
+      if (isTerminal(record.status)) return
+      cancelRequested.add(id)
+      const fiber = active.get(id)
+      if (fiber !== undefined) {
+        yield* Fiber.interrupt(fiber)
+        return
+      }
+      const cancelled = yield* store.cancelIdle(id)
+      if (Option.isSome(cancelled)) {
+        yield* publish(cancelled.value)
+        yield* cancelChildren(id)
+      }
+      cancelRequested.delete(id)
+    })
+
+  /** Reads the store until the task ends (for tasks this process does not drive). */
+  const awaitStored = (task: AnyTask, id: string): Effect.Effect<unknown, unknown> =>
+    Effect.gen(function* () {
+      while (true) {
+        const record = yield* readRecord(id)
+        if (isTerminal(record.status)) return yield* exitFromRecord(task, record)
+        const waiter = waiters.get(id)
+        if (waiter !== undefined) return yield* Deferred.await(waiter)
+        yield* Effect.sleep(options.pollInterval)
+      }
+    })
+
+  const handle = (
+    task: AnyTask,
+    id: string,
+    waiter: Deferred.Deferred<unknown, unknown> | undefined
+  ): TaskHandle<unknown, unknown> => {
+    const awaitResult = waiter === undefined ? awaitStored(task, id) : Deferred.await(waiter)
+    const info = readRecord(id)
+    return {
+      id,
+      name: task.name,
+      info,
+      status: Effect.map(info, (record) => record.status),
+      await: awaitResult,
+      result: (timeout) =>
+        Effect.timeoutOrElse(awaitResult, {
+          duration: timeout,
+          orElse: () => Effect.fail(new ResultTimeout({ taskId: id, timeoutMillis: Duration.toMillis(timeout) }))
+        }),
+      cancel: cancel(id),
+      events: Stream.unwrap(
+        Effect.gen(function* () {
+          const subscription = yield* PubSub.subscribe(events)
+          const current = yield* info
+          const first: TaskEvent = {
+            _tag: "StatusChanged",
+            seq: seq,
+            taskId: current.id,
+            taskName: current.name,
+            at: current.updatedAt,
+            status: current.status,
+            attempt: current.attempt,
+            error: current.error,
+            suspendReason: current.suspendReason
+          }
+          if (isTerminal(current.status)) return Stream.succeed(first)
+          const live = Stream.fromSubscription(subscription).pipe(
+            Stream.filter((event) => event.taskId === id && event.seq > first.seq),
+            Stream.takeUntil((event) => isTerminal(event.status))
+          )
+          return Stream.concat(Stream.succeed(first), live)
+        })
+      )
+    }
+  }
+
+  return { slot, publish, start, runHere, handle, cancel, wake }
+}

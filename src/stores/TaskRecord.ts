@@ -1,0 +1,53 @@
+/**
+ * What a store keeps about one task: its identity, encoded input, status, attempt, timing, outcome and lease.
+ * The same Schema decodes rows read back from any store, so a corrupt row is an error, never a silent value.
+ */
+import { Schema } from "effect"
+
+/** The lifecycle states of a task. */
+export const TaskStatus = Schema.Literals(["pending", "running", "suspended", "completed", "failed", "cancelled"])
+export type TaskStatus = typeof TaskStatus.Type
+
+/** True for the statuses a task never leaves. */
+export const isTerminal = (status: TaskStatus): boolean =>
+  status === "completed" || status === "failed" || status === "cancelled"
+
+/** Why a suspended task is not running: paused until a time, or waiting for a named signal. */
+export const SuspendReason = Schema.Union([
+  Schema.TaggedStruct("Paused", { until: Schema.Number }),
+  Schema.TaggedStruct("WaitingForSignal", { signal: Schema.String, until: Schema.optionalKey(Schema.Number) })
+])
+export type SuspendReason = typeof SuspendReason.Type
+
+/** A failure as stored: enough for another process to report it. */
+export const StoredError = Schema.Struct({
+  tag: Schema.String,
+  message: Schema.String,
+  data: Schema.optionalKey(Schema.Json)
+})
+export type StoredError = typeof StoredError.Type
+
+/** One task as every store keeps it. Times are epoch milliseconds from the runtime's `Clock`. */
+export const TaskRecord = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  input: Schema.Json,
+  status: TaskStatus,
+  attempt: Schema.Number,
+  sessionId: Schema.optionalKey(Schema.String),
+  parentId: Schema.optionalKey(Schema.String),
+  output: Schema.optionalKey(Schema.Json),
+  error: Schema.optionalKey(StoredError),
+  suspendReason: Schema.optionalKey(SuspendReason),
+  /** A pending or suspended task is not runnable before this time. */
+  runAt: Schema.optionalKey(Schema.Number),
+  leaseOwner: Schema.optionalKey(Schema.String),
+  leaseExpiresAt: Schema.optionalKey(Schema.Number),
+  /** Grows with every claim; every write of an attempt carries it. */
+  fencingToken: Schema.Number,
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number,
+  startedAt: Schema.optionalKey(Schema.Number),
+  finishedAt: Schema.optionalKey(Schema.Number)
+})
+export type TaskRecord = typeof TaskRecord.Type

@@ -1,0 +1,77 @@
+/**
+ * The contract every task store implements: tasks are created `pending`, claimed with a lease and a fencing
+ * token, and leave `running` by exactly one fenced transition. A write whose token is stale is refused, so two
+ * attempts of one task never both record an outcome.
+ */
+import { Context, type Effect, type Option, type Schema } from "effect"
+import type { LeaseLost, StoreError } from "./errors.ts"
+import type { StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
+
+/** What `create` needs; the store fills in status, attempt, token and times. */
+export interface NewTask {
+  readonly id: string
+  readonly name: string
+  readonly input: Schema.Json
+  readonly sessionId?: string | undefined
+  readonly parentId?: string | undefined
+  readonly runAt?: number | undefined
+}
+
+/** How a running attempt ends. Written once, fenced by the attempt's token. */
+export type Transition =
+  | { readonly _tag: "Completed"; readonly output: Schema.Json }
+  | { readonly _tag: "Failed"; readonly error: StoredError }
+  | { readonly _tag: "Cancelled" }
+  | { readonly _tag: "Suspended"; readonly reason: SuspendReason; readonly runAt?: number | undefined }
+  /** Back to `pending`: a retry (next attempt, maybe later) or a shutdown (same attempt). */
+  | {
+      readonly _tag: "Requeued"
+      readonly attempt: number
+      readonly runAt?: number | undefined
+      readonly error?: StoredError | undefined
+    }
+
+/** A lease asked for by a claim. */
+export interface Lease {
+  readonly owner: string
+  readonly expiresAt: number
+}
+
+/** Filters and paging for `list`; `cursor` is the `nextCursor` of the previous page. */
+export interface TaskQuery {
+  readonly status?: TaskStatus | undefined
+  readonly name?: string | undefined
+  readonly sessionId?: string | undefined
+  readonly parentId?: string | undefined
+  readonly limit?: number | undefined
+  readonly cursor?: string | undefined
+}
+
+/** One page of tasks, oldest first. */
+export interface TaskPage {
+  readonly items: ReadonlyArray<TaskRecord>
+  readonly nextCursor: string | undefined
+}
+
+export class TaskStore extends Context.Service<
+  TaskStore,
+  {
+    /** Records a new `pending` task at attempt 1. */
+    readonly create: (task: NewTask) => Effect.Effect<TaskRecord, StoreError>
+    readonly get: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
+    readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>
+    /**
+     * Takes a runnable task (`pending`, or `suspended`, with `runAt` passed) to `running` under a new lease
+     * and a new, larger fencing token. `None` when the task is not runnable now.
+     */
+    readonly claim: (id: string, lease: Lease) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
+    /** Ends the running attempt that holds `token`. A stale token fails with `LeaseLost` and writes nothing. */
+    readonly finish: (
+      id: string,
+      token: number,
+      transition: Transition
+    ) => Effect.Effect<TaskRecord, StoreError | LeaseLost>
+    /** Cancels a task that is not running (`pending` or `suspended`); `None` if it is running or has ended. */
+    readonly cancelIdle: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
+  }
+>()("waypoint/stores/TaskStore") {}

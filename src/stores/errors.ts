@@ -1,0 +1,25 @@
+/**
+ * Errors shared by every store. A driver's own exception never escapes a store: it becomes a `StoreError`
+ * naming the operation, and a write refused because another attempt owns the task becomes `LeaseLost`.
+ */
+import { Schema } from "effect"
+
+/** The store could not carry out an operation (a driver error, a lost connection). */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  cause: Schema.Defect()
+}) {
+  override get message() {
+    return `store operation "${this.operation}" failed`
+  }
+}
+
+/** A write carried a fencing token that is no longer current: another attempt owns the task now. */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  taskId: Schema.String,
+  token: Schema.Number
+}) {
+  override get message() {
+    return `task ${this.taskId}: lease with token ${this.token} is no longer held`
+  }
+}

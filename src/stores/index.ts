@@ -1,0 +1,5 @@
+export { LeaseLost, StoreError } from "./errors.ts"
+export * as MemoryTaskStore from "./memory/MemoryTaskStore.ts"
+export { isTerminal, StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
+export type { Lease, NewTask, TaskPage, TaskQuery, Transition } from "./TaskStore.ts"
+export { TaskStore } from "./TaskStore.ts"

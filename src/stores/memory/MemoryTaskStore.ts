@@ -1,0 +1,137 @@
+/**
+ * A `TaskStore` in this process's memory: as fast as a map, gone with the process. Every operation is one
+ * synchronous step, so no two operations interleave and a fenced write is checked and applied atomically.
+ */
+import { Clock, Effect, Layer, Option } from "effect"
+import { LeaseLost } from "../errors.ts"
+import type { TaskRecord } from "../TaskRecord.ts"
+import { type NewTask, type TaskPage, type TaskQuery, TaskStore, type Transition } from "../TaskStore.ts"
+
+const isRunnable = (task: TaskRecord, now: number): boolean =>
+  (task.status === "pending" || task.status === "suspended") && (task.runAt === undefined || task.runAt <= now)
+
+const withoutLease = (task: TaskRecord): TaskRecord => {
+  const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = task
+  return rest
+}
+
+const apply = (task: TaskRecord, transition: Transition, now: number): TaskRecord => {
+  const { runAt: _runAt, suspendReason: _reason, ...base } = withoutLease(task)
+  switch (transition._tag) {
+    case "Completed":
+      return { ...base, status: "completed", output: transition.output, updatedAt: now, finishedAt: now }
+    case "Failed":
+      return { ...base, status: "failed", error: transition.error, updatedAt: now, finishedAt: now }
+    case "Cancelled":
+      return { ...base, status: "cancelled", updatedAt: now, finishedAt: now }
+    case "Suspended":
+      return {
+        ...base,
+        status: "suspended",
+        suspendReason: transition.reason,
+        ...(transition.runAt === undefined ? {} : { runAt: transition.runAt }),
+        updatedAt: now
+      }
+    case "Requeued":
+      return {
+        ...base,
+        status: "pending",
+        attempt: transition.attempt,
+        ...(transition.runAt === undefined ? {} : { runAt: transition.runAt }),
+        ...(transition.error === undefined ? {} : { error: transition.error }),
+        updatedAt: now
+      }
+  }
+}
+
+const cursorOf = (task: TaskRecord): string => `${task.createdAt}:${task.id}`
+
+const matches = (task: TaskRecord, query: TaskQuery): boolean =>
+  (query.status === undefined || task.status === query.status) &&
+  (query.name === undefined || task.name === query.name) &&
+  (query.sessionId === undefined || task.sessionId === query.sessionId) &&
+  (query.parentId === undefined || task.parentId === query.parentId)
+
+const compare = (a: TaskRecord, b: TaskRecord): number =>
+  a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+/** Builds an empty in-memory task store. */
+export const make = Effect.sync(() => {
+  const tasks = new Map<string, TaskRecord>()
+  let token = 0
+
+  const create = (task: NewTask) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const record: TaskRecord = {
+        id: task.id,
+        name: task.name,
+        input: task.input,
+        status: "pending",
+        attempt: 1,
+        fencingToken: 0,
+        createdAt: now,
+        updatedAt: now,
+        ...(task.sessionId === undefined ? {} : { sessionId: task.sessionId }),
+        ...(task.parentId === undefined ? {} : { parentId: task.parentId }),
+        ...(task.runAt === undefined ? {} : { runAt: task.runAt })
+      }
+      tasks.set(task.id, record)
+      return record
+    })
+
+  const get = (id: string) => Effect.sync(() => Option.fromUndefinedOr(tasks.get(id)))
+
+  const list = (query: TaskQuery) =>
+    Effect.sync((): TaskPage => {
+      const limit = Math.max(1, Math.min(query.limit ?? 100, 1000))
+      const all = Array.from(tasks.values())
+        .filter((task) => matches(task, query) && (query.cursor === undefined || cursorOf(task) > query.cursor))
+        .sort(compare)
+      const items = all.slice(0, limit)
+      const last = items.at(-1)
+      return { items, nextCursor: all.length > limit && last !== undefined ? cursorOf(last) : undefined }
+    })
+
+  const claim = (id: string, lease: { readonly owner: string; readonly expiresAt: number }) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const task = tasks.get(id)
+      if (task === undefined || !isRunnable(task, now)) return Option.none()
+      const { runAt: _runAt, suspendReason: _reason, ...rest } = task
+      const claimed: TaskRecord = {
+        ...rest,
+        status: "running",
+        leaseOwner: lease.owner,
+        leaseExpiresAt: lease.expiresAt,
+        fencingToken: ++token,
+        updatedAt: now,
+        startedAt: task.startedAt ?? now
+      }
+      tasks.set(id, claimed)
+      return Option.some(claimed)
+    })
+
+  const finish = (id: string, fencingToken: number, transition: Transition) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const task = tasks.get(id)
+      if (task === undefined || task.status !== "running" || task.fencingToken !== fencingToken) {
+        return Effect.fail(new LeaseLost({ taskId: id, token: fencingToken }))
+      }
+      const next = apply(task, transition, now)
+      tasks.set(id, next)
+      return Effect.succeed(next)
+    })
+
+  const cancelIdle = (id: string) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const task = tasks.get(id)
+      if (task === undefined || (task.status !== "pending" && task.status !== "suspended")) return Option.none()
+      const next = apply(task, { _tag: "Cancelled" }, now)
+      tasks.set(id, next)
+      return Option.some(next)
+    })
+
+  return TaskStore.of({ create, get, list, claim, finish, cancelIdle })
+})
+
+/** A fresh in-memory task store for each build of the layer. */
+export const layer: Layer.Layer<TaskStore> = Layer.effect(TaskStore, make)

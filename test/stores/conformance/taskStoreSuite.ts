@@ -1,0 +1,183 @@
+/**
+ * The TaskStore contract, run against any store: `taskStoreSuite("memory", MemoryTaskStore.layer)`.
+ * Each test gets a fresh layer, so stores must start empty.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, type Layer, Option } from "effect"
+import { TestClock } from "effect/testing"
+import { TaskStore } from "../../../src/stores/TaskStore.ts"
+
+export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>) =>
+  describe(`TaskStore conformance: ${name}`, () => {
+    const test = (title: string, body: Effect.Effect<void, unknown, TaskStore>) =>
+      it.effect(title, () => body.pipe(Effect.provide(layer)) as Effect.Effect<void, unknown>)
+
+    test(
+      "creates a pending task at attempt 1 and reads it back",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* TestClock.adjust(1234)
+        const created = yield* store.create({ id: "t1", name: "job", input: { n: 1 }, sessionId: "s1" })
+        assert.strictEqual(created.status, "pending")
+        assert.strictEqual(created.attempt, 1)
+        assert.strictEqual(created.createdAt, 1234)
+        const read = yield* store.get("t1")
+        assert.isTrue(Option.isSome(read))
+        if (Option.isSome(read)) {
+          assert.deepStrictEqual(read.value.input, { n: 1 })
+          assert.strictEqual(read.value.sessionId, "s1")
+          assert.strictEqual(read.value.parentId, undefined)
+        }
+        assert.isTrue(Option.isNone(yield* store.get("missing")))
+      })
+    )
+
+    test(
+      "claims a pending task once, with a growing fencing token",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "a", name: "job", input: null })
+        yield* store.create({ id: "b", name: "job", input: null })
+        const first = yield* store.claim("a", { owner: "w1", expiresAt: 10_000 })
+        assert.isTrue(Option.isSome(first))
+        const again = yield* store.claim("a", { owner: "w2", expiresAt: 10_000 })
+        assert.isTrue(Option.isNone(again), "a running task cannot be claimed")
+        const second = yield* store.claim("b", { owner: "w1", expiresAt: 10_000 })
+        if (Option.isNone(first) || Option.isNone(second)) return assert.fail("claims failed")
+        assert.strictEqual(first.value.status, "running")
+        assert.strictEqual(first.value.leaseOwner, "w1")
+        assert.isTrue(second.value.fencingToken > first.value.fencingToken)
+      })
+    )
+
+    test(
+      "does not claim a task before its runAt",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "later", name: "job", input: null, runAt: 5_000 })
+        assert.isTrue(Option.isNone(yield* store.claim("later", { owner: "w", expiresAt: 1 })))
+        yield* TestClock.adjust(5_000)
+        assert.isTrue(Option.isSome(yield* store.claim("later", { owner: "w", expiresAt: 1 })))
+      })
+    )
+
+    test(
+      "records each transition and clears the lease",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        for (const id of ["c", "f", "x", "s", "r"]) yield* store.create({ id, name: "job", input: null })
+        const token = (id: string) =>
+          Effect.map(store.claim(id, { owner: "w", expiresAt: 99 }), (o) => Option.getOrThrow(o).fencingToken)
+        const completed = yield* store.finish("c", yield* token("c"), { _tag: "Completed", output: [1, "two"] })
+        assert.strictEqual(completed.status, "completed")
+        assert.deepStrictEqual(completed.output, [1, "two"])
+        assert.strictEqual(completed.leaseOwner, undefined)
+        assert.isDefined(completed.finishedAt)
+        const failed = yield* store.finish("f", yield* token("f"), {
+          _tag: "Failed",
+          error: { tag: "Boom", message: "it broke" }
+        })
+        assert.deepStrictEqual(
+          [failed.status, failed.error?.tag, failed.error?.message],
+          ["failed", "Boom", "it broke"]
+        )
+        const cancelled = yield* store.finish("x", yield* token("x"), { _tag: "Cancelled" })
+        assert.strictEqual(cancelled.status, "cancelled")
+        const suspended = yield* store.finish("s", yield* token("s"), {
+          _tag: "Suspended",
+          reason: { _tag: "WaitingForSignal", signal: "approve" }
+        })
+        assert.strictEqual(suspended.status, "suspended")
+        assert.deepStrictEqual(suspended.suspendReason, { _tag: "WaitingForSignal", signal: "approve" })
+        const requeued = yield* store.finish("r", yield* token("r"), {
+          _tag: "Requeued",
+          attempt: 2,
+          runAt: 500,
+          error: { tag: "Flaky", message: "try again" }
+        })
+        assert.deepStrictEqual([requeued.status, requeued.attempt, requeued.runAt], ["pending", 2, 500])
+        assert.strictEqual(requeued.error?.tag, "Flaky")
+      })
+    )
+
+    test(
+      "refuses a write with a stale fencing token and keeps the current attempt's state",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "t", name: "job", input: null })
+        const first = Option.getOrThrow(yield* store.claim("t", { owner: "w1", expiresAt: 1 }))
+        yield* store.finish("t", first.fencingToken, { _tag: "Requeued", attempt: 1 })
+        const second = Option.getOrThrow(yield* store.claim("t", { owner: "w2", expiresAt: 1 }))
+        const error = yield* Effect.flip(store.finish("t", first.fencingToken, { _tag: "Completed", output: "stale" }))
+        assert.strictEqual(error._tag, "LeaseLost")
+        const current = Option.getOrThrow(yield* store.get("t"))
+        assert.deepStrictEqual([current.status, current.leaseOwner, current.output], ["running", "w2", undefined])
+        yield* store.finish("t", second.fencingToken, { _tag: "Completed", output: "fresh" })
+        assert.strictEqual(Option.getOrThrow(yield* store.get("t")).output, "fresh")
+      })
+    )
+
+    test(
+      "makes a suspended task claimable again once its runAt has passed",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "p", name: "job", input: null })
+        const claimed = Option.getOrThrow(yield* store.claim("p", { owner: "w", expiresAt: 1 }))
+        yield* store.finish("p", claimed.fencingToken, {
+          _tag: "Suspended",
+          reason: { _tag: "Paused", until: 1_000 },
+          runAt: 1_000
+        })
+        assert.isTrue(Option.isNone(yield* store.claim("p", { owner: "w", expiresAt: 1 })))
+        yield* TestClock.adjust(1_000)
+        const again = yield* store.claim("p", { owner: "w", expiresAt: 1 })
+        assert.isTrue(Option.isSome(again))
+        if (Option.isSome(again)) assert.strictEqual(again.value.suspendReason, undefined)
+      })
+    )
+
+    test(
+      "cancels idle tasks only",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "idle", name: "job", input: null })
+        yield* store.create({ id: "busy", name: "job", input: null })
+        yield* store.claim("busy", { owner: "w", expiresAt: 1 })
+        const idle = yield* store.cancelIdle("idle")
+        assert.strictEqual(Option.getOrThrow(idle).status, "cancelled")
+        assert.isTrue(Option.isNone(yield* store.cancelIdle("busy")))
+        assert.isTrue(Option.isNone(yield* store.cancelIdle("idle")), "a cancelled task stays cancelled")
+        assert.isTrue(Option.isNone(yield* store.cancelIdle("missing")))
+      })
+    )
+
+    test(
+      "lists by status, name, session and parent, in pages",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        for (let i = 0; i < 7; i++) {
+          yield* TestClock.adjust(1)
+          yield* store.create({
+            id: `t${i}`,
+            name: i % 2 === 0 ? "even" : "odd",
+            input: i,
+            sessionId: i < 4 ? "s1" : "s2",
+            parentId: i === 6 ? "t0" : undefined
+          })
+        }
+        yield* store.claim("t0", { owner: "w", expiresAt: 1 })
+        const ids = (page: { readonly items: ReadonlyArray<{ readonly id: string }> }) => page.items.map((t) => t.id)
+        assert.deepStrictEqual(ids(yield* store.list({ name: "odd" })), ["t1", "t3", "t5"])
+        assert.deepStrictEqual(ids(yield* store.list({ sessionId: "s2" })), ["t4", "t5", "t6"])
+        assert.deepStrictEqual(ids(yield* store.list({ status: "running" })), ["t0"])
+        assert.deepStrictEqual(ids(yield* store.list({ parentId: "t0" })), ["t6"])
+        const first = yield* store.list({ limit: 3 })
+        assert.deepStrictEqual(ids(first), ["t0", "t1", "t2"])
+        const second = yield* store.list({ limit: 3, cursor: first.nextCursor })
+        assert.deepStrictEqual(ids(second), ["t3", "t4", "t5"])
+        const third = yield* store.list({ limit: 3, cursor: second.nextCursor })
+        assert.deepStrictEqual(ids(third), ["t6"])
+        assert.strictEqual(third.nextCursor, undefined)
+      })
+    )
+  })
