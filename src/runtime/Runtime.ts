@@ -37,6 +37,8 @@ export interface SubmitOptions {
   readonly session?: string | undefined
   /** When `maxParallel` instances already run: wait for a slot (default) or fail with `MaxInstancesReached`. */
   readonly onLimit?: "wait" | "fail" | undefined
+  /** A retried submit with the same key returns the task the first one created, and starts nothing new. */
+  readonly idempotencyKey?: string | undefined
 }
 
 /** A runtime whose plugins provide `P`: it runs every task whose body needs no more than `P | TaskInfo`. */
@@ -155,15 +157,22 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         }
       }
       const parent = yield* Effect.serviceOption(TaskInfo)
+      const id = opts?.id ?? crypto.randomUUID()
       const record = yield* store
         .create({
-          id: opts?.id ?? crypto.randomUUID(),
+          id,
           name: task.name,
           input: encoded,
           sessionId,
-          parentId: Option.isSome(parent) ? parent.value.id : undefined
+          parentId: Option.isSome(parent) ? parent.value.id : undefined,
+          idempotencyKey: opts?.idempotencyKey
         })
         .pipe(Effect.onError(() => (slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void)))
+      if (record.id !== id) {
+        // An earlier submit with this idempotency key created the task: nothing new starts.
+        if (slotHeld) yield* driver.slot(task, sessionId).release(1)
+        return { record, slotHeld: false }
+      }
       yield* driver.publish(record)
       return { record, slotHeld }
     })

@@ -36,6 +36,7 @@ export const TaskRecord = Schema.Struct({
   attempt: Schema.Number,
   sessionId: Schema.optionalKey(Schema.String),
   parentId: Schema.optionalKey(Schema.String),
+  idempotencyKey: Schema.optionalKey(Schema.String),
   output: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(StoredError),
   suspendReason: Schema.optionalKey(SuspendReason),

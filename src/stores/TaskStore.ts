@@ -15,6 +15,8 @@ export interface NewTask {
   readonly sessionId?: string | undefined
   readonly parentId?: string | undefined
   readonly runAt?: number | undefined
+  /** At most one task is ever created per key: a second `create` with the same key returns the first task. */
+  readonly idempotencyKey?: string | undefined
 }
 
 /** How a running attempt ends. Written once, fenced by the attempt's token. */
@@ -56,7 +58,10 @@ export interface TaskPage {
 export class TaskStore extends Context.Service<
   TaskStore,
   {
-    /** Records a new `pending` task at attempt 1. */
+    /**
+     * Records a new `pending` task at attempt 1. With an `idempotencyKey` already used, records nothing and
+     * returns the task created with that key.
+     */
     readonly create: (task: NewTask) => Effect.Effect<TaskRecord, StoreError>
     readonly get: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>

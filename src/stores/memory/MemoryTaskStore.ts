@@ -58,10 +58,13 @@ const compare = (a: TaskRecord, b: TaskRecord): number =>
 /** Builds an empty in-memory task store. */
 export const make = Effect.sync(() => {
   const tasks = new Map<string, TaskRecord>()
+  const byIdempotencyKey = new Map<string, TaskRecord>()
   let token = 0
 
   const create = (task: NewTask) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
+      const existing = task.idempotencyKey === undefined ? undefined : byIdempotencyKey.get(task.idempotencyKey)
+      if (existing !== undefined) return tasks.get(existing.id) ?? existing
       const record: TaskRecord = {
         id: task.id,
         name: task.name,
@@ -73,9 +76,11 @@ export const make = Effect.sync(() => {
         updatedAt: now,
         ...(task.sessionId === undefined ? {} : { sessionId: task.sessionId }),
         ...(task.parentId === undefined ? {} : { parentId: task.parentId }),
-        ...(task.runAt === undefined ? {} : { runAt: task.runAt })
+        ...(task.runAt === undefined ? {} : { runAt: task.runAt }),
+        ...(task.idempotencyKey === undefined ? {} : { idempotencyKey: task.idempotencyKey })
       }
       tasks.set(task.id, record)
+      if (task.idempotencyKey !== undefined) byIdempotencyKey.set(task.idempotencyKey, record)
       return record
     })
 

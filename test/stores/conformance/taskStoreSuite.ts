@@ -33,6 +33,20 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     )
 
     test(
+      "creates at most one task per idempotency key",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const first = yield* store.create({ id: "k1", name: "job", input: 1, idempotencyKey: "key" })
+        const second = yield* store.create({ id: "k2", name: "job", input: 2, idempotencyKey: "key" })
+        assert.strictEqual(second.id, first.id)
+        assert.deepStrictEqual(second.input, 1)
+        assert.isTrue(Option.isNone(yield* store.get("k2")))
+        const other = yield* store.create({ id: "k3", name: "job", input: 3, idempotencyKey: "other" })
+        assert.strictEqual(other.id, "k3")
+      })
+    )
+
+    test(
       "claims a pending task once, with a growing fencing token",
       Effect.gen(function* () {
         const store = yield* TaskStore
