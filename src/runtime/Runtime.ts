@@ -3,19 +3,7 @@
  * change in the `TaskStore`, and gives each execution `TaskInfo` plus what its plugins provide. `run` and
  * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
  */
-import {
-  type Context,
-  type Duration,
-  Effect,
-  type Exit,
-  Fiber,
-  Layer,
-  Option,
-  PubSub,
-  Schema,
-  Scope,
-  Stream
-} from "effect"
+import { type Context, Deferred, type Duration, Effect, Layer, Option, PubSub, Schema, Scope, Stream } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
 import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
@@ -171,23 +159,23 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       if (record.id !== id) {
         // An earlier submit with this idempotency key created the task: nothing new starts.
         if (slotHeld) yield* driver.slot(task, sessionId).release(1)
-        return { record, slotHeld: false }
+        return { record, slotHeld: false, isNew: false }
       }
       yield* driver.publish(record)
-      return { record, slotHeld }
+      return { record, slotHeld, isNew: true }
     })
 
     const submit = Effect.fnUntraced(function* (task: AnyTask, input: unknown, opts?: SubmitOptions) {
-      const { record, slotHeld } = yield* enqueue(task, input, opts)
-      const outcome = yield* driver.start(task, record.id, slotHeld)
+      const { record, slotHeld, isNew } = yield* enqueue(task, input, opts)
+      const outcome = yield* driver.start(task, record.id, slotHeld, isNew ? record : undefined)
       return driver.handle(task, record.id, outcome)
     })
 
     const run = Effect.fnUntraced(function* (task: AnyTask, input: unknown, opts?: SubmitOptions) {
-      const { record, slotHeld } = yield* enqueue(task, input, opts)
-      const fiber = yield* driver.runHere(task, record.id, slotHeld)
-      const exit: Exit.Exit<unknown, unknown> = yield* Fiber.join(fiber)
-      return yield* exit
+      const { record, slotHeld, isNew } = yield* enqueue(task, input, opts)
+      const waiter = yield* driver.runHere(task, record.id, slotHeld, isNew ? record : undefined)
+      // The caller giving up on a direct run cancels the task.
+      return yield* Deferred.await(waiter).pipe(Effect.onInterrupt(() => Effect.ignore(driver.cancel(record.id))))
     })
 
     const get = (id: string) =>

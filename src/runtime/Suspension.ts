@@ -8,10 +8,12 @@ import type { SuspendReason } from "../stores/TaskRecord.ts"
 /** The internal signal a suspending attempt ends with (carried as a defect, so it is never a typed error). */
 export class Suspend {
   readonly _tag = "Suspend"
-  constructor(
-    readonly reason: SuspendReason,
-    readonly runAt: number | undefined
-  ) {}
+  readonly reason: SuspendReason
+  readonly runAt: number | undefined
+  constructor(reason: SuspendReason, runAt: number | undefined) {
+    this.reason = reason
+    this.runAt = runAt
+  }
 }
 
 /** Ends the current attempt: the task is recorded `suspended` for `reason`, runnable again after `runAt`. */

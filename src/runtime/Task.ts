@@ -11,7 +11,7 @@ export interface TaskOptions<I, IE, O, OE, E> {
   /** Unique within a runtime; stored with every task, so a worker in another process can find the body. */
   readonly name: string
   readonly input: Schema.Codec<I, IE>
-  /** Encodes the output for the store. Without it the output must already be JSON. */
+  /** Encodes the output for the store. Without it the output must be JSON or `undefined`. */
   readonly output?: Schema.Codec<O, OE> | undefined
   /** At most this many instances run at once in one session. Default: unlimited. */
   readonly maxParallel?: number | undefined
@@ -41,6 +41,9 @@ export interface Task<in out I, in out O, in out E, out R> extends TaskDefinitio
   readonly body: (input: I) => Effect.Effect<O, E, R>
 }
 
+// Without an output Schema the output must be JSON; `undefined` (a void task) is stored as null.
+const AnyJson = Schema.Union([Schema.Undefined, Schema.Json])
+
 /**
  * Defines a task.
  *
@@ -59,7 +62,7 @@ export const task = <I, IE, O, E = never, R = never, OE = O>(
   [TaskTypeId]: TaskTypeId,
   name: options.name,
   input: Schema.toCodecJson(options.input),
-  output: Schema.toCodecJson(options.output ?? (Schema.Json as unknown as Schema.Codec<O, OE>)),
+  output: Schema.toCodecJson(options.output ?? (AnyJson as unknown as Schema.Codec<O, OE>)),
   maxParallel: options.maxParallel ?? Number.POSITIVE_INFINITY,
   retry: Option.fromUndefinedOr(options.retry),
   timeout: Option.map(Option.fromUndefinedOr(options.timeout), Duration.fromInputUnsafe),

@@ -11,6 +11,7 @@ export {
 } from "./errors.ts"
 export type { AnyPlugin, LifecycleHooks, Plugin, PluginProvides, PluginRequires } from "./Plugin.ts"
 export { plugin } from "./Plugin.ts"
+export * as PromiseRuntime from "./PromiseRuntime.ts"
 export * as Runtime from "./Runtime.ts"
 export type { Session, SessionSubmitOptions } from "./Session.ts"
 export type { Task, TaskOptions } from "./Task.ts"

@@ -57,9 +57,19 @@ export interface Driver {
   readonly slot: (task: AnyTask, sessionId: string | undefined) => Semaphore.Semaphore
   readonly publish: (record: TaskRecord) => Effect.Effect<void>
   /** Drives the task in a fiber of the runtime's Scope (unless one already does); its result goes to the waiter. */
-  readonly start: (task: AnyTask, id: string, slotHeld: boolean) => Effect.Effect<Deferred.Deferred<unknown, unknown>>
-  /** Drives the task in a child fiber of the caller. */
-  readonly runHere: (task: AnyTask, id: string, slotHeld: boolean) => Effect.Effect<Fiber.Fiber<AnyExit>>
+  readonly start: (
+    task: AnyTask,
+    id: string,
+    slotHeld: boolean,
+    initial?: TaskRecord
+  ) => Effect.Effect<Deferred.Deferred<unknown, unknown>>
+  /** Drives the task in a child fiber of the caller; its result goes to the returned waiter. */
+  readonly runHere: (
+    task: AnyTask,
+    id: string,
+    slotHeld: boolean,
+    initial?: TaskRecord
+  ) => Effect.Effect<Deferred.Deferred<unknown, unknown>>
   readonly handle: (
     task: AnyTask,
     id: string,
@@ -75,7 +85,8 @@ const LEASE_MILLIS = 30_000
 export const makeDriver = (options: DriverOptions): Driver => {
   const { store, events, hooks } = options
   const slots = new Map<string, Semaphore.Semaphore>()
-  const active = new Map<string, Fiber.Fiber<AnyExit>>()
+  // The driver fiber of each task driven here; an entry is removed only by the driver that put it there.
+  const active = new Map<string, { fiber: Fiber.Fiber<AnyExit> | undefined }>()
   const waiters = new Map<string, Deferred.Deferred<unknown, unknown>>()
   const wakes = new Map<string, Deferred.Deferred<void>>()
   const cancelRequested = new Set<string>()
@@ -271,7 +282,12 @@ export const makeDriver = (options: DriverOptions): Driver => {
     )
 
   /** The loop of one task's driver; returns the task's final result. */
-  const loop = (task: AnyTask, id: string, slotHeld: boolean): Effect.Effect<AnyExit, StoreError | TaskNotFound> =>
+  const loop = (
+    task: AnyTask,
+    id: string,
+    slotHeld: boolean,
+    initial: TaskRecord | undefined
+  ): Effect.Effect<AnyExit, StoreError | TaskNotFound> =>
     Effect.gen(function* () {
       let holding = slotHeld
       let semaphore: Semaphore.Semaphore | undefined
@@ -280,9 +296,12 @@ export const makeDriver = (options: DriverOptions): Driver => {
         holding = false
         return Effect.asVoid(semaphore.release(1))
       })
+      // The record the last step left behind, so the next step need not read it again.
+      let known: TaskRecord | undefined = initial
       return yield* Effect.gen(function* () {
         while (true) {
-          const record = yield* readRecord(id)
+          const record = known ?? (yield* readRecord(id))
+          known = undefined
           if (isTerminal(record.status)) return yield* Effect.exit(exitFromRecord(task, record))
           const now = yield* Clock.currentTimeMillis
           if (record.status === "running" || (record.runAt !== undefined && record.runAt > now)) {
@@ -313,13 +332,20 @@ export const makeDriver = (options: DriverOptions): Driver => {
           )
           yield* release
           if (result !== undefined && isTerminal(result.record.status)) return result.exit
+          known = result?.record
         }
       }).pipe(Effect.ensuring(release))
     })
 
   /** The driver fiber's body: the loop, then cleanup; an interrupt while idle cancels if a cancel was asked. */
-  const drive = (task: AnyTask, id: string, slotHeld: boolean): Effect.Effect<AnyExit> =>
-    loop(task, id, slotHeld).pipe(
+  const drive = (
+    task: AnyTask,
+    id: string,
+    slotHeld: boolean,
+    entry: { fiber: Fiber.Fiber<AnyExit> | undefined },
+    initial: TaskRecord | undefined
+  ): Effect.Effect<AnyExit> =>
+    loop(task, id, slotHeld, initial).pipe(
       Effect.catch((error) => Effect.succeed(Exit.fail(error) as AnyExit)),
       Effect.onInterrupt(() =>
         cancelRequested.has(id)
@@ -330,9 +356,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
       ),
       Effect.onExit((exit) =>
         Effect.sync(() => {
+          if (active.get(id) !== entry) return
+          active.delete(id)
           const waiter = waiters.get(id)
           waiters.delete(id)
-          active.delete(id)
           if (waiter === undefined) return
           if (Exit.isSuccess(exit)) {
             Deferred.doneUnsafe(waiter, exit.value)
@@ -356,25 +383,27 @@ export const makeDriver = (options: DriverOptions): Driver => {
     return waiter
   }
 
-  const start = (task: AnyTask, id: string, slotHeld: boolean) =>
+  const start = (task: AnyTask, id: string, slotHeld: boolean, initial?: TaskRecord) =>
     Effect.suspend(() => {
       const waiter = waiterFor(id)
       if (active.has(id)) return Effect.succeed(waiter)
-      return Effect.map(
-        Effect.forkIn(drive(task, id, slotHeld), options.scope, { startImmediately: true }),
-        (fiber) => {
-          active.set(id, fiber)
-          return waiter
-        }
-      )
+      const entry: { fiber: Fiber.Fiber<AnyExit> | undefined } = { fiber: undefined }
+      active.set(id, entry)
+      return Effect.map(Effect.forkIn(drive(task, id, slotHeld, entry, initial), options.scope), (fiber) => {
+        entry.fiber = fiber
+        return waiter
+      })
     })
 
-  const runHere = (task: AnyTask, id: string, slotHeld: boolean) =>
+  const runHere = (task: AnyTask, id: string, slotHeld: boolean, initial?: TaskRecord) =>
     Effect.suspend(() => {
-      waiterFor(id)
-      return Effect.tap(Effect.forkChild(drive(task, id, slotHeld), { startImmediately: true }), (fiber) =>
-        Effect.sync(() => active.set(id, fiber))
-      )
+      const waiter = waiterFor(id)
+      const entry: { fiber: Fiber.Fiber<AnyExit> | undefined } = { fiber: undefined }
+      active.set(id, entry)
+      return Effect.map(Effect.forkChild(drive(task, id, slotHeld, entry, initial)), (fiber) => {
+        entry.fiber = fiber
+        return waiter
+      })
     })
 
   const wake = (id: string) =>
@@ -400,18 +429,20 @@ export const makeDriver = (options: DriverOptions): Driver => {
       const record = yield* readRecord(id)
       if (isTerminal(record.status)) return
       cancelRequested.add(id)
-      const fiber = active.get(id)
-      if (fiber !== undefined) {
-        yield* Fiber.interrupt(fiber)
-        return
-      }
+      const fiber = active.get(id)?.fiber
+      if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+      // A driver interrupted before it started ran no finalizer: an idle task is cancelled here in any case.
       const cancelled = yield* store.cancelIdle(id)
       if (Option.isSome(cancelled)) {
         yield* publish(cancelled.value)
         yield* cancelChildren(id)
       }
+      active.delete(id)
+      const waiter = waiters.get(id)
+      waiters.delete(id)
+      if (waiter !== undefined) Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
       cancelRequested.delete(id)
-    })
+    }).pipe(Effect.ensuring(Effect.sync(() => cancelRequested.delete(id))))
 
   /** Reads the store until the task ends (for tasks this process does not drive). */
   const awaitStored = (task: AnyTask, id: string): Effect.Effect<unknown, unknown> =>
@@ -444,31 +475,36 @@ export const makeDriver = (options: DriverOptions): Driver => {
           orElse: () => Effect.fail(new ResultTimeout({ taskId: id, timeoutMillis: Duration.toMillis(timeout) }))
         }),
       cancel: cancel(id),
-      events: Stream.unwrap(
-        Effect.gen(function* () {
-          const subscription = yield* PubSub.subscribe(events)
-          const current = yield* info
-          const first: TaskEvent = {
-            _tag: "StatusChanged",
-            seq: seq,
-            taskId: current.id,
-            taskName: current.name,
-            at: current.updatedAt,
-            status: current.status,
-            attempt: current.attempt,
-            error: current.error,
-            suspendReason: current.suspendReason
-          }
-          if (isTerminal(current.status)) return Stream.succeed(first)
-          const live = Stream.fromSubscription(subscription).pipe(
-            Stream.filter((event) => event.taskId === id && event.seq > first.seq),
-            Stream.takeUntil((event) => isTerminal(event.status))
-          )
-          return Stream.concat(Stream.succeed(first), live)
-        })
-      )
+      get events() {
+        return events$(id, info)
+      }
     }
   }
+
+  const events$ = (id: string, info: Effect.Effect<TaskRecord, TaskNotFound | StoreError>) =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const subscription = yield* PubSub.subscribe(events)
+        const current = yield* info
+        const first: TaskEvent = {
+          _tag: "StatusChanged",
+          seq: seq,
+          taskId: current.id,
+          taskName: current.name,
+          at: current.updatedAt,
+          status: current.status,
+          attempt: current.attempt,
+          error: current.error,
+          suspendReason: current.suspendReason
+        }
+        if (isTerminal(current.status)) return Stream.succeed(first)
+        const live = Stream.fromSubscription(subscription).pipe(
+          Stream.filter((event) => event.taskId === id && event.seq > first.seq),
+          Stream.takeUntil((event) => isTerminal(event.status))
+        )
+        return Stream.concat(Stream.succeed(first), live)
+      })
+    )
 
   return { slot, publish, start, runHere, handle, cancel, wake }
 }

@@ -1,0 +1,421 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Schema, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import {
+  MemoryTaskStore,
+  plugin,
+  Runtime,
+  type StatusChanged,
+  TaskInfo,
+  TaskStore,
+  task
+} from "../../src/index.ts"
+
+class Greeting extends Context.Service<Greeting, { readonly prefix: string }>()("test/Greeting") {}
+
+class Boom extends Schema.TaggedError<Boom>()("Boom", { reason: Schema.String }) {}
+
+const greet = task({ name: "greet", input: Schema.Struct({ name: Schema.String }) }, ({ name }) =>
+  Effect.succeed(`hello ${name}`)
+)
+
+const withRuntime = <A, E>(
+  f: (runtime: Runtime.Runtime<never>) => Effect.Effect<A, E, TaskStore | Scope.Scope>
+): Effect.Effect<A, E> =>
+  Effect.gen(function* () {
+    const runtime = yield* Runtime.make()
+    return yield* f(runtime)
+  }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+
+describe("Runtime", () => {
+  it.effect("runs a task directly and records it completed", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const output = yield* runtime.run(greet, { name: "Ada" })
+        assert.strictEqual(output, "hello Ada")
+        const page = yield* runtime.list({})
+        assert.strictEqual(page.items.length, 1)
+        const record = page.items[0]!
+        assert.deepStrictEqual([record.status, record.attempt, record.output], ["completed", 1, "hello Ada"])
+        assert.deepStrictEqual(record.input, { name: "Ada" })
+      })
+    )
+  )
+
+  it.effect("submits a task and awaits it through its handle", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const handle = yield* runtime.submit(greet, { name: "Lin" })
+        assert.strictEqual(yield* handle.await, "hello Lin")
+        assert.strictEqual(yield* handle.status, "completed")
+        assert.strictEqual((yield* handle.info).output, "hello Lin")
+      })
+    )
+  )
+
+  it.effect("goes through pending, running and completed, and the handle's events show it", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const gated = task({ name: "gated", input: Schema.Void }, () => Deferred.await(gate))
+        const all = yield* Stream.runCollect(Stream.take(runtime.events, 3)).pipe(Effect.forkChild)
+        yield* Effect.yieldNow
+        const handle = yield* runtime.submit(gated, undefined)
+        const events = yield* Stream.runCollect(handle.events).pipe(Effect.forkChild)
+        yield* Effect.yieldNow
+        assert.strictEqual(yield* handle.status, "running")
+        yield* Deferred.succeed(gate, undefined)
+        yield* handle.await
+        const statuses = (yield* Fiber.join(events)).map((e) => e.status)
+        assert.deepStrictEqual(statuses, ["running", "completed"])
+        const runtimeWide = (yield* Fiber.join(all)) as ReadonlyArray<StatusChanged>
+        assert.deepStrictEqual(
+          runtimeWide.map((e) => e.status),
+          ["pending", "running", "completed"]
+        )
+        assert.isTrue(runtimeWide[0]!.seq < runtimeWide[1]!.seq && runtimeWide[1]!.seq < runtimeWide[2]!.seq)
+      })
+    )
+  )
+
+  it.effect("keeps a body's typed failure and records it failed", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const failing = task({ name: "failing", input: Schema.Number }, (n) =>
+          Effect.fail(new Boom({ reason: `bad ${n}` }))
+        )
+        const direct = yield* Effect.flip(runtime.run(failing, 1))
+        assert.strictEqual(direct._tag, "Boom")
+        const handle = yield* runtime.submit(failing, 2)
+        const error = yield* Effect.flip(handle.await)
+        assert.strictEqual(error._tag, "Boom")
+        if (error._tag === "Boom") assert.strictEqual(error.reason, "bad 2")
+        const record = yield* handle.info
+        assert.strictEqual(record.status, "failed")
+        assert.deepStrictEqual(record.error, { tag: "Boom", message: "" })
+      })
+    )
+  )
+
+  it.effect("records a defect as failed with TaskFailed", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const dying = task({ name: "dying", input: Schema.Void }, () => Effect.die(new Error("kaput")))
+        const error = yield* Effect.flip(runtime.run(dying, undefined))
+        assert.strictEqual(error._tag, "TaskFailed")
+        const record = (yield* runtime.list({ name: "dying" })).items[0]!
+        assert.deepStrictEqual([record.status, record.error?.tag, record.error?.message], ["failed", "Defect", "kaput"])
+      })
+    )
+  )
+
+  it.effect("rejects bad input with InvalidTaskInput before the body starts, storing nothing", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const started = yield* Ref.make(false)
+        const strict = task({ name: "strict", input: Schema.Struct({ count: Schema.Int }) }, () =>
+          Ref.set(started, true)
+        )
+        const error = yield* Effect.flip(runtime.submit(strict, { count: 1.5 }))
+        assert.strictEqual(error._tag, "InvalidTaskInput")
+        if (error._tag === "InvalidTaskInput") {
+          assert.strictEqual(error.taskName, "strict")
+          assert.include(error.message, "count")
+        }
+        const wrongType = yield* Effect.flip(runtime.run(strict, { count: "three" } as unknown as { count: number }))
+        assert.strictEqual(wrongType._tag, "InvalidTaskInput")
+        assert.isFalse(yield* Ref.get(started))
+        assert.strictEqual((yield* runtime.list({})).items.length, 0)
+      })
+    )
+  )
+
+  it.effect("fails a task whose output does not match its output Schema", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const liar = task(
+          { name: "liar", input: Schema.Void, output: Schema.Struct({ ok: Schema.Boolean }) },
+          () => Effect.succeed({ ok: "yes" } as unknown as { ok: boolean })
+        )
+        const error = yield* Effect.flip(runtime.run(liar, undefined))
+        assert.strictEqual(error._tag, "InvalidTaskOutput")
+        assert.strictEqual((yield* runtime.list({})).items[0]!.status, "failed")
+      })
+    )
+  )
+
+  it.effect("cancels a running task: its fiber is interrupted, finalizers run, it ends cancelled", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const started = yield* Deferred.make<void>()
+        const finalized = yield* Ref.make(false)
+        const forever = task({ name: "forever", input: Schema.Void }, () =>
+          Deferred.succeed(started, undefined).pipe(
+            Effect.andThen(Effect.never),
+            Effect.ensuring(Ref.set(finalized, true))
+          )
+        )
+        const handle = yield* runtime.submit(forever, undefined)
+        yield* Deferred.await(started)
+        yield* handle.cancel
+        assert.isTrue(yield* Ref.get(finalized))
+        assert.strictEqual(yield* handle.status, "cancelled")
+        const error = yield* Effect.flip(handle.await)
+        assert.strictEqual(error._tag, "TaskCancelled")
+      })
+    )
+  )
+
+  it.effect("cancels a direct run from another fiber", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const started = yield* Deferred.make<string>()
+        const forever = task({ name: "forever-direct", input: Schema.Void }, () =>
+          Effect.flatMap(Effect.service(TaskInfo), (info) => Deferred.succeed(started, info.id)).pipe(
+            Effect.andThen(Effect.never)
+          )
+        )
+        const fiber = yield* Effect.forkChild(runtime.run(forever, undefined))
+        const id = yield* Deferred.await(started)
+        yield* runtime.cancel(id)
+        const exit = yield* Fiber.await(fiber)
+        assert.isTrue(Exit.isFailure(exit))
+        if (Exit.isFailure(exit)) assert.strictEqual(Option.getOrThrow(Exit.findErrorOption(exit))._tag, "TaskCancelled")
+        assert.strictEqual((yield* runtime.get(id)).status, "cancelled")
+      })
+    )
+  )
+
+  it.effect("times an attempt out with TaskTimeout", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const slow = task({ name: "slow", input: Schema.Void, timeout: "10 seconds" }, () =>
+          Effect.sleep("1 minute")
+        )
+        const handle = yield* runtime.submit(slow, undefined)
+        yield* TestClock.adjust("10 seconds")
+        const error = yield* Effect.flip(handle.await)
+        assert.strictEqual(error._tag, "TaskTimeout")
+        if (error._tag === "TaskTimeout") assert.strictEqual(error.timeoutMillis, 10_000)
+        const record = yield* handle.info
+        assert.deepStrictEqual([record.status, record.error?.tag], ["failed", "TaskTimeout"])
+      })
+    )
+  )
+
+  it.effect("retries by its Schedule, numbering attempts, and keeps the last error", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const attempts = yield* Ref.make<ReadonlyArray<number>>([])
+        const flaky = task(
+          { name: "flaky", input: Schema.Void, retry: Schedule.spaced("1 minute").pipe(Schedule.upTo({ times: 2 })) },
+          () =>
+            Effect.gen(function* () {
+              const info = yield* TaskInfo
+              yield* Ref.update(attempts, (all) => [...all, info.attempt])
+              if (info.attempt < 3) return yield* new Boom({ reason: `attempt ${info.attempt}` })
+              return info.attempt
+            })
+        )
+        const handle = yield* runtime.submit(flaky, undefined)
+        yield* Effect.yieldNow
+        const waiting = yield* handle.info
+        assert.deepStrictEqual([waiting.status, waiting.attempt, waiting.runAt], ["pending", 2, 60_000])
+        assert.strictEqual(waiting.error?.tag, "Boom")
+        yield* TestClock.adjust("59 seconds")
+        assert.deepStrictEqual(yield* Ref.get(attempts), [1])
+        yield* TestClock.adjust("1 second")
+        assert.deepStrictEqual(yield* Ref.get(attempts), [1, 2])
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* handle.await, 3)
+        assert.deepStrictEqual(yield* Ref.get(attempts), [1, 2, 3])
+        assert.strictEqual((yield* handle.info).attempt, 3)
+      })
+    )
+  )
+
+  it.effect("fails with the last error once the Schedule allows no more attempts", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const hopeless = task({ name: "hopeless", input: Schema.Void, retry: Schedule.recurs(2) }, () =>
+          Effect.flatMap(Effect.service(TaskInfo), (info) => Effect.fail(new Boom({ reason: `attempt ${info.attempt}` })))
+        )
+        const error = yield* Effect.flip(runtime.run(hopeless, undefined))
+        assert.strictEqual(error._tag, "Boom")
+        if (error._tag === "Boom") assert.strictEqual(error.reason, "attempt 3")
+        const record = (yield* runtime.list({})).items[0]!
+        assert.deepStrictEqual([record.status, record.attempt], ["failed", 3])
+      })
+    )
+  )
+
+  it.effect("waits for a slot when maxParallel instances run in the session", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const gates = [yield* Deferred.make<void>(), yield* Deferred.make<void>()]
+        const single = task({ name: "single", input: Schema.Number, maxParallel: 1 }, (i) => Deferred.await(gates[i]!))
+        const session = runtime.session("s1")
+        const first = yield* session.submit(single, 0)
+        const second = yield* session.submit(single, 1)
+        const other = yield* runtime.session("s2").submit(single, 1)
+        yield* Effect.yieldNow
+        assert.strictEqual(yield* first.status, "running")
+        assert.strictEqual(yield* second.status, "pending")
+        assert.strictEqual(yield* other.status, "running", "another session has its own slots")
+        yield* Deferred.succeed(gates[0]!, undefined)
+        yield* first.await
+        yield* Effect.yieldNow
+        assert.strictEqual(yield* second.status, "running")
+        yield* Deferred.succeed(gates[1]!, undefined)
+        yield* second.await
+        const page = yield* session.list({})
+        assert.deepStrictEqual(
+          page.items.map((t) => t.status),
+          ["completed", "completed"]
+        )
+      })
+    )
+  )
+
+  it.effect("fails fast with MaxInstancesReached when asked not to wait, storing nothing", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const single = task({ name: "single-fast", input: Schema.Void, maxParallel: 1 }, () => Deferred.await(gate))
+        const first = yield* runtime.submit(single, undefined, { session: "s", onLimit: "fail" })
+        const error = yield* Effect.flip(runtime.submit(single, undefined, { session: "s", onLimit: "fail" }))
+        assert.strictEqual(error._tag, "MaxInstancesReached")
+        if (error._tag === "MaxInstancesReached") assert.deepStrictEqual([error.maxParallel, error.sessionId], [1, "s"])
+        assert.strictEqual((yield* runtime.list({})).items.length, 1)
+        yield* Deferred.succeed(gate, undefined)
+        yield* first.await
+        const again = yield* runtime.submit(single, undefined, { session: "s", onLimit: "fail" })
+        yield* again.await
+      })
+    )
+  )
+
+  it.effect("interrupts running tasks on shutdown and records them pending at the same attempt", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const finalized = yield* Ref.make(false)
+      const forever = task({ name: "forever", input: Schema.Void }, () =>
+        Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never), Effect.ensuring(Ref.set(finalized, true)))
+      )
+      const store = yield* TaskStore
+      const scope = yield* Scope.make()
+      const runtime = yield* Runtime.make().pipe(Scope.provide(scope))
+      const handle = yield* runtime.submit(forever, undefined)
+      yield* Deferred.await(started)
+      yield* Scope.close(scope, Exit.void)
+      assert.isTrue(yield* Ref.get(finalized))
+      const record = Option.getOrThrow(yield* store.get(handle.id))
+      assert.deepStrictEqual([record.status, record.attempt, record.leaseOwner], ["pending", 1, undefined])
+      // Another runtime over the same store picks it up where it was left.
+      const resumed = yield* Runtime.make({ tasks: [forever] })
+      yield* resumed.resume(handle.id)
+      yield* Effect.yieldNow
+      assert.strictEqual(Option.getOrThrow(yield* store.get(handle.id)).status, "running")
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
+  it.effect("cancelling a parent cancels its children", () =>
+    Effect.gen(function* () {
+      const childStarted = yield* Deferred.make<string>()
+      const childFinalized = yield* Ref.make(false)
+      const runtimeRef = yield* Deferred.make<Runtime.Runtime<never>>()
+      const child = task({ name: "child", input: Schema.Void }, () =>
+        Effect.flatMap(Effect.service(TaskInfo), (info) => Deferred.succeed(childStarted, info.id)).pipe(
+          Effect.andThen(Effect.never),
+          Effect.ensuring(Ref.set(childFinalized, true))
+        )
+      )
+      const parent = task({ name: "parent", input: Schema.Void }, () =>
+        Effect.gen(function* () {
+          const runtime = yield* Deferred.await(runtimeRef)
+          const handle = yield* runtime.submit(child, undefined)
+          return yield* handle.await
+        })
+      )
+      const runtime = yield* Runtime.make()
+      yield* Deferred.succeed(runtimeRef, runtime)
+      const handle = yield* runtime.submit(parent, undefined)
+      const childId = yield* Deferred.await(childStarted)
+      assert.strictEqual((yield* runtime.get(childId)).parentId, handle.id)
+      yield* handle.cancel
+      assert.strictEqual(yield* handle.status, "cancelled")
+      assert.strictEqual((yield* runtime.get(childId)).status, "cancelled")
+      assert.isTrue(yield* Ref.get(childFinalized))
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
+  it.effect("gives up waiting with ResultTimeout while the task goes on", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const slow = task({ name: "slow-result", input: Schema.Void }, () =>
+          Effect.sleep("1 minute").pipe(Effect.as("done"))
+        )
+        const handle = yield* runtime.submit(slow, undefined)
+        const waiting = yield* Effect.forkChild(Effect.flip(handle.result("10 seconds")))
+        yield* TestClock.adjust("10 seconds")
+        const error = yield* Fiber.join(waiting)
+        assert.strictEqual(error._tag, "ResultTimeout")
+        assert.strictEqual(yield* handle.status, "running")
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* handle.result("1 second"), "done")
+      })
+    )
+  )
+
+  it.effect("returns the same task for a repeated idempotency key", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const first = yield* runtime.submit(greet, { name: "a" }, { idempotencyKey: "k" })
+        const second = yield* runtime.submit(greet, { name: "b" }, { idempotencyKey: "k" })
+        assert.strictEqual(second.id, first.id)
+        assert.strictEqual(yield* second.await, "hello a")
+        assert.strictEqual((yield* runtime.list({})).items.length, 1)
+      })
+    )
+  )
+
+  it.effect("a handle by id reads a task's result from the store", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const submitted = yield* runtime.submit(greet, { name: "x" })
+        yield* submitted.await
+        assert.strictEqual(yield* runtime.handle(greet, submitted.id).await, "hello x")
+        const missing = yield* Effect.flip(runtime.handle(greet, "nope").await)
+        assert.strictEqual(missing._tag, "TaskNotFound")
+      })
+    )
+  )
+
+  it.effect("gives plugins' services to each execution and runs their hooks", () =>
+    Effect.gen(function* () {
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const greeting = plugin({
+        name: "greeting",
+        layer: Layer.effect(
+          Greeting,
+          Effect.map(Effect.service(TaskInfo), (info) => Greeting.of({ prefix: `[${info.name}#${info.attempt}]` }))
+        ),
+        hooks: {
+          onStart: (info) => Ref.update(seen, (all) => [...all, `start ${info.name}#${info.attempt}`]),
+          onSuccess: (info, output) => Ref.update(seen, (all) => [...all, `success ${info.name} ${String(output)}`]),
+          onFinish: (info, status) => Ref.update(seen, (all) => [...all, `finish ${info.name} ${status}`])
+        }
+      })
+      const greeter = task({ name: "greeter", input: Schema.String }, (name) =>
+        Effect.map(Effect.service(Greeting), (g) => `${g.prefix} hello ${name}`)
+      )
+      const runtime = yield* Runtime.make({ plugins: [greeting] })
+      assert.strictEqual(yield* runtime.run(greeter, "hooks"), "[greeter#1] hello hooks")
+      assert.deepStrictEqual(yield* Ref.get(seen), [
+        "start greeter#1",
+        "success greeter [greeter#1] hello hooks",
+        "finish greeter completed"
+      ])
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+})
