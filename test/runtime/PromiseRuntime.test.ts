@@ -31,12 +31,10 @@ describe("PromiseRuntime", () => {
         (e: unknown) => e
       )
       assert.instanceOf(error, Refused)
-      const invalid: unknown = await runtime
-        .submit(greet, { name: 42 } as unknown as { name: string })
-        .then(
-          () => undefined,
-          (e: unknown) => e
-        )
+      const invalid: unknown = await runtime.submit(greet, { name: 42 } as unknown as { name: string }).then(
+        () => undefined,
+        (e: unknown) => e
+      )
       assert.strictEqual((invalid as { _tag: string })._tag, "InvalidTaskInput")
     } finally {
       await runtime.close()

@@ -1,15 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import {
-  MemoryTaskStore,
-  plugin,
-  Runtime,
-  type StatusChanged,
-  TaskInfo,
-  TaskStore,
-  task
-} from "../../src/index.ts"
+import { MemoryTaskStore, plugin, Runtime, type StatusChanged, TaskInfo, TaskStore, task } from "../../src/index.ts"
 
 class Greeting extends Context.Service<Greeting, { readonly prefix: string }>()("test/Greeting") {}
 
@@ -133,9 +125,8 @@ describe("Runtime", () => {
   it.effect("fails a task whose output does not match its output Schema", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
-        const liar = task(
-          { name: "liar", input: Schema.Void, output: Schema.Struct({ ok: Schema.Boolean }) },
-          () => Effect.succeed({ ok: "yes" } as unknown as { ok: boolean })
+        const liar = task({ name: "liar", input: Schema.Void, output: Schema.Struct({ ok: Schema.Boolean }) }, () =>
+          Effect.succeed({ ok: "yes" } as unknown as { ok: boolean })
         )
         const error = yield* Effect.flip(runtime.run(liar, undefined))
         assert.strictEqual(error._tag, "InvalidTaskOutput")
@@ -180,7 +171,8 @@ describe("Runtime", () => {
         yield* runtime.cancel(id)
         const exit = yield* Fiber.await(fiber)
         assert.isTrue(Exit.isFailure(exit))
-        if (Exit.isFailure(exit)) assert.strictEqual(Option.getOrThrow(Exit.findErrorOption(exit))._tag, "TaskCancelled")
+        if (Exit.isFailure(exit))
+          assert.strictEqual(Option.getOrThrow(Exit.findErrorOption(exit))._tag, "TaskCancelled")
         assert.strictEqual((yield* runtime.get(id)).status, "cancelled")
       })
     )
@@ -189,9 +181,7 @@ describe("Runtime", () => {
   it.effect("times an attempt out with TaskTimeout", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
-        const slow = task({ name: "slow", input: Schema.Void, timeout: "10 seconds" }, () =>
-          Effect.sleep("1 minute")
-        )
+        const slow = task({ name: "slow", input: Schema.Void, timeout: "10 seconds" }, () => Effect.sleep("1 minute"))
         const handle = yield* runtime.submit(slow, undefined)
         yield* TestClock.adjust("10 seconds")
         const error = yield* Effect.flip(handle.await)
@@ -238,7 +228,9 @@ describe("Runtime", () => {
     withRuntime((runtime) =>
       Effect.gen(function* () {
         const hopeless = task({ name: "hopeless", input: Schema.Void, retry: Schedule.recurs(2) }, () =>
-          Effect.flatMap(Effect.service(TaskInfo), (info) => Effect.fail(new Boom({ reason: `attempt ${info.attempt}` })))
+          Effect.flatMap(Effect.service(TaskInfo), (info) =>
+            Effect.fail(new Boom({ reason: `attempt ${info.attempt}` }))
+          )
         )
         const error = yield* Effect.flip(runtime.run(hopeless, undefined))
         assert.strictEqual(error._tag, "Boom")
@@ -300,7 +292,10 @@ describe("Runtime", () => {
       const started = yield* Deferred.make<void>()
       const finalized = yield* Ref.make(false)
       const forever = task({ name: "forever", input: Schema.Void }, () =>
-        Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never), Effect.ensuring(Ref.set(finalized, true)))
+        Deferred.succeed(started, undefined).pipe(
+          Effect.andThen(Effect.never),
+          Effect.ensuring(Ref.set(finalized, true))
+        )
       )
       const store = yield* TaskStore
       const scope = yield* Scope.make()

@@ -6,14 +6,16 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { plugin, Runtime, TaskInfo, task } from "../../src/index.ts"
 
 class Clock2 extends Context.Service<Clock2, { readonly now: number }>()("test/Clock2") {}
-class Mailer extends Context.Service<Mailer, { readonly send: (to: string) => Effect.Effect<void> }>()(
-  "test/Mailer"
-) {}
+class Mailer extends Context.Service<Mailer, { readonly send: (to: string) => Effect.Effect<void> }>()("test/Mailer") {}
 
 const clockPlugin = plugin({ name: "clock2", layer: Layer.succeed(Clock2, Clock2.of({ now: 0 })) })
 
-const usesClock = task({ name: "uses-clock", input: Schema.Void }, () => Effect.map(Effect.service(Clock2), (c) => c.now))
-const usesInfo = task({ name: "uses-info", input: Schema.Void }, () => Effect.map(Effect.service(TaskInfo), (i) => i.id))
+const usesClock = task({ name: "uses-clock", input: Schema.Void }, () =>
+  Effect.map(Effect.service(Clock2), (c) => c.now)
+)
+const usesInfo = task({ name: "uses-info", input: Schema.Void }, () =>
+  Effect.map(Effect.service(TaskInfo), (i) => i.id)
+)
 const usesMailer = task({ name: "uses-mailer", input: Schema.Void }, () =>
   Effect.flatMap(Effect.service(Mailer), (m) => m.send("a@b.c"))
 )
