@@ -6,8 +6,9 @@
 import { type Context, Deferred, type Duration, Effect, Layer, Option, PubSub, Schema, Scope, Stream } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
+import { StepStore } from "../stores/StepStore.ts"
 import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
-import { InvalidTaskInput, MaxInstancesReached, TaskNotFound, UnknownTask } from "./errors.ts"
+import { InvalidTaskInput, MaxInstancesReached, SignalRejected, TaskNotFound, UnknownTask } from "./errors.ts"
 import { type Driver, makeDriver } from "./internal/driver.ts"
 import { type AnyTask, erase } from "./internal/outcome.ts"
 import type { AnyPlugin, PluginProvides, PluginRequires } from "./Plugin.ts"
@@ -57,7 +58,20 @@ export interface Runtime<P> {
   readonly events: Stream.Stream<TaskEvent>
   /** A view of this runtime that submits into one session. */
   readonly session: (id: string) => Session<P>
+  /**
+   * Sends a signal to a task: kept in its durable mailbox until a `waitForSignal` of that name takes it, and
+   * wakes the task if it is waiting. Needs a `StepStore` in the runtime's context.
+   */
+  readonly signal: (
+    id: string,
+    name: string,
+    payload: unknown
+  ) => Effect.Effect<void, SignalRejected | TaskNotFound | StoreError>
+  /** Makes this runtime look at a task in the store again now (for a change made by another process). */
+  readonly wake: (id: string) => Effect.Effect<void>
 }
+
+const JsonPayload = Schema.toCodecJson(Schema.Json)
 
 /** How to build a runtime. */
 export interface RuntimeOptions<Plugins extends ReadonlyArray<AnyPlugin>> {
@@ -95,6 +109,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
   Effect.gen(function* () {
     const scope = yield* Scope.Scope
     const store = yield* TaskStore
+    const steps = yield* Effect.serviceOption(StepStore)
     const context = yield* Effect.context<TaskStore | PluginRequires<Plugins[number]>>()
     const plugins: ReadonlyArray<AnyPlugin> = options.plugins ?? []
     const runtimeId = options.id ?? crypto.randomUUID()
@@ -118,7 +133,9 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
           : Layer.mergeAll(...(plugins.map((p) => p.layer) as [Layer.Layer<never, never, unknown>])),
       hooks: plugins.flatMap((p) => (p.hooks === undefined ? [] : [p.hooks])),
       events,
-      pollInterval: options.pollInterval ?? "1 second"
+      pollInterval: options.pollInterval ?? "1 second",
+      // `signal` is defined below; the driver only calls it from a handle, after construction.
+      signal: (id, name, payload) => Effect.suspend(() => signal(id, name, payload))
     })
 
     const encodeInput = (task: AnyTask, input: unknown) =>
@@ -195,6 +212,22 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       yield* driver.start(task, id, false)
     })
 
+    const signal = Effect.fnUntraced(function* (id: string, name: string, payload: unknown) {
+      const record = yield* get(id)
+      const rejected = (reason: string) => new SignalRejected({ taskId: id, signal: name, reason })
+      if (isTerminal(record.status)) return yield* rejected(`the task has ended (${record.status})`)
+      const schema = registry.get(record.name)?.signals[name] ?? JsonPayload
+      const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(schema)(payload), (error) =>
+        rejected(error.message)
+      )
+      if (Option.isNone(steps)) {
+        return yield* Effect.die(new Error("runtime.signal needs a StepStore in the runtime's context"))
+      }
+      yield* steps.value.sendSignal(id, name, encoded as Schema.Json)
+      yield* store.wake(id)
+      yield* driver.wake(id)
+    })
+
     const runtime: Runtime<PluginProvides<Plugins[number]>> = {
       id: runtimeId,
       run: (task, input, opts) => run(erase(task), input, opts) as never,
@@ -205,6 +238,8 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       get,
       list: store.list,
       events: Stream.fromPubSub(events),
+      signal,
+      wake: driver.wake,
       session: (id) => ({
         id,
         run: (task, input, opts) => runtime.run(task, input, { ...opts, session: id }),

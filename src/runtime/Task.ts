@@ -19,6 +19,8 @@ export interface TaskOptions<I, IE, O, OE, E> {
   readonly retry?: Schedule.Schedule<unknown, NoInfer<E> | TaskTimeout> | undefined
   /** Each attempt is interrupted after this long and fails with `TaskTimeout`. */
   readonly timeout?: Duration.Input | undefined
+  /** Schemas of the signals the task waits for: a signal sent with a payload that does not match is refused. */
+  readonly signals?: Readonly<Record<string, Schema.Codec<unknown, unknown>>> | undefined
 }
 
 export const TaskTypeId: unique symbol = Symbol.for("effect-waypoint/Task")
@@ -39,6 +41,7 @@ export interface Task<in out I, in out O, in out E, out R> extends TaskDefinitio
   readonly retry: Option.Option<Schedule.Schedule<unknown, E | TaskTimeout>>
   readonly timeout: Option.Option<Duration.Duration>
   readonly body: (input: I) => Effect.Effect<O, E, R>
+  readonly signals: Readonly<Record<string, Schema.Codec<unknown, Schema.Json>>>
 }
 
 // Without an output Schema the output must be JSON; `undefined` (a void task) is stored as null.
@@ -66,5 +69,8 @@ export const task = <I, IE, O, E = never, R = never, OE = O>(
   maxParallel: options.maxParallel ?? Number.POSITIVE_INFINITY,
   retry: Option.fromUndefinedOr(options.retry),
   timeout: Option.map(Option.fromUndefinedOr(options.timeout), Duration.fromInputUnsafe),
-  body
+  body,
+  signals: Object.fromEntries(
+    Object.entries(options.signals ?? {}).map(([name, schema]) => [name, Schema.toCodecJson(schema)])
+  )
 })

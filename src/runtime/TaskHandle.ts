@@ -9,6 +9,7 @@ import type {
   InvalidTaskInput,
   InvalidTaskOutput,
   ResultTimeout,
+  SignalRejected,
   TaskCancelled,
   TaskFailed,
   TaskNotFound,
@@ -39,6 +40,8 @@ export interface TaskHandle<O, E> {
   readonly result: (timeout: Duration.Input) => Effect.Effect<O, TaskError<E> | ResultTimeout>
   /** Interrupts the task (its finalizers run) and records it `cancelled`, with its child tasks. */
   readonly cancel: Effect.Effect<void, TaskNotFound | StoreError>
+  /** Sends a signal to the task (see `Runtime.signal`). */
+  readonly signal: (name: string, payload: unknown) => Effect.Effect<void, SignalRejected | TaskNotFound | StoreError>
   /** The task's current status, then each change, ending after a final status. */
   readonly events: Stream.Stream<TaskEvent, TaskNotFound | StoreError>
 }

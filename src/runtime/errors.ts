@@ -93,3 +93,14 @@ export class ResultTimeout extends Schema.TaggedError<ResultTimeout>()("ResultTi
     return `no result for task ${this.taskId} within ${this.timeoutMillis} ms`
   }
 }
+
+/** A signal could not be delivered: the task has ended, or the payload does not match the signal's Schema. */
+export class SignalRejected extends Schema.TaggedError<SignalRejected>()("SignalRejected", {
+  taskId: Schema.String,
+  signal: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `signal "${this.signal}" to task ${this.taskId} was refused: ${this.reason}`
+  }
+}

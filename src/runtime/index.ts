@@ -3,6 +3,7 @@ export {
   InvalidTaskOutput,
   MaxInstancesReached,
   ResultTimeout,
+  SignalRejected,
   TaskCancelled,
   TaskFailed,
   TaskNotFound,

@@ -76,6 +76,8 @@ export class TaskStore extends Context.Service<
       token: number,
       transition: Transition
     ) => Effect.Effect<TaskRecord, StoreError | LeaseLost>
+    /** Makes a `suspended` task runnable now (a signal arrived). Does nothing to a task in any other status. */
+    readonly wake: (id: string) => Effect.Effect<void, StoreError>
     /** Cancels a task that is not running (`pending` or `suspended`); `None` if it is running or has ended. */
     readonly cancelIdle: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
   }

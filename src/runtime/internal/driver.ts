@@ -23,7 +23,7 @@ import {
 import type { StoreError } from "../../stores/errors.ts"
 import { isTerminal, type StoredError, type TaskRecord } from "../../stores/TaskRecord.ts"
 import type { TaskStore, Transition } from "../../stores/TaskStore.ts"
-import { ResultTimeout, TaskCancelled, TaskFailed, TaskNotFound, TaskTimeout } from "../errors.ts"
+import { ResultTimeout, type SignalRejected, TaskCancelled, TaskFailed, TaskNotFound, TaskTimeout } from "../errors.ts"
 import type { LifecycleHooks } from "../Plugin.ts"
 import { findSuspend } from "../Suspension.ts"
 import type { TaskEvent } from "../TaskEvent.ts"
@@ -50,6 +50,11 @@ export interface DriverOptions {
   readonly hooks: ReadonlyArray<Partial<LifecycleHooks<unknown>>>
   readonly events: PubSub.PubSub<TaskEvent>
   readonly pollInterval: Duration.Input
+  readonly signal: (
+    id: string,
+    name: string,
+    payload: unknown
+  ) => Effect.Effect<void, SignalRejected | TaskNotFound | StoreError>
 }
 
 export interface Driver {
@@ -332,7 +337,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
           )
           yield* release
           if (result !== undefined && isTerminal(result.record.status)) return result.exit
-          known = result?.record
+          // After a suspension, read again: a hook may have made the task runnable (a signal already waiting).
+          known = result?.record.status === "suspended" ? undefined : result?.record
         }
       }).pipe(Effect.ensuring(release))
     })
@@ -475,6 +481,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
           orElse: () => Effect.fail(new ResultTimeout({ taskId: id, timeoutMillis: Duration.toMillis(timeout) }))
         }),
       cancel: cancel(id),
+      signal: (name, payload) => options.signal(id, name, payload),
       get events() {
         return events$(id, info)
       }

@@ -126,6 +126,12 @@ export const make = Effect.sync(() => {
       return Effect.succeed(next)
     })
 
+  const wake = (id: string) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const task = tasks.get(id)
+      if (task?.status === "suspended") tasks.set(id, { ...task, runAt: now, updatedAt: now })
+    })
+
   const cancelIdle = (id: string) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const task = tasks.get(id)
@@ -135,7 +141,7 @@ export const make = Effect.sync(() => {
       return Option.some(next)
     })
 
-  return TaskStore.of({ create, get, list, claim, finish, cancelIdle })
+  return TaskStore.of({ create, get, list, claim, finish, wake, cancelIdle })
 })
 
 /** A fresh in-memory task store for each build of the layer. */

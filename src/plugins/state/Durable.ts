@@ -1,0 +1,143 @@
+/**
+ * The durable control flow of a task body: remembered steps, pauses, and waits for signals. A pause or a wait
+ * ends the current run (the task is `suspended` and its slot is freed); when the task runs again, the body runs
+ * from its start, `step` returns recorded results without running their effects again, and a received signal
+ * is read back from the store, so done work is skipped and no answer can change.
+ *
+ * At-least-once: an effect that finished but whose result was not yet recorded (a crash in between) runs again
+ * on the next run. Give its side effects an idempotency key that is stable across runs, such as
+ * `${taskId}:${stepName}`.
+ */
+import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { suspend } from "../../runtime/Suspension.ts"
+import { TaskInfo } from "../../runtime/TaskInfo.ts"
+import type { StoreError } from "../../stores/errors.ts"
+import { StepStore } from "../../stores/StepStore.ts"
+import { DuplicateStep, SignalTimeout, StepResultInvalid } from "./errors.ts"
+
+/** How a step's result is stored: by default it must be JSON (or `undefined`). */
+export interface StepOptions<A> {
+  readonly schema?: Schema.Codec<A, unknown> | undefined
+}
+
+const DefaultResult = Schema.toCodecJson(Schema.Union([Schema.Undefined, Schema.Json]))
+
+export class Durable extends Context.Service<
+  Durable,
+  {
+    /**
+     * Runs `effect` once per task: its result is recorded under `name`, and every later run of the body gets the
+     * recorded result without running the effect. Names are unique within a run (`DuplicateStep`).
+     */
+    readonly step: <A, E, R>(
+      name: string,
+      effect: Effect.Effect<A, E, R>,
+      options?: StepOptions<A>
+    ) => Effect.Effect<A, E | DuplicateStep | StepResultInvalid | StoreError, R>
+    /**
+     * Ends this run: the task is recorded `suspended`, its slot is freed, and it runs again from the start of the
+     * body after `delay` (at once by default). Read state to skip done work.
+     */
+    readonly pause: (options?: { readonly delay?: Duration.Input | undefined }) => Effect.Effect<never>
+    /**
+     * Returns the payload of the next signal `name` sent to this task, suspending the task until one arrives.
+     * A signal sent earlier waits in the task's mailbox. With `timeout`, fails with `SignalTimeout` once it has
+     * passed (measured from the first time this wait was reached); which of the two won is recorded.
+     */
+    readonly waitForSignal: <A, I>(
+      name: string,
+      schema: Schema.Codec<A, I>,
+      options?: { readonly timeout?: Duration.Input | undefined }
+    ) => Effect.Effect<A, SignalTimeout | StepResultInvalid | StoreError>
+  }
+>()("waypoint/plugins/state/Durable") {
+  /** Built once per execution: remembers which step names and waits this run has used. */
+  static readonly layer: Layer.Layer<Durable, never, TaskInfo | StepStore> = Layer.effect(
+    Durable,
+    Effect.gen(function* () {
+      const task = yield* TaskInfo
+      const steps = yield* StepStore
+      const usedNames = new Set<string>()
+      const waits = new Map<string, number>()
+
+      const step = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>, options?: StepOptions<A>) =>
+        Effect.gen(function* () {
+          if (usedNames.has(name)) return yield* new DuplicateStep({ name })
+          usedNames.add(name)
+          const codec = (options?.schema === undefined ? DefaultResult : Schema.toCodecJson(options.schema)) as Schema.Codec<
+            A,
+            Schema.Json
+          >
+          const invalid = (error: { readonly message: string }) =>
+            new StepResultInvalid({ name, issue: error.message })
+          const key = `step:${name}`
+          const recorded = yield* steps.getStep(task.id, key)
+          if (Option.isSome(recorded)) {
+            return yield* Effect.mapError(Schema.decodeUnknownEffect(codec)(recorded.value), invalid)
+          }
+          const result = yield* effect
+          const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(codec)(result), invalid)
+          yield* steps.putStep(task.id, key, encoded)
+          return result
+        })
+
+      const pause = (options?: { readonly delay?: Duration.Input | undefined }) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const until = now + (options?.delay === undefined ? 0 : Duration.toMillis(options.delay))
+          return suspend({ _tag: "Paused", until }, until)
+        })
+
+      const waitForSignal = <A, I>(
+        name: string,
+        schema: Schema.Codec<A, I>,
+        options?: { readonly timeout?: Duration.Input | undefined }
+      ) =>
+        Effect.gen(function* () {
+          const index = waits.get(name) ?? 0
+          waits.set(name, index + 1)
+          const key = `signal:${name}:${index}`
+          const timeoutMillis = options?.timeout === undefined ? undefined : Duration.toMillis(options.timeout)
+          const timedOut = new SignalTimeout({ signal: name, timeoutMillis: timeoutMillis ?? 0 })
+          if (Option.isSome(yield* steps.getStep(task.id, `${key}:timeout`))) return yield* timedOut
+          const received = yield* steps.receiveSignal(task.id, name, key)
+          if (Option.isSome(received)) {
+            return yield* Effect.mapError(
+              Schema.decodeUnknownEffect(Schema.toCodecJson(schema))(received.value),
+              (error) => new StepResultInvalid({ name: `signal ${name}`, issue: error.message })
+            )
+          }
+          const now = yield* Clock.currentTimeMillis
+          if (timeoutMillis === undefined) return yield* suspend({ _tag: "WaitingForSignal", signal: name }, undefined)
+          // The deadline is fixed the first time this wait is reached, so re-runs do not move it.
+          const deadline = Number(yield* steps.putStep(task.id, `${key}:deadline`, now + timeoutMillis))
+          if (now >= deadline) {
+            yield* steps.putStep(task.id, `${key}:timeout`, true)
+            return yield* timedOut
+          }
+          return yield* suspend({ _tag: "WaitingForSignal", signal: name, until: deadline }, deadline)
+        })
+
+      return Durable.of({ step, pause, waitForSignal })
+    })
+  )
+}
+
+/** Runs `effect` once per task and remembers its result (see `Durable.step`). */
+export const step = <A, E, R>(
+  name: string,
+  effect: Effect.Effect<A, E, R>,
+  options?: StepOptions<A>
+): Effect.Effect<A, E | DuplicateStep | StepResultInvalid | StoreError, R | Durable> =>
+  Effect.flatMap(Effect.service(Durable), (durable) => durable.step(name, effect, options))
+
+/** Suspends the task and frees its slot; it runs again after `delay` (see `Durable.pause`). */
+export const pause = (options?: { readonly delay?: Duration.Input | undefined }): Effect.Effect<never, never, Durable> =>
+  Effect.flatMap(Effect.service(Durable), (durable) => durable.pause(options))
+
+/** Waits, durably, for the signal `name` (see `Durable.waitForSignal`). */
+export const waitForSignal = <A, I>(
+  name: string,
+  schema: Schema.Codec<A, I>,
+  options?: { readonly timeout?: Duration.Input | undefined }
+): Effect.Effect<A, SignalTimeout | StepResultInvalid | StoreError, Durable> =>
+  Effect.flatMap(Effect.service(Durable), (durable) => durable.waitForSignal(name, schema, options))

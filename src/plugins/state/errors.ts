@@ -1,0 +1,64 @@
+/**
+ * Errors of task state, steps, pauses and signals. Each is raised before anything is written.
+ */
+import { Schema } from "effect"
+
+/** A value given to task state cannot be stored as JSON. Nothing was written. */
+export class StateNotSerializable extends Schema.TaggedError<StateNotSerializable>()("StateNotSerializable", {
+  key: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `state key "${this.key}" cannot be stored: ${this.reason}`
+  }
+}
+
+/** A value is larger, as JSON, than the plugin's size limit. Nothing was written. */
+export class StateTooLarge extends Schema.TaggedError<StateTooLarge>()("StateTooLarge", {
+  key: Schema.String,
+  sizeBytes: Schema.Number,
+  limitBytes: Schema.Number
+}) {
+  override get message() {
+    return `state key "${this.key}" is ${this.sizeBytes} bytes as JSON, over the limit of ${this.limitBytes}`
+  }
+}
+
+/** A stored value no longer matches the task's state Schema. */
+export class StateDecodeError extends Schema.TaggedError<StateDecodeError>()("StateDecodeError", {
+  key: Schema.String,
+  issue: Schema.String
+}) {
+  override get message() {
+    return `stored state key "${this.key}" does not match its Schema: ${this.issue}`
+  }
+}
+
+/** Two steps of one run used the same name. */
+export class DuplicateStep extends Schema.TaggedError<DuplicateStep>()("DuplicateStep", {
+  name: Schema.String
+}) {
+  override get message() {
+    return `step "${this.name}" is used twice in one run; step names must be unique`
+  }
+}
+
+/** A step's result could not be encoded for the store (or a stored one no longer decodes). */
+export class StepResultInvalid extends Schema.TaggedError<StepResultInvalid>()("StepResultInvalid", {
+  name: Schema.String,
+  issue: Schema.String
+}) {
+  override get message() {
+    return `step "${this.name}": ${this.issue}`
+  }
+}
+
+/** `waitForSignal` reached its timeout before the signal arrived. */
+export class SignalTimeout extends Schema.TaggedError<SignalTimeout>()("SignalTimeout", {
+  signal: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  override get message() {
+    return `no signal "${this.signal}" within ${this.timeoutMillis} ms`
+  }
+}
