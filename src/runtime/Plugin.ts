@@ -5,9 +5,13 @@
  */
 import type { Effect, Layer, Schema } from "effect"
 import type { StoredError, SuspendReason, TaskStatus } from "../stores/TaskRecord.ts"
+import type { TaskEvents } from "./TaskEvents.ts"
 import type { TaskInfo } from "./TaskInfo.ts"
 
 type Info = TaskInfo["Service"]
+
+/** What the runtime itself gives every execution, besides what plugins provide. */
+export type ExecutionServices = TaskInfo | TaskEvents
 
 /** Hooks run by the runtime around each execution; they cannot fail, and run with the plugin's requirements. */
 export interface LifecycleHooks<R> {
@@ -23,7 +27,7 @@ export interface LifecycleHooks<R> {
 export interface Plugin<Provides, Requires = never> {
   readonly name: string
   /** Built once per execution: keep it free of I/O, and keep registries in the plugin value itself. */
-  readonly layer: Layer.Layer<Provides, never, TaskInfo | Requires>
+  readonly layer: Layer.Layer<Provides, never, ExecutionServices | Requires>
   readonly hooks?: Partial<LifecycleHooks<Requires>> | undefined
 }
 

@@ -5,10 +5,9 @@
 import { Cause, type Duration, Effect, Exit, Layer, Scope } from "effect"
 import type { TaskStatus } from "../stores/TaskRecord.ts"
 import type { TaskStore } from "../stores/TaskStore.ts"
-import type { AnyPlugin, PluginProvides, PluginRequires } from "./Plugin.ts"
+import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } from "./Plugin.ts"
 import { make as makeRuntime, type RuntimeOptions, type SubmitOptions } from "./Runtime.ts"
 import type { Task } from "./Task.ts"
-import type { TaskInfo } from "./TaskInfo.ts"
 
 /** A handle on a submitted task, with Promises. */
 export interface PromiseTaskHandle<O> {
@@ -22,12 +21,12 @@ export interface PromiseTaskHandle<O> {
 /** A runtime driven with Promises. */
 export interface PromiseRuntime<P> {
   readonly id: string
-  readonly submit: <I, O, E, R extends P | TaskInfo>(
+  readonly submit: <I, O, E, R extends P | ExecutionServices>(
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SubmitOptions
   ) => Promise<PromiseTaskHandle<O>>
-  readonly run: <I, O, E, R extends P | TaskInfo>(
+  readonly run: <I, O, E, R extends P | ExecutionServices>(
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SubmitOptions
@@ -55,7 +54,7 @@ const toPromise = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
  */
 export const make = async <const Plugins extends ReadonlyArray<AnyPlugin> = readonly []>(
   options: RuntimeOptions<Plugins> & {
-    readonly layer: Layer.Layer<TaskStore | PluginRequires<Plugins[number]>, unknown>
+    readonly layer: Layer.Layer<TaskStore | Exclude<PluginRequires<Plugins[number]>, ExecutionServices>, unknown>
   }
 ): Promise<PromiseRuntime<PluginProvides<Plugins[number]>>> => {
   const scope = Scope.makeUnsafe()

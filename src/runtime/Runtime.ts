@@ -3,18 +3,19 @@
  * change in the `TaskStore`, and gives each execution `TaskInfo` plus what its plugins provide. `run` and
  * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
  */
-import { type Context, Deferred, type Duration, Effect, Layer, Option, PubSub, Schema, Scope, Stream } from "effect"
+import { type Context, Deferred, type Duration, Effect, Layer, Option, Schema, Scope, type Stream } from "effect"
 import type { StoreError } from "../stores/errors.ts"
-import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
 import { StepStore } from "../stores/StepStore.ts"
+import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
 import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
 import { InvalidTaskInput, MaxInstancesReached, SignalRejected, TaskNotFound, UnknownTask } from "./errors.ts"
 import { type Driver, makeDriver } from "./internal/driver.ts"
 import { type AnyTask, erase } from "./internal/outcome.ts"
-import type { AnyPlugin, PluginProvides, PluginRequires } from "./Plugin.ts"
+import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } from "./Plugin.ts"
 import type { Session } from "./Session.ts"
 import type { Task, TaskDefinition } from "./Task.ts"
 import type { TaskEvent } from "./TaskEvent.ts"
+import { type SubscribeOptions, TaskEvents } from "./TaskEvents.ts"
 import type { TaskError, TaskHandle } from "./TaskHandle.ts"
 import { TaskInfo } from "./TaskInfo.ts"
 
@@ -35,13 +36,13 @@ export interface Runtime<P> {
   /** This runtime's identity: the owner of the leases it takes. */
   readonly id: string
   /** Runs a task in a fiber of the caller and returns its output; the task is recorded like a submitted one. */
-  readonly run: <I, O, E, R extends P | TaskInfo>(
+  readonly run: <I, O, E, R extends P | ExecutionServices>(
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SubmitOptions
   ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached>
   /** Starts a task in the background and returns a handle on it. Bad input fails here and nothing is stored. */
-  readonly submit: <I, O, E, R extends P | TaskInfo>(
+  readonly submit: <I, O, E, R extends P | ExecutionServices>(
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SubmitOptions
@@ -56,6 +57,8 @@ export interface Runtime<P> {
   readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>
   /** Every event of every task this runtime drives, from the moment of subscription. */
   readonly events: Stream.Stream<TaskEvent>
+  /** Events of all tasks or of one, optionally resuming after a sequence number (as far as the history keeps). */
+  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<TaskEvent>
   /** A view of this runtime that submits into one session. */
   readonly session: (id: string) => Session<P>
   /**
@@ -80,8 +83,10 @@ export interface RuntimeOptions<Plugins extends ReadonlyArray<AnyPlugin>> {
   readonly tasks?: ReadonlyArray<TaskDefinition> | undefined
   /** The identity written as lease owner; a fresh UUID by default. */
   readonly id?: string | undefined
-  /** How many past events a new subscriber of a slow stream may lag behind before the oldest are dropped. */
+  /** How many events a slow subscriber may lag behind before its oldest are dropped. Default 4 096. */
   readonly eventBufferSize?: number | undefined
+  /** How many past events are kept for subscribers that resume after a sequence number. Default 10 000. */
+  readonly eventHistory?: number | undefined
   /** How often a handle on a task that runs elsewhere reads the store. Default: 1 second. */
   readonly pollInterval?: Duration.Input | undefined
 }
@@ -104,17 +109,19 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
 ): Effect.Effect<
   Runtime<PluginProvides<Plugins[number]>>,
   never,
-  Scope.Scope | TaskStore | PluginRequires<Plugins[number]>
+  Scope.Scope | TaskStore | Exclude<PluginRequires<Plugins[number]>, ExecutionServices>
 > =>
   Effect.gen(function* () {
     const scope = yield* Scope.Scope
     const store = yield* TaskStore
     const steps = yield* Effect.serviceOption(StepStore)
-    const context = yield* Effect.context<TaskStore | PluginRequires<Plugins[number]>>()
+    const context = yield* Effect.context<TaskStore | Exclude<PluginRequires<Plugins[number]>, ExecutionServices>>()
     const plugins: ReadonlyArray<AnyPlugin> = options.plugins ?? []
     const runtimeId = options.id ?? crypto.randomUUID()
-    const events = yield* PubSub.sliding<TaskEvent>(options.eventBufferSize ?? 4096)
-    yield* Scope.addFinalizer(scope, PubSub.shutdown(events))
+    const events = yield* TaskEvents.make({
+      bufferSize: options.eventBufferSize ?? 4096,
+      history: options.eventHistory ?? 10_000
+    })
 
     const registry = new Map<string, AnyTask>()
     const register = (task: AnyTask) => {
@@ -237,7 +244,8 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       cancel: driver.cancel,
       get,
       list: store.list,
-      events: Stream.fromPubSub(events),
+      events: events.subscribe(),
+      subscribe: events.subscribe,
       signal,
       wake: driver.wake,
       session: (id) => ({

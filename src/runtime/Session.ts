@@ -6,9 +6,9 @@ import type { Effect } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import type { TaskPage, TaskQuery } from "../stores/TaskStore.ts"
 import type { InvalidTaskInput, MaxInstancesReached } from "./errors.ts"
+import type { ExecutionServices } from "./Plugin.ts"
 import type { Task } from "./Task.ts"
 import type { TaskError, TaskHandle } from "./TaskHandle.ts"
-import type { TaskInfo } from "./TaskInfo.ts"
 
 /** Options of a run or submit inside a session. */
 export interface SessionSubmitOptions {
@@ -18,12 +18,12 @@ export interface SessionSubmitOptions {
 
 export interface Session<P> {
   readonly id: string
-  readonly run: <I, O, E, R extends P | TaskInfo>(
+  readonly run: <I, O, E, R extends P | ExecutionServices>(
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SessionSubmitOptions
   ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached>
-  readonly submit: <I, O, E, R extends P | TaskInfo>(
+  readonly submit: <I, O, E, R extends P | ExecutionServices>(
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SessionSubmitOptions

@@ -1,20 +1,53 @@
 /**
- * Events a runtime publishes for the tasks it drives: every status change, numbered in the order they happened.
+ * Events of the tasks a runtime drives: status changes, progress, status messages and logs, numbered by one
+ * sequence per runtime in the order they happened.
  */
+import type { Schema } from "effect"
 import type { StoredError, SuspendReason, TaskStatus } from "../stores/TaskRecord.ts"
 
-/** A task changed status. `seq` grows by one with every event of the runtime. */
-export interface StatusChanged {
-  readonly _tag: "StatusChanged"
+interface EventBase {
+  /** Grows by one with every event of the runtime; resume a stream after the last one seen. */
   readonly seq: number
   readonly taskId: string
   readonly taskName: string
+  /** Epoch milliseconds from the runtime's Clock. */
   readonly at: number
+}
+
+/** A task changed status. */
+export interface StatusChanged extends EventBase {
+  readonly _tag: "StatusChanged"
   readonly status: TaskStatus
   readonly attempt: number
   readonly error?: StoredError | undefined
   readonly suspendReason?: SuspendReason | undefined
 }
 
+/** A task reported how far it is (0..100). */
+export interface ProgressReported extends EventBase {
+  readonly _tag: "ProgressReported"
+  readonly percent: number
+  readonly message: string
+}
+
+/** A task said what it is doing. */
+export interface StatusMessage extends EventBase {
+  readonly _tag: "StatusMessage"
+  readonly message: string
+}
+
+export type LogLevel = "debug" | "info" | "warning" | "error"
+
+/** A task logged a line. */
+export interface LogWritten extends EventBase {
+  readonly _tag: "LogWritten"
+  readonly level: LogLevel
+  readonly message: string
+  readonly data?: Schema.Json | undefined
+}
+
 /** Everything that can appear on a runtime's event stream. */
-export type TaskEvent = StatusChanged
+export type TaskEvent = StatusChanged | ProgressReported | StatusMessage | LogWritten
+
+/** An event as published: the runtime fills in `seq` and `at`. */
+export type TaskEventInput = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, "seq" | "at"> : never) : never

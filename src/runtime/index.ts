@@ -10,13 +10,23 @@ export {
   TaskTimeout,
   UnknownTask
 } from "./errors.ts"
-export type { AnyPlugin, LifecycleHooks, Plugin, PluginProvides, PluginRequires } from "./Plugin.ts"
+export type { AnyPlugin, ExecutionServices, LifecycleHooks, Plugin, PluginProvides, PluginRequires } from "./Plugin.ts"
 export { plugin } from "./Plugin.ts"
 export * as PromiseRuntime from "./PromiseRuntime.ts"
 export * as Runtime from "./Runtime.ts"
 export type { Session, SessionSubmitOptions } from "./Session.ts"
 export type { Task, TaskOptions } from "./Task.ts"
 export { task } from "./Task.ts"
-export type { StatusChanged, TaskEvent } from "./TaskEvent.ts"
+export type {
+  LogLevel,
+  LogWritten,
+  ProgressReported,
+  StatusChanged,
+  StatusMessage,
+  TaskEvent,
+  TaskEventInput
+} from "./TaskEvent.ts"
+export type { SubscribeOptions } from "./TaskEvents.ts"
+export { TaskEvents } from "./TaskEvents.ts"
 export type { TaskError, TaskHandle } from "./TaskHandle.ts"
 export { TaskInfo } from "./TaskInfo.ts"

@@ -58,7 +58,7 @@ describe("Runtime", () => {
         assert.strictEqual(yield* handle.status, "running")
         yield* Deferred.succeed(gate, undefined)
         yield* handle.await
-        const statuses = (yield* Fiber.join(events)).map((e) => e.status)
+        const statuses = (yield* Fiber.join(events)).map((e) => (e._tag === "StatusChanged" ? e.status : e._tag))
         assert.deepStrictEqual(statuses, ["running", "completed"])
         const runtimeWide = (yield* Fiber.join(all)) as ReadonlyArray<StatusChanged>
         assert.deepStrictEqual(
@@ -66,6 +66,30 @@ describe("Runtime", () => {
           ["pending", "running", "completed"]
         )
         assert.isTrue(runtimeWide[0]!.seq < runtimeWide[1]!.seq && runtimeWide[1]!.seq < runtimeWide[2]!.seq)
+      })
+    )
+  )
+
+  it.effect("replays kept events after a sequence number, for one task or all", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const first = yield* runtime.submit(greet, { name: "one" })
+        yield* first.await
+        const second = yield* runtime.submit(greet, { name: "two" })
+        yield* second.await
+        const all = yield* Stream.runCollect(Stream.take(runtime.subscribe({ after: 0 }), 6))
+        assert.deepStrictEqual(
+          all.map((e) => e.seq),
+          [1, 2, 3, 4, 5, 6]
+        )
+        const resumed = yield* Stream.runCollect(Stream.take(runtime.subscribe({ after: 4, taskId: second.id }), 2))
+        assert.deepStrictEqual(
+          resumed.map((e) => [e.seq, e.taskId]),
+          [
+            [5, second.id],
+            [6, second.id]
+          ]
+        )
       })
     )
   )

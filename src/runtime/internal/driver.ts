@@ -14,7 +14,6 @@ import {
   Fiber,
   type Layer,
   Option,
-  PubSub,
   type Schedule,
   type Scope,
   Semaphore,
@@ -27,6 +26,7 @@ import { ResultTimeout, type SignalRejected, TaskCancelled, TaskFailed, TaskNotF
 import type { LifecycleHooks } from "../Plugin.ts"
 import { findSuspend } from "../Suspension.ts"
 import type { TaskEvent } from "../TaskEvent.ts"
+import { TaskEvents } from "../TaskEvents.ts"
 import type { TaskHandle } from "../TaskHandle.ts"
 import { TaskInfo } from "../TaskInfo.ts"
 import {
@@ -48,7 +48,7 @@ export interface DriverOptions {
   readonly context: Context.Context<unknown>
   readonly pluginLayer: Layer.Layer<never, never, unknown> | undefined
   readonly hooks: ReadonlyArray<Partial<LifecycleHooks<unknown>>>
-  readonly events: PubSub.PubSub<TaskEvent>
+  readonly events: TaskEvents["Service"]
   readonly pollInterval: Duration.Input
   readonly signal: (
     id: string,
@@ -95,7 +95,6 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const waiters = new Map<string, Deferred.Deferred<unknown, unknown>>()
   const wakes = new Map<string, Deferred.Deferred<void>>()
   const cancelRequested = new Set<string>()
-  let seq = 0
 
   // Creating a semaphore is synchronous, so two fibers can never create two for one key.
   const slot = (task: AnyTask, sessionId: string | undefined) => {
@@ -109,17 +108,17 @@ export const makeDriver = (options: DriverOptions): Driver => {
   }
 
   const publish = (record: TaskRecord) =>
-    PubSub.publish(events, {
-      _tag: "StatusChanged",
-      seq: ++seq,
-      taskId: record.id,
-      taskName: record.name,
-      at: record.updatedAt,
-      status: record.status,
-      attempt: record.attempt,
-      error: record.error,
-      suspendReason: record.suspendReason
-    }).pipe(Effect.asVoid)
+    Effect.asVoid(
+      events.publish({
+        _tag: "StatusChanged",
+        taskId: record.id,
+        taskName: record.name,
+        status: record.status,
+        attempt: record.attempt,
+        error: record.error,
+        suspendReason: record.suspendReason
+      })
+    )
 
   const runHooks = <K extends keyof LifecycleHooks<unknown>>(
     name: K,
@@ -138,7 +137,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
 
   const provideServices = (effect: Effect.Effect<unknown, unknown, unknown>, info: TaskInfo["Service"]) => {
     const withPlugins = options.pluginLayer === undefined ? effect : Effect.provide(effect, options.pluginLayer)
-    return Effect.provideService(withPlugins, TaskInfo, info) as Effect.Effect<unknown, unknown>
+    return withPlugins.pipe(
+      Effect.provideService(TaskInfo, info),
+      Effect.provideService(TaskEvents, events)
+    ) as Effect.Effect<unknown, unknown>
   }
 
   /** One attempt of the body: decode the input, run with services and timeout. Fails with the body's error. */
@@ -491,11 +493,11 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const events$ = (id: string, info: Effect.Effect<TaskRecord, TaskNotFound | StoreError>) =>
     Stream.unwrap(
       Effect.gen(function* () {
-        const subscription = yield* PubSub.subscribe(events)
+        const lastSeq = yield* events.lastSeq
         const current = yield* info
         const first: TaskEvent = {
           _tag: "StatusChanged",
-          seq: seq,
+          seq: lastSeq,
           taskId: current.id,
           taskName: current.name,
           at: current.updatedAt,
@@ -505,10 +507,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
           suspendReason: current.suspendReason
         }
         if (isTerminal(current.status)) return Stream.succeed(first)
-        const live = Stream.fromSubscription(subscription).pipe(
-          Stream.filter((event) => event.taskId === id && event.seq > first.seq),
-          Stream.takeUntil((event) => isTerminal(event.status))
-        )
+        // Events published since `lastSeq` was read come from the history, so none is missed.
+        const live = events
+          .subscribe({ taskId: id, after: lastSeq })
+          .pipe(Stream.takeUntil((event) => event._tag === "StatusChanged" && isTerminal(event.status)))
         return Stream.concat(Stream.succeed(first), live)
       })
     )

@@ -1,0 +1,66 @@
+/**
+ * The runtime's event log: every event of every task it drives, numbered, fanned out to any number of
+ * subscribers, with a bounded history so a subscriber can resume after the last sequence number it saw.
+ * A slow subscriber never slows a task: each subscription buffers up to a bound and then drops its oldest
+ * events (the history still has them for a resume, as far as it reaches).
+ */
+import { Clock, Context, Effect, PubSub, type Scope, Stream } from "effect"
+import type { TaskEvent, TaskEventInput } from "./TaskEvent.ts"
+
+/** Where to start a subscription. */
+export interface SubscribeOptions {
+  /** Replay kept events with a larger `seq` first (a resume from `Last-Event-ID`). */
+  readonly after?: number | undefined
+  /** Only this task's events. */
+  readonly taskId?: string | undefined
+}
+
+export class TaskEvents extends Context.Service<
+  TaskEvents,
+  {
+    /** Numbers, timestamps and publishes an event; returns it as published. */
+    readonly publish: (event: TaskEventInput) => Effect.Effect<TaskEvent>
+    readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<TaskEvent>
+    /** The sequence number of the last event published (0 before the first). */
+    readonly lastSeq: Effect.Effect<number>
+  }
+>()("waypoint/runtime/TaskEvents") {
+  /** Builds an event log in the current Scope; `bufferSize` bounds each subscriber, `history` the replay. */
+  static make(options: {
+    readonly bufferSize: number
+    readonly history: number
+  }): Effect.Effect<TaskEvents["Service"], never, Scope.Scope> {
+    return Effect.gen(function* () {
+      const pubsub = yield* PubSub.sliding<TaskEvent>(options.bufferSize)
+      yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
+      const history: Array<TaskEvent> = []
+      let seq = 0
+
+      const publish = (input: TaskEventInput) =>
+        Effect.flatMap(Clock.currentTimeMillis, (at) => {
+          const event = { ...input, seq: ++seq, at } as TaskEvent
+          history.push(event)
+          if (history.length > options.history) history.splice(0, history.length - options.history)
+          return Effect.as(PubSub.publish(pubsub, event), event)
+        })
+
+      const subscribe = (opts?: SubscribeOptions) =>
+        Stream.unwrap(
+          Effect.gen(function* () {
+            // Subscribe before reading the history, so no event falls between the two.
+            const subscription = yield* PubSub.subscribe(pubsub)
+            const matches = (event: TaskEvent) => opts?.taskId === undefined || event.taskId === opts.taskId
+            const after = opts?.after
+            const replay = after === undefined ? [] : history.filter((e) => e.seq > after && matches(e))
+            const replayedUpTo = replay.at(-1)?.seq ?? after ?? 0
+            const live = Stream.fromSubscription(subscription).pipe(
+              Stream.filter((event) => event.seq > replayedUpTo && matches(event))
+            )
+            return Stream.concat(Stream.fromIterable(replay), live)
+          })
+        )
+
+      return TaskEvents.of({ publish, subscribe, lastSeq: Effect.sync(() => seq) })
+    })
+  }
+}
