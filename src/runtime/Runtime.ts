@@ -87,6 +87,11 @@ export interface RuntimeOptions<Plugins extends ReadonlyArray<AnyPlugin>> {
   readonly eventBufferSize?: number | undefined
   /** How many past events are kept for subscribers that resume after a sequence number. Default 10 000. */
   readonly eventHistory?: number | undefined
+  /**
+   * How long a cancelled running task may take to stop by itself (it sees `TaskInfo.shouldStop`) before it is
+   * interrupted. Default: 0, interrupt at once.
+   */
+  readonly cancelGracePeriod?: Duration.Input | undefined
   /** How often a handle on a task that runs elsewhere reads the store. Default: 1 second. */
   readonly pollInterval?: Duration.Input | undefined
 }
@@ -141,6 +146,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       hooks: plugins.flatMap((p) => (p.hooks === undefined ? [] : [p.hooks])),
       events,
       pollInterval: options.pollInterval ?? "1 second",
+      cancelGracePeriod: options.cancelGracePeriod ?? 0,
       // `signal` is defined below; the driver only calls it from a handle, after construction.
       signal: (id, name, payload) => Effect.suspend(() => signal(id, name, payload))
     })

@@ -2,7 +2,7 @@
  * Who the running task is: id, name, attempt, session and parent. Every execution gets one, so a task body
  * and every plugin service can ask for it by type.
  */
-import { Context, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 
 export class TaskInfo extends Context.Service<
   TaskInfo,
@@ -13,6 +13,8 @@ export class TaskInfo extends Context.Service<
     readonly attempt: number
     readonly sessionId: string | undefined
     readonly parentId: string | undefined
+    /** True once a cancel of this task was asked: a body that checks it can stop cleanly before it is interrupted. */
+    readonly shouldStop: Effect.Effect<boolean>
   }
 >()("waypoint/runtime/TaskInfo") {
   /** A fixed `TaskInfo` for testing plugin services outside a runtime. */
@@ -24,6 +26,7 @@ export class TaskInfo extends Context.Service<
         attempt: 1,
         sessionId: undefined,
         parentId: undefined,
+        shouldStop: Effect.succeed(false),
         ...info
       })
     )

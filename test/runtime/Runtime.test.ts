@@ -202,6 +202,55 @@ describe("Runtime", () => {
     )
   )
 
+  it.effect("lets a cancelled body see shouldStop and stop by itself within the grace period", () =>
+    Effect.gen(function* () {
+      const stoppedCleanly = yield* Ref.make(false)
+      const started = yield* Deferred.make<void>()
+      const polite = task({ name: "polite", input: Schema.Void }, () =>
+        Effect.gen(function* () {
+          const info = yield* TaskInfo
+          yield* Deferred.succeed(started, undefined)
+          while (!(yield* info.shouldStop)) yield* Effect.sleep("1 second")
+          yield* Ref.set(stoppedCleanly, true)
+          return "stopped"
+        })
+      )
+      const runtime = yield* Runtime.make({ cancelGracePeriod: "10 seconds" })
+      const handle = yield* runtime.submit(polite, undefined)
+      yield* Deferred.await(started)
+      const cancelling = yield* Effect.forkChild(handle.cancel)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(cancelling)
+      assert.isTrue(yield* Ref.get(stoppedCleanly))
+      assert.strictEqual(yield* handle.status, "cancelled")
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
+  it.effect("interrupts a cancelled body that ignores shouldStop once the grace period has passed", () =>
+    Effect.gen(function* () {
+      const finalized = yield* Ref.make(false)
+      const started = yield* Deferred.make<void>()
+      const stubborn = task({ name: "stubborn", input: Schema.Void }, () =>
+        Deferred.succeed(started, undefined).pipe(
+          Effect.andThen(Effect.never),
+          Effect.ensuring(Ref.set(finalized, true))
+        )
+      )
+      const runtime = yield* Runtime.make({ cancelGracePeriod: "10 seconds" })
+      const handle = yield* runtime.submit(stubborn, undefined)
+      yield* Deferred.await(started)
+      const cancelling = yield* Effect.forkChild(handle.cancel)
+      yield* TestClock.adjust("9 seconds")
+      assert.isFalse(yield* Ref.get(finalized))
+      assert.strictEqual(yield* handle.status, "running")
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(cancelling)
+      assert.isTrue(yield* Ref.get(finalized))
+      assert.strictEqual(yield* handle.status, "cancelled")
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
   it.effect("times an attempt out with TaskTimeout", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

@@ -50,6 +50,7 @@ export interface DriverOptions {
   readonly hooks: ReadonlyArray<Partial<LifecycleHooks<unknown>>>
   readonly events: TaskEvents["Service"]
   readonly pollInterval: Duration.Input
+  readonly cancelGracePeriod: Duration.Input
   readonly signal: (
     id: string,
     name: string,
@@ -89,6 +90,7 @@ const LEASE_MILLIS = 30_000
 
 export const makeDriver = (options: DriverOptions): Driver => {
   const { store, events, hooks } = options
+  const graceMillis = Duration.toMillis(options.cancelGracePeriod)
   const slots = new Map<string, Semaphore.Semaphore>()
   // The driver fiber of each task driven here; an entry is removed only by the driver that put it there.
   const active = new Map<string, { fiber: Fiber.Fiber<AnyExit> | undefined }>()
@@ -164,6 +166,13 @@ export const makeDriver = (options: DriverOptions): Driver => {
 
   /** Decides what the store records for how an attempt ended. */
   const ending = Effect.fnUntraced(function* (task: AnyTask, record: TaskRecord, exit: AnyExit) {
+    if (cancelRequested.has(record.id) && findSuspend(Exit.isFailure(exit) ? exit.cause : Cause.empty) === undefined) {
+      // A cancel was asked: however the attempt ended (it may have stopped by itself), the task is cancelled.
+      return {
+        transition: { _tag: "Cancelled" },
+        exit: Exit.fail(new TaskCancelled({ taskId: record.id }))
+      } satisfies Ending
+    }
     if (Exit.isSuccess(exit)) {
       const encoded = yield* Effect.exit(encodeOutput(task, exit.value))
       if (Exit.isSuccess(encoded)) {
@@ -253,7 +262,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
           name: record.name,
           attempt: record.attempt,
           sessionId: record.sessionId,
-          parentId: record.parentId
+          parentId: record.parentId,
+          shouldStop: Effect.sync(() => cancelRequested.has(record.id))
         })
         yield* publish(record)
         yield* runHooks("onStart", (f) => f(info))
@@ -438,7 +448,13 @@ export const makeDriver = (options: DriverOptions): Driver => {
       if (isTerminal(record.status)) return
       cancelRequested.add(id)
       const fiber = active.get(id)?.fiber
-      if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+      if (fiber !== undefined) {
+        // A running body may see `shouldStop` and end by itself within the grace period; then it is interrupted.
+        if (graceMillis > 0 && record.status === "running") {
+          yield* Effect.timeoutOption(Fiber.await(fiber), graceMillis)
+        }
+        yield* Fiber.interrupt(fiber)
+      }
       // A driver interrupted before it started ran no finalizer: an idle task is cancelled here in any case.
       const cancelled = yield* store.cancelIdle(id)
       if (Option.isSome(cancelled)) {
