@@ -51,6 +51,12 @@ export interface Runtime<P> {
   readonly handle: <I, O, E, R>(task: Task<I, O, E, R>, id: string) => TaskHandle<O, E>
   /** Drives a stored, unfinished task in this runtime (after a restart, or for a task submitted elsewhere). */
   readonly resume: (id: string) => Effect.Effect<void, TaskNotFound | UnknownTask | StoreError>
+  /**
+   * Takes back the tasks this runtime's identity left `running` (it crashed, and now runs again with the same
+   * `id`) and drives them, without waiting for their leases to expire. Returns their ids; unknown task names
+   * stay `pending` for a runtime that knows them.
+   */
+  readonly recover: Effect.Effect<ReadonlyArray<string>, StoreError>
   /** Cancels a task and its unfinished child tasks. Cancelling a finished task does nothing. */
   readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
   readonly get: (id: string) => Effect.Effect<TaskRecord, TaskNotFound | StoreError>
@@ -241,12 +247,22 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       yield* driver.wake(id)
     })
 
+    const recover = Effect.gen(function* () {
+      const recovered = yield* store.recoverOwned(runtimeId)
+      for (const record of recovered) {
+        const task = registry.get(record.name)
+        if (task !== undefined) yield* driver.start(task, record.id, false, record)
+      }
+      return recovered.map((record) => record.id)
+    })
+
     const runtime: Runtime<PluginProvides<Plugins[number]>> = {
       id: runtimeId,
       run: (task, input, opts) => run(erase(task), input, opts) as never,
       submit: (task, input, opts) => submit(erase(task), input, opts) as never,
       handle: (task, id) => driver.handle(erase(task), id, undefined) as never,
       resume,
+      recover,
       cancel: driver.cancel,
       get,
       list: store.list,

@@ -76,6 +76,11 @@ export class TaskStore extends Context.Service<
       token: number,
       transition: Transition
     ) => Effect.Effect<TaskRecord, StoreError | LeaseLost>
+    /**
+     * Hands back every task left `running` under `owner` (a runtime that restarted with the same identity after a
+     * crash): each becomes `pending` at the same attempt, without its lease. Returns them.
+     */
+    readonly recoverOwned: (owner: string) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
     /** Makes a `suspended` task runnable now (a signal arrived). Does nothing to a task in any other status. */
     readonly wake: (id: string) => Effect.Effect<void, StoreError>
     /** Cancels a task that is not running (`pending` or `suspended`); `None` if it is running or has ended. */

@@ -387,6 +387,20 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
+  it.effect("recovers the tasks its own identity left running, without waiting for a lease to expire", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      // A process with identity "worker-1" claimed the task and died: the record says running, owned by worker-1.
+      yield* store.create({ id: "orphan", name: "greet", input: { name: "again" } })
+      yield* store.claim("orphan", { owner: "worker-1", expiresAt: 3_600_000 })
+      const runtime = yield* Runtime.make({ id: "worker-1", tasks: [greet] })
+      assert.deepStrictEqual(yield* runtime.recover, ["orphan"])
+      assert.strictEqual(yield* runtime.handle(greet, "orphan").await, "hello again")
+      const record = yield* runtime.get("orphan")
+      assert.deepStrictEqual([record.status, record.attempt], ["completed", 1])
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
   it.effect("cancelling a parent cancels its children", () =>
     Effect.gen(function* () {
       const childStarted = yield* Deferred.make<string>()

@@ -126,6 +126,18 @@ export const make = Effect.sync(() => {
       return Effect.succeed(next)
     })
 
+  const recoverOwned = (owner: string) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const recovered: Array<TaskRecord> = []
+      for (const task of tasks.values()) {
+        if (task.status !== "running" || task.leaseOwner !== owner) continue
+        const next: TaskRecord = { ...withoutLease(task), status: "pending", updatedAt: now }
+        tasks.set(task.id, next)
+        recovered.push(next)
+      }
+      return recovered
+    })
+
   const wake = (id: string) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const task = tasks.get(id)
@@ -141,7 +153,7 @@ export const make = Effect.sync(() => {
       return Option.some(next)
     })
 
-  return TaskStore.of({ create, get, list, claim, finish, wake, cancelIdle })
+  return TaskStore.of({ create, get, list, claim, finish, recoverOwned, wake, cancelIdle })
 })
 
 /** A fresh in-memory task store for each build of the layer. */

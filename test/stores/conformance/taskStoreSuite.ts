@@ -151,6 +151,44 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     )
 
     test(
+      "hands back the running tasks of one owner as pending at the same attempt",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        for (const id of ["mine-1", "mine-2", "theirs", "idle"]) yield* store.create({ id, name: "job", input: null })
+        yield* store.claim("mine-1", { owner: "me", expiresAt: 99 })
+        yield* store.claim("mine-2", { owner: "me", expiresAt: 99 })
+        yield* store.claim("theirs", { owner: "other", expiresAt: 99 })
+        const recovered = yield* store.recoverOwned("me")
+        assert.deepStrictEqual(recovered.map((t) => t.id).sort(), ["mine-1", "mine-2"])
+        const mine = Option.getOrThrow(yield* store.get("mine-1"))
+        assert.deepStrictEqual([mine.status, mine.attempt, mine.leaseOwner], ["pending", 1, undefined])
+        assert.strictEqual(Option.getOrThrow(yield* store.get("theirs")).status, "running")
+        assert.strictEqual(Option.getOrThrow(yield* store.get("idle")).status, "pending")
+      })
+    )
+
+    test(
+      "wakes a suspended task only",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "s", name: "job", input: null })
+        yield* store.create({ id: "p", name: "job", input: null, runAt: 10_000 })
+        const claimed = Option.getOrThrow(yield* store.claim("s", { owner: "w", expiresAt: 1 }))
+        yield* store.finish("s", claimed.fencingToken, {
+          _tag: "Suspended",
+          reason: { _tag: "WaitingForSignal", signal: "go", until: 50_000 },
+          runAt: 50_000
+        })
+        yield* TestClock.adjust(100)
+        yield* store.wake("s")
+        yield* store.wake("p")
+        assert.strictEqual(Option.getOrThrow(yield* store.get("s")).runAt, 100)
+        assert.strictEqual(Option.getOrThrow(yield* store.get("p")).runAt, 10_000, "a pending task is left alone")
+        assert.isTrue(Option.isSome(yield* store.claim("s", { owner: "w", expiresAt: 1 })))
+      })
+    )
+
+    test(
       "cancels idle tasks only",
       Effect.gen(function* () {
         const store = yield* TaskStore
