@@ -3,7 +3,8 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    testTimeout: 5_000,
+    testTimeout: 30_000,
+    passWithNoTests: true,
     hookTimeout: 60_000
   }
 })

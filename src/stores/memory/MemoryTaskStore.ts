@@ -3,7 +3,7 @@
  * synchronous step, so no two operations interleave and a fenced write is checked and applied atomically.
  */
 import { Clock, Effect, Layer, Option } from "effect"
-import { LeaseLost } from "../errors.ts"
+import { LeaseLost, StoreError } from "../errors.ts"
 import type { TaskRecord } from "../TaskRecord.ts"
 import { type NewTask, type TaskPage, type TaskQuery, TaskStore, type Transition } from "../TaskStore.ts"
 
@@ -62,9 +62,12 @@ export const make = Effect.sync(() => {
   let token = 0
 
   const create = (task: NewTask) =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const existing = task.idempotencyKey === undefined ? undefined : byIdempotencyKey.get(task.idempotencyKey)
-      if (existing !== undefined) return tasks.get(existing.id) ?? existing
+      if (existing !== undefined) return Effect.succeed(tasks.get(existing.id) ?? existing)
+      if (tasks.has(task.id)) {
+        return Effect.fail(new StoreError({ operation: "create", cause: new Error(`task ${task.id} already exists`) }))
+      }
       const record: TaskRecord = {
         id: task.id,
         name: task.name,
@@ -81,7 +84,7 @@ export const make = Effect.sync(() => {
       }
       tasks.set(task.id, record)
       if (task.idempotencyKey !== undefined) byIdempotencyKey.set(task.idempotencyKey, record)
-      return record
+      return Effect.succeed(record)
     })
 
   const get = (id: string) => Effect.sync(() => Option.fromUndefinedOr(tasks.get(id)))

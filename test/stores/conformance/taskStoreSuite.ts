@@ -33,6 +33,17 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     )
 
     test(
+      "refuses a second task with an existing id and keeps the first",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "dup", name: "job", input: 1 })
+        const error = yield* Effect.flip(store.create({ id: "dup", name: "other", input: 2 }))
+        assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "create"])
+        assert.deepStrictEqual(Option.getOrThrow(yield* store.get("dup")).input, 1)
+      })
+    )
+
+    test(
       "creates at most one task per idempotency key",
       Effect.gen(function* () {
         const store = yield* TaskStore

@@ -1,0 +1,153 @@
+/**
+ * The PostgreSQL task store against its raw driver, on PGlite (a temp folder) and, when DATABASE_URL is set, on a
+ * server (a fresh database, dropped after). Prints, from one run: claim+finish median latency and its ratio to a raw
+ * single-row INSERT of 200 B jsonb, create->claim->finish median latency, and 2 000 create+claim+finish throughput.
+ * Run: node bench/postgres.ts (BENCH_OPS sets the sequential samples, 1 000 by default).
+ */
+import { randomBytes } from "node:crypto"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { PGlite } from "@electric-sql/pglite"
+import { Effect, type Layer, Option } from "effect"
+import postgres from "postgres"
+import { PgliteStore, PostgresStore } from "../src/postgres.ts"
+import type { StoreError } from "../src/stores/errors.ts"
+import { TaskStore } from "../src/stores/TaskStore.ts"
+
+const OPS = Number(process.env.BENCH_OPS ?? 1_000)
+const WARMUP = 100
+const THROUGHPUT_TASKS = 2_000
+const CONCURRENCY = 16
+const payload = JSON.stringify({ note: "x".repeat(186) }) // 200 bytes of JSON
+
+const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const start = performance.now()
+    yield* effect
+    return performance.now() - start
+  })
+
+/** `WARMUP` unmeasured runs, then the median of `OPS` measured ones. */
+const medianOf = <E, R>(op: (i: number) => Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < WARMUP; i++) yield* op(-1 - i)
+    const samples: Array<number> = []
+    for (let i = 0; i < OPS; i++) samples.push(yield* timed(op(i)))
+    return median(samples)
+  })
+
+const tempDir = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "waypoint-bench-"))),
+  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+)
+
+interface Insert {
+  readonly setup: Effect.Effect<unknown>
+  readonly insert: Effect.Effect<unknown>
+}
+
+const rawInsertMedian = (raw: Insert) =>
+  Effect.andThen(
+    raw.setup,
+    medianOf(() => raw.insert)
+  )
+
+const rawPglite = Effect.gen(function* () {
+  const client = yield* Effect.acquireRelease(
+    Effect.flatMap(tempDir, (dataDir) => Effect.promise(() => PGlite.create({ dataDir }))),
+    (client) => Effect.promise(() => client.close())
+  )
+  return {
+    setup: Effect.promise(() => client.exec("create table raw_insert (id serial primary key, data jsonb not null)")),
+    insert: Effect.promise(() => client.query("insert into raw_insert (data) values ($1)", [payload]))
+  } satisfies Insert
+})
+
+const rawPostgres = (url: string) =>
+  Effect.gen(function* () {
+    const sql = yield* Effect.acquireRelease(
+      Effect.sync(() => postgres(url, { onnotice: () => {} })),
+      (sql) => Effect.promise(() => sql.end())
+    )
+    return {
+      setup: Effect.promise(() => sql`create table raw_insert (id serial primary key, data jsonb not null)`),
+      insert: Effect.promise(() => sql`insert into raw_insert (data) values (${payload}::jsonb)`)
+    } satisfies Insert
+  })
+
+const storeRun = Effect.gen(function* () {
+  const store = yield* TaskStore
+  const lease = { owner: "bench", expiresAt: Number.MAX_SAFE_INTEGER }
+  const claimFinish = (id: string) =>
+    Effect.flatMap(store.claim(id, lease), (claimed) =>
+      Option.isSome(claimed)
+        ? store.finish(id, claimed.value.fencingToken, { _tag: "Completed", output: null })
+        : Effect.die(new Error(`task ${id} was not claimable`))
+    )
+  const createClaimFinish = (id: string) =>
+    Effect.andThen(store.create({ id, name: "bench", input: null }), claimFinish(id))
+
+  for (let i = -WARMUP; i < OPS; i++) yield* store.create({ id: `cf${i}`, name: "bench", input: null })
+  const claimFinishMs = yield* medianOf((i) => claimFinish(`cf${i}`))
+  const createClaimFinishMs = yield* medianOf((i) => createClaimFinish(`ccf${i}`))
+  const throughputMs = yield* timed(
+    Effect.forEach(
+      Array.from({ length: THROUGHPUT_TASKS }, (_, i) => `tp${i}`),
+      createClaimFinish,
+      {
+        concurrency: CONCURRENCY,
+        discard: true
+      }
+    )
+  )
+  return { claimFinishMs, createClaimFinishMs, throughputMs }
+})
+
+const report = <R>(label: string, raw: Effect.Effect<Insert, never, R>, layer: Layer.Layer<TaskStore, StoreError>) =>
+  Effect.gen(function* () {
+    const rawMs = yield* Effect.flatMap(raw, rawInsertMedian)
+    const run = yield* Effect.provide(storeRun, layer)
+    const ms = (x: number) => `${x.toFixed(3)} ms`
+    console.log(label)
+    console.log(`  raw INSERT of 200 B jsonb, median:       ${ms(rawMs)}`)
+    console.log(
+      `  claim+finish, median:                    ${ms(run.claimFinishMs)}  ratio to raw insert: ${(run.claimFinishMs / rawMs).toFixed(2)}`
+    )
+    console.log(
+      `  create->claim->finish, median:           ${ms(run.createClaimFinishMs)}  ratio to raw insert: ${(run.createClaimFinishMs / rawMs).toFixed(2)}`
+    )
+    console.log(
+      `  ${THROUGHPUT_TASKS} create+claim+finish, ${CONCURRENCY} at a time: ${Math.round(THROUGHPUT_TASKS / (run.throughputMs / 1000))} tasks/s (${ms(run.throughputMs)})`
+    )
+  }).pipe(Effect.scoped)
+
+/** A fresh database next to `adminUrl`'s, dropped with the scope. */
+const freshDatabase = (adminUrl: string) => {
+  const name = `wp_bench_${randomBytes(6).toString("hex")}`
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  const admin = (statement: string) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => postgres(adminUrl, { max: 1, onnotice: () => {} })),
+      (sql) => Effect.promise(() => sql.unsafe(statement)),
+      (sql) => Effect.promise(() => sql.end())
+    )
+  return Effect.acquireRelease(Effect.as(admin(`create database ${name}`), url.toString()), () =>
+    admin(`drop database if exists ${name} with (force)`)
+  )
+}
+
+const program = Effect.gen(function* () {
+  console.log(`sequential samples: ${OPS} (after ${WARMUP} warm-up), medians`)
+  const dataDir = join(yield* tempDir, "store")
+  yield* report("PGlite (temp folder)", rawPglite, PgliteStore.layer({ dataDir }))
+  const adminUrl = process.env.DATABASE_URL
+  if (adminUrl === undefined || adminUrl === "") return console.log("Postgres: skipped (DATABASE_URL not set)")
+  const url = yield* freshDatabase(adminUrl)
+  yield* report("Postgres (postgres.js -> server)", rawPostgres(url), PostgresStore.layer({ url }))
+}).pipe(Effect.scoped)
+
+Effect.runPromise(program)

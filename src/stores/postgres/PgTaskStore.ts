@@ -1,0 +1,302 @@
+/**
+ * The `TaskStore` on PostgreSQL (a server or PGlite). Every operation is one statement, except `create` with an
+ * idempotency key already used (an insert that does nothing, then a read): a fenced write checks the token and
+ * writes in the same UPDATE, so a stale attempt writes nothing, whichever process it runs in.
+ */
+import { and, eq, getTableColumns, inArray, isNull, lte, or, type SQL, sql } from "drizzle-orm"
+import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
+import { Clock, Effect, Layer, Option, Schema } from "effect"
+import { LeaseLost, StoreError } from "../errors.ts"
+import { StoredError, SuspendReason, TaskRecord } from "../TaskRecord.ts"
+import { type Lease, type NewTask, type TaskPage, type TaskQuery, TaskStore, type Transition } from "../TaskStore.ts"
+import { attempt, Db } from "./Database.ts"
+import { fencingTokens, tasks } from "./schema.ts"
+
+/**
+ * What every statement returns: the columns, with jsonb read as text. Drizzle's jsonb decoder would parse a JSON
+ * string that looks like JSON a second time (`"123"` read back as `123`) and cannot tell SQL NULL (no output) from
+ * JSON `null` (an output of `null`); as text, both are unambiguous.
+ */
+const returned = {
+  ...getTableColumns(tasks),
+  input: sql<string>`${tasks.input}::text`,
+  output: sql<string | null>`${tasks.output}::text`,
+  error: sql<string | null>`${tasks.error}::text`,
+  suspendReason: sql<string | null>`${tasks.suspendReason}::text`
+}
+
+/** A row as the drivers return it, decoded to a `TaskRecord` (after its null columns are dropped). */
+const TaskRow = Schema.Struct({
+  ...TaskRecord.fields,
+  input: Schema.fromJsonString(Schema.Json),
+  output: Schema.optionalKey(Schema.fromJsonString(Schema.Json)),
+  error: Schema.optionalKey(Schema.fromJsonString(StoredError)),
+  suspendReason: Schema.optionalKey(Schema.fromJsonString(SuspendReason))
+})
+const decodeRow = Schema.decodeUnknownEffect(TaskRow)
+
+const toRecord = (operation: string) => (row: Record<string, unknown>) => {
+  const present: Record<string, unknown> = {}
+  for (const key in row) if (row[key] !== null) present[key] = row[key]
+  return Effect.mapError(decodeRow(present), (cause) => new StoreError({ operation, cause }))
+}
+
+const firstRecord = (operation: string) => (rows: ReadonlyArray<Record<string, unknown>>) =>
+  rows.length === 0 ? Effect.succeedNone : Effect.asSome(toRecord(operation)(rows[0] as Record<string, unknown>))
+
+/** A JSON value as the text a `jsonb(...)` parameter takes; `undefined` is stored as SQL NULL. */
+const jsonText = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value))
+
+const param = (name: string): SQL => sql`${sql.placeholder(name)}`
+// cast from text, so that neither driver re-encodes the JSON text it is given
+const jsonb = (name: string): SQL => sql`${sql.placeholder(name)}::text::jsonb`
+
+const nextFencingToken = sql.raw(`nextval('"${fencingTokens.schema}"."${fencingTokens.seqName}"')`)
+
+const cursorOf = (task: TaskRecord): string => `${task.createdAt}:${task.id}`
+
+const parseCursor = (cursor: string) => {
+  const match = /^(\d+):(.*)$/s.exec(cursor)
+  return match === null
+    ? Effect.fail(new StoreError({ operation: "list", cause: new Error(`not a task cursor: ${cursor}`) }))
+    : Effect.succeed({ createdAt: Number(match[1]), id: match[2] as string })
+}
+
+/** Builds the task store over the shared `Db`; statements are prepared once, here. */
+export const make = Effect.gen(function* () {
+  const db = yield* Db
+
+  const insert = db
+    .insert(tasks)
+    .values({
+      id: sql.placeholder("id"),
+      name: sql.placeholder("name"),
+      input: jsonb("input"),
+      status: "pending",
+      attempt: 1,
+      sessionId: sql.placeholder("sessionId"),
+      parentId: sql.placeholder("parentId"),
+      idempotencyKey: sql.placeholder("idempotencyKey"),
+      runAt: sql.placeholder("runAt"),
+      fencingToken: 0,
+      createdAt: sql.placeholder("now"),
+      updatedAt: sql.placeholder("now")
+    })
+    // ON CONFLICT waits for a concurrent insert of the same key to commit, so the read that follows sees it
+    .onConflictDoNothing({ target: tasks.idempotencyKey })
+    .returning(returned)
+    .prepare("waypoint_tasks_create")
+
+  const byIdempotencyKey = db
+    .select(returned)
+    .from(tasks)
+    .where(eq(tasks.idempotencyKey, sql.placeholder("idempotencyKey")))
+    .prepare("waypoint_tasks_by_idempotency_key")
+
+  const byId = db
+    .select(returned)
+    .from(tasks)
+    .where(eq(tasks.id, sql.placeholder("id")))
+    .prepare("waypoint_tasks_get")
+
+  const claimStatement = db
+    .update(tasks)
+    .set({
+      status: "running",
+      leaseOwner: param("owner"),
+      leaseExpiresAt: param("expiresAt"),
+      fencingToken: nextFencingToken,
+      runAt: null,
+      suspendReason: null,
+      updatedAt: param("now"),
+      startedAt: sql`coalesce(${tasks.startedAt}, ${sql.placeholder("now")})`
+    })
+    .where(
+      and(
+        eq(tasks.id, sql.placeholder("id")),
+        inArray(tasks.status, ["pending", "suspended"]),
+        or(isNull(tasks.runAt), lte(tasks.runAt, sql.placeholder("now")))
+      )
+    )
+    .returning(returned)
+    .prepare("waypoint_tasks_claim")
+
+  const released = { leaseOwner: null, leaseExpiresAt: null, updatedAt: param("now") }
+  const isHeld = and(
+    eq(tasks.id, sql.placeholder("id")),
+    eq(tasks.status, "running"),
+    eq(tasks.fencingToken, sql.placeholder("token"))
+  )
+  const fenced = (name: string, set: PgUpdateSetSource<typeof tasks>) =>
+    db
+      .update(tasks)
+      .set({ ...released, ...set })
+      .where(isHeld)
+      .returning(returned)
+      .prepare(`waypoint_tasks_finish_${name}`)
+  const ended = { runAt: null, suspendReason: null, finishedAt: param("now") }
+
+  const completeStatement = fenced("completed", { ...ended, status: "completed", output: jsonb("output") })
+  const failStatement = fenced("failed", { ...ended, status: "failed", error: jsonb("error") })
+  const cancelStatement = fenced("cancelled", { ...ended, status: "cancelled" })
+  const suspendStatement = fenced("suspended", {
+    status: "suspended",
+    suspendReason: jsonb("reason"),
+    runAt: param("runAt")
+  })
+  const requeueStatement = fenced("requeued", {
+    status: "pending",
+    attempt: param("attempt"),
+    runAt: param("runAt"),
+    suspendReason: null,
+    // a requeue without an error keeps the previous attempt's
+    error: sql`coalesce(${jsonb("error")}, ${tasks.error})`
+  })
+
+  const recoverOwnedStatement = db
+    .update(tasks)
+    .set({ ...released, status: "pending" })
+    .where(and(eq(tasks.status, "running"), eq(tasks.leaseOwner, sql.placeholder("owner"))))
+    .returning(returned)
+    .prepare("waypoint_tasks_recover_owned")
+
+  const wakeStatement = db
+    .update(tasks)
+    .set({ runAt: param("now"), updatedAt: param("now") })
+    .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "suspended")))
+    .prepare("waypoint_tasks_wake")
+
+  const cancelIdleStatement = db
+    .update(tasks)
+    .set({ ...released, ...ended, status: "cancelled" })
+    .where(and(eq(tasks.id, sql.placeholder("id")), inArray(tasks.status, ["pending", "suspended"])))
+    .returning(returned)
+    .prepare("waypoint_tasks_cancel_idle")
+
+  // The per-task operations go untraced: a span costs about as much as a PGlite round trip, and the runtime's own
+  // spans already frame each call.
+  const create = Effect.fnUntraced(function* (task: NewTask) {
+    const now = yield* Clock.currentTimeMillis
+    const inserted = yield* attempt("create", () =>
+      insert.execute({
+        id: task.id,
+        name: task.name,
+        input: jsonText(task.input),
+        sessionId: task.sessionId ?? null,
+        parentId: task.parentId ?? null,
+        idempotencyKey: task.idempotencyKey ?? null,
+        runAt: task.runAt ?? null,
+        now
+      })
+    )
+    const created = yield* firstRecord("create")(inserted)
+    if (Option.isSome(created)) return created.value
+    const existing = yield* Effect.flatMap(
+      attempt("create", () => byIdempotencyKey.execute({ idempotencyKey: task.idempotencyKey ?? null })),
+      firstRecord("create")
+    )
+    if (Option.isSome(existing)) return existing.value
+    return yield* new StoreError({
+      operation: "create",
+      cause: new Error(`task ${task.id}: not inserted, and no task holds its idempotency key`)
+    })
+  })
+
+  const get = (id: string) =>
+    Effect.flatMap(
+      attempt("get", () => byId.execute({ id })),
+      firstRecord("get")
+    )
+
+  const list = Effect.fn("PgTaskStore.list")(function* (query: TaskQuery) {
+    const limit = Math.max(1, Math.min(query.limit ?? 100, 1000))
+    const after = query.cursor === undefined ? undefined : yield* parseCursor(query.cursor)
+    const rows = yield* attempt("list", () =>
+      db
+        .select(returned)
+        .from(tasks)
+        .where(
+          and(
+            query.status === undefined ? undefined : eq(tasks.status, query.status),
+            query.name === undefined ? undefined : eq(tasks.name, query.name),
+            query.sessionId === undefined ? undefined : eq(tasks.sessionId, query.sessionId),
+            query.parentId === undefined ? undefined : eq(tasks.parentId, query.parentId),
+            after === undefined ? undefined : sql`(${tasks.createdAt}, ${tasks.id}) > (${after.createdAt}, ${after.id})`
+          )
+        )
+        .orderBy(tasks.createdAt, tasks.id)
+        .limit(limit + 1)
+    )
+    const items = yield* Effect.forEach(rows.slice(0, limit), toRecord("list"))
+    const last = items.at(-1)
+    return {
+      items,
+      nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : undefined
+    } satisfies TaskPage
+  })
+
+  const claim = Effect.fnUntraced(function* (id: string, lease: Lease) {
+    const now = yield* Clock.currentTimeMillis
+    return yield* Effect.flatMap(
+      attempt("claim", () => claimStatement.execute({ id, owner: lease.owner, expiresAt: lease.expiresAt, now })),
+      firstRecord("claim")
+    )
+  })
+
+  const runTransition = (id: string, token: number, transition: Transition, now: number) => {
+    const held = { id, token, now }
+    switch (transition._tag) {
+      case "Completed":
+        return completeStatement.execute({ ...held, output: jsonText(transition.output) })
+      case "Failed":
+        return failStatement.execute({ ...held, error: jsonText(transition.error) })
+      case "Cancelled":
+        return cancelStatement.execute(held)
+      case "Suspended":
+        return suspendStatement.execute({
+          ...held,
+          reason: jsonText(transition.reason),
+          runAt: transition.runAt ?? null
+        })
+      case "Requeued":
+        return requeueStatement.execute({
+          ...held,
+          attempt: transition.attempt,
+          runAt: transition.runAt ?? null,
+          error: jsonText(transition.error)
+        })
+    }
+  }
+
+  const finish = Effect.fnUntraced(function* (id: string, token: number, transition: Transition) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* attempt("finish", () => runTransition(id, token, transition, now))
+    const finished = yield* firstRecord("finish")(rows)
+    if (Option.isNone(finished)) return yield* new LeaseLost({ taskId: id, token })
+    return finished.value
+  })
+
+  const recoverOwned = Effect.fn("PgTaskStore.recoverOwned")(function* (owner: string) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* attempt("recoverOwned", () => recoverOwnedStatement.execute({ owner, now }))
+    return yield* Effect.forEach(rows, toRecord("recoverOwned"))
+  })
+
+  const wake = Effect.fn("PgTaskStore.wake")(function* (id: string) {
+    const now = yield* Clock.currentTimeMillis
+    yield* attempt("wake", () => wakeStatement.execute({ id, now }))
+  })
+
+  const cancelIdle = Effect.fn("PgTaskStore.cancelIdle")(function* (id: string) {
+    const now = yield* Clock.currentTimeMillis
+    return yield* Effect.flatMap(
+      attempt("cancelIdle", () => cancelIdleStatement.execute({ id, now })),
+      firstRecord("cancelIdle")
+    )
+  })
+
+  return TaskStore.of({ create, get, list, claim, finish, recoverOwned, wake, cancelIdle })
+})
+
+/** The task store over the shared `Db`. */
+export const layer: Layer.Layer<TaskStore, never, Db> = Layer.effect(TaskStore, make)

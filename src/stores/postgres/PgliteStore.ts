@@ -1,0 +1,24 @@
+/**
+ * The stores in an embedded PostgreSQL (PGlite), kept in a folder or in memory. Committed writes survive a crash of
+ * the process; PGlite does not fsync, so a power loss can lose recent writes: use a server for that durability.
+ */
+import { Layer } from "effect"
+import type { StoreError } from "../errors.ts"
+import type { TaskStore } from "../TaskStore.ts"
+import { Db } from "./Database.ts"
+import * as PgStores from "./PgStores.ts"
+
+/** Where PGlite keeps its data. */
+export interface Options {
+  /** A folder, created with its parents if missing. Omitted: in memory, gone when the layer closes. */
+  readonly dataDir?: string | undefined
+}
+
+/**
+ * Opens (and migrates) the database when built and closes it with the layer's scope.
+ *
+ * @example
+ * const stores = PgliteStore.layer({ dataDir: ".waypoint/data" })
+ */
+export const layer = (options: Options = {}): Layer.Layer<TaskStore, StoreError> =>
+  Layer.provide(PgStores.layer, Db.layerPglite({ dataDir: options.dataDir }))

@@ -1,0 +1,3 @@
+/** The PostgreSQL stores: embedded (`PgliteStore`) or on a server (`PostgresStore`), from the same queries. */
+export * as PgliteStore from "./PgliteStore.ts"
+export * as PostgresStore from "./PostgresStore.ts"

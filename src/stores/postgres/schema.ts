@@ -1,0 +1,49 @@
+/**
+ * The tables of the PostgreSQL stores, all in the `waypoint` schema. Columns mirror `TaskRecord`: snake_case in
+ * SQL, camelCase here; times are epoch milliseconds from the runtime's `Clock`, JSON values are `jsonb`.
+ * Migrations are generated from this file by `npx drizzle-kit generate`.
+ */
+import { isNotNull } from "drizzle-orm"
+import { bigint, index, integer, jsonb, pgSchema, text, uniqueIndex } from "drizzle-orm/pg-core"
+import type { TaskStatus } from "../TaskRecord.ts"
+
+export const waypoint = pgSchema("waypoint")
+
+/** Fencing tokens: every claim takes the next value, so tokens grow across processes. */
+export const fencingTokens = waypoint.sequence("fencing_tokens")
+
+export const tasks = waypoint.table(
+  "tasks",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    input: jsonb("input").notNull(),
+    status: text("status").$type<TaskStatus>().notNull(),
+    attempt: integer("attempt").notNull(),
+    sessionId: text("session_id"),
+    parentId: text("parent_id"),
+    idempotencyKey: text("idempotency_key"),
+    output: jsonb("output"),
+    error: jsonb("error"),
+    suspendReason: jsonb("suspend_reason"),
+    runAt: bigint("run_at", { mode: "number" }),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: bigint("lease_expires_at", { mode: "number" }),
+    fencingToken: bigint("fencing_token", { mode: "number" }).notNull().default(0),
+    createdAt: bigint("created_at", { mode: "number" }).notNull(),
+    updatedAt: bigint("updated_at", { mode: "number" }).notNull(),
+    startedAt: bigint("started_at", { mode: "number" }),
+    finishedAt: bigint("finished_at", { mode: "number" })
+  },
+  (t) => [
+    uniqueIndex("tasks_idempotency_key_idx").on(t.idempotencyKey),
+    // claiming and `list({ status })`: runnable tasks are found by status, then by due time
+    index("tasks_status_run_at_idx").on(t.status, t.runAt),
+    // `list` pages in (created_at, id) order, with or without a filter
+    index("tasks_created_at_idx").on(t.createdAt, t.id),
+    index("tasks_name_idx").on(t.name, t.createdAt, t.id),
+    // partial: most tasks have neither, and an update skips the indexes a row is not in
+    index("tasks_session_id_idx").on(t.sessionId, t.createdAt, t.id).where(isNotNull(t.sessionId)),
+    index("tasks_parent_id_idx").on(t.parentId, t.createdAt, t.id).where(isNotNull(t.parentId))
+  ]
+)

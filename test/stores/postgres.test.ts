@@ -1,0 +1,75 @@
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Layer, Option } from "effect"
+import { PostgresStore } from "../../src/postgres.ts"
+import { TaskStore } from "../../src/stores/TaskStore.ts"
+import { taskStoreSuite } from "./conformance/taskStoreSuite.ts"
+import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
+import * as TestDatabase from "./postgres/TestDatabase.ts"
+
+// Registers nothing without a server: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx vitest run test/stores
+const adminUrl = process.env.DATABASE_URL
+
+if (adminUrl !== undefined && adminUrl !== "") {
+  const url = await Effect.runPromise(TestDatabase.create(adminUrl))
+  afterAll(() => Effect.runPromise(TestDatabase.drop(adminUrl, url)))
+
+  taskStoreSuite("postgres", TestDatabase.layer(url))
+  pgTaskStoreSuite("postgres", TestDatabase.layer(url))
+
+  describe("PostgresStore", () => {
+    /** A store open until the test's scope closes, with its own connections. */
+    const open = (database: string) =>
+      Effect.map(Layer.build(PostgresStore.layer({ url: database })), Context.get(TaskStore))
+
+    it.effect("opens a fresh database from 4 layers at once, migrating it once", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const stores = yield* Effect.all(
+          Array.from({ length: 4 }, () => open(database)),
+          { concurrency: "unbounded" }
+        )
+        yield* Effect.forEach(stores, (store, i) => store.create({ id: `t${i}`, name: "job", input: i }))
+        for (const store of stores) assert.strictEqual((yield* store.list({})).items.length, 4)
+      })
+    )
+
+    it.effect("hands out growing fencing tokens across stores with separate connections", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const [a, b] = [yield* open(database), yield* open(database)]
+        const tokens: Array<number> = []
+        for (let i = 0; i < 6; i++) {
+          const store = i % 2 === 0 ? a : b
+          yield* store.create({ id: `t${i}`, name: "job", input: null })
+          tokens.push(Option.getOrThrow(yield* store.claim(`t${i}`, { owner: "w", expiresAt: 1 })).fencingToken)
+        }
+        assert.deepStrictEqual(
+          tokens,
+          [...tokens].sort((x, y) => x - y)
+        )
+        assert.strictEqual(new Set(tokens).size, tokens.length)
+      })
+    )
+
+    it.effect("fails with StoreError once its database is gone", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.create(adminUrl)
+        const store = yield* open(database)
+        yield* store.create({ id: "t", name: "job", input: null })
+        // ends every connection (pg_terminate_backend) and refuses new ones
+        yield* TestDatabase.drop(adminUrl, database)
+        const error = yield* Effect.flip(store.get("t"))
+        assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "get"])
+      })
+    )
+
+    it.effect("fails to open with StoreError when its database does not exist", () =>
+      Effect.gen(function* () {
+        const missing = new URL(adminUrl)
+        missing.pathname = "/wp_test_does_not_exist"
+        const error = yield* Effect.flip(open(missing.toString()))
+        assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "migrate"])
+      })
+    )
+  })
+}

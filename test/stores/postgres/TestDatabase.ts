@@ -1,0 +1,56 @@
+/**
+ * Throwaway server databases for tests: `pgSchema("waypoint")` is fixed when the module loads, so tests isolate by
+ * database (`wp_test_<random>`), created through an admin connection to `DATABASE_URL` and dropped after.
+ */
+import { randomBytes } from "node:crypto"
+import { sql } from "drizzle-orm"
+import { Effect, Layer } from "effect"
+import postgres from "postgres"
+import type { StoreError } from "../../../src/stores/errors.ts"
+import { attempt, Db, execute } from "../../../src/stores/postgres/Database.ts"
+import * as PgStores from "../../../src/stores/postgres/PgStores.ts"
+import type { TaskStore } from "../../../src/stores/TaskStore.ts"
+
+/** Runs one statement on a short-lived admin connection to `adminUrl`. */
+const admin = (adminUrl: string, statement: string) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => postgres(adminUrl, { max: 1, onnotice: () => {} })),
+    (client) => attempt("admin", () => client.unsafe(statement)),
+    (client) => Effect.promise(() => client.end())
+  )
+
+/** Creates an empty database next to `adminUrl`'s and returns its URL. */
+export const create = (adminUrl: string): Effect.Effect<string, StoreError> => {
+  const name = `wp_test_${randomBytes(6).toString("hex")}`
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return Effect.as(admin(adminUrl, `create database ${name}`), url.toString())
+}
+
+/** Drops the database at `url`, ending its connections. */
+export const drop = (adminUrl: string, url: string): Effect.Effect<void, StoreError> =>
+  Effect.asVoid(admin(adminUrl, `drop database if exists ${new URL(url).pathname.slice(1)} with (force)`))
+
+/** A database that lives as long as the scope. */
+export const scoped = (adminUrl: string) =>
+  Effect.acquireRelease(create(adminUrl), (url) => Effect.orDie(drop(adminUrl, url)))
+
+// Empties every table of the schema, whichever tables later migrations add.
+const truncateAll = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const db = yield* Db
+    yield* execute(
+      db,
+      "truncate",
+      sql`do $$ declare tables text; begin
+        select string_agg(format('%I.%I', schemaname, tablename), ', ') into tables
+          from pg_tables where schemaname = 'waypoint';
+        if tables is not null then execute 'truncate ' || tables; end if;
+      end $$`
+    )
+  })
+)
+
+/** The stores and their `Db` on the database at `url`, emptied when the layer is built. */
+export const layer = (url: string): Layer.Layer<TaskStore | Db, StoreError> =>
+  Layer.provideMerge(PgStores.layer, Layer.provideMerge(truncateAll, Db.layerPostgres({ url })))

@@ -1,0 +1,105 @@
+/**
+ * What the PostgreSQL task store guarantees beyond the conformance suite, run on both drivers: JSON kept exactly,
+ * driver errors and corrupt rows surfacing as `StoreError`, and races that only a database can have.
+ * The layer must start each test from an empty, migrated database and also provide its `Db`.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { sql } from "drizzle-orm"
+import { Effect, type Layer, Option } from "effect"
+import { Db, execute } from "../../../src/stores/postgres/Database.ts"
+import { TaskStore } from "../../../src/stores/TaskStore.ts"
+
+export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore | Db, E>) =>
+  describe(`PgTaskStore: ${name}`, () => {
+    const test = (title: string, body: Effect.Effect<void, unknown, TaskStore | Db>) =>
+      it.effect(title, () => body.pipe(Effect.provide(layer)) as Effect.Effect<void, unknown>)
+
+    test(
+      "reads back every JSON value exactly, including strings that look like JSON and null",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const values = ["123", "null", '{"a":1}', "", null, 0, -1.5, true, [], {}, { nested: [1, { b: "ü😀" }] }]
+        for (const [i, input] of values.entries()) {
+          yield* store.create({ id: `j${i}`, name: "json", input })
+          const claimed = Option.getOrThrow(yield* store.claim(`j${i}`, { owner: "w", expiresAt: 1 }))
+          yield* store.finish(`j${i}`, claimed.fencingToken, { _tag: "Completed", output: input })
+          const read = Option.getOrThrow(yield* store.get(`j${i}`))
+          assert.deepStrictEqual(read.input, input)
+          assert.isTrue("output" in read, `output of j${i} is present`)
+          assert.deepStrictEqual(read.output, input)
+        }
+        yield* store.create({ id: "fresh", name: "json", input: null })
+        assert.isFalse("output" in Option.getOrThrow(yield* store.get("fresh")), "no output before completion")
+      })
+    )
+
+    test(
+      "fails a create with an id already used with StoreError and keeps the first task",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "dup", name: "first", input: 1 })
+        const error = yield* Effect.flip(store.create({ id: "dup", name: "second", input: 2 }))
+        assert.strictEqual(error._tag, "StoreError")
+        assert.strictEqual(error.operation, "create")
+        assert.strictEqual(Option.getOrThrow(yield* store.get("dup")).name, "first")
+      })
+    )
+
+    test(
+      "fails with StoreError on a row the TaskRecord schema rejects",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const db = yield* Db
+        yield* store.create({ id: "bad", name: "job", input: null })
+        yield* execute(db, "corrupt", sql`update waypoint.tasks set status = 'exploded' where id = 'bad'`)
+        const error = yield* Effect.flip(store.get("bad"))
+        assert.strictEqual(error._tag, "StoreError")
+        assert.strictEqual(error.operation, "get")
+      })
+    )
+
+    test(
+      "fails a list with a cursor it did not hand out",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const error = yield* Effect.flip(store.list({ cursor: "not-a-cursor" }))
+        assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "list"])
+      })
+    )
+
+    test(
+      "creates one task for 8 concurrent creates with one idempotency key",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const created = yield* Effect.all(
+          Array.from({ length: 8 }, (_, i) =>
+            store.create({ id: `i${i}`, name: "job", input: i, idempotencyKey: "k" })
+          ),
+          { concurrency: "unbounded" }
+        )
+        const ids = new Set(created.map((task) => task.id))
+        assert.strictEqual(ids.size, 1)
+        const page = yield* store.list({ name: "job" })
+        assert.deepStrictEqual(
+          page.items.map((task) => task.id),
+          [...ids]
+        )
+      })
+    )
+
+    test(
+      "lets exactly one of 8 concurrent claims of a task win",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "race", name: "job", input: null })
+        const claims = yield* Effect.all(
+          Array.from({ length: 8 }, (_, i) => store.claim("race", { owner: `w${i}`, expiresAt: 1 })),
+          { concurrency: "unbounded" }
+        )
+        const won = claims.filter(Option.isSome)
+        assert.strictEqual(won.length, 1)
+        const current = Option.getOrThrow(yield* store.get("race"))
+        assert.strictEqual(current.leaseOwner, Option.getOrThrow(won[0] ?? Option.none()).leaseOwner)
+      })
+    )
+  })

@@ -1,0 +1,37 @@
+/**
+ * A migrated, empty PGlite data directory, dumped once so that each test starts from it (about 0.3 s) instead of
+ * running initdb and the migrations again (several seconds).
+ */
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { PGlite } from "@electric-sql/pglite"
+import { Effect, Layer } from "effect"
+import { PgliteStore } from "../../../src/postgres.ts"
+import type { StoreError } from "../../../src/stores/errors.ts"
+import { attempt, Db } from "../../../src/stores/postgres/Database.ts"
+import * as PgStores from "../../../src/stores/postgres/PgStores.ts"
+import type { TaskStore } from "../../../src/stores/TaskStore.ts"
+
+/** A fresh temporary folder, removed with the scope. */
+export const tempDir = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "waypoint-pglite-"))),
+  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+)
+
+/** Opens (so migrates) a store in a temporary folder, closes it, and dumps the folder. */
+export const makeTemplate: Effect.Effect<Blob, StoreError> = Effect.scoped(
+  Effect.gen(function* () {
+    const dataDir = yield* tempDir
+    yield* Layer.build(PgliteStore.layer({ dataDir })).pipe(Effect.scoped)
+    const client = yield* Effect.acquireRelease(
+      attempt("open", () => PGlite.create({ dataDir })),
+      (client) => Effect.promise(() => client.close())
+    )
+    return yield* attempt("dump", () => client.dumpDataDir("none"))
+  })
+)
+
+/** The stores and their `Db` in an in-memory database loaded from `template`. */
+export const layerFrom = (template: Blob): Layer.Layer<TaskStore | Db, StoreError> =>
+  Layer.provideMerge(PgStores.layer, Db.layerPglite({ loadDataDir: template }))
