@@ -1,2 +1,4 @@
-/** Plugins that give tasks typed services: state, snapshots and progress come as their issues land. */
-export {}
+/** Plugins that give tasks typed services, and the pieces they share. */
+export * from "./snapshots/index.ts"
+export * from "./state/index.ts"
+export * from "./versioning/index.ts"

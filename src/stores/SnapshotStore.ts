@@ -35,18 +35,19 @@ export interface NewSnapshot {
 
 /** Paging for `list`: at most `limit` snapshots, newest first, with versions below `before` when it is given. */
 export interface SnapshotQuery {
+  /** Clamped to 1..1000. */
   readonly limit: number
   readonly before?: number | undefined
 }
 
 /** One page of snapshots, newest first; pass `nextBefore` as `before` to read the next page. */
-export interface SnapshotPage {
+export interface SnapshotRecordPage {
   readonly items: ReadonlyArray<SnapshotRecord>
   readonly nextBefore: number | undefined
 }
 
 /** What `prune` keeps: the newest `keepLast` versions (the latest always), and every checkpoint if asked. */
-export interface PruneOptions {
+export interface SnapshotPruneOptions {
   readonly keepLast: number
   readonly keepCheckpoints: boolean
 }
@@ -66,14 +67,14 @@ export class SnapshotStore extends Context.Service<
     /** The task's newest snapshot, read through a pointer: as fast after a million versions as after one. */
     readonly latest: (taskId: string) => Effect.Effect<Option.Option<SnapshotRecord>, StoreError>
     readonly get: (taskId: string, version: number) => Effect.Effect<Option.Option<SnapshotRecord>, StoreError>
-    readonly list: (taskId: string, query: SnapshotQuery) => Effect.Effect<SnapshotPage, StoreError>
+    readonly list: (taskId: string, query: SnapshotQuery) => Effect.Effect<SnapshotRecordPage, StoreError>
     /** Every checkpoint of the task that is still stored, newest first. */
     readonly checkpoints: (taskId: string) => Effect.Effect<ReadonlyArray<SnapshotRecord>, StoreError>
     /**
      * Removes old snapshots and returns how many it removed. The latest snapshot is never removed, so versions
      * keep growing from where they were and are never reused.
      */
-    readonly prune: (taskId: string, options: PruneOptions) => Effect.Effect<number, StoreError>
+    readonly prune: (taskId: string, options: SnapshotPruneOptions) => Effect.Effect<number, StoreError>
     /**
      * Copies one snapshot as version 1 of another task, recording where it came from. Writes nothing when the
      * source is missing or the target already has snapshots.

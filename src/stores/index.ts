@@ -1,10 +1,23 @@
 export { LeaseLost, StoreError } from "./errors.ts"
+export * as FileStorageBackend from "./file/FileStorageBackend.ts"
+export * as MemorySnapshotStore from "./memory/MemorySnapshotStore.ts"
 export * as MemoryStateStore from "./memory/MemoryStateStore.ts"
 export * as MemoryStepStore from "./memory/MemoryStepStore.ts"
+export * as MemoryStorageBackend from "./memory/MemoryStorageBackend.ts"
+export * as MemoryStore from "./memory/MemoryStore.ts"
 export * as MemoryTaskStore from "./memory/MemoryTaskStore.ts"
-export { isTerminal, StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
-export type { Lease, NewTask, TaskPage, TaskQuery, Transition } from "./TaskStore.ts"
-export { TaskStore } from "./TaskStore.ts"
+export type {
+  ForkResult,
+  NewSnapshot,
+  SnapshotPruneOptions,
+  SnapshotQuery,
+  SnapshotRecordPage
+} from "./SnapshotStore.ts"
+export { SnapshotOrigin, SnapshotRecord, SnapshotStore } from "./SnapshotStore.ts"
 export type { StateEntry, StateWrite } from "./StateStore.ts"
 export { StateStore } from "./StateStore.ts"
 export { StepStore } from "./StepStore.ts"
+export { InvalidKey, keyProblem, maxKeyLength, StorageBackend, segmentProblem, validateKey } from "./StorageBackend.ts"
+export { isTerminal, StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
+export type { Lease, NewTask, TaskPage, TaskQuery, Transition } from "./TaskStore.ts"
+export { TaskStore } from "./TaskStore.ts"

@@ -64,12 +64,10 @@ export class Durable extends Context.Service<
         Effect.gen(function* () {
           if (usedNames.has(name)) return yield* new DuplicateStep({ name })
           usedNames.add(name)
-          const codec = (options?.schema === undefined ? DefaultResult : Schema.toCodecJson(options.schema)) as Schema.Codec<
-            A,
-            Schema.Json
-          >
-          const invalid = (error: { readonly message: string }) =>
-            new StepResultInvalid({ name, issue: error.message })
+          const codec = (
+            options?.schema === undefined ? DefaultResult : Schema.toCodecJson(options.schema)
+          ) as Schema.Codec<A, Schema.Json>
+          const invalid = (error: { readonly message: string }) => new StepResultInvalid({ name, issue: error.message })
           const key = `step:${name}`
           const recorded = yield* steps.getStep(task.id, key)
           if (Option.isSome(recorded)) {
@@ -131,8 +129,9 @@ export const step = <A, E, R>(
   Effect.flatMap(Effect.service(Durable), (durable) => durable.step(name, effect, options))
 
 /** Suspends the task and frees its slot; it runs again after `delay` (see `Durable.pause`). */
-export const pause = (options?: { readonly delay?: Duration.Input | undefined }): Effect.Effect<never, never, Durable> =>
-  Effect.flatMap(Effect.service(Durable), (durable) => durable.pause(options))
+export const pause = (options?: {
+  readonly delay?: Duration.Input | undefined
+}): Effect.Effect<never, never, Durable> => Effect.flatMap(Effect.service(Durable), (durable) => durable.pause(options))
 
 /** Waits, durably, for the signal `name` (see `Durable.waitForSignal`). */
 export const waitForSignal = <A, I>(

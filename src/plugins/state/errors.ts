@@ -62,3 +62,27 @@ export class SignalTimeout extends Schema.TaggedError<SignalTimeout>()("SignalTi
     return `no signal "${this.signal}" within ${this.timeoutMillis} ms`
   }
 }
+
+/** A value given to typed task state does not match its field's Schema. Nothing was written. */
+export class StateInvalidValue extends Schema.TaggedError<StateInvalidValue>()("StateInvalidValue", {
+  key: Schema.String,
+  issue: Schema.String
+}) {
+  override get message() {
+    return `state key "${this.key}" does not accept this value: ${this.issue}`
+  }
+}
+
+/**
+ * `modify` lost the compare-and-set race on every try: other processes kept writing the key. Nothing was written
+ * by this call.
+ */
+export class StateConflict extends Schema.TaggedError<StateConflict>()("StateConflict", {
+  scope: Schema.String,
+  key: Schema.String,
+  attempts: Schema.Number
+}) {
+  override get message() {
+    return `state key "${this.key}" of ${this.scope}: gave up after ${this.attempts} conflicting writes`
+  }
+}

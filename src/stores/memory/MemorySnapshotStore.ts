@@ -6,11 +6,11 @@ import { Clock, Effect, Layer, Option } from "effect"
 import {
   type ForkResult,
   type NewSnapshot,
-  type PruneOptions,
   type SnapshotOrigin,
-  type SnapshotPage,
+  type SnapshotPruneOptions,
   type SnapshotQuery,
   type SnapshotRecord,
+  type SnapshotRecordPage,
   SnapshotStore
 } from "../SnapshotStore.ts"
 
@@ -84,7 +84,7 @@ export const make = Effect.sync(() => {
     Effect.sync(() => Option.fromUndefinedOr(histories.get(taskId)?.byVersion.get(version)))
 
   const list = (taskId: string, query: SnapshotQuery) =>
-    Effect.sync((): SnapshotPage => {
+    Effect.sync((): SnapshotRecordPage => {
       const history = histories.get(taskId)
       if (history === undefined) return { items: [], nextBefore: undefined }
       const limit = Math.max(1, Math.min(Math.floor(query.limit), 1000))
@@ -98,7 +98,7 @@ export const make = Effect.sync(() => {
   const checkpoints = (taskId: string) =>
     Effect.sync(() => (histories.get(taskId)?.versions ?? []).filter((s) => s.checkpoint).reverse())
 
-  const prune = (taskId: string, options: PruneOptions) =>
+  const prune = (taskId: string, options: SnapshotPruneOptions) =>
     Effect.sync(() => {
       const history = histories.get(taskId)
       if (history === undefined) return 0

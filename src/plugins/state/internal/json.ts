@@ -11,7 +11,7 @@ export const whyNotJson = (value: unknown, path = "$", seen: Set<object> = new S
   if (Predicate.isFunction(value)) return `${path} is a function`
   if (Predicate.isSymbol(value)) return `${path} is a symbol`
   if (Predicate.isBigInt(value)) return `${path} is a BigInt`
-  if (!Predicate.isObject(value)) return `${path} is not JSON`
+  if (!Predicate.isObjectKeyword(value)) return `${path} is not JSON`
   if (seen.has(value)) return `${path} is a circular reference`
   seen.add(value)
   try {

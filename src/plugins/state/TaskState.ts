@@ -1,0 +1,390 @@
+/**
+ * Per-task key/value state. Entries live in the `StateStore`, so they outlive the worker that wrote them: every
+ * write is in the store when the call returns, values are checked to be plain JSON before anything is written, and
+ * an entry with a TTL reads as absent once the TTL has passed. Scopes share state between tasks.
+ */
+import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { TaskInfo } from "../../runtime/TaskInfo.ts"
+import type { StoreError } from "../../stores/errors.ts"
+import { type StateEntry, StateStore, type StateWrite } from "../../stores/StateStore.ts"
+import { StateConflict, StateDecodeError, StateInvalidValue, StateNotSerializable, StateTooLarge } from "./errors.ts"
+import { asJson, jsonSizeBytes, whyNotJson } from "./internal/json.ts"
+import { makeScopeLocks, namedScopeId, type ScopeLocks, sessionScopeId, taskScopeId } from "./internal/scopes.ts"
+
+type Json = Schema.Json
+
+/**
+ * The write locks of task state, one per scope. Make one per plugin instance and pass it to every execution's
+ * layer, so that tasks sharing a scope in this process also share its lock.
+ */
+export type TaskStateLocks = ScopeLocks
+
+/** Options of `TaskState.layer`, shared by every execution of one plugin. */
+export interface TaskStateOptions {
+  /** From `TaskState.makeLocks()`, made once per plugin instance. */
+  readonly locks: TaskStateLocks
+  /** The largest value accepted, in bytes of UTF-8 JSON. Default 1 MiB. */
+  readonly sizeLimitBytes?: number | undefined
+  /** How long a written entry lives unless its scope or the write says otherwise. Default: forever. */
+  readonly ttl?: Duration.Input | undefined
+}
+
+/** Options of one write. `ttl: "Infinity"` keeps the entry forever whatever the default. */
+export interface TaskStateWriteOptions {
+  readonly ttl?: Duration.Input | undefined
+}
+
+/** Options of a scope: `ttl` replaces the plugin's default TTL for the writes through this view. */
+export interface TaskStateScopeOptions {
+  readonly ttl?: Duration.Input | undefined
+}
+
+/** What can go wrong while writing a value. */
+export type TaskStateWriteError = StateNotSerializable | StateTooLarge | StoreError
+
+/** What can go wrong in `modify`: a write error, or losing the race to other processes on every try. */
+export type TaskStateModifyError = TaskStateWriteError | StateConflict
+
+/** Task state seen through one scope: the task's own (what `TaskState` gives), its session's, or a named one. */
+export interface TaskStateView {
+  readonly get: (key: string) => Effect.Effect<Option.Option<Json>, StoreError>
+  readonly getOr: <A>(key: string, fallback: A) => Effect.Effect<Json | A, StoreError>
+  /** Every live entry of the scope; expired ones are left out. */
+  readonly getAll: () => Effect.Effect<Record<string, Json>, StoreError>
+  readonly set: (
+    key: string,
+    value: unknown,
+    options?: TaskStateWriteOptions
+  ) => Effect.Effect<void, TaskStateWriteError>
+  /** Writes every key in one store write (all or none) and returns every live entry of the scope after it. */
+  readonly update: (
+    values: Readonly<Record<string, unknown>>,
+    options?: TaskStateWriteOptions
+  ) => Effect.Effect<Record<string, Json>, TaskStateWriteError>
+  readonly delete: (key: string) => Effect.Effect<void, StoreError>
+  /** Removes every entry of the scope. */
+  readonly clear: () => Effect.Effect<void, StoreError>
+  /**
+   * Atomic read-modify-write, returning the new value: concurrent calls never lose an update, in this process
+   * (the scope's lock) or across processes (compare-and-set on the entry's version, retried). `f` sees an expired
+   * entry as `None`, and may run more than once: keep it free of side effects. The entry keeps its expiry unless
+   * `options.ttl` is given; a new entry gets the scope's TTL.
+   */
+  readonly modify: (
+    key: string,
+    f: (current: Option.Option<Json>) => unknown,
+    options?: TaskStateWriteOptions
+  ) => Effect.Effect<Json, TaskStateModifyError>
+  /** `modify` with an effectful `f`; `f` may run more than once, so it must not have side effects. */
+  readonly modifyEffect: <E, R>(
+    key: string,
+    f: (current: Option.Option<Json>) => Effect.Effect<unknown, E, R>,
+    options?: TaskStateWriteOptions
+  ) => Effect.Effect<Json, E | TaskStateModifyError, R>
+  /**
+   * The state of a scope shared between tasks: `"session"` is the task's session (shared by the tasks of one
+   * session, such as the steps of a dialog), any other name a scope shared by every task that names it. A task
+   * started outside a session that uses `scope("session")` dies (a defect: the task needs a session).
+   */
+  readonly scope: (name: string, options?: TaskStateScopeOptions) => TaskStateView
+}
+
+const defaultSizeLimitBytes = 1024 * 1024
+/** Tries of one `modify` against writers in other processes before `StateConflict`. */
+const maxModifyAttempts = 100
+
+const isLive = (entry: StateEntry, now: number) => entry.expiresAt === undefined || entry.expiresAt > now
+
+const expiryOf = (now: number, ttl: Duration.Input | undefined): number | undefined => {
+  if (ttl === undefined) return undefined
+  const millis = Duration.toMillis(ttl)
+  return Number.isFinite(millis) ? now + millis : undefined
+}
+
+/** Builds the state of the current task. No I/O: cheap enough to build once per execution. */
+const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, TaskInfo | StateStore> =>
+  Effect.gen(function* () {
+    const task = yield* TaskInfo
+    const store = yield* StateStore
+    const { locks, ttl: pluginTtl } = options
+    const limitBytes = options.sizeLimitBytes ?? defaultSizeLimitBytes
+
+    const toStored = (key: string, value: unknown): Effect.Effect<Json, StateNotSerializable | StateTooLarge> => {
+      const reason = whyNotJson(value)
+      if (reason !== undefined) return Effect.fail(new StateNotSerializable({ key, reason }))
+      const json = asJson(value)
+      const sizeBytes = jsonSizeBytes(json)
+      if (sizeBytes > limitBytes) return Effect.fail(new StateTooLarge({ key, sizeBytes, limitBytes }))
+      return Effect.succeed(json)
+    }
+
+    const scopeIdOf = (name: string): Effect.Effect<string> => {
+      if (name !== "session") return Effect.succeed(namedScopeId(name))
+      if (task.sessionId === undefined) {
+        return Effect.die(
+          new Error(`TaskState.scope("session"): task ${task.id} (${task.name}) was not started in a session`)
+        )
+      }
+      return Effect.succeed(sessionScopeId(task.sessionId))
+    }
+
+    const view = (scopeId: Effect.Effect<string>, defaultTtl: Duration.Input | undefined): TaskStateView => {
+      const get = Effect.fn("TaskState.get")(function* (key: string) {
+        const id = yield* scopeId
+        const now = yield* Clock.currentTimeMillis // not Date.now(): TestClock must be able to move it
+        const entry = yield* store.get(id, key)
+        return entry.pipe(
+          Option.filter((e) => isLive(e, now)),
+          Option.map((e) => e.value)
+        )
+      })
+
+      const getOr = <A>(key: string, fallback: A): Effect.Effect<Json | A, StoreError> =>
+        Effect.map(
+          get(key),
+          Option.getOrElse((): Json | A => fallback)
+        )
+
+      const liveEntries = Effect.fnUntraced(function* (id: string) {
+        const now = yield* Clock.currentTimeMillis
+        const all: Record<string, Json> = {}
+        for (const [key, entry] of yield* store.getAll(id)) {
+          if (isLive(entry, now)) all[key] = entry.value
+        }
+        return all
+      })
+
+      const getAll = Effect.fn("TaskState.getAll")(function* () {
+        return yield* liveEntries(yield* scopeId)
+      })
+
+      const set = Effect.fn("TaskState.set")(function* (key: string, value: unknown, write?: TaskStateWriteOptions) {
+        const json = yield* toStored(key, value) // fails before anything is written
+        const id = yield* scopeId
+        yield* locks.withLock(id)(
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            yield* store.put(id, new Map([[key, { value: json, expiresAt: expiryOf(now, write?.ttl ?? defaultTtl) }]]))
+          })
+        )
+      })
+
+      const update = Effect.fn("TaskState.update")(function* (
+        values: Readonly<Record<string, unknown>>,
+        write?: TaskStateWriteOptions
+      ) {
+        const checked: Array<readonly [string, Json]> = []
+        for (const [key, value] of Object.entries(values)) checked.push([key, yield* toStored(key, value)])
+        const id = yield* scopeId
+        return yield* locks.withLock(id)(
+          Effect.gen(function* () {
+            if (checked.length > 0) {
+              const expiresAt = expiryOf(yield* Clock.currentTimeMillis, write?.ttl ?? defaultTtl)
+              yield* store.put(id, new Map(checked.map(([key, value]) => [key, { value, expiresAt }])))
+            }
+            return yield* liveEntries(id)
+          })
+        )
+      })
+
+      const delete_ = Effect.fn("TaskState.delete")(function* (key: string) {
+        const id = yield* scopeId
+        yield* locks.withLock(id)(store.delete(id, key))
+      })
+
+      const clear = Effect.fn("TaskState.clear")(function* () {
+        const id = yield* scopeId
+        yield* locks.withLock(id)(store.clear(id))
+      })
+
+      // Read, compute, compare-and-set on the version read; the lock makes conflicts rare in this process, the
+      // version check makes them harmless across processes.
+      const compareAndSetLoop = <E, R>(
+        id: string,
+        key: string,
+        f: (current: Option.Option<Json>) => Effect.Effect<unknown, E, R>,
+        ttl: Duration.Input | undefined
+      ): Effect.Effect<Json, E | TaskStateModifyError, R> =>
+        Effect.gen(function* () {
+          for (let attempt = 1; ; attempt++) {
+            const now = yield* Clock.currentTimeMillis
+            const stored = yield* store.get(id, key)
+            const live = Option.filter(stored, (e) => isLive(e, now))
+            const next = yield* toStored(key, yield* f(Option.map(live, (e) => e.value)))
+            const write: StateWrite = {
+              value: next,
+              expiresAt:
+                ttl !== undefined || Option.isNone(live) ? expiryOf(now, ttl ?? defaultTtl) : live.value.expiresAt
+            }
+            const expected = Option.isSome(stored) ? stored.value.version : 0
+            if (yield* store.compareAndSet(id, key, expected, write)) return next
+            // Retry at once: the version just lost to is the newest, and reading it before this process's next
+            // writer does keeps one busy process from starving the others.
+            if (attempt >= maxModifyAttempts) return yield* new StateConflict({ scope: id, key, attempts: attempt })
+          }
+        })
+
+      const modifyEffect = <E, R>(
+        key: string,
+        f: (current: Option.Option<Json>) => Effect.Effect<unknown, E, R>,
+        write?: TaskStateWriteOptions
+      ): Effect.Effect<Json, E | TaskStateModifyError, R> =>
+        Effect.flatMap(scopeId, (id) => locks.withLock(id)(compareAndSetLoop(id, key, f, write?.ttl))).pipe(
+          Effect.withSpan("TaskState.modify")
+        )
+
+      const modify = (key: string, f: (current: Option.Option<Json>) => unknown, write?: TaskStateWriteOptions) =>
+        modifyEffect(key, (current) => Effect.sync(() => f(current)), write)
+
+      // A scope's TTL replaces the plugin's default, not the TTL of the view it was reached from.
+      const scope = (name: string, scopeOptions?: TaskStateScopeOptions) =>
+        view(scopeIdOf(name), scopeOptions?.ttl ?? pluginTtl)
+
+      return { get, getOr, getAll, set, update, delete: delete_, clear, modify, modifyEffect, scope }
+    }
+
+    return view(Effect.succeed(taskScopeId(task.id)), pluginTtl)
+  })
+
+/** The services a Struct's field Schemas need to encode and decode (usually none). */
+export type TypedTaskStateServices<Fields extends Schema.Struct.Fields> =
+  | Schema.Struct.DecodingServices<Fields>
+  | Schema.Struct.EncodingServices<Fields>
+
+/** Typed access to the keys of a `Schema.Struct`, from `TaskState.typed`. */
+export interface TypedTaskState<Fields extends Schema.Struct.Fields> {
+  readonly get: <K extends keyof Fields & string>(
+    key: K
+  ) => Effect.Effect<Option.Option<Fields[K]["Type"]>, StateDecodeError | StoreError, TypedTaskStateServices<Fields>>
+  /** Every live key of the Struct; keys outside it are left out. */
+  readonly getAll: () => Effect.Effect<
+    Partial<Schema.Struct.Type<Fields>>,
+    StateDecodeError | StoreError,
+    TypedTaskStateServices<Fields>
+  >
+  readonly set: <K extends keyof Fields & string>(
+    key: K,
+    value: Fields[K]["Type"],
+    options?: TaskStateWriteOptions
+  ) => Effect.Effect<void, StateInvalidValue | TaskStateWriteError, TypedTaskStateServices<Fields>>
+  /** Atomic read-modify-write, as `TaskState.modify`; `f` may run more than once. */
+  readonly modify: <K extends keyof Fields & string>(
+    key: K,
+    f: (current: Option.Option<Fields[K]["Type"]>) => Fields[K]["Type"],
+    options?: TaskStateWriteOptions
+  ) => Effect.Effect<
+    Fields[K]["Type"],
+    StateDecodeError | StateInvalidValue | TaskStateModifyError,
+    TypedTaskStateServices<Fields>
+  >
+  readonly delete: <K extends keyof Fields & string>(key: K) => Effect.Effect<void, StoreError>
+}
+
+const makeTyped = <Fields extends Schema.Struct.Fields>(
+  schema: Schema.Struct<Fields>,
+  state: TaskStateView
+): TypedTaskState<Fields> => {
+  type R = TypedTaskStateServices<Fields>
+  const codecs = new Map<string, Schema.ConstraintCodec<unknown, Json, R, R>>()
+  const codecOf = (key: string) => {
+    let codec = codecs.get(key)
+    if (codec === undefined) {
+      const field = Object.hasOwn(schema.fields, key) ? schema.fields[key] : undefined
+      if (field === undefined) return Effect.die(new Error(`typed TaskState: "${key}" is not a field of its Struct`))
+      // A field's JSON codec needs the field's own services, which are among the Struct's.
+      codec = Schema.toCodecJson(field) as Schema.ConstraintCodec<unknown, Json, R, R>
+      codecs.set(key, codec)
+    }
+    return Effect.succeed(codec)
+  }
+  const decode = (key: string, json: Json) =>
+    Effect.flatMap(codecOf(key), (codec) =>
+      Effect.mapError(
+        Schema.decodeUnknownEffect(codec)(json),
+        (error) => new StateDecodeError({ key, issue: error.message })
+      )
+    )
+  const encode = (key: string, value: unknown) =>
+    Effect.flatMap(codecOf(key), (codec) =>
+      Effect.mapError(
+        Schema.encodeUnknownEffect(codec)(value),
+        (error) => new StateInvalidValue({ key, issue: error.message })
+      )
+    )
+
+  return {
+    get: (key) =>
+      Effect.flatMap(state.get(key), (json) => Effect.transposeOption(Option.map(json, (j) => decode(key, j)))),
+    getAll: Effect.fnUntraced(function* () {
+      const all = yield* state.getAll()
+      const typed: Record<string, unknown> = {}
+      for (const key of Object.keys(schema.fields)) {
+        const json = Object.hasOwn(all, key) ? all[key] : undefined
+        if (json !== undefined) typed[key] = yield* decode(key, json)
+      }
+      // Every key was decoded by its field's Schema.
+      return typed as Partial<Schema.Struct.Type<Fields>>
+    }),
+    set: (key, value, options) => Effect.flatMap(encode(key, value), (json) => state.set(key, json, options)),
+    modify: (key, f, options) =>
+      Effect.flatMap(
+        state.modifyEffect(
+          key,
+          (current) =>
+            Effect.flatMap(Effect.transposeOption(Option.map(current, (j) => decode(key, j))), (typed) =>
+              encode(key, f(typed))
+            ),
+          options
+        ),
+        (json) => decode(key, json)
+      ),
+    delete: (key) => state.delete(key)
+  }
+}
+
+/**
+ * The current task's key/value state (its own scope), with `scope(...)` for state shared with other tasks.
+ *
+ * @example
+ * const state = yield* TaskState
+ * yield* state.set("draft", { title: "plan" }, { ttl: "1 hour" })
+ * const runs = yield* state.modify("runs", (n) => Number(Option.getOrElse(n, () => 0)) + 1)
+ * yield* state.scope("session").set("lastAnswer", "yes")
+ */
+export class TaskState extends Context.Service<TaskState, TaskStateView>()("waypoint/plugins/state/TaskState") {
+  /** The state of the current task, built for each execution (no I/O) from its `TaskInfo`. */
+  static layer(options: TaskStateOptions): Layer.Layer<TaskState, never, TaskInfo | StateStore> {
+    return Layer.effect(TaskState, Effect.map(make(options), TaskState.of))
+  }
+
+  /** The write locks for one plugin instance: make them once and pass them to every `TaskState.layer`. */
+  static makeLocks(): TaskStateLocks {
+    return makeScopeLocks()
+  }
+
+  /**
+   * Typed access to the keys of `schema`: values are encoded with their field's Schema on write
+   * (`StateInvalidValue` when they do not match) and decoded on read (`StateDecodeError` when a stored value no
+   * longer matches). With `options.scope`, the keys live in that scope (as `TaskState.scope`).
+   *
+   * @example
+   * const Dialog = Schema.Struct({ step: Schema.Number, answers: Schema.Array(Schema.String) })
+   * const dialog = yield* TaskState.typed(Dialog, { scope: "session" })
+   * yield* dialog.set("step", 2)
+   * const step = yield* dialog.get("step") // Option<number>
+   */
+  static typed<Fields extends Schema.Struct.Fields>(
+    schema: Schema.Struct<Fields>,
+    options?: { readonly scope?: string | undefined }
+  ): Effect.Effect<TypedTaskState<Fields>, never, TaskState> {
+    return TaskState.useSync((state) =>
+      makeTyped(schema, options?.scope === undefined ? state : state.scope(options.scope))
+    )
+  }
+}
+
+/** Removes a task's own state (not its session's or named scopes'): the state plugin calls it when a task ends. */
+export const clearTaskState = Effect.fn("TaskState.clearTaskState")(function* (taskId: string) {
+  const store = yield* StateStore
+  yield* store.clear(taskScopeId(taskId))
+})

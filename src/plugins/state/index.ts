@@ -1,0 +1,27 @@
+/** Durable task state, remembered steps, pauses and signals. */
+export type { StepOptions } from "./Durable.ts"
+export { Durable, pause, step, waitForSignal } from "./Durable.ts"
+export {
+  DuplicateStep,
+  SignalTimeout,
+  StateConflict,
+  StateDecodeError,
+  StateInvalidValue,
+  StateNotSerializable,
+  StateTooLarge,
+  StepResultInvalid
+} from "./errors.ts"
+export type { StatePluginOptions } from "./StatePlugin.ts"
+export * as StatePlugin from "./StatePlugin.ts"
+export type {
+  TaskStateLocks,
+  TaskStateModifyError,
+  TaskStateOptions,
+  TaskStateScopeOptions,
+  TaskStateView,
+  TaskStateWriteError,
+  TaskStateWriteOptions,
+  TypedTaskState,
+  TypedTaskStateServices
+} from "./TaskState.ts"
+export { clearTaskState, TaskState } from "./TaskState.ts"
