@@ -27,7 +27,10 @@ describe("Durable", () => {
         const twoRuns = task({ name: "two-runs", input: Schema.Void }, () =>
           Effect.gen(function* () {
             const run = yield* Ref.updateAndGet(bodyRuns, (n) => n + 1)
-            const value = yield* step("expensive", Ref.updateAndGet(effects, (n) => n + 1))
+            const value = yield* step(
+              "expensive",
+              Ref.updateAndGet(effects, (n) => n + 1)
+            )
             if (run === 1) yield* pause()
             return value
           })
