@@ -8,7 +8,14 @@ import type { StoreError } from "../stores/errors.ts"
 import { StepStore } from "../stores/StepStore.ts"
 import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
 import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
-import { InvalidTaskInput, MaxInstancesReached, SignalRejected, TaskNotFound, UnknownTask } from "./errors.ts"
+import {
+  InvalidTaskInput,
+  InvalidTransition,
+  MaxInstancesReached,
+  SignalRejected,
+  TaskNotFound,
+  UnknownTask
+} from "./errors.ts"
 import { type Driver, makeDriver } from "./internal/driver.ts"
 import { type AnyTask, erase } from "./internal/outcome.ts"
 import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } from "./Plugin.ts"
@@ -49,8 +56,17 @@ export interface Runtime<P> {
   ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | StoreError>
   /** A handle on an existing task of this definition, wherever it runs. */
   readonly handle: <I, O, E, R>(task: Task<I, O, E, R>, id: string) => TaskHandle<O, E>
-  /** Drives a stored, unfinished task in this runtime (after a restart, or for a task submitted elsewhere). */
-  readonly resume: (id: string) => Effect.Effect<void, TaskNotFound | UnknownTask | StoreError>
+  /**
+   * Drives a stored, unfinished task in this runtime (after a restart, or for a task submitted elsewhere); a
+   * suspended task (paused, waiting) is made runnable now.
+   */
+  readonly resume: (id: string) => Effect.Effect<void, TaskNotFound | UnknownTask | InvalidTransition | StoreError>
+  /**
+   * Pauses a task until `resume`: a running attempt is interrupted (finalizers run) and the task recorded
+   * `suspended`; the body runs again from its start when resumed. Fails for a finished task, or one running in
+   * another process.
+   */
+  readonly pause: (id: string) => Effect.Effect<void, TaskNotFound | InvalidTransition | StoreError>
   /**
    * Takes back the tasks this runtime's identity left `running` (it crashed, and now runs again with the same
    * `id`) and drives them, without waiting for their leases to expire. Returns their ids; unknown task names
@@ -225,7 +241,13 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
 
     const resume = Effect.fnUntraced(function* (id: string) {
       const record = yield* get(id)
-      if (isTerminal(record.status)) return
+      if (isTerminal(record.status)) {
+        return yield* new InvalidTransition({ taskId: id, status: record.status, action: "resume" })
+      }
+      if (record.status === "suspended") {
+        yield* store.wake(id)
+        yield* driver.wake(id)
+      }
       const task = registry.get(record.name)
       if (task === undefined) return yield* new UnknownTask({ taskName: record.name })
       yield* driver.start(task, id, false)
@@ -256,12 +278,19 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       return recovered.map((record) => record.id)
     })
 
+    const pause = Effect.fnUntraced(function* (id: string) {
+      const record = yield* get(id)
+      if (yield* driver.pause(id)) return
+      return yield* new InvalidTransition({ taskId: id, status: record.status, action: "pause" })
+    })
+
     const runtime: Runtime<PluginProvides<Plugins[number]>> = {
       id: runtimeId,
       run: (task, input, opts) => run(erase(task), input, opts) as never,
       submit: (task, input, opts) => submit(erase(task), input, opts) as never,
       handle: (task, id) => driver.handle(erase(task), id, undefined) as never,
       resume,
+      pause,
       recover,
       cancel: driver.cancel,
       get,

@@ -104,3 +104,14 @@ export class SignalRejected extends Schema.TaggedError<SignalRejected>()("Signal
     return `signal "${this.signal}" to task ${this.taskId} was refused: ${this.reason}`
   }
 }
+
+/** The task's status does not allow what was asked (pausing a finished task, or one running in another process). */
+export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
+  taskId: Schema.String,
+  status: Schema.String,
+  action: Schema.String
+}) {
+  override get message() {
+    return `cannot ${this.action} task ${this.taskId}: it is ${this.status}`
+  }
+}

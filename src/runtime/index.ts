@@ -1,6 +1,7 @@
 export {
   InvalidTaskInput,
   InvalidTaskOutput,
+  InvalidTransition,
   MaxInstancesReached,
   ResultTimeout,
   SignalRejected,

@@ -14,7 +14,8 @@ export const isTerminal = (status: TaskStatus): boolean =>
 
 /** Why a suspended task is not running: paused until a time, or waiting for a named signal. */
 export const SuspendReason = Schema.Union([
-  Schema.TaggedStruct("Paused", { until: Schema.Number }),
+  /** Paused by the body (until a time) or from outside (no `until`: until someone resumes it). */
+  Schema.TaggedStruct("Paused", { until: Schema.optionalKey(Schema.Number) }),
   Schema.TaggedStruct("WaitingForSignal", { signal: Schema.String, until: Schema.optionalKey(Schema.Number) })
 ])
 export type SuspendReason = typeof SuspendReason.Type

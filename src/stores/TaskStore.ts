@@ -66,7 +66,7 @@ export class TaskStore extends Context.Service<
     readonly get: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>
     /**
-     * Takes a runnable task (`pending`, or `suspended`, with `runAt` passed) to `running` under a new lease
+     * Takes a runnable task (`pending` with no `runAt` or one passed, or `suspended` with `runAt` passed) to `running` under a new lease
      * and a new, larger fencing token. `None` when the task is not runnable now.
      */
     readonly claim: (id: string, lease: Lease) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
@@ -83,6 +83,11 @@ export class TaskStore extends Context.Service<
     readonly recoverOwned: (owner: string) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
     /** Makes a `suspended` task runnable now (a signal arrived). Does nothing to a task in any other status. */
     readonly wake: (id: string) => Effect.Effect<void, StoreError>
+    /**
+     * Suspends a task that is not running (`pending` or `suspended`) for `reason`, with no `runAt`: it stays
+     * suspended until `wake`. `None` if it is running or has ended.
+     */
+    readonly suspendIdle: (id: string, reason: SuspendReason) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     /** Cancels a task that is not running (`pending` or `suspended`); `None` if it is running or has ended. */
     readonly cancelIdle: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
   }

@@ -251,6 +251,67 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
+  it.effect("pauses a running task from outside and resumes it: the body runs again from its start", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const runs = yield* Ref.make(0)
+        const finalized = yield* Ref.make(0)
+        const started = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const pausable = task({ name: "pausable", input: Schema.Void }, () =>
+          Effect.gen(function* () {
+            const run = yield* Ref.updateAndGet(runs, (n) => n + 1)
+            if (run === 1) {
+              yield* Deferred.succeed(started, undefined)
+              yield* Effect.never
+            }
+            yield* Deferred.await(release)
+            return run
+          }).pipe(Effect.ensuring(Ref.update(finalized, (n) => n + 1)))
+        )
+        const handle = yield* runtime.submit(pausable, undefined)
+        yield* Deferred.await(started)
+        yield* runtime.pause(handle.id)
+        assert.strictEqual(yield* Ref.get(finalized), 1)
+        const paused = yield* handle.info
+        assert.deepStrictEqual(
+          [paused.status, paused.suspendReason, paused.attempt],
+          ["suspended", { _tag: "Paused" }, 1]
+        )
+        yield* TestClock.adjust("1 hour")
+        assert.strictEqual(yield* Ref.get(runs), 1, "a paused task stays paused")
+        yield* runtime.resume(handle.id)
+        yield* Deferred.succeed(release, undefined)
+        assert.strictEqual(yield* handle.await, 2)
+        const error = yield* Effect.flip(runtime.pause(handle.id))
+        assert.strictEqual(error._tag, "InvalidTransition")
+      })
+    )
+  )
+
+  it.effect("pauses a task that waits for a slot, and resumes it", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const single = task({ name: "single-pause", input: Schema.Number, maxParallel: 1 }, (n) =>
+          n === 0 ? Deferred.await(gate).pipe(Effect.as(n)) : Effect.succeed(n)
+        )
+        const first = yield* runtime.submit(single, 0)
+        const second = yield* runtime.submit(single, 1)
+        yield* Effect.yieldNow
+        assert.strictEqual(yield* second.status, "pending")
+        yield* runtime.pause(second.id)
+        assert.strictEqual(yield* second.status, "suspended")
+        yield* Deferred.succeed(gate, undefined)
+        yield* first.await
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual(yield* second.status, "suspended")
+        yield* runtime.resume(second.id)
+        assert.strictEqual(yield* second.await, 1)
+      })
+    )
+  )
+
   it.effect("times an attempt out with TaskTimeout", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

@@ -82,6 +82,7 @@ export interface Driver {
     waiter: Deferred.Deferred<unknown, unknown> | undefined
   ) => TaskHandle<unknown, unknown>
   readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
+  readonly pause: (id: string) => Effect.Effect<boolean, TaskNotFound | StoreError>
   /** Makes a waiting task look at the store again now (a signal arrived, a timer was set earlier). */
   readonly wake: (id: string) => Effect.Effect<void>
 }
@@ -97,6 +98,15 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const waiters = new Map<string, Deferred.Deferred<unknown, unknown>>()
   const wakes = new Map<string, Deferred.Deferred<void>>()
   const cancelRequested = new Set<string>()
+  const pauseRequested = new Set<string>()
+  // The attempt each driver here is executing; `stopped` is set by a pause that came before the fiber existed.
+  interface AttemptSlot {
+    fiber: Fiber.Fiber<unknown, unknown> | undefined
+    stopped: Deferred.Deferred<void> | undefined
+    /** Done once the attempt's outcome is in the store. */
+    readonly recorded: Deferred.Deferred<void>
+  }
+  const attempts = new Map<string, AttemptSlot>()
 
   // Creating a semaphore is synchronous, so two fibers can never create two for one key.
   const slot = (task: AnyTask, sessionId: string | undefined) => {
@@ -172,6 +182,9 @@ export const makeDriver = (options: DriverOptions): Driver => {
         transition: { _tag: "Cancelled" },
         exit: Exit.fail(new TaskCancelled({ taskId: record.id }))
       } satisfies Ending
+    }
+    if (pauseRequested.delete(record.id) && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
+      return { transition: { _tag: "Suspended", reason: { _tag: "Paused" } }, exit } satisfies Ending
     }
     if (Exit.isSuccess(exit)) {
       const encoded = yield* Effect.exit(encodeOutput(task, exit.value))
@@ -267,9 +280,28 @@ export const makeDriver = (options: DriverOptions): Driver => {
         })
         yield* publish(record)
         yield* runHooks("onStart", (f) => f(info))
-        const exit = yield* Effect.exit(restore(attempt(task, info, record.input)))
+        // The attempt runs in its own fiber, so a pause from outside can stop it while the driver goes on.
+        const slot: AttemptSlot = { fiber: undefined, stopped: undefined, recorded: Deferred.makeUnsafe<void>() }
+        attempts.set(record.id, slot)
+        const attemptFiber = yield* Effect.forkChild(restore(attempt(task, info, record.input)), {
+          startImmediately: true
+        })
+        slot.fiber = attemptFiber
+        // A pause asked while the fiber was being started: carry it out now.
+        if (slot.stopped !== undefined) yield* Fiber.interrupt(attemptFiber)
+        const awaited = yield* Effect.exit(restore(Fiber.await(attemptFiber)))
+        if (Exit.isFailure(awaited)) yield* Fiber.interrupt(attemptFiber) // the driver itself was interrupted
+        const exit = yield* Fiber.await(attemptFiber)
+        if (slot.stopped !== undefined) Deferred.doneUnsafe(slot.stopped, Exit.void)
         const end = yield* ending(task, record, exit)
-        const finished = yield* store.finish(record.id, record.fencingToken, end.transition)
+        const finished = yield* store.finish(record.id, record.fencingToken, end.transition).pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              attempts.delete(record.id)
+              Deferred.doneUnsafe(slot.recorded, Exit.void)
+            })
+          )
+        )
         yield* publish(finished)
         yield* finishHooks(info, finished, end.transition)
         if (end.transition._tag === "Cancelled") yield* cancelChildren(record.id)
@@ -468,6 +500,32 @@ export const makeDriver = (options: DriverOptions): Driver => {
       cancelRequested.delete(id)
     }).pipe(Effect.ensuring(Effect.sync(() => cancelRequested.delete(id))))
 
+  /**
+   * Pauses a task until it is resumed: a running attempt here is interrupted (its finalizers run) and recorded
+   * `suspended`; a waiting task is suspended in the store. `false` when the task has ended or runs elsewhere.
+   */
+  const pause = (id: string): Effect.Effect<boolean, TaskNotFound | StoreError> =>
+    Effect.gen(function* () {
+      const record = yield* readRecord(id)
+      if (isTerminal(record.status)) return false
+      if (record.status === "running") {
+        const slot = attempts.get(id)
+        if (slot === undefined) return false
+        pauseRequested.add(id)
+        if (slot.fiber !== undefined) {
+          yield* Fiber.interrupt(slot.fiber)
+        } else {
+          slot.stopped = Deferred.makeUnsafe<void>()
+          yield* Deferred.await(slot.stopped)
+        }
+        yield* Deferred.await(slot.recorded)
+        return true
+      }
+      const paused = yield* store.suspendIdle(id, { _tag: "Paused" })
+      if (Option.isSome(paused)) yield* publish(paused.value)
+      return Option.isSome(paused)
+    })
+
   /** Reads the store until the task ends (for tasks this process does not drive). */
   const awaitStored = (task: AnyTask, id: string): Effect.Effect<unknown, unknown> =>
     Effect.gen(function* () {
@@ -531,5 +589,5 @@ export const makeDriver = (options: DriverOptions): Driver => {
       })
     )
 
-  return { slot, publish, start, runHere, handle, cancel, wake }
+  return { slot, publish, start, runHere, handle, cancel, pause, wake }
 }

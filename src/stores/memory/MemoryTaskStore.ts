@@ -4,11 +4,14 @@
  */
 import { Clock, Effect, Layer, Option } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
-import type { TaskRecord } from "../TaskRecord.ts"
+import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
 import { type NewTask, type TaskPage, type TaskQuery, TaskStore, type Transition } from "../TaskStore.ts"
 
+// A suspended task without runAt waits for a wake (a signal, a resume); a pending one may have none.
 const isRunnable = (task: TaskRecord, now: number): boolean =>
-  (task.status === "pending" || task.status === "suspended") && (task.runAt === undefined || task.runAt <= now)
+  task.status === "pending"
+    ? task.runAt === undefined || task.runAt <= now
+    : task.status === "suspended" && task.runAt !== undefined && task.runAt <= now
 
 const withoutLease = (task: TaskRecord): TaskRecord => {
   const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = task
@@ -147,6 +150,16 @@ export const make = Effect.sync(() => {
       if (task?.status === "suspended") tasks.set(id, { ...task, runAt: now, updatedAt: now })
     })
 
+  const suspendIdle = (id: string, reason: SuspendReason) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const task = tasks.get(id)
+      if (task === undefined || (task.status !== "pending" && task.status !== "suspended")) return Option.none()
+      const { runAt: _runAt, ...rest } = task
+      const next: TaskRecord = { ...rest, status: "suspended", suspendReason: reason, updatedAt: now }
+      tasks.set(id, next)
+      return Option.some(next)
+    })
+
   const cancelIdle = (id: string) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const task = tasks.get(id)
@@ -156,7 +169,7 @@ export const make = Effect.sync(() => {
       return Option.some(next)
     })
 
-  return TaskStore.of({ create, get, list, claim, finish, recoverOwned, wake, cancelIdle })
+  return TaskStore.of({ create, get, list, claim, finish, recoverOwned, wake, suspendIdle, cancelIdle })
 })
 
 /** A fresh in-memory task store for each build of the layer. */

@@ -114,8 +114,11 @@ export const make = Effect.gen(function* () {
     .where(
       and(
         eq(tasks.id, sql.placeholder("id")),
-        inArray(tasks.status, ["pending", "suspended"]),
-        or(isNull(tasks.runAt), lte(tasks.runAt, sql.placeholder("now")))
+        // a suspended task without runAt waits for a wake (a signal, a resume); a pending one may have none
+        or(
+          and(eq(tasks.status, "pending"), or(isNull(tasks.runAt), lte(tasks.runAt, sql.placeholder("now")))),
+          and(eq(tasks.status, "suspended"), lte(tasks.runAt, sql.placeholder("now")))
+        )
       )
     )
     .returning(returned)
@@ -165,6 +168,13 @@ export const make = Effect.gen(function* () {
     .set({ runAt: param("now"), updatedAt: param("now") })
     .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "suspended")))
     .prepare("waypoint_tasks_wake")
+
+  const suspendIdleStatement = db
+    .update(tasks)
+    .set({ status: "suspended", suspendReason: jsonb("reason"), runAt: null, updatedAt: param("now") })
+    .where(and(eq(tasks.id, sql.placeholder("id")), inArray(tasks.status, ["pending", "suspended"])))
+    .returning(returned)
+    .prepare("waypoint_tasks_suspend_idle")
 
   const cancelIdleStatement = db
     .update(tasks)
@@ -287,6 +297,14 @@ export const make = Effect.gen(function* () {
     yield* attempt("wake", () => wakeStatement.execute({ id, now }))
   })
 
+  const suspendIdle = Effect.fn("PgTaskStore.suspendIdle")(function* (id: string, reason: SuspendReason) {
+    const now = yield* Clock.currentTimeMillis
+    return yield* Effect.flatMap(
+      attempt("suspendIdle", () => suspendIdleStatement.execute({ id, reason: jsonText(reason), now })),
+      firstRecord("suspendIdle")
+    )
+  })
+
   const cancelIdle = Effect.fn("PgTaskStore.cancelIdle")(function* (id: string) {
     const now = yield* Clock.currentTimeMillis
     return yield* Effect.flatMap(
@@ -295,7 +313,7 @@ export const make = Effect.gen(function* () {
     )
   })
 
-  return TaskStore.of({ create, get, list, claim, finish, recoverOwned, wake, cancelIdle })
+  return TaskStore.of({ create, get, list, claim, finish, recoverOwned, wake, suspendIdle, cancelIdle })
 })
 
 /** The task store over the shared `Db`. */

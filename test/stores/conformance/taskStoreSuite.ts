@@ -200,6 +200,30 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     )
 
     test(
+      "keeps a task suspended without runAt (paused, waiting for a signal) until it is woken",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "w", name: "job", input: null })
+        yield* store.create({ id: "idle", name: "job", input: null })
+        const claimed = Option.getOrThrow(yield* store.claim("w", { owner: "o", expiresAt: 1 }))
+        yield* store.finish("w", claimed.fencingToken, {
+          _tag: "Suspended",
+          reason: { _tag: "WaitingForSignal", signal: "go" }
+        })
+        assert.isTrue(Option.isNone(yield* store.claim("w", { owner: "o", expiresAt: 1 })))
+        const paused = Option.getOrThrow(yield* store.suspendIdle("idle", { _tag: "Paused" }))
+        assert.deepStrictEqual([paused.status, paused.suspendReason], ["suspended", { _tag: "Paused" }])
+        assert.isTrue(Option.isNone(yield* store.claim("idle", { owner: "o", expiresAt: 1 })))
+        assert.isTrue(Option.isNone(yield* store.suspendIdle("w-missing", { _tag: "Paused" })))
+        yield* store.wake("w")
+        yield* store.wake("idle")
+        assert.isTrue(Option.isSome(yield* store.claim("w", { owner: "o", expiresAt: 1 })))
+        assert.isTrue(Option.isSome(yield* store.claim("idle", { owner: "o", expiresAt: 1 })))
+        assert.isTrue(Option.isNone(yield* store.suspendIdle("idle", { _tag: "Paused" })), "running: not idle")
+      })
+    )
+
+    test(
       "cancels idle tasks only",
       Effect.gen(function* () {
         const store = yield* TaskStore
