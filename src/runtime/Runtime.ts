@@ -9,6 +9,7 @@ import { StepStore } from "../stores/StepStore.ts"
 import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
 import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
 import {
+  IdempotencyKeyReused,
   InvalidTaskInput,
   InvalidTransition,
   MaxInstancesReached,
@@ -47,13 +48,13 @@ export interface Runtime<P> {
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SubmitOptions
-  ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached>
+  ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached | IdempotencyKeyReused>
   /** Starts a task in the background and returns a handle on it. Bad input fails here and nothing is stored. */
   readonly submit: <I, O, E, R extends P | ExecutionServices>(
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SubmitOptions
-  ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | StoreError>
+  ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | IdempotencyKeyReused | StoreError>
   /** A handle on an existing task of this definition, wherever it runs. */
   readonly handle: <I, O, E, R>(task: Task<I, O, E, R>, id: string) => TaskHandle<O, E>
   /**
@@ -211,6 +212,13 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       if (record.id !== id) {
         // An earlier submit with this idempotency key created the task: nothing new starts.
         if (slotHeld) yield* driver.slot(task, sessionId).release(1)
+        if (record.name !== task.name) {
+          return yield* new IdempotencyKeyReused({
+            idempotencyKey: opts?.idempotencyKey ?? "",
+            taskId: record.id,
+            taskName: record.name
+          })
+        }
         return { record, slotHeld: false, isNew: false }
       }
       yield* driver.publish(record)

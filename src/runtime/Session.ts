@@ -5,7 +5,7 @@
 import type { Effect } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import type { TaskPage, TaskQuery } from "../stores/TaskStore.ts"
-import type { InvalidTaskInput, MaxInstancesReached } from "./errors.ts"
+import type { IdempotencyKeyReused, InvalidTaskInput, MaxInstancesReached } from "./errors.ts"
 import type { ExecutionServices } from "./Plugin.ts"
 import type { Task } from "./Task.ts"
 import type { TaskError, TaskHandle } from "./TaskHandle.ts"
@@ -22,12 +22,12 @@ export interface Session<P> {
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SessionSubmitOptions
-  ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached>
+  ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached | IdempotencyKeyReused>
   readonly submit: <I, O, E, R extends P | ExecutionServices>(
     task: Task<I, O, E, R>,
     input: NoInfer<I>,
     options?: SessionSubmitOptions
-  ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | StoreError>
+  ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | IdempotencyKeyReused | StoreError>
   /** The session's tasks, oldest first. */
   readonly list: (query: Omit<TaskQuery, "sessionId">) => Effect.Effect<TaskPage, StoreError>
   /** Cancels every unfinished task of the session. */

@@ -50,7 +50,8 @@ export class TaskEvents extends Context.Service<
             // Subscribe before reading the history, so no event falls between the two.
             const subscription = yield* PubSub.subscribe(pubsub)
             const matches = (event: TaskEvent) => opts?.taskId === undefined || event.taskId === opts.taskId
-            const after = opts?.after
+            // A sequence number past the last one comes from before a restart of the runtime: start from now.
+            const after = opts?.after !== undefined && opts.after > seq ? undefined : opts?.after
             const replay = after === undefined ? [] : history.filter((e) => e.seq > after && matches(e))
             const replayedUpTo = replay.at(-1)?.seq ?? after ?? 0
             const live = Stream.fromSubscription(subscription).pipe(

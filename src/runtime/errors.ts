@@ -115,3 +115,14 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("
     return `cannot ${this.action} task ${this.taskId}: it is ${this.status}`
   }
 }
+
+/** An idempotency key already started a task of another name; nothing new was started. */
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()("IdempotencyKeyReused", {
+  idempotencyKey: Schema.String,
+  taskId: Schema.String,
+  taskName: Schema.String
+}) {
+  override get message() {
+    return `idempotency key "${this.idempotencyKey}" already started task ${this.taskId} ("${this.taskName}")`
+  }
+}

@@ -1,4 +1,5 @@
 export {
+  IdempotencyKeyReused,
   InvalidTaskInput,
   InvalidTaskOutput,
   InvalidTransition,

@@ -1,11 +1,14 @@
 export { LeaseLost, StoreError } from "./errors.ts"
 export * as FileStorageBackend from "./file/FileStorageBackend.ts"
+export * as MemoryProgressStore from "./memory/MemoryProgressStore.ts"
 export * as MemorySnapshotStore from "./memory/MemorySnapshotStore.ts"
 export * as MemoryStateStore from "./memory/MemoryStateStore.ts"
 export * as MemoryStepStore from "./memory/MemoryStepStore.ts"
 export * as MemoryStorageBackend from "./memory/MemoryStorageBackend.ts"
 export * as MemoryStore from "./memory/MemoryStore.ts"
 export * as MemoryTaskStore from "./memory/MemoryTaskStore.ts"
+export type { AppendOptions, LatestUpdate, LogQuery, NewLogEntry } from "./ProgressStore.ts"
+export { LogEntry, ProgressLatest, ProgressStore } from "./ProgressStore.ts"
 export type {
   ForkResult,
   NewSnapshot,

@@ -1,8 +1,14 @@
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { PgliteStore } from "../../src/postgres.ts"
+import { Db } from "../../src/stores/postgres/Database.ts"
+import * as PgStores from "../../src/stores/postgres/PgStores.ts"
+import { StateStore } from "../../src/stores/StateStore.ts"
+import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
+import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
+import { stepStoreSuite } from "./conformance/stepStoreSuite.ts"
 import { taskStoreSuite } from "./conformance/taskStoreSuite.ts"
 import { layerFrom, makeTemplate, tempDir } from "./postgres/pgliteTemplate.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
@@ -11,6 +17,46 @@ const template = await Effect.runPromise(makeTemplate)
 
 taskStoreSuite("pglite", layerFrom(template))
 pgTaskStoreSuite("pglite", layerFrom(template))
+
+/** Every store, in an in-memory database loaded from the template for each test. */
+const stores = Layer.provide(PgStores.layer, Db.layerPglite({ loadDataDir: template }))
+stateStoreSuite("pglite", stores)
+stepStoreSuite("pglite", stores)
+
+describe("PgStateStore and PgStepStore: pglite", () => {
+  // PostgreSQL's jsonb refuses the character U+0000, so a value holding it makes the driver fail.
+  const unstorable = "nul \u0000 inside"
+
+  it.effect("fails a put the database refuses with StoreError, and writes none of its keys", () =>
+    Effect.gen(function* () {
+      const store = yield* StateStore
+      yield* store.put("task:t1", new Map([["a", { value: 1 }]]))
+      const entries = new Map([
+        ["a", { value: 2 }],
+        ["b", { value: 2 }],
+        ["z", { value: unstorable }]
+      ])
+      const error = yield* Effect.flip(store.put("task:t1", entries))
+      assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "put"])
+      const all = yield* store.getAll("task:t1")
+      assert.deepStrictEqual([...all.keys()], ["a"])
+      assert.deepStrictEqual([all.get("a")?.value, all.get("a")?.version], [1, 1])
+      const cas = yield* Effect.flip(store.compareAndSet("task:t1", "a", 1, { value: unstorable }))
+      assert.deepStrictEqual([cas._tag, cas.operation], ["StoreError", "compareAndSet"])
+    }).pipe(Effect.provide(stores))
+  )
+
+  it.effect("fails step writes the database refuses with StoreError naming the operation", () =>
+    Effect.gen(function* () {
+      const store = yield* StepStore
+      const put = yield* Effect.flip(store.putStep("t1", "s", unstorable))
+      const send = yield* Effect.flip(store.sendSignal("t1", "n", unstorable))
+      assert.deepStrictEqual([put.operation, send.operation], ["putStep", "sendSignal"])
+      assert.isTrue(Option.isNone(yield* store.getStep("t1", "s")))
+      assert.strictEqual(yield* store.pendingSignals("t1", "n"), 0)
+    }).pipe(Effect.provide(stores))
+  )
+})
 
 describe("PgliteStore", () => {
   it.effect(

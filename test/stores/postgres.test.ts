@@ -1,7 +1,11 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option } from "effect"
 import { PostgresStore } from "../../src/postgres.ts"
+import * as PgStores from "../../src/stores/postgres/PgStores.ts"
+import { StateStore } from "../../src/stores/StateStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
+import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
+import { stepStoreSuite } from "./conformance/stepStoreSuite.ts"
 import { taskStoreSuite } from "./conformance/taskStoreSuite.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
 import * as TestDatabase from "./postgres/TestDatabase.ts"
@@ -15,6 +19,10 @@ if (adminUrl !== undefined && adminUrl !== "") {
 
   taskStoreSuite("postgres", TestDatabase.layer(url))
   pgTaskStoreSuite("postgres", TestDatabase.layer(url))
+  // `TestDatabase.layer` empties the database and builds every store; this names the ones the suites use
+  const stores = Layer.provide(PgStores.layer, TestDatabase.layer(url))
+  stateStoreSuite("postgres", stores)
+  stepStoreSuite("postgres", stores)
 
   describe("PostgresStore", () => {
     /** A store open until the test's scope closes, with its own connections. */
@@ -48,6 +56,35 @@ if (adminUrl !== undefined && adminUrl !== "") {
           [...tokens].sort((x, y) => x - y)
         )
         assert.strictEqual(new Set(tokens).size, tokens.length)
+      })
+    )
+
+    it.effect("keeps every one of 200 compare-and-set increments from two stores with separate connection pools", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const openState = Effect.map(Layer.build(PostgresStore.layer({ url: database })), Context.get(StateStore))
+        const stores = [yield* openState, yield* openState]
+        let refused = 0
+        // read the version, write only on it, read again when another writer got there first
+        const increment = (store: StateStore["Service"]) =>
+          Effect.gen(function* () {
+            while (true) {
+              const current = yield* store.get("named:counter", "n")
+              const [value, version] = Option.match(current, {
+                onNone: () => [0, 0],
+                onSome: (entry) => [Number(entry.value), entry.version]
+              })
+              if (yield* store.compareAndSet("named:counter", "n", version, { value: value + 1 })) return
+              refused++
+            }
+          })
+        yield* Effect.all(
+          Array.from({ length: 200 }, (_, i) => increment(stores[i % 2]!)),
+          { concurrency: "unbounded" }
+        )
+        const final = Option.getOrThrow(yield* stores[0]!.get("named:counter", "n"))
+        assert.deepStrictEqual([final.value, final.version], [200, 200])
+        assert.isAbove(refused, 0, "the writers raced")
       })
     )
 

@@ -2,11 +2,13 @@
  * Every store contract in this process's memory, from one layer: as fast as maps, gone with the process.
  */
 import { Layer } from "effect"
+import type { ProgressStore } from "../ProgressStore.ts"
 import type { SnapshotStore } from "../SnapshotStore.ts"
 import type { StateStore } from "../StateStore.ts"
 import type { StepStore } from "../StepStore.ts"
 import type { StorageBackend } from "../StorageBackend.ts"
 import type { TaskStore } from "../TaskStore.ts"
+import * as MemoryProgressStore from "./MemoryProgressStore.ts"
 import * as MemorySnapshotStore from "./MemorySnapshotStore.ts"
 import * as MemoryStateStore from "./MemoryStateStore.ts"
 import * as MemoryStepStore from "./MemoryStepStore.ts"
@@ -14,10 +16,12 @@ import * as MemoryStorageBackend from "./MemoryStorageBackend.ts"
 import * as MemoryTaskStore from "./MemoryTaskStore.ts"
 
 /** Fresh, empty memory stores for each build of the layer. */
-export const layer: Layer.Layer<TaskStore | StateStore | StepStore | SnapshotStore | StorageBackend> = Layer.mergeAll(
-  MemoryTaskStore.layer,
-  MemoryStateStore.layer,
-  MemoryStepStore.layer,
-  MemorySnapshotStore.layer,
-  MemoryStorageBackend.layer
-)
+export const layer: Layer.Layer<TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend> =
+  Layer.mergeAll(
+    MemoryTaskStore.layer,
+    MemoryStateStore.layer,
+    MemoryStepStore.layer,
+    MemorySnapshotStore.layer,
+    MemoryProgressStore.layer,
+    MemoryStorageBackend.layer
+  )

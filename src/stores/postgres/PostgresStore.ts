@@ -4,6 +4,8 @@
  */
 import { Layer } from "effect"
 import type { StoreError } from "../errors.ts"
+import type { StateStore } from "../StateStore.ts"
+import type { StepStore } from "../StepStore.ts"
 import type { TaskStore } from "../TaskStore.ts"
 import { Db } from "./Database.ts"
 import * as PgStores from "./PgStores.ts"
@@ -20,5 +22,5 @@ export interface Options {
  * @example
  * const stores = PostgresStore.layer({ url: process.env.DATABASE_URL ?? "postgres://localhost/app" })
  */
-export const layer = (options: Options): Layer.Layer<TaskStore, StoreError> =>
+export const layer = (options: Options): Layer.Layer<TaskStore | StateStore | StepStore, StoreError> =>
   Layer.provide(PgStores.layer, Db.layerPostgres({ url: options.url }))

@@ -1,10 +1,11 @@
 /**
- * The tables of the PostgreSQL stores, all in the `waypoint` schema. Columns mirror `TaskRecord`: snake_case in
- * SQL, camelCase here; times are epoch milliseconds from the runtime's `Clock`, JSON values are `jsonb`.
- * Migrations are generated from this file by `npx drizzle-kit generate`.
+ * The tables of the PostgreSQL stores, all in the `waypoint` schema. Columns mirror the store contracts
+ * (`TaskRecord`, `StateEntry`, step results, signals): snake_case in SQL, camelCase here; times are epoch
+ * milliseconds from the runtime's `Clock`, JSON values are `jsonb`. Migrations are generated from this file by
+ * `npx drizzle-kit generate`.
  */
 import { isNotNull } from "drizzle-orm"
-import { bigint, index, integer, jsonb, pgSchema, text, uniqueIndex } from "drizzle-orm/pg-core"
+import { bigint, bigserial, index, integer, jsonb, pgSchema, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core"
 import type { TaskStatus } from "../TaskRecord.ts"
 
 export const waypoint = pgSchema("waypoint")
@@ -46,4 +47,42 @@ export const tasks = waypoint.table(
     index("tasks_session_id_idx").on(t.sessionId, t.createdAt, t.id).where(isNotNull(t.sessionId)),
     index("tasks_parent_id_idx").on(t.parentId, t.createdAt, t.id).where(isNotNull(t.parentId))
   ]
+)
+
+/** `StateStore` entries: one row per key of a scope; `version` grows by one with every write of the key. */
+export const stateEntries = waypoint.table(
+  "state_entries",
+  {
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    value: jsonb("value").notNull(),
+    expiresAt: bigint("expires_at", { mode: "number" }),
+    version: integer("version").notNull()
+  },
+  // the primary key starts with the scope, so `getAll` and `clear` read one range of it
+  (t) => [primaryKey({ columns: [t.scope, t.key] })]
+)
+
+/** `StepStore` results: the first value recorded under a task's step key, never overwritten. */
+export const steps = waypoint.table(
+  "steps",
+  {
+    taskId: text("task_id").notNull(),
+    key: text("key").notNull(),
+    value: jsonb("value").notNull()
+  },
+  (t) => [primaryKey({ columns: [t.taskId, t.key] })]
+)
+
+/** `StepStore` mailboxes: signals waiting to be received; `id` orders the signals of a name, oldest first. */
+export const signals = waypoint.table(
+  "signals",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    taskId: text("task_id").notNull(),
+    name: text("name").notNull(),
+    payload: jsonb("payload").notNull()
+  },
+  // receiving takes the lowest id of (task, name); counting reads the same range
+  (t) => [index("signals_task_id_name_idx").on(t.taskId, t.name, t.id)]
 )

@@ -1,0 +1,108 @@
+/**
+ * The errors an HTTP request can end with, and the one table that gives each its status. A failure whose status is
+ * 5xx never shows its message to the client: it is logged with an id, and the client sees only the id.
+ */
+import { Schema } from "effect"
+import type { InvalidTaskInput, MaxInstancesReached, StoreError, TaskNotFound, UnknownTask } from "../index.ts"
+
+/** The request is malformed: bad JSON, a bad query parameter, a bad header. */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return this.detail
+  }
+}
+
+/** The request carries no valid credentials. */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {}) {
+  override get message() {
+    return "missing or invalid credentials"
+  }
+}
+
+/** No route answers this path. */
+export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNotFound", {
+  path: Schema.String
+}) {
+  override get message() {
+    return `no route for ${this.path}`
+  }
+}
+
+/** The path exists but does not answer this method. */
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()("MethodNotAllowed", {
+  method: Schema.String,
+  allow: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `method ${this.method} is not allowed here; use ${this.allow.join(", ")}`
+  }
+}
+
+/** An `Idempotency-Key` of a task was used before with a different input or session. Nothing new was started. */
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()("IdempotencyKeyReused", {
+  taskId: Schema.String
+}) {
+  override get message() {
+    return `this Idempotency-Key already started task ${this.taskId} with a different request`
+  }
+}
+
+/** The request body is larger than the configured limit. */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  limitBytes: Schema.Number
+}) {
+  override get message() {
+    return `the request body exceeds ${this.limitBytes} bytes`
+  }
+}
+
+/** The request body is not `application/json`. */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  contentType: Schema.String
+}) {
+  override get message() {
+    return `expected an application/json body in UTF-8, got "${this.contentType}"`
+  }
+}
+
+/** The app is shutting down and stopped this request. */
+export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {}) {
+  override get message() {
+    return "the server is shutting down"
+  }
+}
+
+/** Every failure a route may end with. */
+export type HttpFailure =
+  | InvalidRequest
+  | Unauthorized
+  | RouteNotFound
+  | MethodNotAllowed
+  | IdempotencyKeyReused
+  | PayloadTooLarge
+  | UnsupportedMediaType
+  | ShuttingDown
+  | InvalidTaskInput
+  | TaskNotFound
+  | UnknownTask
+  | MaxInstancesReached
+  | StoreError
+
+/** The status of each failure: the only place that decides it. */
+export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
+  InvalidRequest: 400,
+  InvalidTaskInput: 400,
+  Unauthorized: 401,
+  RouteNotFound: 404,
+  TaskNotFound: 404,
+  UnknownTask: 404,
+  MethodNotAllowed: 405,
+  IdempotencyKeyReused: 409,
+  MaxInstancesReached: 409,
+  PayloadTooLarge: 413,
+  UnsupportedMediaType: 415,
+  StoreError: 503,
+  ShuttingDown: 503
+}

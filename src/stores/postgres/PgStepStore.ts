@@ -1,0 +1,170 @@
+/**
+ * The `StepStore` on PostgreSQL (a server or PGlite). Every operation is one statement: `putStep` keeps the first
+ * value recorded, and `receiveSignal` deletes the oldest signal and records it as the step's result in one
+ * statement, so a signal is delivered exactly once across processes and a re-run reads the same answer.
+ */
+import { and, eq, sql } from "drizzle-orm"
+import type { PgColumn } from "drizzle-orm/pg-core"
+import { Effect, Layer, Option, Predicate, Schema } from "effect"
+import { StoreError } from "../errors.ts"
+import { StepStore } from "../StepStore.ts"
+import { attempt, Db } from "./Database.ts"
+import { signals, steps } from "./schema.ts"
+
+/** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */
+const valueText = sql<string>`${steps.value}::text`
+
+const ValueRow = Schema.Struct({ value: Schema.fromJsonString(Schema.Json) })
+const StepRow = Schema.Struct({ key: Schema.String, value: Schema.fromJsonString(Schema.Json) })
+const CountRow = Schema.Struct({ count: Schema.Number })
+
+const decodeWith =
+  <A>(schema: Schema.Decoder<A>, operation: string) =>
+  (row: unknown): Effect.Effect<A, StoreError> =>
+    Effect.mapError(Schema.decodeUnknownEffect(schema)(row), (cause) => new StoreError({ operation, cause }))
+
+/** The value of the first row, if any. */
+const firstValue = (operation: string) => {
+  const decode = decodeWith(ValueRow, operation)
+  return (rows: ReadonlyArray<unknown>): Effect.Effect<Option.Option<Schema.Json>, StoreError> =>
+    rows.length === 0 ? Effect.succeedNone : Effect.map(decode(rows[0]), (row) => Option.some(row.value))
+}
+
+/** Whether the driver refused a write on a unique index (SQLSTATE 23505); drizzle wraps the driver's error. */
+const isUniqueViolation = (error: StoreError): boolean => {
+  let cause: unknown = error.cause
+  for (let depth = 0; depth < 3 && Predicate.isObject(cause); depth++) {
+    if (Predicate.hasProperty(cause, "code") && cause.code === "23505") return true
+    cause = Predicate.hasProperty(cause, "cause") ? cause.cause : undefined
+  }
+  return false
+}
+
+// cast from text, so that neither driver re-encodes the JSON text it is given
+const jsonb = (name: string) => sql`${sql.placeholder(name)}::text::jsonb`
+const text = (name: string) => sql`${sql.placeholder(name)}::text`
+/** A column's bare name, as an INSERT's column list needs it. */
+const bare = (column: PgColumn) => sql.identifier(column.name)
+
+/** Builds the step store over the shared `Db`; statements are prepared once, here. */
+export const make = Effect.gen(function* () {
+  const db = yield* Db
+
+  const ofTask = eq(steps.taskId, sql.placeholder("taskId"))
+  const inMailbox = and(eq(signals.taskId, sql.placeholder("taskId")), eq(signals.name, sql.placeholder("name")))
+
+  const getStatement = db
+    .select({ value: valueText })
+    .from(steps)
+    .where(and(ofTask, eq(steps.key, sql.placeholder("key"))))
+    .prepare("waypoint_steps_get")
+
+  // DO UPDATE rather than DO NOTHING: it locks the row a concurrent put has just committed, and RETURNING then
+  // yields that first value, where DO NOTHING would return no row and need a second read. The update writes the
+  // value it finds, so the first write still wins.
+  const putStatement = db
+    .insert(steps)
+    .values({ taskId: sql.placeholder("taskId"), key: sql.placeholder("key"), value: jsonb("value") })
+    .onConflictDoUpdate({ target: [steps.taskId, steps.key], set: { value: sql`${steps.value}` } })
+    .returning({ value: valueText })
+    .prepare("waypoint_steps_put")
+
+  const listStatement = db
+    .select({ key: steps.key, value: valueText })
+    .from(steps)
+    .where(ofTask)
+    .prepare("waypoint_steps_list")
+
+  const sendStatement = db
+    .insert(signals)
+    .values({ taskId: sql.placeholder("taskId"), name: sql.placeholder("name"), payload: jsonb("payload") })
+    .prepare("waypoint_signals_send")
+
+  // One statement of data-modifying CTEs, all on one snapshot: read the step; unless it is recorded, lock the oldest
+  // signal, delete it and insert its payload as the step's result. A concurrent receiver of the same mailbox waits
+  // on that lock and, once the signal is gone, takes the next one. Not SKIP LOCKED: it would return None while a
+  // signal still waits (locked by a receive that then fails), and would take signals out of order. Built with
+  // `$with` so that it can be prepared.
+  const recorded = db
+    .$with("recorded", { value: sql`value` })
+    .as(
+      sql`select ${steps.value} from ${steps} where ${steps.taskId} = ${text("taskId")} and ${steps.key} = ${text("stepKey")}`
+    )
+  const oldest = db.$with("oldest", { id: sql`id` }).as(
+    sql`select ${signals.id} from ${signals}
+      where ${signals.taskId} = ${text("taskId")} and ${signals.name} = ${text("name")} and not exists (select from ${recorded})
+      order by ${signals.id} limit 1 for update`
+  )
+  const taken = db
+    .$with("taken", { payload: sql`payload` })
+    .as(sql`delete from ${signals} where ${signals.id} = (select id from ${oldest}) returning ${signals.payload}`)
+  const stored = db.$with("stored", { value: sql`value` }).as(
+    sql`insert into ${steps} (${bare(steps.taskId)}, ${bare(steps.key)}, ${bare(steps.value)})
+      select ${text("taskId")}, ${text("stepKey")}, payload from ${taken} returning ${bare(steps.value)}`
+  )
+  const receiveStatement = db
+    .with(recorded, oldest, taken, stored)
+    .select({ value: sql<string>`value::text` })
+    .from(sql`(select value from ${recorded} union all select value from ${stored}) as received`)
+    .prepare("waypoint_signals_receive")
+
+  const pendingStatement = db
+    .select({ count: sql<number>`count(*)::int` })
+    .from(signals)
+    .where(inMailbox)
+    .prepare("waypoint_signals_pending")
+
+  const decodeStep = decodeWith(StepRow, "listSteps")
+  const decodeCount = decodeWith(CountRow, "pendingSignals")
+
+  // The per-step operations go untraced, as the task store's do: a span costs about as much as a PGlite round trip.
+  const getStep = (taskId: string, key: string) =>
+    Effect.flatMap(
+      attempt("getStep", () => getStatement.execute({ taskId, key })),
+      firstValue("getStep")
+    )
+
+  const putStep = (taskId: string, key: string, value: Schema.Json): Effect.Effect<Schema.Json, StoreError> =>
+    Effect.flatMap(
+      attempt("putStep", () => putStatement.execute({ taskId, key, value: JSON.stringify(value) })),
+      (rows) =>
+        Effect.flatMap(
+          firstValue("putStep")(rows),
+          Option.match({
+            onNone: () =>
+              Effect.fail(new StoreError({ operation: "putStep", cause: new Error("the upsert returned no row") })),
+            onSome: Effect.succeed
+          })
+        )
+    )
+
+  const listSteps = Effect.fn("PgStepStore.listSteps")(function* (taskId: string) {
+    const rows = yield* attempt("listSteps", () => listStatement.execute({ taskId }))
+    const decoded = yield* Effect.forEach(rows, decodeStep)
+    return new Map(decoded.map((row) => [row.key, row.value]))
+  })
+
+  const sendSignal = (taskId: string, name: string, payload: Schema.Json): Effect.Effect<void, StoreError> =>
+    Effect.asVoid(
+      attempt("sendSignal", () => sendStatement.execute({ taskId, name, payload: JSON.stringify(payload) }))
+    )
+
+  const receiveSignal = (taskId: string, name: string, stepKey: string) =>
+    attempt("receiveSignal", () => receiveStatement.execute({ taskId, name, stepKey })).pipe(
+      // A concurrent receive under the same stepKey recorded its signal after this statement's snapshot was taken:
+      // the insert fails on the primary key and the whole statement, its delete included, is undone. The conflict
+      // is raised only once that record is committed, so the second run reads it and consumes nothing.
+      Effect.retry({ times: 1, while: isUniqueViolation }),
+      Effect.flatMap(firstValue("receiveSignal"))
+    )
+
+  const pendingSignals = Effect.fn("PgStepStore.pendingSignals")(function* (taskId: string, name: string) {
+    const rows = yield* attempt("pendingSignals", () => pendingStatement.execute({ taskId, name }))
+    return rows.length === 0 ? 0 : (yield* decodeCount(rows[0])).count
+  })
+
+  return StepStore.of({ getStep, putStep, listSteps, sendSignal, receiveSignal, pendingSignals })
+})
+
+/** The step store over the shared `Db`. */
+export const layer: Layer.Layer<StepStore, never, Db> = Layer.effect(StepStore, make)

@@ -1,0 +1,146 @@
+import { assert } from "@effect/vitest"
+import { Deferred, Effect, Schema, type Scope } from "effect"
+import type { Hono } from "hono"
+import { type AppOptions, makeApp } from "../../src/http.ts"
+import { MemoryTaskStore, Runtime, type TaskStore, task } from "../../src/index.ts"
+
+export const greet = task({ name: "greet", input: Schema.Struct({ name: Schema.String }) }, ({ name }) =>
+  Effect.succeed(`hello ${name}`)
+)
+
+export const order = task(
+  {
+    name: "order",
+    input: Schema.Struct({
+      sku: Schema.String,
+      quantity: Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0)),
+      note: Schema.optionalKey(Schema.String)
+    }).annotate({ identifier: "OrderInput" })
+  },
+  ({ quantity }) => Effect.succeed({ total: quantity * 10 })
+)
+
+/** A task that tells when its body has started, then runs until the gate opens. */
+export const gatedTask = (gate: Deferred.Deferred<void>, started?: Deferred.Deferred<void>) =>
+  task({ name: "gated", input: Schema.Struct({}) }, () =>
+    Effect.andThen(started === undefined ? Effect.void : Deferred.succeed(started, undefined), () =>
+      Effect.as(Deferred.await(gate), "through")
+    )
+  )
+
+export interface TestEnv {
+  readonly app: Hono
+  readonly runtime: Runtime.Runtime<never>
+}
+
+type Options = Omit<AppOptions<never>, "runtime" | "tasks"> & {
+  readonly tasks?: AppOptions<never>["tasks"]
+  readonly wrap?: (runtime: Runtime.Runtime<never>) => Runtime.Runtime<never>
+}
+
+/** A fresh runtime on a memory store and an app over it, for one test. */
+export const withApp = <A, E>(
+  f: (env: TestEnv) => Effect.Effect<A, E, Scope.Scope | TaskStore>,
+  options: Options = {}
+): Effect.Effect<A, E> =>
+  Effect.gen(function* () {
+    const inner = yield* Runtime.make()
+    const runtime = options.wrap === undefined ? inner : options.wrap(inner)
+    const { wrap: _wrap, tasks, ...rest } = options
+    const app = yield* makeApp({ runtime, tasks: tasks ?? [greet, order], ...rest })
+    return yield* f({ app, runtime: inner })
+  }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+
+export const request = (app: Hono, path: string, init?: RequestInit) =>
+  Effect.promise(() => Promise.resolve(app.request(path, init)))
+
+export const postJson = (app: Hono, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  request(app, path, {
+    method: "POST",
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    headers: { "content-type": "application/json", ...headers }
+  })
+
+export const readJson = (response: Response) =>
+  Effect.promise(() => response.json() as Promise<Record<string, unknown>>)
+
+/** Asserts a problem+json answer with this status and tag, and returns it. */
+export const expectProblem = (response: Response, status: number, tag: string) =>
+  Effect.gen(function* () {
+    assert.strictEqual(response.status, status)
+    assert.strictEqual(response.headers.get("content-type"), "application/problem+json")
+    const problem = yield* readJson(response)
+    assert.strictEqual(problem.status, status)
+    assert.strictEqual(problem.tag, tag)
+    assert.isString(problem.title)
+    assert.isString(problem.type)
+    return problem
+  })
+
+export const countTasks = (runtime: Runtime.Runtime<never>) =>
+  Effect.map(runtime.list({ limit: 1000 }), (page) => page.items.length)
+
+/** One parsed Server-Sent Event; comments are kept so heartbeats can be seen. */
+export interface SseFrame {
+  readonly id?: string
+  readonly event?: string
+  readonly data?: string
+  readonly comment?: string
+}
+
+const parseFrame = (block: string): SseFrame => {
+  const frame: Record<string, string> = {}
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":")) frame.comment = line.slice(1).trim()
+    else {
+      const at = line.indexOf(":")
+      frame[line.slice(0, at)] = line.slice(at + 1).trimStart()
+    }
+  }
+  return frame
+}
+
+/** Reads a text/event-stream body frame by frame. */
+export const sseReader = (response: Response) => {
+  assert.strictEqual(response.status, 200)
+  assert.match(response.headers.get("content-type") ?? "", /^text\/event-stream/)
+  const reader = response.body!.getReader()
+  const decoder = new TextDecoder()
+  let buffer = ""
+  /** The next frame, or undefined when the stream has ended. */
+  const next: Effect.Effect<SseFrame | undefined> = Effect.suspend(() => {
+    const end = buffer.indexOf("\n\n")
+    if (end >= 0) {
+      const block = buffer.slice(0, end)
+      buffer = buffer.slice(end + 2)
+      return Effect.succeed(parseFrame(block))
+    }
+    return Effect.flatMap(
+      Effect.promise(() => reader.read()),
+      ({ done, value }) => {
+        if (done) return Effect.succeed(undefined)
+        buffer += decoder.decode(value, { stream: true })
+        return next
+      }
+    )
+  })
+  /** The next frame that is an event (not a comment). */
+  const nextEvent: Effect.Effect<SseFrame | undefined> = Effect.flatMap(next, (frame) =>
+    frame !== undefined && frame.comment !== undefined ? nextEvent : Effect.succeed(frame)
+  )
+  /** Every remaining event until the stream ends. */
+  const rest = Effect.gen(function* () {
+    const frames: Array<SseFrame> = []
+    while (true) {
+      const frame = yield* nextEvent
+      if (frame === undefined) return frames
+      frames.push(frame)
+    }
+  })
+  return { next, nextEvent, rest, cancel: Effect.promise(() => reader.cancel()) }
+}
+
+export const dataOf = (frame: SseFrame | undefined): Record<string, unknown> => {
+  assert.isDefined(frame?.data)
+  return JSON.parse(frame!.data!) as Record<string, unknown>
+}

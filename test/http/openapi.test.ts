@@ -1,0 +1,98 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { readJson, request, withApp } from "./fixtures.ts"
+
+type Json = Record<string, unknown>
+
+const at = (value: unknown, ...path: Array<string>): unknown =>
+  path.reduce<unknown>((node, key) => (node as Json | undefined)?.[key], value)
+
+/** Every `$ref` in the document points at a schema it defines. */
+const danglingRefs = (document: Json): Array<string> => {
+  const refs: Array<string> = []
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk)
+    else if (node !== null && typeof node === "object") {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === "$ref" && typeof value === "string") refs.push(value)
+        else walk(value)
+      }
+    }
+  }
+  walk(document)
+  const schemas = at(document, "components", "schemas") as Json
+  return refs.filter((ref) => !(ref.startsWith("#/components/schemas/") && ref.slice(21) in schemas))
+}
+
+describe("openapi.json", () => {
+  it.effect("is an OpenAPI 3.1 document listing every route and each task's input Schema", () =>
+    withApp(({ app }) =>
+      Effect.gen(function* () {
+        const response = yield* request(app, "/openapi.json")
+        assert.strictEqual(response.status, 200)
+        const document = yield* readJson(response)
+        assert.strictEqual(document.openapi, "3.1.0")
+        const paths = document.paths as Record<string, Json>
+        const operations = Object.entries(paths).flatMap(([path, item]) =>
+          Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`)
+        )
+        assert.sameMembers(operations, [
+          "GET /health",
+          "GET /openapi.json",
+          "POST /tasks/greet",
+          "POST /tasks/order",
+          "GET /tasks",
+          "GET /tasks/{id}",
+          "POST /tasks/{id}/cancel",
+          "GET /tasks/{id}/events",
+          "GET /events"
+        ])
+        const operationIds = Object.values(paths).flatMap((item) =>
+          Object.values(item).map((operation) => (operation as Json).operationId)
+        )
+        assert.strictEqual(new Set(operationIds).size, operationIds.length)
+
+        // The task's input Schema, as JSON Schema: properties, required keys, checks.
+        const greetBody = at(paths, "/tasks/greet", "post", "requestBody", "content", "application/json", "schema")
+        assert.deepStrictEqual(at(greetBody, "properties", "name"), { type: "string" })
+        assert.deepStrictEqual(at(greetBody, "required"), ["name"])
+        const orderBody = at(paths, "/tasks/order", "post", "requestBody", "content", "application/json", "schema")
+        assert.deepStrictEqual(orderBody, { $ref: "#/components/schemas/OrderInput" })
+        const orderInput = at(document, "components", "schemas", "OrderInput")
+        assert.strictEqual(at(orderInput, "properties", "quantity", "type"), "integer")
+        assert.sameMembers(at(orderInput, "required") as Array<string>, ["sku", "quantity"])
+
+        const created = at(paths, "/tasks/greet", "post", "responses", "201", "content", "application/json", "schema")
+        assert.deepStrictEqual(created, { $ref: "#/components/schemas/Task" })
+        const notFound = at(paths, "/tasks/{id}", "get", "responses", "404", "content", "application/problem+json")
+        assert.deepStrictEqual(notFound, { schema: { $ref: "#/components/schemas/Problem" } })
+        const events = at(paths, "/events", "get", "responses", "200", "content", "text/event-stream", "schema")
+        assert.deepStrictEqual(events, { $ref: "#/components/schemas/TaskEvent" })
+        for (const name of ["Task", "TaskPage", "Problem", "TaskEvent", "StatusChanged", "Health"]) {
+          assert.property(at(document, "components", "schemas"), name)
+        }
+        assert.deepStrictEqual(danglingRefs(document), [])
+        assert.notProperty(document, "security")
+      })
+    )
+  )
+
+  it.effect("describes bearer auth, and /health as open, when a token is configured", () =>
+    withApp(
+      ({ app }) =>
+        Effect.gen(function* () {
+          const document = yield* readJson(
+            yield* request(app, "/openapi.json", { headers: { authorization: "Bearer t0ken" } })
+          )
+          assert.deepStrictEqual(document.security, [{ bearer: [] }])
+          assert.deepStrictEqual(at(document, "components", "securitySchemes", "bearer"), {
+            type: "http",
+            scheme: "bearer"
+          })
+          assert.deepStrictEqual(at(document, "paths", "/health", "get", "security"), [])
+          assert.property(at(document, "paths", "/tasks", "get", "responses"), "401")
+        }),
+      { auth: { bearer: "t0ken" } }
+    )
+  )
+})
