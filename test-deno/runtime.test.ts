@@ -27,8 +27,7 @@ Deno.test("runs a task directly and through a handle", () =>
       assertEquals(yield* handle.await, "hello handle")
       assertEquals(yield* handle.status, "completed")
     })
-  )
-)
+  ))
 
 Deno.test("rejects bad input with InvalidTaskInput", () =>
   inRuntime((runtime) =>
@@ -37,8 +36,7 @@ Deno.test("rejects bad input with InvalidTaskInput", () =>
       assertEquals(error._tag, "InvalidTaskInput")
       assertEquals((yield* runtime.list({})).items.length, 0)
     })
-  )
-)
+  ))
 
 Deno.test("cancels a running task and runs its finalizers", () =>
   inRuntime((runtime) =>
@@ -46,7 +44,10 @@ Deno.test("cancels a running task and runs its finalizers", () =>
       const started = yield* Deferred.make<void>()
       const finalized = yield* Ref.make(false)
       const forever = task({ name: "forever", input: Schema.Void }, () =>
-        Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never), Effect.ensuring(Ref.set(finalized, true)))
+        Deferred.succeed(started, undefined).pipe(
+          Effect.andThen(Effect.never),
+          Effect.ensuring(Ref.set(finalized, true))
+        )
       )
       const handle = yield* runtime.submit(forever, undefined)
       yield* Deferred.await(started)
@@ -54,8 +55,7 @@ Deno.test("cancels a running task and runs its finalizers", () =>
       assertEquals(yield* Ref.get(finalized), true)
       assertEquals(yield* handle.status, "cancelled")
     })
-  )
-)
+  ))
 
 Deno.test("retries with numbered attempts", () =>
   inRuntime((runtime) =>
@@ -69,5 +69,4 @@ Deno.test("retries with numbered attempts", () =>
       )
       assertEquals(yield* runtime.run(flaky, undefined), 3)
     })
-  )
-)
+  ))

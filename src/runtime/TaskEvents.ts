@@ -33,14 +33,15 @@ export class TaskEvents extends Context.Service<
     return Effect.gen(function* () {
       const pubsub = yield* PubSub.sliding<TaskEvent>(options.bufferSize)
       yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
-      const history: Array<TaskEvent> = []
+      // A ring of the last `options.history` events: event `seq` sits at index `seq % size`.
+      const size = Math.max(1, options.history)
+      const ring: Array<TaskEvent | undefined> = new Array(size)
       let seq = 0
 
       const publish = (input: TaskEventInput) =>
         Effect.flatMap(Clock.currentTimeMillis, (at) => {
           const event = { ...input, seq: ++seq, at } as TaskEvent
-          history.push(event)
-          if (history.length > options.history) history.splice(0, history.length - options.history)
+          ring[seq % size] = event
           return Effect.as(PubSub.publish(pubsub, event), event)
         })
 
@@ -52,7 +53,13 @@ export class TaskEvents extends Context.Service<
             const matches = (event: TaskEvent) => opts?.taskId === undefined || event.taskId === opts.taskId
             // A sequence number past the last one comes from before a restart of the runtime: start from now.
             const after = opts?.after !== undefined && opts.after > seq ? undefined : opts?.after
-            const replay = after === undefined ? [] : history.filter((e) => e.seq > after && matches(e))
+            const replay: Array<TaskEvent> = []
+            if (after !== undefined) {
+              for (let n = Math.max(after + 1, seq - size + 1); n <= seq; n++) {
+                const event = ring[n % size]
+                if (event !== undefined && event.seq === n && matches(event)) replay.push(event)
+              }
+            }
             const replayedUpTo = replay.at(-1)?.seq ?? after ?? 0
             const live = Stream.fromSubscription(subscription).pipe(
               Stream.filter((event) => event.seq > replayedUpTo && matches(event))
