@@ -1,8 +1,10 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import postgres from "postgres"
 import { PostgresStore } from "../../src/postgres.ts"
 import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
+import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
 import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
 import { stepStoreSuite } from "./conformance/stepStoreSuite.ts"
@@ -85,6 +87,40 @@ if (adminUrl !== undefined && adminUrl !== "") {
         const final = Option.getOrThrow(yield* stores[0]!.get("named:counter", "n"))
         assert.deepStrictEqual([final.value, final.version], [200, 200])
         assert.isAbove(refused, 0, "the writers raced")
+      })
+    )
+
+    it.live("receives one signal for two receives under one step key that queue on the same signal", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const steps = Context.get(yield* Layer.build(PostgresStore.layer({ url: database })), StepStore)
+        yield* Effect.forEach(["a", "b", "c"], (payload) => steps.sendSignal("t1", "n", payload))
+        const other = yield* Effect.acquireRelease(
+          Effect.sync(() => postgres(database, { max: 2, onnotice: () => {} })),
+          (client) => Effect.promise(() => client.end())
+        )
+        // Another transaction locks the oldest signal, so both receives wait on it. Once it commits, one receive
+        // takes "a"; the other waits on that one, then finds "a" gone, takes "b" and fails on the step key: it must
+        // be undone (b stays) and read the step the first one recorded.
+        const locker = yield* Effect.promise(() => other.reserve())
+        yield* Effect.promise(() => locker`begin`)
+        yield* Effect.promise(() => locker`select id from waypoint.signals order by id limit 1 for update`)
+        const receives = yield* Effect.forkChild(
+          Effect.all([steps.receiveSignal("t1", "n", "same"), steps.receiveSignal("t1", "n", "same")], {
+            concurrency: 2
+          })
+        )
+        const waiting = Effect.promise(
+          () => other`select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`
+        )
+        yield* Effect.repeat(waiting, { until: (rows) => rows[0]?.n === 2, schedule: Schedule.spaced("10 millis") })
+        yield* Effect.promise(() => locker`commit`)
+        locker.release()
+        assert.deepStrictEqual(yield* Fiber.join(receives), [Option.some("a"), Option.some("a")])
+        assert.deepStrictEqual(yield* steps.getStep("t1", "same"), Option.some("a"))
+        assert.strictEqual(yield* steps.pendingSignals("t1", "n"), 2)
+        assert.deepStrictEqual(yield* steps.receiveSignal("t1", "n", "next"), Option.some("b"))
       })
     )
 

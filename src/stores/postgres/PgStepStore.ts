@@ -85,14 +85,14 @@ export const make = Effect.gen(function* () {
   // on that lock and, once the signal is gone, takes the next one. Not SKIP LOCKED: it would return None while a
   // signal still waits (locked by a receive that then fails), and would take signals out of order. Built with
   // `$with` so that it can be prepared.
-  const recorded = db
-    .$with("recorded", { value: sql`value` })
-    .as(
-      sql`select ${steps.value} from ${steps} where ${steps.taskId} = ${text("taskId")} and ${steps.key} = ${text("stepKey")}`
-    )
+  const recorded = db.$with("recorded", { value: sql`value` }).as(
+    sql`select ${steps.value} from ${steps}
+      where ${steps.taskId} = ${text("taskId")} and ${steps.key} = ${text("stepKey")}`
+  )
   const oldest = db.$with("oldest", { id: sql`id` }).as(
     sql`select ${signals.id} from ${signals}
-      where ${signals.taskId} = ${text("taskId")} and ${signals.name} = ${text("name")} and not exists (select from ${recorded})
+      where ${signals.taskId} = ${text("taskId")} and ${signals.name} = ${text("name")}
+        and not exists (select from ${recorded})
       order by ${signals.id} limit 1 for update`
   )
   const taken = db
