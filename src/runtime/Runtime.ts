@@ -115,6 +115,18 @@ export interface RuntimeOptions<Plugins extends ReadonlyArray<AnyPlugin>> {
    * interrupted. Default: 0, interrupt at once.
    */
   readonly cancelGracePeriod?: Duration.Input | undefined
+  /**
+   * How long a claim holds a task without a heartbeat; a running attempt renews it every third of this. A worker
+   * that dies lets its tasks go after at most this long. Default: 30 seconds.
+   */
+  readonly leaseDuration?: Duration.Input | undefined
+  /**
+   * Makes this runtime a worker: it claims runnable tasks of its `tasks` from the store (submitted by any
+   * process, due timers, expired leases) and runs up to `concurrency` attempts at once.
+   */
+  readonly worker?:
+    | { readonly concurrency?: number | undefined; readonly pollInterval?: Duration.Input | undefined }
+    | undefined
   /** How often a handle on a task that runs elsewhere reads the store. Default: 1 second. */
   readonly pollInterval?: Duration.Input | undefined
 }
@@ -170,6 +182,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       events,
       pollInterval: options.pollInterval ?? "1 second",
       cancelGracePeriod: options.cancelGracePeriod ?? 0,
+      leaseDuration: options.leaseDuration ?? "30 seconds",
       // `signal` is defined below; the driver only calls it from a handle, after construction.
       signal: (id, name, payload) => Effect.suspend(() => signal(id, name, payload))
     })
@@ -291,6 +304,23 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       if (yield* driver.pause(id)) return
       return yield* new InvalidTransition({ taskId: id, status: record.status, action: "pause" })
     })
+
+    if (options.worker !== undefined) {
+      const concurrency = options.worker.concurrency ?? 10
+      const pollInterval = options.worker.pollInterval ?? "500 millis"
+      const poll = Effect.gen(function* () {
+        const free = concurrency - driver.executing()
+        if (free <= 0) return
+        const runnable = yield* store.listRunnable({ names: [...registry.keys()], limit: free })
+        for (const record of runnable) {
+          const task = registry.get(record.name)
+          if (task !== undefined) yield* driver.start(task, record.id, false, record, true)
+        }
+      }).pipe(
+        Effect.catchTag("StoreError", (error) => Effect.logWarning("worker: could not look for runnable tasks", error))
+      )
+      yield* Effect.forkIn(Effect.forever(Effect.andThen(poll, Effect.sleep(pollInterval))), scope)
+    }
 
     const runtime: Runtime<PluginProvides<Plugins[number]>> = {
       id: runtimeId,

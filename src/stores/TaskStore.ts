@@ -37,6 +37,17 @@ export type Transition =
 export interface Lease {
   readonly owner: string
   readonly expiresAt: number
+  /**
+   * At most this many tasks of the same name and session may hold a live lease at once, across every process
+   * sharing the store; the claim is refused beyond. Default: no limit.
+   */
+  readonly maxParallel?: number | undefined
+}
+
+/** Which runnable tasks a worker looks for. */
+export interface RunnableQuery {
+  readonly names: ReadonlyArray<string>
+  readonly limit: number
 }
 
 /** Filters and paging for `list`; `cursor` is the `nextCursor` of the previous page. */
@@ -66,10 +77,15 @@ export class TaskStore extends Context.Service<
     readonly get: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>
     /**
-     * Takes a runnable task (`pending` with no `runAt` or one passed, or `suspended` with `runAt` passed) to `running` under a new lease
-     * and a new, larger fencing token. `None` when the task is not runnable now.
+     * Takes a runnable task to `running` under a new lease and a new, larger fencing token: `pending` (no `runAt`,
+     * or one passed), `suspended` with `runAt` passed, or `running` with its lease expired (its worker died; the
+     * attempt number stays). `None` when the task is not runnable now or `maxParallel` is reached.
      */
     readonly claim: (id: string, lease: Lease) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
+    /** Runnable tasks of these names (as `claim` defines it), the longest due first. Reads only. */
+    readonly listRunnable: (query: RunnableQuery) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
+    /** Extends the lease of the attempt that holds `token`; `LeaseLost` if another attempt took the task. */
+    readonly heartbeat: (id: string, token: number, expiresAt: number) => Effect.Effect<void, StoreError | LeaseLost>
     /** Ends the running attempt that holds `token`. A stale token fails with `LeaseLost` and writes nothing. */
     readonly finish: (
       id: string,

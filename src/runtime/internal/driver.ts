@@ -51,6 +51,7 @@ export interface DriverOptions {
   readonly events: TaskEvents["Service"]
   readonly pollInterval: Duration.Input
   readonly cancelGracePeriod: Duration.Input
+  readonly leaseDuration: Duration.Input
   readonly signal: (
     id: string,
     name: string,
@@ -63,12 +64,24 @@ export interface Driver {
   readonly slot: (task: AnyTask, sessionId: string | undefined) => Semaphore.Semaphore
   readonly publish: (record: TaskRecord) => Effect.Effect<void>
   /** Drives the task in a fiber of the runtime's Scope (unless one already does); its result goes to the waiter. */
-  readonly start: (
-    task: AnyTask,
-    id: string,
-    slotHeld: boolean,
-    initial?: TaskRecord
-  ) => Effect.Effect<Deferred.Deferred<unknown, unknown>>
+  readonly start: {
+    (
+      task: AnyTask,
+      id: string,
+      slotHeld: boolean,
+      initial?: TaskRecord
+    ): Effect.Effect<Deferred.Deferred<unknown, unknown>>
+    /** For a worker: the driver lets go of the task when it is not runnable, unless someone here waits for it. */
+    (
+      task: AnyTask,
+      id: string,
+      slotHeld: boolean,
+      initial: TaskRecord | undefined,
+      detach: true
+    ): Effect.Effect<unknown>
+  }
+  /** How many attempts this process is executing now. */
+  readonly executing: () => number
   /** Drives the task in a child fiber of the caller; its result goes to the returned waiter. */
   readonly runHere: (
     task: AnyTask,
@@ -87,14 +100,13 @@ export interface Driver {
   readonly wake: (id: string) => Effect.Effect<void>
 }
 
-const LEASE_MILLIS = 30_000
-
 export const makeDriver = (options: DriverOptions): Driver => {
   const { store, events, hooks } = options
   const graceMillis = Duration.toMillis(options.cancelGracePeriod)
+  const leaseMillis = Duration.toMillis(options.leaseDuration)
   const slots = new Map<string, Semaphore.Semaphore>()
   // The driver fiber of each task driven here; an entry is removed only by the driver that put it there.
-  const active = new Map<string, { fiber: Fiber.Fiber<AnyExit> | undefined }>()
+  const active = new Map<string, { fiber: Fiber.Fiber<AnyExit | undefined> | undefined }>()
   const waiters = new Map<string, Deferred.Deferred<unknown, unknown>>()
   const wakes = new Map<string, Deferred.Deferred<void>>()
   const cancelRequested = new Set<string>()
@@ -287,11 +299,26 @@ export const makeDriver = (options: DriverOptions): Driver => {
           startImmediately: true
         })
         slot.fiber = attemptFiber
+        // Keep the lease while the attempt runs; if another worker took the task, stop this attempt (self-fencing).
+        const heartbeat = yield* Effect.forkChild(
+          Effect.gen(function* () {
+            while (true) {
+              yield* Effect.sleep(Math.max(1, Math.floor(leaseMillis / 3)))
+              const now = yield* Clock.currentTimeMillis
+              const beat = yield* Effect.exit(store.heartbeat(record.id, record.fencingToken, now + leaseMillis))
+              if (Exit.isFailure(beat) && Option.isSome(Cause.findErrorOption(beat.cause))) {
+                const error = Option.getOrThrow(Cause.findErrorOption(beat.cause))
+                if (error._tag === "LeaseLost") return yield* Fiber.interrupt(attemptFiber)
+              }
+            }
+          })
+        )
         // A pause asked while the fiber was being started: carry it out now.
         if (slot.stopped !== undefined) yield* Fiber.interrupt(attemptFiber)
         const awaited = yield* Effect.exit(restore(Fiber.await(attemptFiber)))
         if (Exit.isFailure(awaited)) yield* Fiber.interrupt(attemptFiber) // the driver itself was interrupted
         const exit = yield* Fiber.await(attemptFiber)
+        yield* Fiber.interrupt(heartbeat)
         if (slot.stopped !== undefined) Deferred.doneUnsafe(slot.stopped, Exit.void)
         const end = yield* ending(task, record, exit)
         const finished = yield* store.finish(record.id, record.fencingToken, end.transition).pipe(
@@ -335,8 +362,9 @@ export const makeDriver = (options: DriverOptions): Driver => {
     task: AnyTask,
     id: string,
     slotHeld: boolean,
-    initial: TaskRecord | undefined
-  ): Effect.Effect<AnyExit, StoreError | TaskNotFound> =>
+    initial: TaskRecord | undefined,
+    detach: boolean
+  ): Effect.Effect<AnyExit | undefined, StoreError | TaskNotFound> =>
     Effect.gen(function* () {
       let holding = slotHeld
       let semaphore: Semaphore.Semaphore | undefined
@@ -353,12 +381,21 @@ export const makeDriver = (options: DriverOptions): Driver => {
           known = undefined
           if (isTerminal(record.status)) return yield* Effect.exit(exitFromRecord(task, record))
           const now = yield* Clock.currentTimeMillis
-          if (record.status === "running" || (record.runAt !== undefined && record.runAt > now)) {
-            yield* sleepOrWake(id, record.runAt === undefined ? undefined : record.runAt - now)
-            continue
-          }
-          if (record.status === "suspended" && record.runAt === undefined) {
-            yield* sleepOrWake(id, undefined)
+          // Not runnable now: running under a live lease elsewhere, due later, or waiting for a wake.
+          const waitMillis =
+            record.status === "running"
+              ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
+                ? 0
+                : Math.max(1, (record.leaseExpiresAt ?? now) - now + 1)
+              : record.status === "suspended" && record.runAt === undefined
+                ? Number.POSITIVE_INFINITY
+                : record.runAt !== undefined && record.runAt > now
+                  ? record.runAt - now
+                  : 0
+          if (waitMillis > 0) {
+            // A worker's driver lets go of a task that is not runnable; the worker finds it again when it is.
+            if (detach && !waiters.has(id)) return undefined
+            yield* sleepOrWake(id, Number.isFinite(waitMillis) ? waitMillis : undefined)
             continue
           }
           if (Number.isFinite(task.maxParallel)) {
@@ -370,10 +407,14 @@ export const makeDriver = (options: DriverOptions): Driver => {
           }
           const claimed = yield* store.claim(id, {
             owner: options.runtimeId,
-            expiresAt: now + LEASE_MILLIS
+            expiresAt: now + leaseMillis,
+            maxParallel: Number.isFinite(task.maxParallel) ? task.maxParallel : undefined
           })
           if (Option.isNone(claimed)) {
+            // Taken by another worker, or its session's maxParallel is reached in other processes: look again later.
             yield* release
+            if (detach && !waiters.has(id)) return undefined
+            yield* sleepOrWake(id, undefined)
             continue
           }
           const result = yield* execute(task, claimed.value).pipe(
@@ -392,10 +433,11 @@ export const makeDriver = (options: DriverOptions): Driver => {
     task: AnyTask,
     id: string,
     slotHeld: boolean,
-    entry: { fiber: Fiber.Fiber<AnyExit> | undefined },
-    initial: TaskRecord | undefined
-  ): Effect.Effect<AnyExit> =>
-    loop(task, id, slotHeld, initial).pipe(
+    entry: { fiber: Fiber.Fiber<AnyExit | undefined> | undefined },
+    initial: TaskRecord | undefined,
+    detach = false
+  ): Effect.Effect<AnyExit | undefined> =>
+    loop(task, id, slotHeld, initial, detach).pipe(
       Effect.catch((error) => Effect.succeed(Exit.fail(error) as AnyExit)),
       Effect.onInterrupt(() =>
         cancelRequested.has(id)
@@ -412,6 +454,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
           waiters.delete(id)
           if (waiter === undefined) return
           if (Exit.isSuccess(exit)) {
+            if (exit.value === undefined) return // detached: nobody here waits for it
             Deferred.doneUnsafe(waiter, exit.value)
           } else if (cancelRequested.has(id)) {
             Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
@@ -422,7 +465,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
         })
       ),
       Effect.provideContext(options.context)
-    ) as Effect.Effect<AnyExit>
+    ) as Effect.Effect<AnyExit | undefined>
 
   const waiterFor = (id: string) => {
     let waiter = waiters.get(id)
@@ -433,13 +476,14 @@ export const makeDriver = (options: DriverOptions): Driver => {
     return waiter
   }
 
-  const start = (task: AnyTask, id: string, slotHeld: boolean, initial?: TaskRecord) =>
+  const start = (task: AnyTask, id: string, slotHeld: boolean, initial?: TaskRecord, detach = false) =>
     Effect.suspend(() => {
-      const waiter = waiterFor(id)
+      if (detach && active.has(id)) return Effect.succeed(undefined)
+      const waiter = detach ? undefined : waiterFor(id)
       if (active.has(id)) return Effect.succeed(waiter)
-      const entry: { fiber: Fiber.Fiber<AnyExit> | undefined } = { fiber: undefined }
+      const entry: { fiber: Fiber.Fiber<AnyExit | undefined> | undefined } = { fiber: undefined }
       active.set(id, entry)
-      return Effect.map(Effect.forkIn(drive(task, id, slotHeld, entry, initial), options.scope), (fiber) => {
+      return Effect.map(Effect.forkIn(drive(task, id, slotHeld, entry, initial, detach), options.scope), (fiber) => {
         entry.fiber = fiber
         return waiter
       })
@@ -448,7 +492,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const runHere = (task: AnyTask, id: string, slotHeld: boolean, initial?: TaskRecord) =>
     Effect.suspend(() => {
       const waiter = waiterFor(id)
-      const entry: { fiber: Fiber.Fiber<AnyExit> | undefined } = { fiber: undefined }
+      const entry: { fiber: Fiber.Fiber<AnyExit | undefined> | undefined } = { fiber: undefined }
       active.set(id, entry)
       return Effect.map(Effect.forkChild(drive(task, id, slotHeld, entry, initial)), (fiber) => {
         entry.fiber = fiber
@@ -589,5 +633,15 @@ export const makeDriver = (options: DriverOptions): Driver => {
       })
     )
 
-  return { slot, publish, start, runHere, handle, cancel, pause, wake }
+  return {
+    slot,
+    publish,
+    start: start as Driver["start"],
+    executing: () => attempts.size,
+    runHere,
+    handle,
+    cancel,
+    pause,
+    wake
+  }
 }

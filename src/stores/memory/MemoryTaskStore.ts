@@ -5,13 +5,26 @@
 import { Clock, Effect, Layer, Option } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
 import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
-import { type NewTask, type TaskPage, type TaskQuery, TaskStore, type Transition } from "../TaskStore.ts"
+import {
+  type Lease,
+  type NewTask,
+  type RunnableQuery,
+  type TaskPage,
+  type TaskQuery,
+  TaskStore,
+  type Transition
+} from "../TaskStore.ts"
 
 // A suspended task without runAt waits for a wake (a signal, a resume); a pending one may have none.
 const isRunnable = (task: TaskRecord, now: number): boolean =>
   task.status === "pending"
     ? task.runAt === undefined || task.runAt <= now
-    : task.status === "suspended" && task.runAt !== undefined && task.runAt <= now
+    : task.status === "suspended"
+      ? task.runAt !== undefined && task.runAt <= now
+      : task.status === "running" && task.leaseExpiresAt !== undefined && task.leaseExpiresAt < now
+
+const dueAt = (task: TaskRecord): number =>
+  task.status === "running" ? (task.leaseExpiresAt ?? task.createdAt) : (task.runAt ?? task.createdAt)
 
 const withoutLease = (task: TaskRecord): TaskRecord => {
   const { leaseOwner: _owner, leaseExpiresAt: _expires, ...rest } = task
@@ -103,10 +116,27 @@ export const make = Effect.sync(() => {
       return { items, nextCursor: all.length > limit && last !== undefined ? cursorOf(last) : undefined }
     })
 
-  const claim = (id: string, lease: { readonly owner: string; readonly expiresAt: number }) =>
+  const liveLeases = (task: TaskRecord, now: number) => {
+    let count = 0
+    for (const other of tasks.values()) {
+      if (
+        other.status === "running" &&
+        other.id !== task.id &&
+        other.name === task.name &&
+        other.sessionId === task.sessionId &&
+        (other.leaseExpiresAt ?? 0) >= now
+      ) {
+        count++
+      }
+    }
+    return count
+  }
+
+  const claim = (id: string, lease: Lease) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const task = tasks.get(id)
       if (task === undefined || !isRunnable(task, now)) return Option.none()
+      if (lease.maxParallel !== undefined && liveLeases(task, now) >= lease.maxParallel) return Option.none()
       const { runAt: _runAt, suspendReason: _reason, ...rest } = task
       const claimed: TaskRecord = {
         ...rest,
@@ -119,6 +149,24 @@ export const make = Effect.sync(() => {
       }
       tasks.set(id, claimed)
       return Option.some(claimed)
+    })
+
+  const listRunnable = (query: RunnableQuery) =>
+    Effect.map(Clock.currentTimeMillis, (now) =>
+      Array.from(tasks.values())
+        .filter((task) => query.names.includes(task.name) && isRunnable(task, now))
+        .sort((a, b) => dueAt(a) - dueAt(b) || compare(a, b))
+        .slice(0, Math.max(0, query.limit))
+    )
+
+  const heartbeat = (id: string, fencingToken: number, expiresAt: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const task = tasks.get(id)
+      if (task === undefined || task.status !== "running" || task.fencingToken !== fencingToken) {
+        return Effect.fail(new LeaseLost({ taskId: id, token: fencingToken }))
+      }
+      tasks.set(id, { ...task, leaseExpiresAt: expiresAt, updatedAt: now })
+      return Effect.void
     })
 
   const finish = (id: string, fencingToken: number, transition: Transition) =>
@@ -169,7 +217,19 @@ export const make = Effect.sync(() => {
       return Option.some(next)
     })
 
-  return TaskStore.of({ create, get, list, claim, finish, recoverOwned, wake, suspendIdle, cancelIdle })
+  return TaskStore.of({
+    create,
+    get,
+    list,
+    claim,
+    listRunnable,
+    heartbeat,
+    finish,
+    recoverOwned,
+    wake,
+    suspendIdle,
+    cancelIdle
+  })
 })
 
 /** A fresh in-memory task store for each build of the layer. */

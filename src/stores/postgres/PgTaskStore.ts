@@ -3,12 +3,20 @@
  * idempotency key already used (an insert that does nothing, then a read): a fenced write checks the token and
  * writes in the same UPDATE, so a stale attempt writes nothing, whichever process it runs in.
  */
-import { and, eq, getTableColumns, inArray, isNull, lte, or, type SQL, sql } from "drizzle-orm"
+import { and, eq, getTableColumns, gte, inArray, isNull, lt, lte, ne, or, type SQL, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
 import { Clock, Effect, Layer, Option, Schema } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
 import { StoredError, SuspendReason, TaskRecord } from "../TaskRecord.ts"
-import { type Lease, type NewTask, type TaskPage, type TaskQuery, TaskStore, type Transition } from "../TaskStore.ts"
+import {
+  type Lease,
+  type NewTask,
+  type RunnableQuery,
+  type TaskPage,
+  type TaskQuery,
+  TaskStore,
+  type Transition
+} from "../TaskStore.ts"
 import { attempt, Db } from "./Database.ts"
 import { fencingTokens, tasks } from "./schema.ts"
 
@@ -99,6 +107,14 @@ export const make = Effect.gen(function* () {
     .where(eq(tasks.id, sql.placeholder("id")))
     .prepare("waypoint_tasks_get")
 
+  // A suspended task without runAt waits for a wake (a signal, a resume); a pending one may have none; a running
+  // one whose lease expired lost its worker.
+  const isRunnable = or(
+    and(eq(tasks.status, "pending"), or(isNull(tasks.runAt), lte(tasks.runAt, sql.placeholder("now")))),
+    and(eq(tasks.status, "suspended"), lte(tasks.runAt, sql.placeholder("now"))),
+    and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, sql.placeholder("now")))
+  )
+
   const claimStatement = db
     .update(tasks)
     .set({
@@ -111,18 +127,21 @@ export const make = Effect.gen(function* () {
       updatedAt: param("now"),
       startedAt: sql`coalesce(${tasks.startedAt}, ${sql.placeholder("now")})`
     })
-    .where(
-      and(
-        eq(tasks.id, sql.placeholder("id")),
-        // a suspended task without runAt waits for a wake (a signal, a resume); a pending one may have none
-        or(
-          and(eq(tasks.status, "pending"), or(isNull(tasks.runAt), lte(tasks.runAt, sql.placeholder("now")))),
-          and(eq(tasks.status, "suspended"), lte(tasks.runAt, sql.placeholder("now")))
-        )
-      )
-    )
+    .where(and(eq(tasks.id, sql.placeholder("id")), isRunnable))
     .returning(returned)
     .prepare("waypoint_tasks_claim")
+
+  const runnableStatement = db
+    .select(returned)
+    .from(tasks)
+    .where(and(sql`${tasks.name} = any(${sql.placeholder("names")}::text[])`, isRunnable))
+    .orderBy(
+      sql`case when ${tasks.status} = 'running' then ${tasks.leaseExpiresAt} else coalesce(${tasks.runAt}, ${tasks.createdAt}) end`,
+      tasks.createdAt,
+      tasks.id
+    )
+    .limit(sql.placeholder("limit"))
+    .prepare("waypoint_tasks_runnable")
 
   const released = { leaseOwner: null, leaseExpiresAt: null, updatedAt: param("now") }
   const isHeld = and(
@@ -155,6 +174,13 @@ export const make = Effect.gen(function* () {
     // a requeue without an error keeps the previous attempt's
     error: sql`coalesce(${jsonb("error")}, ${tasks.error})`
   })
+
+  const heartbeatStatement = db
+    .update(tasks)
+    .set({ leaseExpiresAt: param("expiresAt"), updatedAt: param("now") })
+    .where(isHeld)
+    .returning({ id: tasks.id })
+    .prepare("waypoint_tasks_heartbeat")
 
   const recoverOwnedStatement = db
     .update(tasks)
@@ -245,12 +271,88 @@ export const make = Effect.gen(function* () {
     } satisfies TaskPage
   })
 
-  const claim = Effect.fnUntraced(function* (id: string, lease: Lease) {
-    const now = yield* Clock.currentTimeMillis
-    return yield* Effect.flatMap(
+  const claimOne = (id: string, lease: Lease, now: number) =>
+    Effect.flatMap(
       attempt("claim", () => claimStatement.execute({ id, owner: lease.owner, expiresAt: lease.expiresAt, now })),
       firstRecord("claim")
     )
+
+  /**
+   * A claim under `maxParallel`: one transaction that first takes an advisory lock on (session, name), so claims of
+   * the same pair in other processes wait, then counts the live leases (seeing every claim committed before the
+   * lock), then claims.
+   */
+  const claimLimited = (id: string, lease: Lease, maxParallel: number, now: number) =>
+    attempt("claim", () =>
+      db.transaction(async (tx) => {
+        const target = await tx
+          .select({ name: tasks.name, sessionId: tasks.sessionId })
+          .from(tasks)
+          .where(eq(tasks.id, id))
+        const first = target[0]
+        if (first === undefined) return []
+        await tx.execute(
+          sql`select pg_advisory_xact_lock(hashtext(${`waypoint:claim:${first.sessionId ?? ""}\u001f${first.name}`}))`
+        )
+        const live = await tx
+          .select({ count: sql<number>`count(*)::int` })
+          .from(tasks)
+          .where(
+            and(
+              eq(tasks.status, "running"),
+              eq(tasks.name, first.name),
+              first.sessionId === null ? isNull(tasks.sessionId) : eq(tasks.sessionId, first.sessionId),
+              gte(tasks.leaseExpiresAt, now),
+              ne(tasks.id, id)
+            )
+          )
+        if ((live[0]?.count ?? 0) >= maxParallel) return []
+        return tx
+          .update(tasks)
+          .set({
+            status: "running",
+            leaseOwner: lease.owner,
+            leaseExpiresAt: lease.expiresAt,
+            fencingToken: nextFencingToken,
+            runAt: null,
+            suspendReason: null,
+            updatedAt: now,
+            startedAt: sql`coalesce(${tasks.startedAt}, ${now})`
+          })
+          .where(
+            and(
+              eq(tasks.id, id),
+              or(
+                and(eq(tasks.status, "pending"), or(isNull(tasks.runAt), lte(tasks.runAt, now))),
+                and(eq(tasks.status, "suspended"), lte(tasks.runAt, now)),
+                and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, now))
+              )
+            )
+          )
+          .returning(returned)
+      })
+    ).pipe(Effect.flatMap(firstRecord("claim")))
+
+  const claim = Effect.fnUntraced(function* (id: string, lease: Lease) {
+    const now = yield* Clock.currentTimeMillis
+    return yield* lease.maxParallel === undefined || !Number.isFinite(lease.maxParallel)
+      ? claimOne(id, lease, now)
+      : claimLimited(id, lease, lease.maxParallel, now)
+  })
+
+  const listRunnable = Effect.fnUntraced(function* (query: RunnableQuery) {
+    if (query.names.length === 0 || query.limit <= 0) return []
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* attempt("listRunnable", () =>
+      runnableStatement.execute({ names: [...query.names], limit: query.limit, now })
+    )
+    return yield* Effect.forEach(rows, toRecord("listRunnable"))
+  })
+
+  const heartbeat = Effect.fnUntraced(function* (id: string, token: number, expiresAt: number) {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* attempt("heartbeat", () => heartbeatStatement.execute({ id, token, expiresAt, now }))
+    if (rows.length === 0) return yield* new LeaseLost({ taskId: id, token })
   })
 
   const runTransition = (id: string, token: number, transition: Transition, now: number) => {
@@ -313,7 +415,19 @@ export const make = Effect.gen(function* () {
     )
   })
 
-  return TaskStore.of({ create, get, list, claim, finish, recoverOwned, wake, suspendIdle, cancelIdle })
+  return TaskStore.of({
+    create,
+    get,
+    list,
+    claim,
+    listRunnable,
+    heartbeat,
+    finish,
+    recoverOwned,
+    wake,
+    suspendIdle,
+    cancelIdle
+  })
 })
 
 /** The task store over the shared `Db`. */

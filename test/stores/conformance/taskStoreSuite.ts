@@ -224,6 +224,70 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     )
 
     test(
+      "lets another owner take a running task whose lease expired, fencing out the first",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "t", name: "job", input: null })
+        const first = Option.getOrThrow(yield* store.claim("t", { owner: "w1", expiresAt: 1_000 }))
+        assert.isTrue(Option.isNone(yield* store.claim("t", { owner: "w2", expiresAt: 5_000 })), "lease still live")
+        yield* store.heartbeat("t", first.fencingToken, 2_000)
+        yield* TestClock.adjust(1_500)
+        assert.isTrue(
+          Option.isNone(yield* store.claim("t", { owner: "w2", expiresAt: 5_000 })),
+          "heartbeat extended it"
+        )
+        yield* TestClock.adjust(1_000)
+        const stolen = Option.getOrThrow(yield* store.claim("t", { owner: "w2", expiresAt: 9_000 }))
+        assert.deepStrictEqual([stolen.leaseOwner, stolen.attempt], ["w2", 1])
+        assert.isTrue(stolen.fencingToken > first.fencingToken)
+        const lostBeat = yield* Effect.flip(store.heartbeat("t", first.fencingToken, 10_000))
+        assert.strictEqual(lostBeat._tag, "LeaseLost")
+        const lostFinish = yield* Effect.flip(store.finish("t", first.fencingToken, { _tag: "Completed", output: 1 }))
+        assert.strictEqual(lostFinish._tag, "LeaseLost")
+        yield* store.finish("t", stolen.fencingToken, { _tag: "Completed", output: 2 })
+        assert.strictEqual(Option.getOrThrow(yield* store.get("t")).output, 2)
+      })
+    )
+
+    test(
+      "lists runnable tasks of the given names, the longest due first",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* TestClock.adjust(100)
+        yield* store.create({ id: "later", name: "a", input: null, runAt: 50 })
+        yield* store.create({ id: "now", name: "a", input: null })
+        yield* store.create({ id: "future", name: "a", input: null, runAt: 10_000 })
+        yield* store.create({ id: "other", name: "b", input: null })
+        yield* store.create({ id: "busy", name: "a", input: null })
+        yield* store.claim("busy", { owner: "w", expiresAt: 10_000 })
+        const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((t) => t.id)
+        assert.deepStrictEqual(ids(yield* store.listRunnable({ names: ["a"], limit: 10 })), ["later", "now"])
+        assert.deepStrictEqual(ids(yield* store.listRunnable({ names: ["a", "b"], limit: 2 })), ["later", "now"])
+        assert.deepStrictEqual(ids(yield* store.listRunnable({ names: ["b"], limit: 10 })), ["other"])
+        assert.deepStrictEqual(ids(yield* store.listRunnable({ names: [], limit: 10 })), [])
+      })
+    )
+
+    test(
+      "refuses a claim beyond maxParallel live leases of one name and session",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        for (const id of ["a1", "a2", "a3"]) yield* store.create({ id, name: "job", input: null, sessionId: "s" })
+        yield* store.create({ id: "b1", name: "job", input: null, sessionId: "other" })
+        const lease = { owner: "w", expiresAt: 1_000, maxParallel: 2 }
+        assert.isTrue(Option.isSome(yield* store.claim("a1", lease)))
+        assert.isTrue(Option.isSome(yield* store.claim("a2", lease)))
+        assert.isTrue(Option.isNone(yield* store.claim("a3", lease)), "two already run in session s")
+        assert.isTrue(Option.isSome(yield* store.claim("b1", lease)), "another session has its own count")
+        yield* TestClock.adjust(2_000)
+        assert.isTrue(
+          Option.isSome(yield* store.claim("a3", { ...lease, expiresAt: 5_000 })),
+          "expired leases do not count"
+        )
+      })
+    )
+
+    test(
       "cancels idle tasks only",
       Effect.gen(function* () {
         const store = yield* TaskStore
