@@ -3,7 +3,7 @@
  * change in the `TaskStore`, and gives each execution `TaskInfo` plus what its plugins provide. `run` and
  * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
  */
-import { type Context, Deferred, type Duration, Effect, Layer, Option, Schema, Scope, type Stream } from "effect"
+import { type Context, Deferred, Duration, Effect, Layer, Option, Schema, Scope, type Stream } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import { StepStore } from "../stores/StepStore.ts"
 import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
@@ -319,7 +319,12 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       }).pipe(
         Effect.catchTag("StoreError", (error) => Effect.logWarning("worker: could not look for runnable tasks", error))
       )
-      yield* Effect.forkIn(Effect.forever(Effect.andThen(poll, Effect.sleep(pollInterval))), scope)
+      const pollMillis = Duration.toMillis(pollInterval)
+      // Look, then wait until the store says a task may be runnable (or the poll interval passes), and look again.
+      const waitForWork = store
+        .awaitWork(pollMillis)
+        .pipe(Effect.catchTag("StoreError", () => Effect.sleep(pollMillis)))
+      yield* Effect.forkIn(Effect.forever(Effect.andThen(poll, waitForWork)), scope)
     }
 
     const runtime: Runtime<PluginProvides<Plugins[number]>> = {

@@ -82,6 +82,11 @@ export class TaskStore extends Context.Service<
      * attempt number stays). `None` when the task is not runnable now or `maxParallel` is reached.
      */
     readonly claim: (id: string, lease: Lease) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
+    /**
+     * Returns once a task may have become runnable (created, requeued, woken, handed back), in any process sharing
+     * the store, or after `maxWaitMillis`, whichever comes first. Workers wait here between two looks.
+     */
+    readonly awaitWork: (maxWaitMillis: number) => Effect.Effect<void, StoreError>
     /** Runnable tasks of these names (as `claim` defines it), the longest due first. Reads only. */
     readonly listRunnable: (query: RunnableQuery) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
     /** Extends the lease of the attempt that holds `token`; `LeaseLost` if another attempt took the task. */

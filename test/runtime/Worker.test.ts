@@ -24,6 +24,17 @@ describe("Worker", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
+  it.effect("wakes for a new task at once, without waiting for its poll interval", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      yield* Runtime.make({ id: "worker", tasks: [double], worker: { pollInterval: "1 hour" } })
+      yield* TestClock.adjust("1 second") // the worker has looked once and now waits
+      yield* store.create({ id: "fresh", name: "double", input: 4 })
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.strictEqual(Option.getOrThrow(yield* store.get("fresh")).output, 8)
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
   it.effect("takes over a task whose worker died once its lease has expired, at the same attempt", () =>
     Effect.gen(function* () {
       const store = yield* TaskStore

@@ -2,7 +2,7 @@
  * A `TaskStore` in this process's memory: as fast as a map, gone with the process. Every operation is one
  * synchronous step, so no two operations interleave and a fenced write is checked and applied atomically.
  */
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Deferred, Effect, Exit, Layer, Option } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
 import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
 import {
@@ -76,6 +76,14 @@ export const make = Effect.sync(() => {
   const tasks = new Map<string, TaskRecord>()
   const byIdempotencyKey = new Map<string, TaskRecord>()
   let token = 0
+  // Completed and replaced whenever a task may have become runnable.
+  let work = Deferred.makeUnsafe<void>()
+  const notifyWork = () => {
+    Deferred.doneUnsafe(work, Exit.void)
+    work = Deferred.makeUnsafe<void>()
+  }
+  const awaitWork = (maxWaitMillis: number) =>
+    Effect.suspend(() => Effect.raceFirst(Deferred.await(work), Effect.sleep(Math.max(0, maxWaitMillis))))
 
   const create = (task: NewTask) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -100,6 +108,7 @@ export const make = Effect.sync(() => {
       }
       tasks.set(task.id, record)
       if (task.idempotencyKey !== undefined) byIdempotencyKey.set(task.idempotencyKey, record)
+      notifyWork()
       return Effect.succeed(record)
     })
 
@@ -177,6 +186,7 @@ export const make = Effect.sync(() => {
       }
       const next = apply(task, transition, now)
       tasks.set(id, next)
+      if (next.status === "pending" || next.status === "suspended") notifyWork()
       return Effect.succeed(next)
     })
 
@@ -189,13 +199,17 @@ export const make = Effect.sync(() => {
         tasks.set(task.id, next)
         recovered.push(next)
       }
+      if (recovered.length > 0) notifyWork()
       return recovered
     })
 
   const wake = (id: string) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const task = tasks.get(id)
-      if (task?.status === "suspended") tasks.set(id, { ...task, runAt: now, updatedAt: now })
+      if (task?.status === "suspended") {
+        tasks.set(id, { ...task, runAt: now, updatedAt: now })
+        notifyWork()
+      }
     })
 
   const suspendIdle = (id: string, reason: SuspendReason) =>
@@ -222,6 +236,7 @@ export const make = Effect.sync(() => {
     get,
     list,
     claim,
+    awaitWork,
     listRunnable,
     heartbeat,
     finish,

@@ -415,7 +415,11 @@ export const make = Effect.gen(function* () {
     )
   })
 
+  // TODO(#6): LISTEN/NOTIFY, so a worker wakes at once for work created by another process.
+  const awaitWork = (maxWaitMillis: number) => Effect.sleep(Math.max(0, maxWaitMillis))
+
   return TaskStore.of({
+    awaitWork,
     create,
     get,
     list,
