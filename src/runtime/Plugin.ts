@@ -18,6 +18,9 @@ export interface LifecycleHooks<R> {
   readonly onStart: (task: Info) => Effect.Effect<void, never, R>
   readonly onSuccess: (task: Info, output: Schema.Json) => Effect.Effect<void, never, R>
   readonly onFailure: (task: Info, error: StoredError) => Effect.Effect<void, never, R>
+  /** Before a suspension is recorded: what is written here is in the store before another worker can resume. */
+  readonly beforeSuspend: (task: Info, reason: SuspendReason) => Effect.Effect<void, never, R>
+  /** After a suspension is recorded. */
   readonly onSuspend: (task: Info, reason: SuspendReason) => Effect.Effect<void, never, R>
   /** After the task reached a status it never leaves: completed, failed or cancelled. */
   readonly onFinish: (task: Info, status: TaskStatus) => Effect.Effect<void, never, R>

@@ -46,7 +46,7 @@ export const make = (options: SnapshotPluginOptions = {}): Plugin<Snapshots, Sna
     }).pipe(
       // A hook cannot fail: a snapshot that could not be written is reported, and the suspension stands.
       Effect.catchTag("StoreError", (error) => Effect.logWarning("automatic snapshot on suspend not saved", error)),
-      Effect.withSpan("SnapshotPlugin.onSuspend")
+      Effect.withSpan("SnapshotPlugin.beforeSuspend")
     )
 
   return plugin({
@@ -64,7 +64,7 @@ export const make = (options: SnapshotPluginOptions = {}): Plugin<Snapshots, Sna
         ? {
             // A value staged by an earlier attempt that ended without a hook (a retry, a shutdown) is stale.
             onStart: (task) => Effect.sync(() => staging.drop(task.id)),
-            onSuspend: (task) => saveStaged(task.id),
+            beforeSuspend: (task) => saveStaged(task.id),
             onFinish: (task) => Effect.sync(() => staging.drop(task.id))
           }
         : undefined

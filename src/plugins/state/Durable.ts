@@ -13,7 +13,9 @@ import { suspend } from "../../runtime/Suspension.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import type { StoreError } from "../../stores/errors.ts"
 import { StepStore } from "../../stores/StepStore.ts"
+import { Snapshots } from "../snapshots/Snapshots.ts"
 import { DuplicateStep, SignalTimeout, StepResultInvalid } from "./errors.ts"
+import { TaskState } from "./TaskState.ts"
 
 /** How a step's result is stored: by default it must be JSON (or `undefined`). */
 export interface StepOptions<A> {
@@ -21,6 +23,23 @@ export interface StepOptions<A> {
 }
 
 const DefaultResult = Schema.toCodecJson(Schema.Union([Schema.Undefined, Schema.Json]))
+
+/**
+ * Tells the task's `Snapshots` (when the snapshot plugin is installed) that a step or a state write happened, so
+ * its automatic policy can save the task's state. A snapshot that cannot be saved is logged, never a failure of
+ * the step: the step's result is already recorded.
+ */
+export const snapshotPolicy = (event: "step" | "stateWrite"): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const snapshots = yield* Effect.serviceOption(Snapshots)
+    if (Option.isNone(snapshots)) return
+    const state = yield* Effect.serviceOption(TaskState)
+    const capture = Option.isSome(state) ? state.value.getAll() : Effect.succeed({})
+    yield* snapshots.value.observe(event, capture)
+  }).pipe(
+    Effect.catch((error) => Effect.logWarning(`automatic snapshot after a ${event} not saved`, error)),
+    Effect.asVoid
+  )
 
 export class Durable extends Context.Service<
   Durable,
@@ -76,6 +95,7 @@ export class Durable extends Context.Service<
           const result = yield* effect
           const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(codec)(result), invalid)
           yield* steps.putStep(task.id, key, encoded)
+          yield* snapshotPolicy("step")
           return result
         })
 

@@ -8,8 +8,26 @@ import { type Plugin, plugin } from "../../runtime/Plugin.ts"
 import type { StateStore } from "../../stores/StateStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
 import { TaskStore } from "../../stores/TaskStore.ts"
-import { Durable } from "./Durable.ts"
+import { Durable, snapshotPolicy } from "./Durable.ts"
 import { clearTaskState, TaskState } from "./TaskState.ts"
+
+/** The same state, telling the snapshot policy (if any) about every write of the task's own scope. */
+const reportingWrites = (state: TaskState["Service"]): TaskState["Service"] => {
+  const after =
+    <Args extends ReadonlyArray<unknown>, A, E, R>(f: (...args: Args) => Effect.Effect<A, E, R>) =>
+    (...args: Args) =>
+      Effect.tap(f(...args), () => snapshotPolicy("stateWrite"))
+  return {
+    ...state,
+    set: after(state.set),
+    update: after(state.update),
+    modify: after(state.modify),
+    modifyEffect: (key, f, options) =>
+      Effect.tap(state.modifyEffect(key, f, options), () => snapshotPolicy("stateWrite")),
+    delete: after(state.delete),
+    clear: after(state.clear)
+  }
+}
 
 /** Settings of the state plugin. */
 export interface StatePluginOptions {
@@ -42,7 +60,9 @@ export const make = (
   return plugin<TaskState | Durable, StateStore | StepStore | TaskStore>({
     name: "state",
     layer: Layer.merge(
-      TaskState.layer({ locks, sizeLimitBytes: options.sizeLimitBytes, ttl: options.ttl }),
+      Layer.effect(TaskState, Effect.map(Effect.service(TaskState), reportingWrites)).pipe(
+        Layer.provide(TaskState.layer({ locks, sizeLimitBytes: options.sizeLimitBytes, ttl: options.ttl }))
+      ),
       Durable.layer
     ),
     hooks: {

@@ -321,6 +321,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
         yield* Fiber.interrupt(heartbeat)
         if (slot.stopped !== undefined) Deferred.doneUnsafe(slot.stopped, Exit.void)
         const end = yield* ending(task, record, exit)
+        if (end.transition._tag === "Suspended") {
+          const reason = end.transition.reason
+          yield* runHooks("beforeSuspend", (f) => f(info, reason))
+        }
         const finished = yield* store.finish(record.id, record.fencingToken, end.transition).pipe(
           Effect.ensuring(
             Effect.sync(() => {

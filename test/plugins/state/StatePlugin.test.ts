@@ -1,11 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Option, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { pause, waitForSignal } from "../../../src/plugins/state/Durable.ts"
+import * as SnapshotPlugin from "../../../src/plugins/snapshots/SnapshotPlugin.ts"
+import { pause, step, waitForSignal } from "../../../src/plugins/state/Durable.ts"
 import * as StatePlugin from "../../../src/plugins/state/StatePlugin.ts"
 import { TaskState } from "../../../src/plugins/state/TaskState.ts"
 import { Runtime, TaskInfo, task } from "../../../src/runtime/index.ts"
-import { MemoryStateStore, MemoryStepStore, MemoryTaskStore, StateStore } from "../../../src/stores/index.ts"
+import {
+  MemoryStateStore,
+  MemoryStepStore,
+  MemoryStore,
+  MemoryTaskStore,
+  SnapshotStore,
+  StateStore
+} from "../../../src/stores/index.ts"
 
 const Stores = Layer.mergeAll(MemoryTaskStore.layer, MemoryStateStore.layer, MemoryStepStore.layer)
 
@@ -80,6 +88,45 @@ describe("StatePlugin", () => {
       assert.strictEqual(yield* waiting.await, "wait")
       assert.deepStrictEqual(yield* keys(waiting.id), [])
     }).pipe(Effect.scoped, Effect.provide(Stores))
+  )
+
+  it.effect("gives the snapshot plugin's policy a snapshot of the state after every step, or every N writes", () =>
+    Effect.gen(function* () {
+      const steps = task({ name: "steps", input: Schema.Void }, () =>
+        Effect.gen(function* () {
+          const state = yield* TaskState
+          for (let i = 1; i <= 3; i++) {
+            yield* step(`s${i}`, Effect.succeed(i))
+            yield* state.set("done", i)
+          }
+        })
+      )
+      const perStep = yield* Runtime.make({
+        plugins: [
+          StatePlugin.make({ keepStateAfterEnd: true }),
+          SnapshotPlugin.make({ auto: { afterEveryStep: true } })
+        ]
+      })
+      const first = yield* perStep.submit(steps, undefined)
+      yield* first.await
+      const snapshots = yield* SnapshotStore
+      const page = yield* snapshots.list(first.id, { limit: 10 })
+      // Each snapshot is taken right after a step, before that step's state write.
+      assert.deepStrictEqual(
+        page.items.map((s) => s.data),
+        [{ done: 2 }, { done: 1 }, {}]
+      )
+      const perWrites = yield* Runtime.make({
+        plugins: [StatePlugin.make({ keepStateAfterEnd: true }), SnapshotPlugin.make({ auto: { everyStateWrites: 2 } })]
+      })
+      const second = yield* perWrites.submit(steps, undefined)
+      yield* second.await
+      const byWrites = yield* snapshots.list(second.id, { limit: 10 })
+      assert.deepStrictEqual(
+        byWrites.items.map((s) => s.data),
+        [{ done: 2 }]
+      )
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
   it.effect("lets two tasks of one session share state: step 1 writes, step 2 reads", () =>
