@@ -25,3 +25,5 @@ export type {
   TypedTaskStateServices
 } from "./TaskState.ts"
 export { clearTaskState, TaskState } from "./TaskState.ts"
+export type { VersionedReadError, VersionedState } from "./VersionedState.ts"
+export { versionedState } from "./VersionedState.ts"

@@ -1,0 +1,61 @@
+/**
+ * One key of task state holding versioned data: written with the current version of a `Versioned` schema, and
+ * read back through its migrations, so state written by an older deployment of a task still reads. A value of an
+ * unknown (newer) version, or one whose migration fails, is a typed error, never silent data.
+ */
+import { Effect, Option, Predicate, type Schema } from "effect"
+import type { StoreError } from "../../stores/errors.ts"
+import type { InvalidVersionedData, MigrationFailed, UnknownDataVersion } from "../versioning/errors.ts"
+import type { Versioned } from "../versioning/Versioned.ts"
+import { TaskState, type TaskStateWriteError } from "./TaskState.ts"
+
+/** Why a versioned value could not be read. */
+export type VersionedReadError = UnknownDataVersion | MigrationFailed | InvalidVersionedData | StoreError
+
+/** Typed access to one versioned key. */
+export interface VersionedState<A> {
+  /** The value, migrated to the current version; `None` when the key is absent or expired. */
+  readonly get: Effect.Effect<Option.Option<A>, VersionedReadError>
+  /** Writes the value at the current version. */
+  readonly set: (value: A) => Effect.Effect<void, InvalidVersionedData | TaskStateWriteError>
+}
+
+const isVersionedValue = (u: Schema.Json): u is { readonly version: number; readonly data: Schema.Json } =>
+  Predicate.isObject(u) &&
+  Predicate.hasProperty(u, "version") &&
+  Predicate.isNumber(u.version) &&
+  Predicate.hasProperty(u, "data")
+
+/**
+ * Accessors for `key` of the task's state (or of `options.scope`) holding data of `schema`.
+ *
+ * @example
+ * ```ts
+ * const Profile = Versioned.make(Schema.Struct({ name: Schema.String })).migrate(
+ *   Schema.Struct({ first: Schema.String, last: Schema.String }),
+ *   ({ name }) => ({ first: name.split(" ")[0] ?? "", last: name.split(" ")[1] ?? "" })
+ * )
+ * const profile = yield* versionedState("profile", Profile)
+ * const current = yield* profile.get // a v1 value comes back migrated to v2
+ * ```
+ */
+export const versionedState = <A>(
+  key: string,
+  schema: Versioned<A>,
+  options?: { readonly scope?: string | undefined }
+): Effect.Effect<VersionedState<A>, never, TaskState> =>
+  Effect.map(Effect.service(TaskState), (root) => {
+    const state = options?.scope === undefined ? root : root.scope(options.scope)
+    return {
+      get: Effect.flatMap(state.get(key), (stored) => {
+        if (Option.isNone(stored)) return Effect.succeedNone
+        const value = stored.value
+        // A value written before the key was versioned is read as version 1.
+        const decoded = isVersionedValue(value)
+          ? schema.decode(value.data, value.version)
+          : schema.decode(value, undefined)
+        return Effect.asSome(decoded)
+      }),
+      set: (value) => Effect.flatMap(schema.encode(value), (encoded) => state.set(key, encoded))
+    }
+  })
