@@ -4,7 +4,6 @@
  * task ends. Interrupting the driver cancels the task (when asked to) or hands it back to the store as `pending`.
  */
 import {
-  Cause,
   Clock,
   type Context,
   Deferred,
@@ -14,30 +13,19 @@ import {
   Fiber,
   type Layer,
   Option,
-  type Schedule,
   type Scope,
-  Semaphore,
-  Stream
+  Semaphore
 } from "effect"
 import type { StoreError } from "../../stores/errors.ts"
 import { isTerminal, type StoredError, type TaskRecord } from "../../stores/TaskRecord.ts"
 import type { TaskStore, Transition } from "../../stores/TaskStore.ts"
-import { ResultTimeout, type SignalRejected, TaskCancelled, TaskFailed, TaskNotFound, TaskTimeout } from "../errors.ts"
+import { type SignalRejected, TaskCancelled, TaskNotFound, TaskTimeout } from "../errors.ts"
 import type { LifecycleHooks } from "../Plugin.ts"
-import { findSuspend } from "../Suspension.ts"
-import type { TaskEvent } from "../TaskEvent.ts"
 import { TaskEvents } from "../TaskEvents.ts"
 import type { TaskHandle } from "../TaskHandle.ts"
 import { TaskInfo } from "../TaskInfo.ts"
-import {
-  type AnyTask,
-  decodeInput,
-  defectError,
-  encodeOutput,
-  exitFromRecord,
-  retryDelay,
-  toStoredError
-} from "./outcome.ts"
+import { makeHandles } from "./handle.ts"
+import { type AnyTask, decideEnding, decodeInput, exitFromRecord } from "./outcome.ts"
 
 type AnyExit = Exit.Exit<unknown, unknown>
 
@@ -180,82 +168,6 @@ export const makeDriver = (options: DriverOptions): Driver => {
       })
     })
 
-  interface Ending {
-    readonly transition: Transition
-    /** The result handed to waiters in this process when the transition ends the task. */
-    readonly exit: AnyExit
-  }
-
-  /** Decides what the store records for how an attempt ended. */
-  const ending = Effect.fnUntraced(function* (task: AnyTask, record: TaskRecord, exit: AnyExit) {
-    if (cancelRequested.has(record.id) && findSuspend(Exit.isFailure(exit) ? exit.cause : Cause.empty) === undefined) {
-      // A cancel was asked: however the attempt ended (it may have stopped by itself), the task is cancelled.
-      return {
-        transition: { _tag: "Cancelled" },
-        exit: Exit.fail(new TaskCancelled({ taskId: record.id }))
-      } satisfies Ending
-    }
-    if (pauseRequested.delete(record.id) && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
-      return { transition: { _tag: "Suspended", reason: { _tag: "Paused" } }, exit } satisfies Ending
-    }
-    if (Exit.isSuccess(exit)) {
-      const encoded = yield* Effect.exit(encodeOutput(task, exit.value))
-      if (Exit.isSuccess(encoded)) {
-        return { transition: { _tag: "Completed", output: encoded.value }, exit } satisfies Ending
-      }
-      const error = Cause.findErrorOption(encoded.cause)
-      return {
-        transition: { _tag: "Failed", error: toStoredError(Option.getOrUndefined(error)) },
-        exit: encoded
-      } satisfies Ending
-    }
-    const cause = exit.cause
-    const suspension = findSuspend(cause)
-    if (suspension !== undefined) {
-      return {
-        transition: { _tag: "Suspended", reason: suspension.reason, runAt: suspension.runAt },
-        exit
-      } satisfies Ending
-    }
-    const failure = Cause.findErrorOption(cause)
-    if (Option.isNone(failure)) {
-      if (Cause.hasDies(cause)) {
-        const error = defectError(cause)
-        return {
-          transition: { _tag: "Failed", error },
-          exit: Exit.fail(new TaskFailed({ taskId: record.id, errorTag: error.tag, reason: error.message }))
-        } satisfies Ending
-      }
-      // Interrupted: by a cancel, or by a shutdown that hands the task back at the same attempt.
-      if (cancelRequested.has(record.id)) {
-        return {
-          transition: { _tag: "Cancelled" },
-          exit: Exit.fail(new TaskCancelled({ taskId: record.id }))
-        } satisfies Ending
-      }
-      return { transition: { _tag: "Requeued", attempt: record.attempt }, exit } satisfies Ending
-    }
-    const error = failure.value
-    const stored = toStoredError(error)
-    const isRetryable = stored.tag !== "InvalidTaskInput" && stored.tag !== "InvalidTaskOutput"
-    if (isRetryable && Option.isSome(task.retry)) {
-      const now = yield* Clock.currentTimeMillis
-      const delay = yield* retryDelay(
-        task.retry.value as Schedule.Schedule<unknown, unknown>,
-        record.attempt,
-        error,
-        now
-      )
-      if (Option.isSome(delay)) {
-        return {
-          transition: { _tag: "Requeued", attempt: record.attempt + 1, runAt: now + delay.value, error: stored },
-          exit
-        } satisfies Ending
-      }
-    }
-    return { transition: { _tag: "Failed", error: stored }, exit } satisfies Ending
-  })
-
   const finishHooks = (info: TaskInfo["Service"], record: TaskRecord, transition: Transition) => {
     switch (transition._tag) {
       case "Completed":
@@ -301,17 +213,14 @@ export const makeDriver = (options: DriverOptions): Driver => {
         slot.fiber = attemptFiber
         // Keep the lease while the attempt runs; if another worker took the task, stop this attempt (self-fencing).
         const heartbeat = yield* Effect.forkChild(
-          Effect.gen(function* () {
-            while (true) {
-              yield* Effect.sleep(Math.max(1, Math.floor(leaseMillis / 3)))
-              const now = yield* Clock.currentTimeMillis
-              const beat = yield* Effect.exit(store.heartbeat(record.id, record.fencingToken, now + leaseMillis))
-              if (Exit.isFailure(beat) && Option.isSome(Cause.findErrorOption(beat.cause))) {
-                const error = Option.getOrThrow(Cause.findErrorOption(beat.cause))
-                if (error._tag === "LeaseLost") return yield* Fiber.interrupt(attemptFiber)
-              }
-            }
-          })
+          Effect.sleep(Math.max(1, Math.floor(leaseMillis / 3))).pipe(
+            Effect.andThen(Clock.currentTimeMillis),
+            Effect.flatMap((now) => store.heartbeat(record.id, record.fencingToken, now + leaseMillis)),
+            // A beat the store could not take is tried again at the next one; the lease outlasts two misses.
+            Effect.catchTag("StoreError", () => Effect.void),
+            Effect.forever,
+            Effect.catchTag("LeaseLost", () => Fiber.interrupt(attemptFiber))
+          )
         )
         // A pause asked while the fiber was being started: carry it out now.
         if (slot.stopped !== undefined) yield* Fiber.interrupt(attemptFiber)
@@ -320,7 +229,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
         const exit = yield* Fiber.await(attemptFiber)
         yield* Fiber.interrupt(heartbeat)
         if (slot.stopped !== undefined) Deferred.doneUnsafe(slot.stopped, Exit.void)
-        const end = yield* ending(task, record, exit)
+        const end = yield* decideEnding(task, record, exit, {
+          cancel: cancelRequested.has(record.id),
+          pause: pauseRequested.delete(record.id)
+        })
         if (end.transition._tag === "Suspended") {
           const reason = end.transition.reason
           yield* runHooks("beforeSuspend", (f) => f(info, reason))
@@ -574,68 +486,14 @@ export const makeDriver = (options: DriverOptions): Driver => {
       return Option.isSome(paused)
     })
 
-  /** Reads the store until the task ends (for tasks this process does not drive). */
-  const awaitStored = (task: AnyTask, id: string): Effect.Effect<unknown, unknown> =>
-    Effect.gen(function* () {
-      while (true) {
-        const record = yield* readRecord(id)
-        if (isTerminal(record.status)) return yield* exitFromRecord(task, record)
-        const waiter = waiters.get(id)
-        if (waiter !== undefined) return yield* Deferred.await(waiter)
-        yield* Effect.sleep(options.pollInterval)
-      }
-    })
-
-  const handle = (
-    task: AnyTask,
-    id: string,
-    waiter: Deferred.Deferred<unknown, unknown> | undefined
-  ): TaskHandle<unknown, unknown> => {
-    const awaitResult = waiter === undefined ? awaitStored(task, id) : Deferred.await(waiter)
-    const info = readRecord(id)
-    return {
-      id,
-      name: task.name,
-      info,
-      status: Effect.map(info, (record) => record.status),
-      await: awaitResult,
-      result: (timeout) =>
-        Effect.timeoutOrElse(awaitResult, {
-          duration: timeout,
-          orElse: () => Effect.fail(new ResultTimeout({ taskId: id, timeoutMillis: Duration.toMillis(timeout) }))
-        }),
-      cancel: cancel(id),
-      signal: (name, payload) => options.signal(id, name, payload),
-      get events() {
-        return events$(id, info)
-      }
-    }
-  }
-
-  const events$ = (id: string, info: Effect.Effect<TaskRecord, TaskNotFound | StoreError>) =>
-    Stream.unwrap(
-      Effect.gen(function* () {
-        const lastSeq = yield* events.lastSeq
-        const current = yield* info
-        const first: TaskEvent = {
-          _tag: "StatusChanged",
-          seq: lastSeq,
-          taskId: current.id,
-          taskName: current.name,
-          at: current.updatedAt,
-          status: current.status,
-          attempt: current.attempt,
-          error: current.error,
-          suspendReason: current.suspendReason
-        }
-        if (isTerminal(current.status)) return Stream.succeed(first)
-        // Events published since `lastSeq` was read come from the history, so none is missed.
-        const live = events
-          .subscribe({ taskId: id, after: lastSeq })
-          .pipe(Stream.takeUntil((event) => event._tag === "StatusChanged" && isTerminal(event.status)))
-        return Stream.concat(Stream.succeed(first), live)
-      })
-    )
+  const handle = makeHandles({
+    events,
+    readRecord,
+    waiters,
+    cancel,
+    signal: options.signal,
+    pollInterval: options.pollInterval
+  })
 
   return {
     slot,

@@ -1,9 +1,11 @@
 /**
  * Turning the end of an attempt into what the store records, and a stored record back into a result.
  */
-import { Cause, Duration, Effect, Exit, Option, Predicate, Schedule, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Predicate, Schedule, Schema } from "effect"
 import type { StoredError, TaskRecord } from "../../stores/TaskRecord.ts"
+import type { Transition } from "../../stores/TaskStore.ts"
 import { InvalidTaskInput, InvalidTaskOutput, TaskCancelled, TaskFailed } from "../errors.ts"
+import { findSuspend } from "../Suspension.ts"
 import type { Task } from "../Task.ts"
 
 /** A task with its types erased, as the runtime keeps it in its registry. */
@@ -85,3 +87,77 @@ export const exitFromRecord = (task: AnyTask, record: TaskRecord): Effect.Effect
       )
   }
 }
+
+/** What the store records for how an attempt ended, and what local waiters get when it ends the task. */
+export interface Ending {
+  readonly transition: Transition
+  /** The result handed to waiters in this process when the transition ends the task. */
+  readonly exit: Exit.Exit<unknown, unknown>
+}
+
+/**
+ * Decides what the store records for how an attempt ended. A cancel asked wins however the attempt ended; a pause
+ * asked turns the interruption into a suspension; a typed failure is retried while the task's Schedule allows.
+ */
+export const decideEnding = Effect.fnUntraced(function* (
+  task: AnyTask,
+  record: TaskRecord,
+  exit: Exit.Exit<unknown, unknown>,
+  asked: { readonly cancel: boolean; readonly pause: boolean }
+) {
+  if (asked.cancel && findSuspend(Exit.isFailure(exit) ? exit.cause : Cause.empty) === undefined) {
+    // A cancel was asked: however the attempt ended (it may have stopped by itself), the task is cancelled.
+    return {
+      transition: { _tag: "Cancelled" },
+      exit: Exit.fail(new TaskCancelled({ taskId: record.id }))
+    } satisfies Ending
+  }
+  if (asked.pause && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
+    return { transition: { _tag: "Suspended", reason: { _tag: "Paused" } }, exit } satisfies Ending
+  }
+  if (Exit.isSuccess(exit)) {
+    const encoded = yield* Effect.exit(encodeOutput(task, exit.value))
+    if (Exit.isSuccess(encoded)) {
+      return { transition: { _tag: "Completed", output: encoded.value }, exit } satisfies Ending
+    }
+    const error = Cause.findErrorOption(encoded.cause)
+    return {
+      transition: { _tag: "Failed", error: toStoredError(Option.getOrUndefined(error)) },
+      exit: encoded
+    } satisfies Ending
+  }
+  const cause = exit.cause
+  const suspension = findSuspend(cause)
+  if (suspension !== undefined) {
+    return {
+      transition: { _tag: "Suspended", reason: suspension.reason, runAt: suspension.runAt },
+      exit
+    } satisfies Ending
+  }
+  const failure = Cause.findErrorOption(cause)
+  if (Option.isNone(failure)) {
+    if (Cause.hasDies(cause)) {
+      const error = defectError(cause)
+      return {
+        transition: { _tag: "Failed", error },
+        exit: Exit.fail(new TaskFailed({ taskId: record.id, errorTag: error.tag, reason: error.message }))
+      } satisfies Ending
+    }
+    // Interrupted, with no cancel or pause asked: a shutdown hands the task back at the same attempt.
+    return { transition: { _tag: "Requeued", attempt: record.attempt }, exit } satisfies Ending
+  }
+  const error = failure.value
+  const stored = toStoredError(error)
+  const isRetryable = stored.tag !== "InvalidTaskInput" && stored.tag !== "InvalidTaskOutput"
+  if (isRetryable && Option.isSome(task.retry)) {
+    const now = yield* Clock.currentTimeMillis
+    const delay = yield* retryDelay(task.retry.value as Schedule.Schedule<unknown, unknown>, record.attempt, error, now)
+    if (Option.isSome(delay)) {
+      return {
+        transition: { _tag: "Requeued", attempt: record.attempt + 1, runAt: now + delay.value, error: stored },
+        exit
+      } satisfies Ending
+    }
+  }
+  return { transition: { _tag: "Failed", error: stored }, exit } satisfies Ending
+})

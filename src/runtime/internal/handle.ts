@@ -1,0 +1,96 @@
+/**
+ * Handles on tasks: a view over the store plus the runtime's events, so a handle works for a task that runs in
+ * another process too. A handle with a waiter (from `submit`) gets the body's own typed error.
+ */
+import { Deferred, Duration, Effect, Stream } from "effect"
+import type { StoreError } from "../../stores/errors.ts"
+import { isTerminal, type TaskRecord } from "../../stores/TaskRecord.ts"
+import { ResultTimeout, type SignalRejected, type TaskNotFound } from "../errors.ts"
+import type { TaskEvent } from "../TaskEvent.ts"
+import type { TaskEvents } from "../TaskEvents.ts"
+import type { TaskHandle } from "../TaskHandle.ts"
+import { type AnyTask, exitFromRecord } from "./outcome.ts"
+
+export interface HandleDependencies {
+  readonly events: TaskEvents["Service"]
+  readonly readRecord: (id: string) => Effect.Effect<TaskRecord, TaskNotFound | StoreError>
+  /** The waiter of each task a driver of this process drives. */
+  readonly waiters: ReadonlyMap<string, Deferred.Deferred<unknown, unknown>>
+  readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
+  readonly signal: (
+    id: string,
+    name: string,
+    payload: unknown
+  ) => Effect.Effect<void, SignalRejected | TaskNotFound | StoreError>
+  readonly pollInterval: Duration.Input
+}
+
+/** Makes the function that builds handles. */
+export const makeHandles = (deps: HandleDependencies) => {
+  const { events, readRecord, waiters } = deps
+
+  /** Reads the store until the task ends (for tasks this process does not drive). */
+  const awaitStored = (task: AnyTask, id: string): Effect.Effect<unknown, unknown> =>
+    Effect.gen(function* () {
+      while (true) {
+        const record = yield* readRecord(id)
+        if (isTerminal(record.status)) return yield* exitFromRecord(task, record)
+        const waiter = waiters.get(id)
+        if (waiter !== undefined) return yield* Deferred.await(waiter)
+        yield* Effect.sleep(deps.pollInterval)
+      }
+    })
+
+  const handle = (
+    task: AnyTask,
+    id: string,
+    waiter: Deferred.Deferred<unknown, unknown> | undefined
+  ): TaskHandle<unknown, unknown> => {
+    const awaitResult = waiter === undefined ? awaitStored(task, id) : Deferred.await(waiter)
+    const info = readRecord(id)
+    return {
+      id,
+      name: task.name,
+      info,
+      status: Effect.map(info, (record) => record.status),
+      await: awaitResult,
+      result: (timeout) =>
+        Effect.timeoutOrElse(awaitResult, {
+          duration: timeout,
+          orElse: () => Effect.fail(new ResultTimeout({ taskId: id, timeoutMillis: Duration.toMillis(timeout) }))
+        }),
+      cancel: deps.cancel(id),
+      signal: (name, payload) => deps.signal(id, name, payload),
+      get events() {
+        return events$(id, info)
+      }
+    }
+  }
+
+  const events$ = (id: string, info: Effect.Effect<TaskRecord, TaskNotFound | StoreError>) =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const lastSeq = yield* events.lastSeq
+        const current = yield* info
+        const first: TaskEvent = {
+          _tag: "StatusChanged",
+          seq: lastSeq,
+          taskId: current.id,
+          taskName: current.name,
+          at: current.updatedAt,
+          status: current.status,
+          attempt: current.attempt,
+          error: current.error,
+          suspendReason: current.suspendReason
+        }
+        if (isTerminal(current.status)) return Stream.succeed(first)
+        // Events published since `lastSeq` was read come from the history, so none is missed.
+        const live = events
+          .subscribe({ taskId: id, after: lastSeq })
+          .pipe(Stream.takeUntil((event) => event._tag === "StatusChanged" && isTerminal(event.status)))
+        return Stream.concat(Stream.succeed(first), live)
+      })
+    )
+
+  return handle
+}
