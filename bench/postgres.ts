@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL task store against its raw driver, on PGlite (a temp folder) and, when DATABASE_URL is set, on a
  * server (a fresh database, dropped after). Prints, from one run: claim+finish median latency and its ratio to a raw
- * single-row INSERT of 200 B jsonb, create->claim->finish median latency, and 2 000 create+claim+finish throughput.
+ * single-row INSERT of 200 B jsonb, create->claim->finish median latency, 2 000 create+claim+finish throughput, and
+ * the latest-snapshot read with 10 and with 1 000 snapshots in the task's history (the ratio should stay near 1).
  * Run: node bench/postgres.ts (BENCH_OPS sets the sequential samples, 1 000 by default).
  */
 import { randomBytes } from "node:crypto"
@@ -13,6 +14,7 @@ import { Effect, type Layer, Option } from "effect"
 import postgres from "postgres"
 import { PgliteStore, PostgresStore } from "../src/postgres.ts"
 import type { StoreError } from "../src/stores/errors.ts"
+import { SnapshotStore } from "../src/stores/SnapshotStore.ts"
 import { TaskStore } from "../src/stores/TaskStore.ts"
 
 const OPS = Number(process.env.BENCH_OPS ?? 1_000)
@@ -20,6 +22,9 @@ const WARMUP = 100
 const THROUGHPUT_TASKS = 2_000
 const CONCURRENCY = 16
 const payload = JSON.stringify({ note: "x".repeat(186) }) // 200 bytes of JSON
+const LATEST_READS = 500
+const SHORT_HISTORY = 10
+const LONG_HISTORY = 1_000
 
 const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
 
@@ -106,10 +111,41 @@ const storeRun = Effect.gen(function* () {
   return { claimFinishMs, createClaimFinishMs, throughputMs }
 })
 
-const report = <R>(label: string, raw: Effect.Effect<Insert, never, R>, layer: Layer.Layer<TaskStore, StoreError>) =>
+/**
+ * Medians of `LATEST_READS` reads of the latest snapshot of a task with a short and of one with a long history, from
+ * one store, the two reads alternating so that both see the same machine.
+ */
+const latestSnapshotRun = Effect.gen(function* () {
+  const store = yield* SnapshotStore
+  const data = { note: "x".repeat(186) }
+  for (const [taskId, count] of [
+    ["short", SHORT_HISTORY],
+    ["long", LONG_HISTORY]
+  ] as const) {
+    for (let i = 0; i < count; i++) yield* store.save({ taskId, data, checkpoint: i % 10 === 0 })
+  }
+  const read = (taskId: string) =>
+    Effect.flatMap(store.latest(taskId), (latest) =>
+      Option.isSome(latest) ? Effect.void : Effect.die(new Error(`task ${taskId} has no snapshot`))
+    )
+  for (let i = 0; i < WARMUP; i++) yield* Effect.andThen(read("short"), read("long"))
+  const short: Array<number> = []
+  const long: Array<number> = []
+  for (let i = 0; i < LATEST_READS; i++) {
+    short.push(yield* timed(read("short")))
+    long.push(yield* timed(read("long")))
+  }
+  return { shortMs: median(short), longMs: median(long) }
+})
+
+const report = <R>(
+  label: string,
+  raw: Effect.Effect<Insert, never, R>,
+  layer: Layer.Layer<TaskStore | SnapshotStore, StoreError>
+) =>
   Effect.gen(function* () {
     const rawMs = yield* Effect.flatMap(raw, rawInsertMedian)
-    const run = yield* Effect.provide(storeRun, layer)
+    const { run, latest } = yield* Effect.provide(Effect.all({ run: storeRun, latest: latestSnapshotRun }), layer)
     const ms = (x: number) => `${x.toFixed(3)} ms`
     console.log(label)
     console.log(`  raw INSERT of 200 B jsonb, median:       ${ms(rawMs)}`)
@@ -121,6 +157,10 @@ const report = <R>(label: string, raw: Effect.Effect<Insert, never, R>, layer: L
     )
     console.log(
       `  ${THROUGHPUT_TASKS} create+claim+finish, ${CONCURRENCY} at a time: ${Math.round(THROUGHPUT_TASKS / (run.throughputMs / 1000))} tasks/s (${ms(run.throughputMs)})`
+    )
+    console.log(`  latest snapshot, ${SHORT_HISTORY} in history, median:    ${ms(latest.shortMs)}`)
+    console.log(
+      `  latest snapshot, 1 000 in history, median: ${ms(latest.longMs)}  ratio to ${SHORT_HISTORY}: ${(latest.longMs / latest.shortMs).toFixed(2)} (target <= 1.2)`
     )
   }).pipe(Effect.scoped)
 

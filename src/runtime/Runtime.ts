@@ -305,6 +305,8 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       return yield* new InvalidTransition({ taskId: id, status: record.status, action: "pause" })
     })
 
+    yield* Effect.forkIn(driver.heartbeats, scope)
+
     if (options.worker !== undefined) {
       const concurrency = options.worker.concurrency ?? 10
       const pollInterval = options.worker.pollInterval ?? "500 millis"

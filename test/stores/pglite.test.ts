@@ -7,10 +7,14 @@ import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
+import { progressStoreSuite } from "./conformance/progressStoreSuite.ts"
+import { snapshotStoreSuite } from "./conformance/snapshotStoreSuite.ts"
 import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
 import { stepStoreSuite } from "./conformance/stepStoreSuite.ts"
+import { storageBackendSuite } from "./conformance/storageBackendSuite.ts"
 import { taskStoreSuite } from "./conformance/taskStoreSuite.ts"
 import { layerFrom, makeTemplate, tempDir } from "./postgres/pgliteTemplate.ts"
+import { pgStoresSuite } from "./postgres/pgStoresSuite.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
 
 const template = await Effect.runPromise(makeTemplate)
@@ -22,6 +26,10 @@ pgTaskStoreSuite("pglite", layerFrom(template))
 const stores = Layer.provide(PgStores.layer, Db.layerPglite({ loadDataDir: template }))
 stateStoreSuite("pglite", stores)
 stepStoreSuite("pglite", stores)
+snapshotStoreSuite("pglite", stores)
+progressStoreSuite("pglite", stores)
+storageBackendSuite("pglite", stores)
+pgStoresSuite("pglite", stores)
 
 describe("PgStateStore and PgStepStore: pglite", () => {
   // PostgreSQL's jsonb refuses the character U+0000, so a value holding it makes the driver fail.

@@ -2,13 +2,19 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Option, Schedule } from "effect"
 import postgres from "postgres"
 import { PostgresStore } from "../../src/postgres.ts"
+import { ProgressStore } from "../../src/stores/ProgressStore.ts"
 import * as PgStores from "../../src/stores/postgres/PgStores.ts"
+import { SnapshotStore } from "../../src/stores/SnapshotStore.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
+import { progressStoreSuite } from "./conformance/progressStoreSuite.ts"
+import { snapshotStoreSuite } from "./conformance/snapshotStoreSuite.ts"
 import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
 import { stepStoreSuite } from "./conformance/stepStoreSuite.ts"
+import { storageBackendSuite } from "./conformance/storageBackendSuite.ts"
 import { taskStoreSuite } from "./conformance/taskStoreSuite.ts"
+import { pgStoresSuite } from "./postgres/pgStoresSuite.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
 import * as TestDatabase from "./postgres/TestDatabase.ts"
 
@@ -25,6 +31,10 @@ if (adminUrl !== undefined && adminUrl !== "") {
   const stores = Layer.provide(PgStores.layer, TestDatabase.layer(url))
   stateStoreSuite("postgres", stores)
   stepStoreSuite("postgres", stores)
+  snapshotStoreSuite("postgres", stores)
+  progressStoreSuite("postgres", stores)
+  storageBackendSuite("postgres", stores)
+  pgStoresSuite("postgres", stores)
 
   describe("PostgresStore", () => {
     /** A store open until the test's scope closes, with its own connections. */
@@ -87,6 +97,85 @@ if (adminUrl !== undefined && adminUrl !== "") {
         const final = Option.getOrThrow(yield* stores[0]!.get("named:counter", "n"))
         assert.deepStrictEqual([final.value, final.version], [200, 200])
         assert.isAbove(refused, 0, "the writers raced")
+      })
+    )
+
+    it.effect("gives 200 concurrent saves of one task from two stores with separate connection pools 1 to 200", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const openSnapshots = Effect.map(
+          Layer.build(PostgresStore.layer({ url: database })),
+          Context.get(SnapshotStore)
+        )
+        const stores = [yield* openSnapshots, yield* openSnapshots]
+        const saved = yield* Effect.all(
+          Array.from({ length: 200 }, (_, i) => stores[i % 2]!.save({ taskId: "busy", data: i, checkpoint: false })),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(
+          saved.map((snapshot) => snapshot.version).sort((a, b) => a - b),
+          Array.from({ length: 200 }, (_, i) => i + 1)
+        )
+        const page = yield* stores[1]!.list("busy", { limit: 1000 })
+        assert.deepStrictEqual(
+          page.items.map((snapshot) => snapshot.version),
+          Array.from({ length: 200 }, (_, i) => 200 - i)
+        )
+        assert.strictEqual(new Set(page.items.map((snapshot) => snapshot.data)).size, 200)
+      })
+    )
+
+    it.effect("forks into a task once when 8 forks and 8 saves of it race from two stores", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const openSnapshots = Effect.map(
+          Layer.build(PostgresStore.layer({ url: database })),
+          Context.get(SnapshotStore)
+        )
+        const stores = [yield* openSnapshots, yield* openSnapshots]
+        yield* stores[0]!.save({ taskId: "source", data: "original", checkpoint: true })
+        const forks = Array.from({ length: 8 }, (_, i) => stores[i % 2]!.fork({ taskId: "source", version: 1 }, "copy"))
+        const saves = Array.from({ length: 8 }, (_, i) =>
+          stores[i % 2]!.save({ taskId: "copy", data: `save ${i}`, checkpoint: false })
+        )
+        const results = yield* Effect.all([...forks, ...saves], { concurrency: "unbounded" })
+        const forked = results.filter((result) => "_tag" in result && result._tag === "Forked")
+        const page = yield* stores[0]!.list("copy", { limit: 100 })
+        assert.deepStrictEqual(
+          page.items.map((snapshot) => snapshot.version),
+          Array.from({ length: page.items.length }, (_, i) => page.items.length - i)
+        )
+        // a fork lands only as version 1; when a save got there first, every fork found the target taken
+        const first = page.items.at(-1)!
+        assert.strictEqual(forked.length, first.origin === undefined ? 0 : 1)
+        assert.strictEqual(page.items.length, 8 + forked.length)
+        assert.isTrue(page.items.slice(0, -1).every((snapshot) => snapshot.origin === undefined))
+      })
+    )
+
+    it.effect("keeps every log line appended from two stores with separate connection pools", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const openProgress = Effect.map(Layer.build(PostgresStore.layer({ url: database })), Context.get(ProgressStore))
+        const stores = [yield* openProgress, yield* openProgress]
+        yield* Effect.all(
+          Array.from({ length: 40 }, (_, batch) =>
+            stores[batch % 2]!.appendLogs(
+              "busy",
+              Array.from({ length: 5 }, (_, i) => ({ level: "info" as const, message: `${batch}.${i}`, at: i })),
+              { keepLast: 1000 }
+            )
+          ),
+          { concurrency: "unbounded" }
+        )
+        const stored = yield* stores[0]!.listLogs("busy", { limit: 1000 })
+        assert.strictEqual(stored.length, 200)
+        for (let batch = 0; batch < 40; batch++) {
+          assert.deepStrictEqual(
+            stored.filter((entry) => entry.message.startsWith(`${batch}.`)).map((entry) => entry.message),
+            [0, 1, 2, 3, 4].map((i) => `${batch}.${i}`)
+          )
+        }
       })
     )
 

@@ -68,6 +68,8 @@ export interface Driver {
       detach: true
     ): Effect.Effect<unknown>
   }
+  /** Renews the leases of the attempts executing here; runs forever in the runtime's Scope. */
+  readonly heartbeats: Effect.Effect<never>
   /** How many attempts this process is executing now. */
   readonly executing: () => number
   /** Drives the task in a child fiber of the caller; its result goes to the returned waiter. */
@@ -101,6 +103,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const pauseRequested = new Set<string>()
   // The attempt each driver here is executing; `stopped` is set by a pause that came before the fiber existed.
   interface AttemptSlot {
+    readonly token: number
     fiber: Fiber.Fiber<unknown, unknown> | undefined
     stopped: Deferred.Deferred<void> | undefined
     /** Done once the attempt's outcome is in the store. */
@@ -205,29 +208,22 @@ export const makeDriver = (options: DriverOptions): Driver => {
         yield* publish(record)
         yield* runHooks("onStart", (f) => f(info))
         // The attempt runs in its own fiber, so a pause from outside can stop it while the driver goes on.
-        const slot: AttemptSlot = { fiber: undefined, stopped: undefined, recorded: Deferred.makeUnsafe<void>() }
+        const slot: AttemptSlot = {
+          token: record.fencingToken,
+          fiber: undefined,
+          stopped: undefined,
+          recorded: Deferred.makeUnsafe<void>()
+        }
         attempts.set(record.id, slot)
         const attemptFiber = yield* Effect.forkChild(restore(attempt(task, info, record.input)), {
           startImmediately: true
         })
         slot.fiber = attemptFiber
-        // Keep the lease while the attempt runs; if another worker took the task, stop this attempt (self-fencing).
-        const heartbeat = yield* Effect.forkChild(
-          Effect.sleep(Math.max(1, Math.floor(leaseMillis / 3))).pipe(
-            Effect.andThen(Clock.currentTimeMillis),
-            Effect.flatMap((now) => store.heartbeat(record.id, record.fencingToken, now + leaseMillis)),
-            // A beat the store could not take is tried again at the next one; the lease outlasts two misses.
-            Effect.catchTag("StoreError", () => Effect.void),
-            Effect.forever,
-            Effect.catchTag("LeaseLost", () => Fiber.interrupt(attemptFiber))
-          )
-        )
         // A pause asked while the fiber was being started: carry it out now.
         if (slot.stopped !== undefined) yield* Fiber.interrupt(attemptFiber)
         const awaited = yield* Effect.exit(restore(Fiber.await(attemptFiber)))
         if (Exit.isFailure(awaited)) yield* Fiber.interrupt(attemptFiber) // the driver itself was interrupted
         const exit = yield* Fiber.await(attemptFiber)
-        yield* Fiber.interrupt(heartbeat)
         if (slot.stopped !== undefined) Deferred.doneUnsafe(slot.stopped, Exit.void)
         const end = yield* decideEnding(task, record, exit, {
           cancel: cancelRequested.has(record.id),
@@ -486,6 +482,34 @@ export const makeDriver = (options: DriverOptions): Driver => {
       return Option.isSome(paused)
     })
 
+  /**
+   * Keeps the leases of every attempt executing here, every third of the lease's duration, from one fiber. If the
+   * store answers that another attempt took a task, this attempt is interrupted at once (self-fencing); a beat the
+   * store could not take is tried again at the next one (the lease outlasts two misses).
+   */
+  const beat = (id: string, slot: AttemptSlot): Effect.Effect<void> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => store.heartbeat(id, slot.token, now + leaseMillis)).pipe(
+      Effect.catchTag("LeaseLost", () =>
+        // Interrupt without waiting for the attempt's finalizers, so the other leases are renewed on time.
+        slot.fiber === undefined
+          ? Effect.void
+          : Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
+      ),
+      Effect.catchTag("StoreError", () => Effect.void)
+    )
+
+  const heartbeats: Effect.Effect<never> = Effect.forever(
+    Effect.andThen(
+      Effect.sleep(Math.max(1, Math.floor(leaseMillis / 3))),
+      Effect.suspend(() =>
+        Effect.forEach(Array.from(attempts.entries()), ([id, slot]) => beat(id, slot), {
+          concurrency: 8,
+          discard: true
+        })
+      )
+    )
+  )
+
   const handle = makeHandles({
     events,
     readRecord,
@@ -496,6 +520,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
   })
 
   return {
+    heartbeats,
     slot,
     publish,
     start: start as Driver["start"],

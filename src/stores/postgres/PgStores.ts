@@ -3,17 +3,30 @@
  * the same stores from the same queries, and differ only in the `Db` they build.
  */
 import { Layer } from "effect"
+import type { ProgressStore } from "../ProgressStore.ts"
+import type { SnapshotStore } from "../SnapshotStore.ts"
 import type { StateStore } from "../StateStore.ts"
 import type { StepStore } from "../StepStore.ts"
+import type { StorageBackend } from "../StorageBackend.ts"
 import type { TaskStore } from "../TaskStore.ts"
 import type { Db } from "./Database.ts"
+import * as PgProgressStore from "./PgProgressStore.ts"
+import * as PgSnapshotStore from "./PgSnapshotStore.ts"
 import * as PgStateStore from "./PgStateStore.ts"
 import * as PgStepStore from "./PgStepStore.ts"
+import * as PgStorageBackend from "./PgStorageBackend.ts"
 import * as PgTaskStore from "./PgTaskStore.ts"
 
-/** The stores over a `Db`; each further contract (snapshots) is merged in here. */
-export const layer: Layer.Layer<TaskStore | StateStore | StepStore, never, Db> = Layer.mergeAll(
+/** Every store over a `Db`, as `MemoryStore.layer` provides them in memory. */
+export const layer: Layer.Layer<
+  TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend,
+  never,
+  Db
+> = Layer.mergeAll(
   PgTaskStore.layer,
   PgStateStore.layer,
-  PgStepStore.layer
+  PgStepStore.layer,
+  PgSnapshotStore.layer,
+  PgProgressStore.layer,
+  PgStorageBackend.layer
 )

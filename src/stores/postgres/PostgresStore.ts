@@ -4,8 +4,11 @@
  */
 import { Layer } from "effect"
 import type { StoreError } from "../errors.ts"
+import type { ProgressStore } from "../ProgressStore.ts"
+import type { SnapshotStore } from "../SnapshotStore.ts"
 import type { StateStore } from "../StateStore.ts"
 import type { StepStore } from "../StepStore.ts"
+import type { StorageBackend } from "../StorageBackend.ts"
 import type { TaskStore } from "../TaskStore.ts"
 import { Db } from "./Database.ts"
 import * as PgStores from "./PgStores.ts"
@@ -22,5 +25,7 @@ export interface Options {
  * @example
  * const stores = PostgresStore.layer({ url: process.env.DATABASE_URL ?? "postgres://localhost/app" })
  */
-export const layer = (options: Options): Layer.Layer<TaskStore | StateStore | StepStore, StoreError> =>
+export const layer = (
+  options: Options
+): Layer.Layer<TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend, StoreError> =>
   Layer.provide(PgStores.layer, Db.layerPostgres({ url: options.url }))

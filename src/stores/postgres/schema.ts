@@ -1,11 +1,25 @@
 /**
  * The tables of the PostgreSQL stores, all in the `waypoint` schema. Columns mirror the store contracts
- * (`TaskRecord`, `StateEntry`, step results, signals): snake_case in SQL, camelCase here; times are epoch
- * milliseconds from the runtime's `Clock`, JSON values are `jsonb`. Migrations are generated from this file by
- * `npx drizzle-kit generate`.
+ * (`TaskRecord`, `StateEntry`, step results, signals, snapshots, progress, stored bytes): snake_case in SQL,
+ * camelCase here; times are epoch milliseconds from the runtime's `Clock`, JSON values are `jsonb`. Migrations are
+ * generated from this file by `npx drizzle-kit generate`.
  */
-import { isNotNull } from "drizzle-orm"
-import { bigint, bigserial, index, integer, jsonb, pgSchema, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core"
+import { isNotNull, sql } from "drizzle-orm"
+import {
+  bigint,
+  bigserial,
+  boolean,
+  customType,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgSchema,
+  primaryKey,
+  text,
+  uniqueIndex,
+  uuid
+} from "drizzle-orm/pg-core"
 import type { TaskStatus } from "../TaskRecord.ts"
 
 export const waypoint = pgSchema("waypoint")
@@ -86,3 +100,66 @@ export const signals = waypoint.table(
   // receiving takes the lowest id of (task, name); counting reads the same range
   (t) => [index("signals_task_id_name_idx").on(t.taskId, t.name, t.id)]
 )
+
+/**
+ * `SnapshotStore` history: one row per version of a task. The primary key `(task_id, version)` is what makes
+ * concurrent saves take distinct versions, and its index serves `latest` (read backwards), `get` and `list`.
+ */
+export const snapshots = waypoint.table(
+  "snapshots",
+  {
+    taskId: text("task_id").notNull(),
+    version: integer("version").notNull(),
+    id: uuid("id").notNull(),
+    data: jsonb("data").notNull(),
+    checkpoint: boolean("checkpoint").notNull(),
+    createdAt: bigint("created_at", { mode: "number" }).notNull(),
+    dataVersion: integer("data_version"),
+    originTaskId: text("origin_task_id"),
+    originVersion: integer("origin_version")
+  },
+  (t) => [
+    primaryKey({ columns: [t.taskId, t.version] }),
+    // partial: `checkpoints` reads only these, and most snapshots are not checkpoints
+    index("snapshots_checkpoint_idx").on(t.taskId, t.version).where(sql`${t.checkpoint}`)
+  ]
+)
+
+/** `ProgressStore` latest rows: one per task, merged by every write. */
+export const progressLatest = waypoint.table("progress_latest", {
+  taskId: text("task_id").primaryKey(),
+  percent: doublePrecision("percent"),
+  message: text("message"),
+  status: text("status"),
+  updatedAt: bigint("updated_at", { mode: "number" }).notNull()
+})
+
+/** `ProgressStore` log lines: `seq` comes from one sequence, so it grows with every line and is never reused. */
+export const progressLogs = waypoint.table(
+  "progress_logs",
+  {
+    seq: bigserial("seq", { mode: "number" }).primaryKey(),
+    taskId: text("task_id").notNull(),
+    level: text("level").notNull(),
+    message: text("message").notNull(),
+    data: jsonb("data"),
+    at: bigint("at", { mode: "number" }).notNull()
+  },
+  // listing and trimming read one task's lines in seq order
+  (t) => [index("progress_logs_task_id_seq_idx").on(t.taskId, t.seq)]
+)
+
+/**
+ * Text compared byte by byte (collation "C"), whatever the database's default: keys sort by code point, and the
+ * primary key's index serves `LIKE 'prefix%'`.
+ */
+const byteOrderedText = customType<{ data: string }>({ dataType: () => 'text collate "C"' })
+
+/** Raw bytes, as both drivers pass them (`Uint8Array`; postgres.js gives a `Buffer`, which is one). */
+const bytea = customType<{ data: Uint8Array }>({ dataType: () => "bytea" })
+
+/** `StorageBackend` values: whole values by key. */
+export const storageEntries = waypoint.table("storage_entries", {
+  key: byteOrderedText("key").primaryKey(),
+  value: bytea("value").notNull()
+})

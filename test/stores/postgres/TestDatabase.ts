@@ -9,7 +9,6 @@ import postgres from "postgres"
 import type { StoreError } from "../../../src/stores/errors.ts"
 import { attempt, Db, execute } from "../../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../../src/stores/postgres/PgStores.ts"
-import type { TaskStore } from "../../../src/stores/TaskStore.ts"
 
 /** Runs one statement on a short-lived admin connection to `adminUrl`. */
 const admin = (adminUrl: string, statement: string) =>
@@ -51,6 +50,9 @@ const truncateAll = Layer.effectDiscard(
   })
 )
 
-/** The stores and their `Db` on the database at `url`, emptied when the layer is built. */
-export const layer = (url: string): Layer.Layer<TaskStore | Db, StoreError> =>
+/** Every PostgreSQL store (`PgStores.layer`) and their `Db`. */
+export type Stores = Layer.Success<typeof PgStores.layer> | Db
+
+/** Every store and their `Db` on the database at `url`, emptied when the layer is built. */
+export const layer = (url: string): Layer.Layer<Stores, StoreError> =>
   Layer.provideMerge(PgStores.layer, Layer.provideMerge(truncateAll, Db.layerPostgres({ url })))

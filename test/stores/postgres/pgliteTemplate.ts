@@ -11,7 +11,7 @@ import { PgliteStore } from "../../../src/postgres.ts"
 import type { StoreError } from "../../../src/stores/errors.ts"
 import { attempt, Db } from "../../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../../src/stores/postgres/PgStores.ts"
-import type { TaskStore } from "../../../src/stores/TaskStore.ts"
+import type { Stores } from "./TestDatabase.ts"
 
 /** A fresh temporary folder, removed with the scope. */
 export const tempDir = Effect.acquireRelease(
@@ -32,6 +32,6 @@ export const makeTemplate: Effect.Effect<Blob, StoreError> = Effect.scoped(
   })
 )
 
-/** The stores and their `Db` in an in-memory database loaded from `template`. */
-export const layerFrom = (template: Blob): Layer.Layer<TaskStore | Db, StoreError> =>
+/** Every store and their `Db` in an in-memory database loaded from `template`. */
+export const layerFrom = (template: Blob): Layer.Layer<Stores, StoreError> =>
   Layer.provideMerge(PgStores.layer, Db.layerPglite({ loadDataDir: template }))

@@ -1,0 +1,265 @@
+/**
+ * The `SnapshotStore` on PostgreSQL (a server or PGlite). Every operation is one statement: `save` reads the task's
+ * highest version and inserts the next one in the same INSERT, and the primary key `(task_id, version)` turns a
+ * concurrent save of the same version into a retry, so versions have no gaps and no duplicates across processes.
+ */
+import { and, desc, eq, getTableColumns, lt, type SQL, sql } from "drizzle-orm"
+import { Clock, Effect, Layer, Option, Schema } from "effect"
+import { StoreError } from "../errors.ts"
+import {
+  type ForkResult,
+  type NewSnapshot,
+  type SnapshotOrigin,
+  type SnapshotPruneOptions,
+  type SnapshotQuery,
+  type SnapshotRecord,
+  type SnapshotRecordPage,
+  SnapshotStore
+} from "../SnapshotStore.ts"
+import { attempt, Db } from "./Database.ts"
+import { snapshots } from "./schema.ts"
+
+/** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */
+const returned = { ...getTableColumns(snapshots), data: sql<string>`${snapshots.data}::text` }
+
+/** A row as the drivers return it; SQL NULL marks the optional fields a snapshot does not have. */
+const SnapshotRow = Schema.Struct({
+  id: Schema.String,
+  taskId: Schema.String,
+  version: Schema.Number,
+  data: Schema.fromJsonString(Schema.Json),
+  checkpoint: Schema.Boolean,
+  createdAt: Schema.Number,
+  dataVersion: Schema.NullOr(Schema.Number),
+  originTaskId: Schema.NullOr(Schema.String),
+  originVersion: Schema.NullOr(Schema.Number)
+})
+const decodeRow = Schema.decodeUnknownEffect(SnapshotRow)
+
+const toRecord =
+  (operation: string) =>
+  (row: unknown): Effect.Effect<SnapshotRecord, StoreError> =>
+    decodeRow(row).pipe(
+      Effect.map(({ dataVersion, originTaskId, originVersion, ...record }) => ({
+        ...record,
+        ...(dataVersion === null ? {} : { dataVersion }),
+        ...(originTaskId === null || originVersion === null
+          ? {}
+          : { origin: { taskId: originTaskId, version: originVersion } })
+      })),
+      Effect.mapError((cause) => new StoreError({ operation, cause }))
+    )
+
+const firstRecord = (operation: string) => (rows: ReadonlyArray<unknown>) =>
+  rows.length === 0 ? Effect.succeedNone : Effect.asSome(toRecord(operation)(rows[0]))
+
+const CountRow = Schema.Struct({ count: Schema.Number })
+const decodeCount = Schema.decodeUnknownEffect(CountRow)
+
+const ForkRow = Schema.Struct({ sourceFound: Schema.Boolean, id: Schema.NullOr(Schema.String) })
+const decodeFork = Schema.decodeUnknownEffect(ForkRow)
+
+// cast from text, so that neither driver re-encodes the JSON text it is given
+const jsonb = (name: string): SQL => sql`${sql.placeholder(name)}::text::jsonb`
+// a parameter of raw SQL with its type written out: no column next to it tells the server what it is
+const typed = (name: string, type: string): SQL => sql`${sql.placeholder(name)}::${sql.raw(type)}`
+
+// A save loses a race only to a save that committed the same version, so each retry follows another save's success;
+// the bound only turns a bug into an error instead of a loop.
+const maxSaveAttempts = 1000
+
+/** The largest `before` a page can ask for: a version is an `integer` column, compared here as a `bigint`. */
+const noUpperBound = Number.MAX_SAFE_INTEGER
+
+/** Whether `version` can be stored at all (an `integer` column): any other number names no snapshot. */
+const isStorableVersion = (version: number): boolean => Number.isInteger(version) && Math.abs(version) < 2 ** 31
+
+/** Builds the snapshot store over the shared `Db`; statements are prepared once, here. */
+export const make = Effect.gen(function* () {
+  const db = yield* Db
+
+  const ofTask = eq(snapshots.taskId, sql.placeholder("taskId"))
+
+  // max(version) of one task is read from the end of the primary key's index, so the cost does not grow with the
+  // history. On a conflict (a concurrent save committed this version first) DO NOTHING returns no row and the save
+  // runs again, on a snapshot that sees the other save.
+  const saveStatement = db
+    .insert(snapshots)
+    .select(
+      sql`select ${typed("taskId", "text")}, coalesce(max(${snapshots.version}), 0) + 1, ${typed("id", "uuid")},
+        ${jsonb("data")}, ${typed("checkpoint", "boolean")}, ${typed("now", "bigint")},
+        ${typed("dataVersion", "integer")}, null, null
+        from ${snapshots} where ${snapshots.taskId} = ${typed("taskId", "text")}`
+    )
+    .onConflictDoNothing({ target: [snapshots.taskId, snapshots.version] })
+    .returning(returned)
+    .prepare("waypoint_snapshots_save")
+
+  // backwards along the primary key: one index probe, whatever the length of the history
+  const latestStatement = db
+    .select(returned)
+    .from(snapshots)
+    .where(ofTask)
+    .orderBy(desc(snapshots.version))
+    .limit(1)
+    .prepare("waypoint_snapshots_latest")
+
+  const getStatement = db
+    .select(returned)
+    .from(snapshots)
+    .where(and(ofTask, eq(snapshots.version, sql.placeholder("version"))))
+    .prepare("waypoint_snapshots_get")
+
+  const listStatement = db
+    .select(returned)
+    .from(snapshots)
+    .where(and(ofTask, lt(snapshots.version, typed("before", "bigint"))))
+    .orderBy(desc(snapshots.version))
+    .limit(sql.placeholder("limit"))
+    .prepare("waypoint_snapshots_list")
+
+  // `where checkpoint` as written in the partial index's predicate, so that the planner can use it
+  const checkpointsStatement = db
+    .select(returned)
+    .from(snapshots)
+    .where(and(ofTask, sql`${snapshots.checkpoint}`))
+    .orderBy(desc(snapshots.version))
+    .prepare("waypoint_snapshots_checkpoints")
+
+  // Removes every version older than the `keep`-th newest (none when fewer are stored); `keep` is at least 1, so the
+  // latest stays and the next save continues from it.
+  const removed = db.$with("removed", { version: sql`version` }).as(
+    sql`delete from ${snapshots}
+      where ${snapshots.taskId} = ${typed("taskId", "text")}
+        and ${snapshots.version} < (
+          select ${snapshots.version} from ${snapshots} where ${snapshots.taskId} = ${typed("taskId", "text")}
+          order by ${snapshots.version} desc offset ${typed("keep", "bigint")} - 1 limit 1)
+        and not (${typed("keepCheckpoints", "boolean")} and ${snapshots.checkpoint})
+      returning ${snapshots.version}`
+  )
+  const pruneStatement = db
+    .with(removed)
+    .select({ count: sql<number>`count(*)::int` })
+    .from(removed)
+    .prepare("waypoint_snapshots_prune")
+
+  // The copy is inserted only while the target has no snapshot; a save of the target racing with it conflicts on
+  // version 1, and DO NOTHING then leaves the save's row. One row comes back either way: whether the source exists,
+  // and the inserted snapshot's columns (all NULL when nothing was written).
+  const source = db.$with("source", { data: sql`data` }).as(
+    sql`select ${snapshots.data}, ${snapshots.checkpoint}, ${snapshots.dataVersion} from ${snapshots}
+      where ${snapshots.taskId} = ${typed("fromTaskId", "text")} and ${snapshots.version} = ${typed("fromVersion", "integer")}`
+  )
+  const forked = db.$with("forked", { id: sql`id` }).as(
+    sql`insert into ${snapshots} (task_id, version, id, data, checkpoint, created_at, data_version, origin_task_id,
+        origin_version)
+      select ${typed("toTaskId", "text")}, 1, ${typed("id", "uuid")}, data, checkpoint, ${typed("now", "bigint")},
+        data_version, ${typed("fromTaskId", "text")}, ${typed("fromVersion", "integer")}
+      from source
+      where not exists (select from ${snapshots} where ${snapshots.taskId} = ${typed("toTaskId", "text")})
+      on conflict (task_id, version) do nothing
+      returning *`
+  )
+  const forkStatement = db
+    .with(source, forked)
+    .select({
+      sourceFound: sql<boolean>`probe.source_found`,
+      id: sql<string | null>`forked.id`,
+      taskId: sql<string | null>`forked.task_id`,
+      version: sql<number | null>`forked.version`,
+      data: sql<string | null>`forked.data::text`,
+      checkpoint: sql<boolean | null>`forked.checkpoint`,
+      createdAt: sql<number | null>`forked.created_at`.mapWith(snapshots.createdAt),
+      dataVersion: sql<number | null>`forked.data_version`,
+      originTaskId: sql<string | null>`forked.origin_task_id`,
+      originVersion: sql<number | null>`forked.origin_version`
+    })
+    .from(sql`(select exists (select from source) as source_found) as probe left join forked on true`)
+    .prepare("waypoint_snapshots_fork")
+
+  // `save` and `latest` run once per step of a snapshotting task: untraced, as the other stores' per-step operations.
+  const save = Effect.fnUntraced(function* (snapshot: NewSnapshot) {
+    const params = {
+      taskId: snapshot.taskId,
+      data: JSON.stringify(snapshot.data),
+      checkpoint: snapshot.checkpoint,
+      dataVersion: snapshot.dataVersion ?? null
+    }
+    for (let tries = 1; tries <= maxSaveAttempts; tries++) {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* attempt("save", () => saveStatement.execute({ ...params, id: crypto.randomUUID(), now }))
+      const saved = yield* firstRecord("save")(rows)
+      if (Option.isSome(saved)) return saved.value
+    }
+    return yield* new StoreError({
+      operation: "save",
+      cause: new Error(`task ${snapshot.taskId}: no free version after ${maxSaveAttempts} attempts`)
+    })
+  })
+
+  const latest = (taskId: string): Effect.Effect<Option.Option<SnapshotRecord>, StoreError> =>
+    Effect.flatMap(
+      attempt("latest", () => latestStatement.execute({ taskId })),
+      firstRecord("latest")
+    )
+
+  const get = (taskId: string, version: number): Effect.Effect<Option.Option<SnapshotRecord>, StoreError> =>
+    !isStorableVersion(version)
+      ? Effect.succeedNone
+      : Effect.flatMap(
+          attempt("get", () => getStatement.execute({ taskId, version })),
+          firstRecord("get")
+        )
+
+  const list = Effect.fn("PgSnapshotStore.list")(function* (taskId: string, query: SnapshotQuery) {
+    const limit = Math.max(1, Math.min(Math.floor(query.limit), 1000)) || 1
+    // versions are whole numbers: below `before` is below its ceiling (and below NaN is nothing, as in memory)
+    const ceiling = query.before === undefined ? noUpperBound : Math.ceil(query.before)
+    const before = Number.isNaN(ceiling) ? 0 : Math.max(-noUpperBound, Math.min(ceiling, noUpperBound))
+    const rows = yield* attempt("list", () => listStatement.execute({ taskId, before, limit: limit + 1 }))
+    const items = yield* Effect.forEach(rows.slice(0, limit), toRecord("list"))
+    const last = items.at(-1)
+    return {
+      items,
+      nextBefore: rows.length > limit && last !== undefined ? last.version : undefined
+    } satisfies SnapshotRecordPage
+  })
+
+  const checkpoints = Effect.fn("PgSnapshotStore.checkpoints")(function* (taskId: string) {
+    const rows = yield* attempt("checkpoints", () => checkpointsStatement.execute({ taskId }))
+    return yield* Effect.forEach(rows, toRecord("checkpoints"))
+  })
+
+  const prune = Effect.fn("PgSnapshotStore.prune")(function* (taskId: string, options: SnapshotPruneOptions) {
+    const keep = Math.max(1, Math.floor(options.keepLast))
+    // keeping more than any task can have (or a keepLast that is not a number) removes nothing
+    if (!(keep <= noUpperBound)) return 0
+    const rows = yield* attempt("prune", () =>
+      pruneStatement.execute({ taskId, keep, keepCheckpoints: options.keepCheckpoints })
+    )
+    const row = yield* Effect.mapError(decodeCount(rows[0]), (cause) => new StoreError({ operation: "prune", cause }))
+    return row.count
+  })
+
+  const fork = Effect.fn("PgSnapshotStore.fork")(function* (from: SnapshotOrigin, toTaskId: string) {
+    if (!isStorableVersion(from.version)) return { _tag: "SourceMissing" } satisfies ForkResult
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* attempt("fork", () =>
+      forkStatement.execute({
+        fromTaskId: from.taskId,
+        fromVersion: from.version,
+        toTaskId,
+        id: crypto.randomUUID(),
+        now
+      })
+    )
+    const row = yield* Effect.mapError(decodeFork(rows[0]), (cause) => new StoreError({ operation: "fork", cause }))
+    if (row.id !== null) return { _tag: "Forked", snapshot: yield* toRecord("fork")(rows[0]) } satisfies ForkResult
+    return (row.sourceFound ? { _tag: "TargetNotEmpty" } : { _tag: "SourceMissing" }) satisfies ForkResult
+  })
+
+  return SnapshotStore.of({ save, latest, get, list, checkpoints, prune, fork })
+})
+
+/** The snapshot store over the shared `Db`. */
+export const layer: Layer.Layer<SnapshotStore, never, Db> = Layer.effect(SnapshotStore, make)
