@@ -1,0 +1,141 @@
+/**
+ * The long-running example as a user runs it: a real child process, really killed, then run again over the same
+ * embedded PGlite folder. Asserts on what the processes printed and on the store they left.
+ */
+import { spawn } from "node:child_process"
+import { cp, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { PgliteStore } from "../../src/postgres.ts"
+
+const MAIN = new URL("../../examples/long-running/main.ts", import.meta.url).pathname
+
+interface Run {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly lines: ReadonlyArray<string>
+}
+
+/** Runs the example; with `killAfterMs`, SIGKILLs it then (if it is still running). */
+const runExample = (args: ReadonlyArray<string>, killAfterMs?: number): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on("data", () => {})
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), killAfterMs)
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      if (timer !== undefined) clearTimeout(timer)
+      resolve({ code, signal, lines: stdout.split("\n").filter((line) => line.length > 0) })
+    })
+  })
+
+const done = (run: Run) =>
+  run.lines.flatMap((line) => {
+    const match = /^step (\d+)\/\d+ done$/.exec(line)
+    return match === null ? [] : [Number(match[1])]
+  })
+const started = (run: Run) =>
+  run.lines.flatMap((line) => {
+    const match = /^step (\d+)\/\d+ started$/.exec(line)
+    return match === null ? [] : [Number(match[1])]
+  })
+
+/** A migrated, empty PGlite folder to copy: opening a copy skips initdb (3-5 s) and takes well under a second. */
+const makeTemplate = async (): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), "waypoint-e2e-template-"))
+  await Effect.runPromise(Effect.scoped(Layer.build(PgliteStore.layer({ dataDir: join(dir, "data") }))))
+  return join(dir, "data")
+}
+
+describe("examples/long-running", () => {
+  it("dies after step 2 with --crash-after 2, then resumes at step 3 and runs steps 3..5 once", async () => {
+    const template = await makeTemplate()
+    const dir = await mkdtemp(join(tmpdir(), "waypoint-e2e-"))
+    const dataDir = join(dir, "data")
+    await cp(template, dataDir, { recursive: true })
+    try {
+      const first = await runExample([
+        "--num-steps",
+        "5",
+        "--crash-after",
+        "2",
+        "--step-ms",
+        "20",
+        "--data-dir",
+        dataDir
+      ])
+      assert.notStrictEqual(first.code, 0, "the process died")
+      assert.deepStrictEqual(done(first), [1, 2])
+      assert.deepStrictEqual(started(first), [1, 2])
+
+      const second = await runExample([
+        "--num-steps",
+        "5",
+        "--crash-after",
+        "2",
+        "--step-ms",
+        "20",
+        "--data-dir",
+        dataDir
+      ])
+      assert.strictEqual(second.code, 0, second.lines.join("\n"))
+      assert.isTrue(
+        second.lines.some((line) => /resuming task .* from step 2$/.test(line)),
+        second.lines.join("\n")
+      )
+      assert.deepStrictEqual(started(second), [3, 4, 5])
+      assert.deepStrictEqual(done(second), [3, 4, 5])
+      assert.include(second.lines.at(-1) ?? "", '"lastStep":5')
+      assert.include(second.lines.join("\n"), "result of step 1")
+
+      const third = await runExample(["--data-dir", dataDir])
+      assert.strictEqual(third.code, 0)
+      assert.deepStrictEqual(started(third), [], "a completed task runs nothing again")
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+      await rm(join(template, ".."), { recursive: true, force: true })
+    }
+  }, 120_000)
+
+  it("survives SIGKILL at random moments, 20 times in a row: every run ends complete, no committed step runs again", async () => {
+    const template = await makeTemplate()
+    try {
+      for (let round = 0; round < 20; round++) {
+        const dir = await mkdtemp(join(tmpdir(), "waypoint-e2e-kill-"))
+        const dataDir = join(dir, "data")
+        await cp(template, dataDir, { recursive: true })
+        try {
+          const args = ["--num-steps", "5", "--step-ms", "150", "--data-dir", dataDir]
+          // Start-up takes about a second; the steps then run for about 0.75 s: kill somewhere in between or after.
+          const runs: Array<Run> = [await runExample(args, 900 + Math.floor(Math.random() * 1_500))]
+          if (runs[0]?.code !== 0) runs.push(await runExample(args))
+          const last = runs.at(-1)!
+          assert.strictEqual(last.code, 0, `round ${round}: ${last.lines.join("\n")}`)
+          assert.isTrue(
+            last.lines.some((line) => line.includes('"lastStep":5')) ||
+              last.lines.some((l) => l.includes("already completed")),
+            `round ${round} ends complete`
+          )
+          // No step whose `done` line was printed (its checkpoint committed) starts again in a later run.
+          const committed = new Set<number>()
+          for (const run of runs) {
+            for (const step of started(run)) {
+              assert.isFalse(committed.has(step), `round ${round}: step ${step} ran again after its checkpoint`)
+            }
+            for (const step of done(run)) committed.add(step)
+          }
+        } finally {
+          await rm(dir, { recursive: true, force: true })
+        }
+      }
+    } finally {
+      await rm(join(template, ".."), { recursive: true, force: true })
+    }
+  }, 600_000)
+})
