@@ -223,7 +223,9 @@ const program = (argv: ReadonlyArray<string>) =>
     yield* out(`final state: ${JSON.stringify(final)}`)
   }).pipe(Effect.scoped)
 
-Effect.runPromiseExit(program(process.argv.slice(2))).then((exit) => {
+// `deno task example -- ...` passes the `--` on; `npm run example -- ...` does not.
+const argv = process.argv.slice(2)
+Effect.runPromiseExit(program(argv[0] === "--" ? argv.slice(1) : argv)).then((exit) => {
   if (exit._tag === "Success") return
   const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
   if (failure?._tag === "Fail" && failure.error instanceof UsageError) {
