@@ -62,14 +62,22 @@ const apply = (task: TaskRecord, transition: Transition, now: number): TaskRecor
 
 const cursorOf = (task: TaskRecord): string => `${task.createdAt}:${task.id}`
 
+/** The position a cursor names, or `null` for a string that is not a cursor. */
+const parseCursor = (cursor: string): { readonly createdAt: number; readonly id: string } | null => {
+  const match = /^(\d+):(.*)$/s.exec(cursor)
+  return match === null ? null : { createdAt: Number(match[1]), id: match[2] ?? "" }
+}
+
 const matches = (task: TaskRecord, query: TaskQuery): boolean =>
   (query.status === undefined || task.status === query.status) &&
   (query.name === undefined || task.name === query.name) &&
   (query.sessionId === undefined || task.sessionId === query.sessionId) &&
   (query.parentId === undefined || task.parentId === query.parentId)
 
-const compare = (a: TaskRecord, b: TaskRecord): number =>
-  a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+const compare = (
+  a: { readonly createdAt: number; readonly id: string },
+  b: { readonly createdAt: number; readonly id: string }
+): number => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 /** Builds an empty in-memory task store. */
 export const make = Effect.sync(() => {
@@ -115,14 +123,23 @@ export const make = Effect.sync(() => {
   const get = (id: string) => Effect.sync(() => Option.fromUndefinedOr(tasks.get(id)))
 
   const list = (query: TaskQuery) =>
-    Effect.sync((): TaskPage => {
+    Effect.suspend((): Effect.Effect<TaskPage, StoreError> => {
+      const after = query.cursor === undefined ? undefined : parseCursor(query.cursor)
+      if (after === null) {
+        return Effect.fail(
+          new StoreError({ operation: "list", cause: new Error(`not a task cursor: ${query.cursor}`) })
+        )
+      }
       const limit = Math.max(1, Math.min(query.limit ?? 100, 1000))
       const all = Array.from(tasks.values())
-        .filter((task) => matches(task, query) && (query.cursor === undefined || cursorOf(task) > query.cursor))
+        .filter((task) => matches(task, query) && (after === undefined || compare(task, after) > 0))
         .sort(compare)
       const items = all.slice(0, limit)
       const last = items.at(-1)
-      return { items, nextCursor: all.length > limit && last !== undefined ? cursorOf(last) : undefined }
+      return Effect.succeed({
+        items,
+        nextCursor: all.length > limit && last !== undefined ? cursorOf(last) : undefined
+      })
     })
 
   const liveLeases = (task: TaskRecord, now: number) => {

@@ -307,7 +307,8 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
       Effect.gen(function* () {
         const store = yield* TaskStore
         for (let i = 0; i < 7; i++) {
-          yield* TestClock.adjust(1)
+          // Creation times of different digit counts (9, 99, 999...): cursors must order them as numbers.
+          yield* TestClock.adjust(9 * 10 ** i)
           yield* store.create({
             id: `t${i}`,
             name: i % 2 === 0 ? "even" : "odd",
