@@ -21,7 +21,8 @@ interface Run {
 /** Runs the example; with `killAfterMs`, SIGKILLs it then (if it is still running). */
 const runExample = (args: ReadonlyArray<string>, killAfterMs?: number): Promise<Run> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    // The embedded store always: with DATABASE_URL set (as in CI), the example would otherwise use the server.
+    const child = spawn(process.execPath, [MAIN, "--store", "pglite", ...args], { stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString()
@@ -102,6 +103,36 @@ describe("examples/long-running", () => {
       await rm(join(template, ".."), { recursive: true, force: true })
     }
   }, 120_000)
+
+  it("refuses an unknown flag or a bad value with exit code 2", async () => {
+    const unknown = await runExample(["--bogus"])
+    assert.strictEqual(unknown.code, 2)
+    const bad = await runExample(["--num-steps", "zero"])
+    assert.strictEqual(bad.code, 2)
+    const help = await runExample(["--help"])
+    assert.strictEqual(help.code, 0)
+    assert.include(help.lines.join("\n"), "--crash-after <k>")
+  }, 60_000)
+
+  it("simulates the crash inside one process with --store memory", async () => {
+    const run = await new Promise<Run>((resolve, reject) => {
+      const child = spawn(process.execPath, [MAIN, "--store", "memory", "--crash-after", "2", "--step-ms", "10"], {
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let stdout = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString()
+      })
+      child.on("error", reject)
+      child.on("close", (code, signal) =>
+        resolve({ code, signal, lines: stdout.split("\n").filter((l) => l.length > 0) })
+      )
+    })
+    assert.strictEqual(run.code, 0)
+    assert.deepStrictEqual(started(run), [1, 2, 3, 4, 5])
+    assert.deepStrictEqual(done(run), [1, 2, 3, 4, 5])
+    assert.isTrue(run.lines.some((line) => /from step 2$/.test(line)))
+  }, 60_000)
 
   it("survives SIGKILL at random moments, 20 times in a row: every run ends complete, no committed step runs again", async () => {
     const template = await makeTemplate()
