@@ -7,6 +7,8 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import { Hono } from "hono"
+import { makeApp } from "../src/http.ts"
 import {
   FileStorageBackend,
   MemoryStore,
@@ -83,6 +85,16 @@ describe("README", () => {
       const handle = yield* runtime.submit(publish, "A long draft...")
       yield* handle.signal("approval", { approved: true, by: "ada" }) // a bad payload fails with SignalRejected
       assert.strictEqual(yield* handle.await, "published by ada: A long draft...")
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.live("the HTTP adapter mounted in a Hono app answers its routes", () =>
+    Effect.gen(function* () {
+      const runtime = yield* Runtime.make({ plugins: [StatePlugin.make()] })
+      const parent = new Hono()
+      parent.route("/waypoint", yield* makeApp({ runtime, tasks: [publish] }))
+      const health = yield* Effect.promise(() => Promise.resolve(parent.request("/waypoint/health")))
+      assert.strictEqual(health.status, 200)
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 

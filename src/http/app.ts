@@ -1,18 +1,23 @@
 /**
- * A Hono app over a Runtime: start, list, read and cancel tasks, follow their events as Server-Sent Events, and read
- * the OpenAPI document. Every request runs as a fiber of the app's Scope with the services `makeApp` was run with,
- * so closing that Scope stops in-flight requests and ends open event streams; the app keeps no global state.
+ * A Hono app over a Runtime: start, list, read, pause, resume, signal and cancel tasks, follow their events as
+ * Server-Sent Events, read their state and snapshots, fork them, manage `StateManager` sessions, and read the OpenAPI
+ * document. Every request runs as a fiber of the app's Scope with the services `makeApp` was run with, so closing
+ * that Scope stops in-flight requests and ends open event streams; the app keeps no global state.
  */
-import { Cause, Duration, Effect, FiberSet, type Scope } from "effect"
+import { Cause, Duration, Effect, FiberSet, Option, type Scope } from "effect"
 import { type Context, Hono, type MiddlewareHandler } from "hono"
 import { cors } from "hono/cors"
-import type { Runtime } from "../index.ts"
+import { ProgressStore, type Runtime, SnapshotStore, type StateManager, StateStore } from "../index.ts"
 import { type HttpFailure, MethodNotAllowed, RouteNotFound, Unauthorized } from "./errors.ts"
 import { isAuthorized } from "./internal/auth.ts"
 import { causeResponse, failureResponse, shuttingDownResponse } from "./problem.ts"
 import type { Route, RouteContext } from "./route.ts"
+import { controlRoutes } from "./routes/control.ts"
 import { eventRoutes } from "./routes/events.ts"
 import { metaRoutes } from "./routes/meta.ts"
+import { sessionRoutes } from "./routes/sessions.ts"
+import { snapshotRoutes } from "./routes/snapshots.ts"
+import { stateRoutes } from "./routes/state.ts"
 import { taskRoutes } from "./routes/tasks.ts"
 import type { AnyHttpTask, HttpTask } from "./task.ts"
 
@@ -35,12 +40,24 @@ export interface AppOptions<P> {
   readonly bodyLimitBytes?: number | undefined
   /** How often an idle event stream sends a comment line, so proxies keep it open. Default: 15 seconds. */
   readonly heartbeat?: Duration.Input | undefined
+  /** Serves `/sessions` and `/checkpoints` over it; without it those routes answer 501. */
+  readonly stateManager?: StateManager["Service"] | undefined
 }
 
-const resources: ReadonlyArray<(ctx: RouteContext) => ReadonlyArray<Route>> = [metaRoutes, taskRoutes, eventRoutes]
+const resources: ReadonlyArray<(ctx: RouteContext) => ReadonlyArray<Route>> = [
+  metaRoutes,
+  taskRoutes,
+  controlRoutes,
+  stateRoutes,
+  snapshotRoutes,
+  eventRoutes,
+  sessionRoutes
+]
 
 /**
- * Builds the app in the current Scope. Mount it anywhere: `parent.route("/waypoint", app)`.
+ * Builds the app in the current Scope. Mount it anywhere: `parent.route("/waypoint", app)`. The `StateStore`,
+ * `SnapshotStore` and `ProgressStore` in the current context (those the runtime was built with) serve task state,
+ * snapshots and progress; a route whose store is absent answers 501.
  *
  * @example
  * ```ts
@@ -66,6 +83,11 @@ export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, never, S
 
     // What every request runs with. (Not an `Effect.fn`: its span would be the parent of every request's span.)
     const services = yield* Effect.context<never>()
+    const stores = {
+      state: yield* Effect.serviceOption(StateStore),
+      snapshots: yield* Effect.serviceOption(SnapshotStore),
+      progress: yield* Effect.serviceOption(ProgressStore)
+    }
     const fibers = yield* FiberSet.make()
     const runPromise = yield* FiberSet.runtimePromise(fibers)()
     const closing = new AbortController()
@@ -82,6 +104,8 @@ export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, never, S
     const ctx: RouteContext = {
       runtime: options.runtime as unknown as Runtime.Runtime<unknown>,
       tasks,
+      stores,
+      stateManager: Option.fromUndefinedOr(options.stateManager),
       bodyLimitBytes,
       heartbeat: Duration.fromInputUnsafe(options.heartbeat ?? "15 seconds"),
       services,

@@ -1,9 +1,28 @@
 /**
  * The errors an HTTP request can end with, and the one table that gives each its status. A failure whose status is
- * 5xx never shows its message to the client: it is logged with an id, and the client sees only the id.
+ * 5xx (but 501, which only names a service the server was built without) never shows its message to the client: it
+ * is logged with an id, and the client sees only the id.
  */
 import { Schema } from "effect"
-import type { InvalidTaskInput, MaxInstancesReached, StoreError, TaskNotFound, UnknownTask } from "../index.ts"
+import type {
+  CheckpointNotFound,
+  CodecMismatch,
+  DecryptionFailed,
+  InvalidKey,
+  InvalidTaskInput,
+  InvalidTransition,
+  MaxInstancesReached,
+  SessionNotFound,
+  SignalRejected,
+  SnapshotCorrupted,
+  SnapshotForkConflict,
+  SnapshotNotFound,
+  SnapshotNotSerializable,
+  SnapshotTooLarge,
+  StoreError,
+  TaskNotFound,
+  UnknownTask
+} from "../index.ts"
 
 /** The request is malformed: bad JSON, a bad query parameter, a bad header. */
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
@@ -67,6 +86,26 @@ export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaTyp
   }
 }
 
+/** A signal was sent to a task that has ended (completed, failed or cancelled); nothing was delivered. */
+export class TaskEnded extends Schema.TaggedError<TaskEnded>()("TaskEnded", {
+  taskId: Schema.String,
+  status: Schema.String,
+  signal: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId} has ended (${this.status}): signal "${this.signal}" was not delivered`
+  }
+}
+
+/** The route needs a service (a store, the StateManager) that the app was built without. */
+export class ServiceNotConfigured extends Schema.TaggedError<ServiceNotConfigured>()("ServiceNotConfigured", {
+  service: Schema.String
+}) {
+  override get message() {
+    return `this server has no ${this.service}, so this route is not available`
+  }
+}
+
 /** The app is shutting down and stopped this request. */
 export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {}) {
   override get message() {
@@ -84,25 +123,60 @@ export type HttpFailure =
   | PayloadTooLarge
   | UnsupportedMediaType
   | ShuttingDown
+  | TaskEnded
+  | ServiceNotConfigured
   | InvalidTaskInput
   | TaskNotFound
   | UnknownTask
   | MaxInstancesReached
+  | InvalidTransition
+  | SignalRejected
   | StoreError
+  | SnapshotNotFound
+  | SnapshotForkConflict
+  | SnapshotNotSerializable
+  | SnapshotTooLarge
+  | SnapshotCorrupted
+  | CodecMismatch
+  | DecryptionFailed
+  | InvalidKey
+  | SessionNotFound
+  | CheckpointNotFound
 
 /** The status of each failure: the only place that decides it. */
 export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
   InvalidRequest: 400,
   InvalidTaskInput: 400,
+  // The runtime refuses a signal for an ended task or a payload that does not match the signal's Schema; the
+  // signal route answers the first as `TaskEnded`, so what is left is the payload.
+  SignalRejected: 400,
+  InvalidKey: 400,
+  SnapshotNotSerializable: 400,
   Unauthorized: 401,
   RouteNotFound: 404,
   TaskNotFound: 404,
   UnknownTask: 404,
+  SnapshotNotFound: 404,
+  SessionNotFound: 404,
+  CheckpointNotFound: 404,
   MethodNotAllowed: 405,
   IdempotencyKeyReused: 409,
   MaxInstancesReached: 409,
+  InvalidTransition: 409,
+  TaskEnded: 409,
+  SnapshotForkConflict: 409,
   PayloadTooLarge: 413,
+  SnapshotTooLarge: 413,
   UnsupportedMediaType: 415,
+  // A stored record that fails its checks, or was written with other codecs or another key, is the server's data
+  // or configuration, not the request: logged with an errorId; its message, which names the stored key, is not shown.
+  SnapshotCorrupted: 500,
+  CodecMismatch: 500,
+  DecryptionFailed: 500,
+  ServiceNotConfigured: 501,
   StoreError: 503,
   ShuttingDown: 503
 }
+
+/** A 5xx whose message is shown: it names what the server lacks, never a cause, and is not logged. */
+export const isShownServerError = (tag: HttpFailure["_tag"]): boolean => tag === "ServiceNotConfigured"

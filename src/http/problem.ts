@@ -4,7 +4,7 @@
  * the cause, so no stack trace or internal message reaches a client.
  */
 import { Cause, Effect, Option, Schema } from "effect"
-import { type HttpFailure, ShuttingDown, statusByTag } from "./errors.ts"
+import { type HttpFailure, isShownServerError, ShuttingDown, statusByTag } from "./errors.ts"
 
 /** The body of every error answer. */
 export const Problem = Schema.Struct({
@@ -28,6 +28,7 @@ const titles: Readonly<Record<number, string>> = {
   413: "Content Too Large",
   415: "Unsupported Media Type",
   500: "Internal Server Error",
+  501: "Not Implemented",
   503: "Service Unavailable"
 }
 
@@ -51,10 +52,12 @@ const extraHeaders = (error: HttpFailure): Record<string, string> | undefined =>
   }
 }
 
-/** The problem answer for a typed failure; a 5xx is logged with an id and shows only that id. */
+/** The problem answer for a typed failure; a 5xx (but 501) is logged with an id and shows only that id. */
 export const failureResponse = (error: HttpFailure, request: Request): Effect.Effect<Response> => {
   const status = statusByTag[error._tag]
-  if (status >= 500) return serverError(status, error._tag, Cause.fail(error), request)
+  if (status >= 500 && !isShownServerError(error._tag)) {
+    return serverError(status, error._tag, Cause.fail(error), request)
+  }
   return Effect.succeed(
     problemResponse(
       {

@@ -3,10 +3,19 @@
  * registers routes, answers 405 for other methods, and writes the OpenAPI document from this one list, so a new
  * resource is one new file.
  */
-import { type Duration, Effect, type Context as EffectContext, type Schema } from "effect"
+import { type Duration, Effect, type Context as EffectContext, Option, Schema } from "effect"
 import type { Context } from "hono"
-import { type Runtime, TaskNotFound } from "../index.ts"
-import type { HttpFailure } from "./errors.ts"
+import {
+  InvalidKey,
+  type ProgressStore,
+  type Runtime,
+  type SnapshotStore,
+  type StateManager,
+  type StateStore,
+  segmentProblem,
+  TaskNotFound
+} from "../index.ts"
+import { type HttpFailure, InvalidRequest, ServiceNotConfigured } from "./errors.ts"
 import { Problem } from "./problem.ts"
 import type { AnyHttpTask } from "./task.ts"
 
@@ -40,10 +49,19 @@ export interface OperationDoc {
   readonly responses: ResponseDocs
 }
 
+/** The stores found in the app's context when it was built; a route that needs an absent one answers 501. */
+export interface RouteStores {
+  readonly state: Option.Option<StateStore["Service"]>
+  readonly snapshots: Option.Option<SnapshotStore["Service"]>
+  readonly progress: Option.Option<ProgressStore["Service"]>
+}
+
 /** What every handler may use. */
 export interface RouteContext {
   readonly runtime: Runtime.Runtime<unknown>
   readonly tasks: ReadonlyMap<string, AnyHttpTask>
+  readonly stores: RouteStores
+  readonly stateManager: Option.Option<StateManager["Service"]>
   readonly bodyLimitBytes: number
   readonly heartbeat: Duration.Duration
   /** The services streams run with once their response has left the handler. */
@@ -58,7 +76,7 @@ export interface RouteContext {
 }
 
 export interface Route {
-  readonly method: "GET" | "POST"
+  readonly method: "GET" | "POST" | "PUT" | "DELETE"
   /** Hono syntax: `/tasks/:id`. */
   readonly path: string
   /** Answered without credentials (`/health`). */
@@ -75,12 +93,53 @@ export const problemDoc = (description: string): ResponseDoc => ({ description, 
 export const unauthorizedDoc = (ctx: RouteContext): ResponseDocs =>
   ctx.isAuthConfigured ? { 401: problemDoc("Missing or invalid credentials.") } : {}
 
+/** The 501 answer, documented only where the service is missing. */
+export const notConfiguredDoc = (service: Option.Option<unknown>, name: string): ResponseDocs =>
+  Option.isNone(service) ? { 501: problemDoc(`This server was built without a ${name}.`) } : {}
+
+/** The service, or `ServiceNotConfigured` naming it. */
+export const requireService = <A>(service: Option.Option<A>, name: string): Effect.Effect<A, ServiceNotConfigured> =>
+  Option.isSome(service) ? Effect.succeed(service.value) : Effect.fail(new ServiceNotConfigured({ service: name }))
+
 /** A JSON answer. */
 export const json = (body: unknown, status = 200, headers?: Record<string, string>): Response =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } })
 
+/** An answer without a body. */
+export const noContent = (status = 204): Response => new Response(null, { status })
+
 /** True when the text holds a control character (which no name, id or session may). */
 export const hasControlCharacter = (text: string): boolean => /\p{Cc}/u.test(text)
+
+/** The check behind `hasControlCharacter`, for Schemas. */
+export const noControlCharacters = Schema.makeFilter((text: string) => !hasControlCharacter(text), {
+  expected: "no control characters"
+})
+
+/** A name or session: 1 to 255 characters, none of them a control character. */
+export const Token = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(255), noControlCharacters)
+
+/** A page size: 1 to 1000. */
+export const Limit = Schema.Number.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 1000 }))
+
+/** A positive whole number, as versions are. */
+export const Version = Schema.Number.check(
+  Schema.isInt(),
+  Schema.isBetween({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
+)
+
+/** Turns a Schema's refusal of part of the request into a 400 that says which part. */
+export const badRequest = (what: string) => (error: Schema.SchemaError) =>
+  new InvalidRequest({ detail: `${what}: ${error.message}` })
+
+/** The `{id}` of a task's paths, as documented. */
+export const taskIdParameter: ParameterDoc = {
+  name: "id",
+  in: "path",
+  required: true,
+  description: "The task's id.",
+  schema: Schema.String
+}
 
 /** The `:id` of the path; an id no task can have (over 1024 characters, control characters) is not looked up. */
 export const taskIdParam = (c: Context): Effect.Effect<string, TaskNotFound> => {
@@ -89,3 +148,18 @@ export const taskIdParam = (c: Context): Effect.Effect<string, TaskNotFound> => 
     ? Effect.succeed(id)
     : Effect.fail(new TaskNotFound({ taskId: id.slice(0, 255) }))
 }
+
+/**
+ * A value from the request that becomes one storage key segment (a session id, a checkpoint id or name). Checked
+ * here as well as by the `StateManager`, so that the problem never echoes more than 255 characters of it.
+ */
+export const keySegment = (value: string): Effect.Effect<string, InvalidKey> => {
+  const reason = segmentProblem(value)
+  return reason === undefined
+    ? Effect.succeed(value)
+    : Effect.fail(new InvalidKey({ key: value.slice(0, 255), reason }))
+}
+
+/** The path parameter `name`, as one storage key segment. */
+export const keySegmentParam = (c: Context, name: string): Effect.Effect<string, InvalidKey> =>
+  keySegment(c.req.param(name) ?? "")

@@ -3,9 +3,31 @@
  * so the document cannot drift from the answers. Times are RFC 3339 strings in UTC.
  */
 import { DateTime, Schema } from "effect"
-import { StoredError, SuspendReason, type TaskEvent, type TaskRecord, TaskStatus } from "../index.ts"
+import {
+  type CheckpointInfo,
+  type ProgressLatest,
+  type SnapshotRecord,
+  type SnapshotRecordPage,
+  type StateEntry,
+  StoredError,
+  SuspendReason,
+  type TaskEvent,
+  type TaskRecord,
+  TaskStatus
+} from "../index.ts"
 
 const Time = Schema.String.annotate({ format: "date-time" })
+
+/** A task's latest progress, as `GET /tasks/{id}` shows it. */
+export const ProgressView = Schema.Struct({
+  /** 0..100, from the last `Progress.update`. */
+  percent: Schema.optionalKey(Schema.Finite),
+  message: Schema.optionalKey(Schema.String),
+  /** The last `Progress.status` message. */
+  status: Schema.optionalKey(Schema.String),
+  updatedAt: Time
+}).annotate({ identifier: "Progress", description: "A task's latest progress report and status message." })
+export type ProgressView = typeof ProgressView.Type
 
 /** A task as the API shows it: its record without the lease and fencing internals. */
 export const TaskView = Schema.Struct({
@@ -23,7 +45,9 @@ export const TaskView = Schema.Struct({
   createdAt: Time,
   updatedAt: Time,
   startedAt: Schema.optionalKey(Time),
-  finishedAt: Schema.optionalKey(Time)
+  finishedAt: Schema.optionalKey(Time),
+  /** Only in `GET /tasks/{id}`, when the server keeps progress and the task reported some. */
+  progress: Schema.optionalKey(ProgressView)
 }).annotate({ identifier: "Task", description: "A task: its status, attempt, output or error, and times." })
 export type TaskView = typeof TaskView.Type
 
@@ -74,6 +98,77 @@ export type TaskEventView = typeof TaskEventView.Type
 
 export const HealthView = Schema.Struct({ status: Schema.Literal("ok") }).annotate({ identifier: "Health" })
 
+/** A task's own state: every live key, with its value, version and expiry. */
+export const TaskStateView = Schema.Struct({
+  taskId: Schema.String,
+  entries: Schema.Record(
+    Schema.String,
+    Schema.Struct({
+      value: Schema.Json,
+      /** 1 for a new key; one more with every write. */
+      version: Schema.Int,
+      expiresAt: Schema.optionalKey(Time)
+    })
+  )
+}).annotate({ identifier: "TaskState", description: "A task's own state; expired keys are left out." })
+export type TaskStateView = typeof TaskStateView.Type
+
+/** One snapshot of a task's data. */
+export const SnapshotView = Schema.Struct({
+  id: Schema.String,
+  taskId: Schema.String,
+  /** 1 for the task's first snapshot, one more for each save; never reused. */
+  version: Schema.Int,
+  data: Schema.Json,
+  checkpoint: Schema.Boolean,
+  createdAt: Time,
+  /** The `Versioned` version the data was written at. */
+  dataVersion: Schema.optionalKey(Schema.Int),
+  /** Where a forked snapshot was copied from. */
+  origin: Schema.optionalKey(Schema.Struct({ taskId: Schema.String, version: Schema.Int }))
+}).annotate({ identifier: "Snapshot", description: "A saved version of a task's data." })
+export type SnapshotView = typeof SnapshotView.Type
+
+/** One page of snapshots, newest first; pass `nextBefore` back as `before` for the next page. */
+export const SnapshotPageView = Schema.Struct({
+  items: Schema.Array(SnapshotView),
+  nextBefore: Schema.optionalKey(Schema.Int)
+}).annotate({ identifier: "SnapshotPage" })
+export type SnapshotPageView = typeof SnapshotPageView.Type
+
+export const SessionListView = Schema.Struct({
+  items: Schema.Array(Schema.Struct({ id: Schema.String }))
+}).annotate({ identifier: "SessionList", description: "Every session with a state, sorted by id." })
+
+export const SessionView = Schema.Struct({ id: Schema.String, state: Schema.Json }).annotate({
+  identifier: "Session",
+  description: "A session's current state."
+})
+
+export const CheckpointView = Schema.Struct({
+  /** Pass it to `POST /checkpoints/{id}/restore`. */
+  id: Schema.String,
+  sessionId: Schema.String,
+  name: Schema.String,
+  createdAt: Time
+}).annotate({ identifier: "Checkpoint", description: "A named copy of a session's state." })
+export type CheckpointView = typeof CheckpointView.Type
+
+export const CheckpointListView = Schema.Struct({ items: Schema.Array(CheckpointView) }).annotate({
+  identifier: "CheckpointList",
+  description: "A session's checkpoints, oldest first."
+})
+
+export const CheckpointCreatedView = Schema.Struct({ id: Schema.String }).annotate({
+  identifier: "CheckpointCreated",
+  description: "The id of the new checkpoint."
+})
+
+export const RestoredView = Schema.Struct({ state: Schema.Json }).annotate({
+  identifier: "Restored",
+  description: "The checkpoint's state, now the session's current state."
+})
+
 const iso = (millis: number): string => DateTime.formatIso(DateTime.makeUnsafe(millis))
 
 export const toTaskView = (record: TaskRecord): TaskView => ({
@@ -96,3 +191,56 @@ export const toTaskView = (record: TaskRecord): TaskView => ({
 
 /** Every kind of event, with its time as a string; a new kind fails to compile here until it has a view. */
 export const toEventView = (event: TaskEvent): TaskEventView => ({ ...event, at: iso(event.at) })
+
+export const toProgressView = (latest: ProgressLatest): ProgressView => ({
+  ...(latest.percent === undefined ? {} : { percent: latest.percent }),
+  ...(latest.message === undefined ? {} : { message: latest.message }),
+  ...(latest.status === undefined ? {} : { status: latest.status }),
+  updatedAt: iso(latest.updatedAt)
+})
+
+/** The entries live at `now`, by key in code-point order. */
+export const toTaskStateView = (
+  taskId: string,
+  entries: ReadonlyMap<string, StateEntry>,
+  now: number
+): TaskStateView => {
+  const live = Array.from(entries).filter(([, entry]) => entry.expiresAt === undefined || entry.expiresAt > now)
+  live.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return {
+    taskId,
+    entries: Object.fromEntries(
+      live.map(([key, entry]) => [
+        key,
+        {
+          value: entry.value,
+          version: entry.version,
+          ...(entry.expiresAt === undefined ? {} : { expiresAt: iso(entry.expiresAt) })
+        }
+      ])
+    )
+  }
+}
+
+export const toSnapshotView = (record: SnapshotRecord): SnapshotView => ({
+  id: record.id,
+  taskId: record.taskId,
+  version: record.version,
+  data: record.data,
+  checkpoint: record.checkpoint,
+  createdAt: iso(record.createdAt),
+  ...(record.dataVersion === undefined ? {} : { dataVersion: record.dataVersion }),
+  ...(record.origin === undefined ? {} : { origin: { taskId: record.origin.taskId, version: record.origin.version } })
+})
+
+export const toSnapshotPageView = (page: SnapshotRecordPage): SnapshotPageView => ({
+  items: page.items.map(toSnapshotView),
+  ...(page.nextBefore === undefined ? {} : { nextBefore: page.nextBefore })
+})
+
+export const toCheckpointView = (info: CheckpointInfo): CheckpointView => ({
+  id: info.id,
+  sessionId: info.sessionId,
+  name: info.name,
+  createdAt: iso(info.createdAt)
+})

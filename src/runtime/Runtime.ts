@@ -276,11 +276,12 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
 
     const signal = Effect.fnUntraced(function* (id: string, name: string, payload: unknown) {
       const record = yield* get(id)
-      const rejected = (reason: string) => new SignalRejected({ taskId: id, signal: name, reason })
-      if (isTerminal(record.status)) return yield* rejected(`the task has ended (${record.status})`)
+      const rejected = (cause: SignalRejected["cause"], reason: string) =>
+        new SignalRejected({ taskId: id, signal: name, cause, reason })
+      if (isTerminal(record.status)) return yield* rejected("TaskEnded", `the task has ended (${record.status})`)
       const schema = registry.get(record.name)?.signals[name] ?? JsonPayload
       const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(schema)(payload), (error) =>
-        rejected(error.message)
+        rejected("InvalidPayload", error.message)
       )
       if (Option.isNone(steps)) {
         return yield* Effect.die(new Error("runtime.signal needs a StepStore in the runtime's context"))

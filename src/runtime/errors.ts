@@ -98,6 +98,8 @@ export class ResultTimeout extends Schema.TaggedError<ResultTimeout>()("ResultTi
 export class SignalRejected extends Schema.TaggedError<SignalRejected>()("SignalRejected", {
   taskId: Schema.String,
   signal: Schema.String,
+  /** `TaskEnded`: nothing waits any more; `InvalidPayload`: the payload does not match the signal's Schema. */
+  cause: Schema.Literals(["TaskEnded", "InvalidPayload"]),
   reason: Schema.String
 }) {
   override get message() {

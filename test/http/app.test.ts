@@ -2,8 +2,19 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Logger, Schema, Scope } from "effect"
 import { Hono } from "hono"
 import { makeApp } from "../../src/http.ts"
-import { MemoryTaskStore, Runtime, StoreError, task } from "../../src/index.ts"
-import { countTasks, expectProblem, gatedTask, greet, order, postJson, readJson, request, withApp } from "./fixtures.ts"
+import { MemoryTaskStore, Progress, ProgressPlugin, Runtime, StoreError, task } from "../../src/index.ts"
+import {
+  countTasks,
+  expectProblem,
+  gatedTask,
+  greet,
+  order,
+  postJson,
+  readJson,
+  request,
+  withApp,
+  withEveryStore
+} from "./fixtures.ts"
 
 describe("makeApp", () => {
   it.effect("answers /health", () =>
@@ -37,6 +48,60 @@ describe("makeApp", () => {
         }
         assert.notProperty(record, "fencingToken")
         assert.notProperty(record, "leaseOwner")
+        assert.notProperty(record, "progress")
+      })
+    )
+  )
+
+  it.effect("shows a task's latest progress in GET /tasks/:id when a ProgressStore is in the context", () =>
+    withEveryStore(
+      Effect.gen(function* () {
+        const reporting = task({ name: "reporting", input: Schema.Struct({}) }, () =>
+          Effect.gen(function* () {
+            const progress = yield* Progress
+            yield* progress.status("importing")
+            yield* progress.update(40, "row 40 of 100")
+          })
+        )
+        const runtime = yield* Runtime.make({ plugins: [ProgressPlugin.make()] })
+        const app = yield* makeApp({ runtime, tasks: [reporting, greet] })
+        const { id } = yield* readJson(yield* postJson(app, "/tasks/reporting", {}))
+        yield* runtime.handle(reporting, String(id)).await
+        const record = yield* readJson(yield* request(app, `/tasks/${id}`))
+        assert.deepStrictEqual(record.progress, {
+          percent: 40,
+          message: "row 40 of 100",
+          status: "importing",
+          updatedAt: "1970-01-01T00:00:00.000Z"
+        })
+        const quiet = yield* readJson(yield* postJson(app, "/tasks/greet", { name: "Ada" }))
+        assert.notProperty(yield* readJson(yield* request(app, `/tasks/${quiet.id}`)), "progress")
+      })
+    )
+  )
+
+  it.effect("answers 501, naming the missing service, on routes whose store or StateManager it was built without", () =>
+    withApp(({ app }) =>
+      Effect.gen(function* () {
+        const { id } = yield* readJson(yield* postJson(app, "/tasks/greet", { name: "Ada" }))
+        const routes: ReadonlyArray<readonly [string, string, string]> = [
+          ["GET", `/tasks/${id}/state`, "StateStore"],
+          ["GET", `/tasks/${id}/snapshots`, "SnapshotStore"],
+          ["GET", `/tasks/${id}/snapshots/1`, "SnapshotStore"],
+          ["POST", `/tasks/${id}/fork`, "SnapshotStore"],
+          ["GET", "/sessions", "StateManager"],
+          ["GET", "/sessions/s1", "StateManager"],
+          ["PUT", "/sessions/s1", "StateManager"],
+          ["DELETE", "/sessions/s1", "StateManager"],
+          ["GET", "/sessions/s1/checkpoints", "StateManager"],
+          ["POST", "/sessions/s1/checkpoints", "StateManager"],
+          ["POST", "/checkpoints/c1/restore", "StateManager"]
+        ]
+        for (const [method, path, service] of routes) {
+          const problem = yield* expectProblem(yield* request(app, path, { method }), 501, "ServiceNotConfigured")
+          assert.include(String(problem.detail), service, path)
+          assert.notProperty(problem, "errorId")
+        }
       })
     )
   )
@@ -306,6 +371,12 @@ describe("makeApp", () => {
         const options = yield* request(app, "/tasks/x/cancel", { method: "OPTIONS" })
         assert.strictEqual(options.status, 204)
         assert.strictEqual(options.headers.get("allow"), "POST, OPTIONS")
+        const patch = yield* request(app, "/sessions/s1", { method: "PATCH" })
+        yield* expectProblem(patch, 405, "MethodNotAllowed")
+        assert.strictEqual(patch.headers.get("allow"), "DELETE, GET, HEAD, PUT")
+        const getFork = yield* request(app, "/tasks/x/fork")
+        yield* expectProblem(getFork, 405, "MethodNotAllowed")
+        assert.strictEqual(getFork.headers.get("allow"), "POST")
       })
     )
   )
@@ -322,7 +393,17 @@ describe("makeApp", () => {
     withApp(
       ({ app, runtime }) =>
         Effect.gen(function* () {
-          const paths = ["/tasks", "/tasks/x", "/openapi.json", "/events", "/tasks/x/events"]
+          const paths = [
+            "/tasks",
+            "/tasks/x",
+            "/openapi.json",
+            "/events",
+            "/tasks/x/events",
+            "/tasks/x/state",
+            "/tasks/x/snapshots",
+            "/sessions",
+            "/sessions/s1"
+          ]
           for (const path of paths) {
             const response = yield* request(app, path)
             yield* expectProblem(response, 401, "Unauthorized")

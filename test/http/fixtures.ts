@@ -1,8 +1,16 @@
 import { assert } from "@effect/vitest"
-import { Deferred, Effect, Schema, type Scope } from "effect"
+import { Deferred, Effect, type Layer, Schema, type Scope, Stream } from "effect"
 import type { Hono } from "hono"
 import { type AppOptions, makeApp } from "../../src/http.ts"
-import { MemoryTaskStore, Runtime, type TaskStore, task } from "../../src/index.ts"
+import {
+  MemoryStore,
+  MemoryTaskStore,
+  Runtime,
+  StateManager,
+  type TaskStatus,
+  type TaskStore,
+  task
+} from "../../src/index.ts"
 
 export const greet = task({ name: "greet", input: Schema.Struct({ name: Schema.String }) }, ({ name }) =>
   Effect.succeed(`hello ${name}`)
@@ -36,20 +44,35 @@ export interface TestEnv {
 type Options = Omit<AppOptions<never>, "runtime" | "tasks"> & {
   readonly tasks?: AppOptions<never>["tasks"]
   readonly wrap?: (runtime: Runtime.Runtime<never>) => Runtime.Runtime<never>
+  /** Every memory store (state, snapshots, progress...) and a StateManager, instead of a task store alone. */
+  readonly everyStore?: boolean
 }
 
 /** A fresh runtime on a memory store and an app over it, for one test. */
 export const withApp = <A, E>(
   f: (env: TestEnv) => Effect.Effect<A, E, Scope.Scope | TaskStore>,
   options: Options = {}
-): Effect.Effect<A, E> =>
-  Effect.gen(function* () {
-    const inner = yield* Runtime.make()
-    const runtime = options.wrap === undefined ? inner : options.wrap(inner)
-    const { wrap: _wrap, tasks, ...rest } = options
-    const app = yield* makeApp({ runtime, tasks: tasks ?? [greet, order], ...rest })
-    return yield* f({ app, runtime: inner })
-  }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+): Effect.Effect<A, E> => {
+  const { wrap, tasks, everyStore, ...rest } = options
+  const build = (stateManager: StateManager["Service"] | undefined) =>
+    Effect.gen(function* () {
+      const inner = yield* Runtime.make()
+      const runtime = wrap === undefined ? inner : wrap(inner)
+      const app = yield* makeApp({ runtime, tasks: tasks ?? [greet, order], stateManager, ...rest })
+      return yield* f({ app, runtime: inner })
+    }).pipe(Effect.scoped)
+  return everyStore === true
+    ? Effect.flatMap(Effect.service(StateManager), build).pipe(
+        Effect.provide(StateManager.layer()),
+        Effect.provide(MemoryStore.layer)
+      )
+    : build(undefined).pipe(Effect.provide(MemoryTaskStore.layer))
+}
+
+/** Every memory store, fresh, for a test that builds its own runtime (with plugins) and app. */
+export const withEveryStore = <A, E>(
+  effect: Effect.Effect<A, E, Scope.Scope | Layer.Success<typeof MemoryStore.layer>>
+): Effect.Effect<A, E> => effect.pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
 
 export const request = (app: Hono, path: string, init?: RequestInit) =>
   Effect.promise(() => Promise.resolve(app.request(path, init)))
@@ -77,7 +100,16 @@ export const expectProblem = (response: Response, status: number, tag: string) =
     return problem
   })
 
-export const countTasks = (runtime: Runtime.Runtime<never>) =>
+/** Waits, by the task's own events, until it reaches `status`; fails if it ends in another. */
+export const awaitStatus = <P>(runtime: Runtime.Runtime<P>, id: string, status: TaskStatus) =>
+  runtime.handle(greet, id).events.pipe(
+    Stream.filter((event) => event._tag === "StatusChanged"),
+    Stream.takeUntil((event) => event.status === status),
+    Stream.runLast,
+    Effect.map((last) => assert.strictEqual(last._tag === "Some" ? last.value.status : undefined, status))
+  )
+
+export const countTasks = <P>(runtime: Runtime.Runtime<P>) =>
   Effect.map(runtime.list({ limit: 1000 }), (page) => page.items.length)
 
 /** One parsed Server-Sent Event; comments are kept so heartbeats can be seen. */

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Hono } from "hono"
-import { countTasks, request, withApp } from "./fixtures.ts"
+import { countTasks, readJson, request, withApp } from "./fixtures.ts"
 
 /** A small seeded generator, so a failing request can be reproduced. */
 const random = (seed: number) => {
@@ -60,12 +60,27 @@ const malformedRequests = (count: number): Array<Case> => {
       {},
       { nested: r.text("xyz", 4) }
     ])
+  const badJson = () => {
+    let body = r.text('{}[]":,abc123 \\\n\ttrue', r.int(0, 200))
+    while (isJson(body)) body = `${body}{`
+    return body
+  }
+  /** An id that no task has, or that none can have. */
+  const badId = () =>
+    r.pick([
+      r.text("abcdef0123456789-", r.int(1, 40)),
+      r.text("%0%f%ZZ%00%E0%A4%A", r.int(1, 30)),
+      "x".repeat(r.int(256, 3000)),
+      encodeURIComponent(r.text("\u00e9\u4e2d\u{1F600}\u0000\n", r.int(1, 10))),
+      "...",
+      "%2e%2e%2e"
+    ])
+  const unknownId = () => r.text("abcdef0123456789-", r.int(1, 40))
+  /** A session or checkpoint id that cannot be a storage key. */
+  const badKey = () =>
+    r.pick(["a%2Fb", "a%5Cb", "%00", "a%0Ab", "k".repeat(r.int(201, 400)), encodeURIComponent("\u0000..")])
   const generators: ReadonlyArray<() => Case> = [
-    () => {
-      let body = r.text('{}[]":,abc123 \\\n\ttrue', r.int(0, 200))
-      while (isJson(body)) body = `${body}{`
-      return { kind: "bad JSON", path: r.pick(["/tasks/greet", "/tasks/order"]), init: post(`${body}`) }
-    },
+    () => ({ kind: "bad JSON", path: r.pick(["/tasks/greet", "/tasks/order"]), init: post(badJson()) }),
     () => {
       const body = r.pick<unknown>([{ name: wrongValue() }, {}, { nom: "Ada" }, wrongValue(), "Ada", [{ name: "Ada" }]])
       return { kind: "wrong types (greet)", path: "/tasks/greet", init: post(JSON.stringify(body)) }
@@ -112,14 +127,7 @@ const malformedRequests = (count: number): Array<Case> => {
       return { kind: "deep nesting", path: "/tasks/greet", init: post(body) }
     },
     () => {
-      const id = r.pick([
-        r.text("abcdef0123456789-", r.int(1, 40)),
-        r.text("%0%f%ZZ%00%E0%A4%A", r.int(1, 30)),
-        "x".repeat(r.int(256, 3000)),
-        encodeURIComponent(r.text("\u00e9\u4e2d\u{1F600}\u0000\n", r.int(1, 10))),
-        "...",
-        "%2e%2e%2e"
-      ])
+      const id = badId()
       const route = r.int(0, 2)
       if (route === 0) return { kind: "bad id", path: `/tasks/${id}`, init: { method: "GET" } }
       if (route === 1) return { kind: "bad id (cancel)", path: `/tasks/${id}/cancel`, init: { method: "POST" } }
@@ -171,12 +179,33 @@ const malformedRequests = (count: number): Array<Case> => {
         "/tasks/x/events",
         "/events",
         "/health",
-        "/openapi.json"
+        "/openapi.json",
+        "/tasks/x/pause",
+        "/tasks/x/resume",
+        "/tasks/x/signals/go",
+        "/tasks/x/state",
+        "/tasks/x/snapshots",
+        "/tasks/x/snapshots/1",
+        "/tasks/x/fork",
+        "/sessions",
+        "/sessions/x/checkpoints",
+        "/checkpoints/x/restore"
       ])
       return { kind: "wrong method", path, init: { method } }
     },
     () => {
-      const path = r.pick(["/events", "/tasks", "/health", "/openapi.json", "/tasks/x/events"])
+      const path = r.pick([
+        "/events",
+        "/tasks",
+        "/health",
+        "/openapi.json",
+        "/tasks/x/events",
+        "/tasks/x/state",
+        "/tasks/x/snapshots",
+        "/tasks/x/snapshots/1",
+        "/sessions",
+        "/sessions/x"
+      ])
       return { kind: "POST to a GET route", path, init: post('{"name":"Ada"}') }
     },
     () => ({
@@ -198,7 +227,110 @@ const malformedRequests = (count: number): Array<Case> => {
       kind: "unknown path",
       path: `/${r.text("abc/", r.int(1, 20))}`,
       init: { method: r.pick(["GET", "POST"]) }
-    })
+    }),
+    () => {
+      const id = badId()
+      const [method, rest] = r.pick([
+        ["POST", "pause"],
+        ["POST", "resume"],
+        ["GET", "state"],
+        ["GET", "snapshots"],
+        ["GET", `snapshots/${r.int(1, 5)}`]
+      ] as const)
+      return { kind: `bad or unknown id (${rest.split("/")[0]})`, path: `/tasks/${id}/${rest}`, init: { method } }
+    },
+    () => {
+      const variant = r.int(0, 3)
+      const task = `/tasks/${unknownId()}`
+      if (variant === 0) return { kind: "bad or unknown id (fork)", path: `/tasks/${badId()}/fork`, init: post("{}") }
+      if (variant === 1) return { kind: "fork: bad JSON", path: `${task}/fork`, init: post(badJson()) }
+      if (variant === 2) {
+        const body = r.pick<unknown>([
+          {},
+          { version: r.pick<unknown>([0, -r.int(1, 1e6), r.next(), "1", null, true, [], {}]) },
+          wrongValue()
+        ])
+        return { kind: "fork: bad body", path: `${task}/fork`, init: post(JSON.stringify(body)) }
+      }
+      return { kind: "fork: unknown task", path: `${task}/fork`, init: post(JSON.stringify({ version: r.int(1, 9) })) }
+    },
+    () => {
+      const query = r.pick([
+        `limit=${r.pick(["0", "-5", "1001", "abc", "2.5", "", "1e9", "NaN", "Infinity"])}`,
+        `before=${r.pick(["0", "-1", "abc", "1.5", "", "NaN", "9".repeat(r.int(17, 30))])}`
+      ])
+      return { kind: "bad snapshot query", path: `/tasks/${unknownId()}/snapshots?${query}`, init: { method: "GET" } }
+    },
+    () => {
+      const version = r.pick(["0", "-1", "1.5", "abc", "1e3", "9".repeat(r.int(17, 30)), "%00", "0x1"])
+      return {
+        kind: "bad snapshot version",
+        path: `/tasks/${unknownId()}/snapshots/${version}`,
+        init: { method: "GET" }
+      }
+    },
+    () => {
+      const variant = r.int(0, 3)
+      const name = r.pick(["go", "approval"])
+      const task = `/tasks/${unknownId()}/signals`
+      if (variant === 0) {
+        const bad = r.pick([encodeURIComponent("a\u0000b"), "n".repeat(r.int(256, 400)), "%0A"])
+        return { kind: "signal: bad name", path: `${task}/${bad}`, init: post("{}") }
+      }
+      if (variant === 1) return { kind: "signal: bad JSON", path: `${task}/${name}`, init: post(badJson()) }
+      if (variant === 2) {
+        const type = r.pick(["text/plain", "application/xml", ""])
+        const headers: Record<string, string> = type === "" ? {} : { "content-type": type }
+        return { kind: "signal: bad content type", path: `${task}/${name}`, init: post("{}", headers) }
+      }
+      return { kind: "signal: unknown task", path: `${task}/${name}`, init: post(JSON.stringify(wrongValue())) }
+    },
+    () => {
+      const variant = r.int(0, 4)
+      if (variant === 0) {
+        return { kind: "session: bad id", path: `/sessions/${badKey()}`, init: { ...post('{"a":1}'), method: "PUT" } }
+      }
+      if (variant === 1) {
+        return {
+          kind: "session: bad body",
+          path: `/sessions/${unknownId()}`,
+          init: { ...post(badJson()), method: "PUT" }
+        }
+      }
+      if (variant === 2) {
+        const size = r.int(LIMIT + 1, LIMIT * 3)
+        const body = JSON.stringify({ note: r.text("abc", size) })
+        return { kind: "session: huge body", path: `/sessions/${unknownId()}`, init: { ...post(body), method: "PUT" } }
+      }
+      if (variant === 3) {
+        const headers: Record<string, string> = { "content-type": r.pick(["text/plain", "application/xml"]) }
+        const path = `/sessions/${unknownId()}`
+        return { kind: "session: bad content type", path, init: { ...post('{"a":1}', headers), method: "PUT" } }
+      }
+      const id = r.pick([badKey(), unknownId()])
+      const method = r.pick(["GET", "DELETE"])
+      return { kind: "session: bad or unknown id", path: `/sessions/${id}`, init: { method } }
+    },
+    () => {
+      const variant = r.int(0, 2)
+      const path = `/sessions/${r.pick([badKey(), unknownId()])}/checkpoints`
+      if (variant === 0) return { kind: "checkpoints: bad or unknown session", path, init: { method: "GET" } }
+      const body = r.pick<unknown>([
+        { name: "x" },
+        { name: r.pick(["a/b", "..", "", "n".repeat(300)]) },
+        {},
+        wrongValue()
+      ])
+      return { kind: "checkpoint: bad request", path, init: post(variant === 1 ? JSON.stringify(body) : badJson()) }
+    },
+    () => {
+      const id = r.pick([badKey(), `checkpoint_${unknownId()}_x_${r.int(0, 1e6)}`, unknownId()])
+      return {
+        kind: "restore: bad or unknown checkpoint",
+        path: `/checkpoints/${id}/restore`,
+        init: { method: "POST" }
+      }
+    }
   ]
   return Array.from({ length: count }, (_, i) => (generators[i % generators.length] as () => Case)())
 }
@@ -230,10 +362,11 @@ describe("robustness", () => {
             }
             assert.strictEqual(yield* countTasks(runtime), before)
             assert.strictEqual(before, 0)
+            assert.deepStrictEqual(yield* readJson(yield* request(app, "/sessions")), { items: [] })
             const kinds = new Set(answers.map(({ kind }) => kind))
-            assert.isAtLeast(kinds.size, 15)
+            assert.isAtLeast(kinds.size, 40)
           }),
-        { bodyLimitBytes: LIMIT }
+        { bodyLimitBytes: LIMIT, everyStore: true }
       ),
     60_000
   )
@@ -253,8 +386,10 @@ describe("robustness", () => {
             yield* Effect.promise(() => response.arrayBuffer())
           }
           assert.strictEqual(yield* countTasks(runtime), 0)
+          const sessions = yield* request(app, "/sessions", { headers: { authorization: "Bearer token" } })
+          assert.deepStrictEqual(yield* readJson(sessions), { items: [] })
         }),
-      { auth: { bearer: "token" }, bodyLimitBytes: LIMIT }
+      { auth: { bearer: "token" }, bodyLimitBytes: LIMIT, everyStore: true }
     )
   )
 })

@@ -1,42 +1,37 @@
 /**
- * The task resource: start a task by name, list tasks, read one, cancel one. A start decodes the body with the
- * task's input Schema before anything is stored, and an `Idempotency-Key` makes a retried start return the task the
- * first one created.
+ * The task resource: start a task by name, list tasks, read one (with its latest progress when the server keeps
+ * progress), cancel one. A start decodes the body with the task's input Schema before anything is stored, and an
+ * `Idempotency-Key` makes a retried start return the task the first one created.
  */
-import { Effect, Equal, Schema } from "effect"
+import { Effect, Equal, Option, Schema } from "effect"
 import type { Context } from "hono"
 import { InvalidTaskInput, TaskStatus, UnknownTask } from "../../index.ts"
-import { IdempotencyKeyReused, InvalidRequest } from "../errors.ts"
+import { IdempotencyKeyReused } from "../errors.ts"
 import { readJsonBody } from "../internal/body.ts"
 import {
-  hasControlCharacter,
+  badRequest,
   json,
+  Limit,
+  noControlCharacters,
   type OperationDoc,
   type ParameterDoc,
   problemDoc,
   type Route,
   type RouteContext,
+  Token,
   taskIdParam,
+  taskIdParameter,
   unauthorizedDoc
 } from "../route.ts"
-import { TaskPageView, TaskView, toTaskView } from "../schema.ts"
+import { TaskPageView, TaskView, toProgressView, toTaskView } from "../schema.ts"
 import { type AnyHttpTask, asTask } from "../task.ts"
 
-const MAX_LIMIT = 1000
-
-const noControlCharacters = Schema.makeFilter((text: string) => !hasControlCharacter(text), {
-  expected: "no control characters"
-})
-
-/** A name or session: 1 to 255 characters, none of them a control character. */
-const Token = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(255), noControlCharacters)
 const Cursor = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(2048), noControlCharacters)
 const IdempotencyKey = Schema.String.check(
   Schema.isMinLength(1),
   Schema.isMaxLength(255),
   Schema.isPattern(/^[\u0021-\u007e]+$/)
 )
-const Limit = Schema.Number.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: MAX_LIMIT }))
 
 const ListQuery = Schema.Struct({
   status: Schema.optionalKey(TaskStatus),
@@ -51,19 +46,8 @@ const decodeToken = Schema.decodeUnknownEffect(Token)
 const decodeIdempotencyKey = Schema.decodeUnknownEffect(IdempotencyKey)
 const encodeCursor = Schema.encodeSync(Schema.StringFromBase64Url)
 
-const badRequest = (what: string) => (error: Schema.SchemaError) =>
-  new InvalidRequest({ detail: `${what}: ${error.message}` })
-
 const optionalToken = (value: string | undefined, what: string) =>
   value === undefined ? Effect.succeed(undefined) : Effect.mapError(decodeToken(value), badRequest(what))
-
-const idParameter: ParameterDoc = {
-  name: "id",
-  in: "path",
-  required: true,
-  description: "The task's id.",
-  schema: Schema.String
-}
 
 export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const { runtime, tasks } = ctx
@@ -115,7 +99,13 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   })
 
   const get = Effect.fn("http.getTask")(function* (c: Context) {
-    return json(toTaskView(yield* runtime.get(yield* taskIdParam(c))))
+    const record = yield* runtime.get(yield* taskIdParam(c))
+    const progress = ctx.stores.progress
+    const latest = Option.isSome(progress) ? yield* progress.value.getLatest(record.id) : Option.none()
+    return json({
+      ...toTaskView(record),
+      ...(Option.isSome(latest) ? { progress: toProgressView(latest.value) } : {})
+    })
   })
 
   const cancel = Effect.fn("http.cancelTask")(function* (c: Context) {
@@ -216,9 +206,9 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         {
           path: "/tasks/{id}",
           operationId: "getTask",
-          summary: "Read a task",
+          summary: "Read a task, with its latest progress when the server keeps progress",
           tag: "tasks",
-          parameters: [idParameter],
+          parameters: [taskIdParameter],
           responses: {
             200: { description: "The task.", schema: TaskView },
             ...unauthorizedDoc(ctx),
@@ -237,7 +227,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
           operationId: "cancelTask",
           summary: "Cancel a task and its unfinished children; a finished task stays as it is",
           tag: "tasks",
-          parameters: [idParameter],
+          parameters: [taskIdParameter],
           responses: {
             200: { description: "The task after the cancel.", schema: TaskView },
             ...unauthorizedDoc(ctx),

@@ -388,3 +388,6 @@ export const clearTaskState = Effect.fn("TaskState.clearTaskState")(function* (t
   const store = yield* StateStore
   yield* store.clear(taskScopeId(taskId))
 })
+
+/** The state scope that holds a task's own keys. */
+export { taskScopeId } from "./internal/scopes.ts"

@@ -24,6 +24,6 @@ export type {
   TypedTaskState,
   TypedTaskStateServices
 } from "./TaskState.ts"
-export { clearTaskState, TaskState } from "./TaskState.ts"
+export { clearTaskState, TaskState, taskScopeId } from "./TaskState.ts"
 export type { VersionedReadError, VersionedState } from "./VersionedState.ts"
 export { versionedState } from "./VersionedState.ts"

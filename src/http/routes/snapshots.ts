@@ -1,0 +1,180 @@
+/**
+ * A task's snapshots, read from the `SnapshotStore` in the app's context, and forks: a new task of the same name,
+ * input and session that starts from one snapshot of another. A fork checks everything it can before it writes:
+ * the task, its definition among the app's tasks, and the snapshot.
+ */
+import { Effect, Option, Schema } from "effect"
+import type { Context } from "hono"
+import { forkSnapshot, SnapshotNotFound, SnapshotStore, UnknownTask } from "../../index.ts"
+import { InvalidRequest } from "../errors.ts"
+import { readJsonBody } from "../internal/body.ts"
+import {
+  badRequest,
+  json,
+  Limit,
+  notConfiguredDoc,
+  problemDoc,
+  type Route,
+  type RouteContext,
+  requireService,
+  taskIdParam,
+  taskIdParameter,
+  unauthorizedDoc,
+  Version
+} from "../route.ts"
+import { SnapshotPageView, SnapshotView, TaskView, toSnapshotPageView, toSnapshotView, toTaskView } from "../schema.ts"
+import { asTask } from "../task.ts"
+
+const ListQuery = Schema.Struct({
+  limit: Schema.optionalKey(Schema.NumberFromString.pipe(Schema.decodeTo(Limit))),
+  before: Schema.optionalKey(Schema.NumberFromString.pipe(Schema.decodeTo(Version)))
+})
+
+const ForkRequest = Schema.Struct({
+  /** The snapshot version of the source task that the new task starts from. */
+  version: Version
+}).annotate({ identifier: "ForkRequest", description: "Which snapshot the new task starts from." })
+
+const decodeListQuery = Schema.decodeUnknownEffect(ListQuery)
+const decodeForkRequest = Schema.decodeUnknownEffect(ForkRequest)
+
+/** The `:version` of the path: digits only, as the versions a store assigns. */
+const versionParam = (c: Context): Effect.Effect<number, InvalidRequest> => {
+  const text = c.req.param("version") ?? ""
+  const version = /^[1-9][0-9]{0,15}$/.test(text) ? Number(text) : Number.NaN
+  return Number.isSafeInteger(version)
+    ? Effect.succeed(version)
+    : Effect.fail(new InvalidRequest({ detail: "invalid snapshot version: expected a whole number from 1" }))
+}
+
+export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
+  const { runtime, tasks } = ctx
+  const storeOf = requireService(ctx.stores.snapshots, "SnapshotStore")
+
+  const list = Effect.fn("http.listSnapshots")(function* (c: Context) {
+    const store = yield* storeOf
+    const id = yield* taskIdParam(c)
+    const query = yield* Effect.mapError(decodeListQuery(c.req.query()), badRequest("invalid query"))
+    yield* runtime.get(id)
+    const page = yield* store.list(id, { limit: query.limit ?? 100, before: query.before })
+    return json(toSnapshotPageView(page))
+  })
+
+  const get = Effect.fn("http.getSnapshot")(function* (c: Context) {
+    const store = yield* storeOf
+    const id = yield* taskIdParam(c)
+    const version = yield* versionParam(c)
+    yield* runtime.get(id)
+    const record = yield* store.get(id, version)
+    if (Option.isNone(record)) return yield* new SnapshotNotFound({ taskId: id, version })
+    return json(toSnapshotView(record.value))
+  })
+
+  const fork = Effect.fn("http.forkTask")(function* (c: Context) {
+    const store = yield* storeOf
+    const id = yield* taskIdParam(c)
+    const body = yield* readJsonBody(c.req.raw, ctx.bodyLimitBytes)
+    const { version } = yield* Effect.mapError(decodeForkRequest(body), badRequest("invalid fork request"))
+    const source = yield* runtime.get(id)
+    const task = tasks.get(source.name)
+    if (task === undefined) return yield* new UnknownTask({ taskName: source.name })
+    // The stored input was encoded by this definition; one that no longer decodes is the server's data, not the
+    // request's.
+    const input = yield* Effect.orDie(Schema.decodeUnknownEffect(task.input)(source.input))
+    const newId = crypto.randomUUID()
+    // A fresh id has no snapshots, so the copy becomes its version 1. Should the submit fail, the copy stays
+    // behind under an id no task will ever have.
+    yield* forkSnapshot(id, version, newId).pipe(Effect.provideService(SnapshotStore, store))
+    const handle = yield* runtime.submit(asTask(task), input, { id: newId, session: source.sessionId })
+    const record = yield* runtime.get(handle.id)
+    // `/tasks/{id}/fork` -> `/tasks/{newId}`, under whatever prefix the app is mounted at.
+    const location = new URL(`../${encodeURIComponent(record.id)}`, c.req.url).pathname
+    return json(toTaskView(record), 201, { location })
+  })
+
+  const unauthorized = unauthorizedDoc(ctx)
+  const notConfigured = notConfiguredDoc(ctx.stores.snapshots, "SnapshotStore")
+
+  return [
+    {
+      method: "GET",
+      path: "/tasks/:id/snapshots",
+      docs: [
+        {
+          path: "/tasks/{id}/snapshots",
+          operationId: "listSnapshots",
+          summary: "List a task's snapshots, newest first",
+          tag: "snapshots",
+          parameters: [
+            taskIdParameter,
+            { name: "limit", in: "query", required: false, description: "Page size (default 100).", schema: Limit },
+            {
+              name: "before",
+              in: "query",
+              required: false,
+              description: "Only versions below this one: the `nextBefore` of the previous page.",
+              schema: Version
+            }
+          ],
+          responses: {
+            200: { description: "One page of snapshots.", schema: SnapshotPageView },
+            400: problemDoc("A bad limit or before."),
+            ...unauthorized,
+            404: problemDoc("No such task."),
+            ...notConfigured
+          }
+        }
+      ],
+      handle: list
+    },
+    {
+      method: "GET",
+      path: "/tasks/:id/snapshots/:version",
+      docs: [
+        {
+          path: "/tasks/{id}/snapshots/{version}",
+          operationId: "getSnapshot",
+          summary: "Read one snapshot of a task",
+          tag: "snapshots",
+          parameters: [
+            taskIdParameter,
+            { name: "version", in: "path", required: true, description: "The snapshot's version.", schema: Version }
+          ],
+          responses: {
+            200: { description: "The snapshot.", schema: SnapshotView },
+            400: problemDoc("A version that is not a whole number from 1."),
+            ...unauthorized,
+            404: problemDoc("No such task, or no such version (never saved, or pruned)."),
+            ...notConfigured
+          }
+        }
+      ],
+      handle: get
+    },
+    {
+      method: "POST",
+      path: "/tasks/:id/fork",
+      docs: [
+        {
+          path: "/tasks/{id}/fork",
+          operationId: "forkTask",
+          summary:
+            "Start a new task of the same name, input and session whose version 1 is a copy of one snapshot of this task",
+          tag: "snapshots",
+          parameters: [taskIdParameter],
+          requestBody: ForkRequest,
+          responses: {
+            201: { description: "The new task, started.", schema: TaskView },
+            400: problemDoc("The body is not valid JSON or not a fork request."),
+            ...unauthorized,
+            404: problemDoc("No such task, no such snapshot, or the task is not one this server may start."),
+            413: problemDoc("The body is larger than the limit."),
+            415: problemDoc("The body is not application/json."),
+            ...notConfigured
+          }
+        }
+      ],
+      handle: fork
+    }
+  ]
+}

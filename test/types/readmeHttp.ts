@@ -1,0 +1,27 @@
+/**
+ * The README's HTTP programs, type-checked by `npm run typecheck` (they serve forever, so no test runs them; the
+ * mounted adapter is exercised in test/readme.test.ts).
+ */
+import { Effect, Schema } from "effect"
+import { Hono } from "hono"
+import { makeApp, serveNode } from "../../src/http.ts"
+import { MemoryStore, ProgressPlugin, Runtime, SnapshotPlugin, StatePlugin, task } from "../../src/index.ts"
+
+const publish = task({ name: "publish", input: Schema.String }, (draft) => Effect.succeed(draft))
+
+export const httpStandalone = Effect.gen(function* () {
+  const runtime = yield* Runtime.make({ plugins: [StatePlugin.make(), SnapshotPlugin.make(), ProgressPlugin.make()] })
+  const app = yield* makeApp({ runtime, tasks: [publish], auth: { bearer: "a long random token" } })
+  const server = yield* serveNode(app, { port: 8080 })
+  yield* Effect.log(`listening on ${server.url}`)
+  return yield* Effect.never
+}).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+
+const site = new Hono()
+site.get("/", (c) => c.text("my site"))
+export const httpMounted = Effect.gen(function* () {
+  const runtime = yield* Runtime.make({ plugins: [StatePlugin.make()] })
+  site.route("/waypoint", yield* makeApp({ runtime, tasks: [publish] }))
+  yield* serveNode(site, { port: 8080 })
+  return yield* Effect.never
+}).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
