@@ -403,6 +403,24 @@ describe("Runtime", () => {
     )
   )
 
+  it.effect("cancels every unfinished task of a session, and only those", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const forever = task({ name: "forever-session", input: Schema.Number }, () => Effect.never)
+        const session = runtime.session("batch")
+        const mine = [yield* session.submit(forever, 1), yield* session.submit(forever, 2)]
+        const done = yield* session.submit(greet, { name: "done" })
+        yield* done.await
+        const other = yield* runtime.session("other").submit(forever, 3)
+        yield* Effect.yieldNow
+        yield* session.cancelAll
+        for (const handle of mine) assert.strictEqual(yield* handle.status, "cancelled")
+        assert.strictEqual(yield* done.status, "completed")
+        assert.strictEqual(yield* other.status, "running")
+      })
+    )
+  )
+
   it.effect("fails fast with MaxInstancesReached when asked not to wait, storing nothing", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
