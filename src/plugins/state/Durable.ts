@@ -94,9 +94,13 @@ export class Durable extends Context.Service<
           }
           const result = yield* effect
           const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(codec)(result), invalid)
-          yield* steps.putStep(task.id, key, encoded)
+          // The first write wins: if another attempt (a worker that lost its lease) recorded this step first, go on
+          // with the recorded result, so every run after this one reads the same answer.
+          const stored = yield* steps.putStep(task.id, key, encoded)
           yield* snapshotPolicy("step")
-          return result
+          return stored === encoded
+            ? result
+            : yield* Effect.mapError(Schema.decodeUnknownEffect(codec)(stored), invalid)
         })
 
       const pause = (options?: { readonly delay?: Duration.Input | undefined }) =>

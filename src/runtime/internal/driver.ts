@@ -70,7 +70,7 @@ export interface Driver {
   }
   /** Renews the leases of the attempts executing here; runs forever in the runtime's Scope. */
   readonly heartbeats: Effect.Effect<never>
-  /** How many attempts this process is executing now. */
+  /** How many attempts this process is executing now, or has taken on as a worker and not let go of. */
   readonly executing: () => number
   /** Drives the task in a child fiber of the caller; its result goes to the returned waiter. */
   readonly runHere: (
@@ -388,14 +388,24 @@ export const makeDriver = (options: DriverOptions): Driver => {
     return waiter
   }
 
+  // Drivers a worker started that have not let go of their task yet: what counts against its concurrency.
+  let detachedAlive = 0
+
   const start = (task: AnyTask, id: string, slotHeld: boolean, initial?: TaskRecord, detach = false) =>
     Effect.suspend(() => {
       if (detach && active.has(id)) return Effect.succeed(undefined)
+      if (detach) detachedAlive++
       const waiter = detach ? undefined : waiterFor(id)
       if (active.has(id)) return Effect.succeed(waiter)
       const entry: { fiber: Fiber.Fiber<AnyExit | undefined> | undefined } = { fiber: undefined }
       active.set(id, entry)
-      return Effect.map(Effect.forkIn(drive(task, id, slotHeld, entry, initial, detach), options.scope), (fiber) => {
+      const driven = detach
+        ? Effect.ensuring(
+            drive(task, id, slotHeld, entry, initial, detach),
+            Effect.sync(() => detachedAlive--)
+          )
+        : drive(task, id, slotHeld, entry, initial, detach)
+      return Effect.map(Effect.forkIn(driven, options.scope), (fiber) => {
         entry.fiber = fiber
         return waiter
       })
@@ -524,7 +534,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
     slot,
     publish,
     start: start as Driver["start"],
-    executing: () => attempts.size,
+    executing: () => Math.max(attempts.size, detachedAlive),
     runHere,
     handle,
     cancel,

@@ -1,7 +1,8 @@
 /**
  * The one database connection the PostgreSQL stores share: drizzle over PGlite (embedded, in a folder or in memory)
- * or over postgres.js (a server). Opening applies pending migrations first; closing the layer's scope closes the
- * driver.
+ * or over postgres.js (a server), and the `Notifications` that wake workers. Opening applies pending migrations
+ * first; closing the layer's scope closes the listener and the driver. A statement that meets a lost server
+ * connection is run again on a fresh one.
  */
 import { mkdir } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
@@ -12,9 +13,10 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite"
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator"
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js"
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator"
-import { Context, Effect, Layer, Predicate } from "effect"
+import { Context, Duration, Effect, Layer, Predicate, Schedule } from "effect"
 import postgres from "postgres"
 import { StoreError } from "../errors.ts"
+import { channel, type Listen, Notifications } from "./Notifications.ts"
 import * as schema from "./schema.ts"
 
 /** A drizzle database over either driver; queries are written once against it. */
@@ -43,9 +45,62 @@ const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url))
 // application's own drizzle migrations would share (the migrator skips every migration older than the newest row).
 const migrationConfig = { migrationsFolder, migrationsSchema: "drizzle", migrationsTable: "__waypoint_migrations" }
 
-/** Runs one driver call; whatever it throws or rejects with becomes a `StoreError` naming the operation. */
-export const attempt = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StoreError> =>
+/** Runs one driver call once; whatever it throws or rejects with becomes a `StoreError` naming the operation. */
+const attemptOnce = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StoreError> =>
   Effect.tryPromise({ try: () => Promise.resolve(run()), catch: (cause) => new StoreError({ operation, cause }) })
+
+/**
+ * What a server connection that went away fails with: its backend was terminated (SQLSTATE 57P01 admin shutdown,
+ * 57P02 crash shutdown, 57P03 cannot connect now) or its socket was cut (postgres.js: ECONNRESET, EPIPE,
+ * CONNECTION_CLOSED). Not CONNECTION_ENDED nor CONNECTION_DESTROYED: postgres.js raises those only after this
+ * process's own `end()`, and no retry can succeed then. PGlite, in process, fails with none of these.
+ */
+const transientCodes: ReadonlySet<unknown> = new Set([
+  "57P01",
+  "57P02",
+  "57P03",
+  "ECONNRESET",
+  "EPIPE",
+  "CONNECTION_CLOSED"
+])
+
+/** Whether a `StoreError` came from a lost connection; drizzle wraps the driver's error in its own. */
+export const isTransient = (error: StoreError): boolean => {
+  let cause: unknown = error.cause
+  for (let depth = 0; depth < 3 && Predicate.isObject(cause); depth++) {
+    if (Predicate.hasProperty(cause, "code") && transientCodes.has(cause.code)) return true
+    cause = Predicate.hasProperty(cause, "cause") ? cause.cause : undefined
+  }
+  return false
+}
+
+// 50, 100, 200, 400, 800 ms (each within 20% either way), about 1.5 s in all: time for a pool whose backends were
+// terminated, or a restarted pooler, to let connections in again. A longer outage reaches the caller as StoreError.
+const transientRetry = {
+  schedule: Schedule.exponential("50 millis").pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(1)))),
+    Schedule.jittered
+  ),
+  times: 5,
+  while: isTransient
+}
+
+/**
+ * Runs one driver call; whatever it throws or rejects with becomes a `StoreError` naming the operation. A call that
+ * failed on a lost connection (`isTransient`) runs again, on a new connection, a few times with a growing delay;
+ * every other failure returns at once.
+ *
+ * At least once: a statement whose commit reached the server but whose reply was lost runs again (one that failed
+ * before its commit was rolled back, and runs once). For most statements that is harmless: `finish` finds its token
+ * spent and fails with `LeaseLost` (the driver then reads the outcome it recorded), a heartbeat or a state `put`
+ * writes the same again, `putStep` and `receiveSignal` keep the first value, `create` with an idempotency key
+ * returns the task it created. Some show it: `create` without a key fails on its own id (StoreError, yet the task
+ * exists), `claim` returns `None` and leaves the task `running` under this owner until its lease expires (or
+ * `recover`), `compareAndSet` reports a conflict with its own write (so `modify` applies its function again), and
+ * `sendSignal`, `appendLogs` and a snapshot `save` add their row twice.
+ */
+export const attempt = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StoreError> =>
+  Effect.retry(attemptOnce(operation, run), transientRetry)
 
 // How long closing waits for queries still running before it cuts the connections.
 const closeTimeoutSeconds = 5
@@ -76,15 +131,15 @@ const openPglite = (options: PgliteOptions) =>
   Effect.gen(function* () {
     const dataDir = options.dataDir
     // PGlite does not create missing parent folders
-    if (dataDir !== undefined) yield* attempt("open", () => mkdir(dataDir, { recursive: true }))
+    if (dataDir !== undefined) yield* attemptOnce("open", () => mkdir(dataDir, { recursive: true }))
     return yield* Effect.acquireRelease(
-      attempt("open", () =>
+      attemptOnce("open", () =>
         PGlite.create({
           ...(dataDir === undefined ? {} : { dataDir }),
           ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir })
         })
       ),
-      (client) => Effect.ignore(attempt("close", () => client.close()))
+      (client) => Effect.ignore(attemptOnce("close", () => client.close()))
     )
   })
 
@@ -97,38 +152,68 @@ const migrateServer = (url: string) =>
     connect(url, 1),
     (client) =>
       Effect.gen(function* () {
-        yield* attempt("migrate", () => client`select pg_advisory_lock(hashtext('waypoint:migrate'))`)
-        yield* attempt("migrate", () => migratePostgres(drizzlePostgres({ client, schema }), migrationConfig))
-        yield* attempt("migrate", () => client`select pg_advisory_unlock(hashtext('waypoint:migrate'))`)
+        // not retried: a new connection would not hold the lock
+        yield* attemptOnce("migrate", () => client`select pg_advisory_lock(hashtext('waypoint:migrate'))`)
+        yield* attemptOnce("migrate", () => migratePostgres(drizzlePostgres({ client, schema }), migrationConfig))
+        yield* attemptOnce("migrate", () => client`select pg_advisory_unlock(hashtext('waypoint:migrate'))`)
       }),
     // closing the connection also releases the lock if a step above failed
-    (client) => Effect.ignore(attempt("close", () => client.end({ timeout: closeTimeoutSeconds })))
+    (client) => Effect.ignore(attemptOnce("close", () => client.end({ timeout: closeTimeoutSeconds })))
   )
+
+/** PGlite delivers a session's own notifications to it: the store hears what its own process writes. */
+const listenPglite =
+  (client: PGlite): Listen =>
+  async (onNotify, onListen) => {
+    const unlisten = await client.listen(channel, onNotify)
+    onListen()
+    return unlisten
+  }
+
+/**
+ * postgres.js listens on a connection of its own, outside the pool, and subscribes again (calling `onListen`) after
+ * that connection is lost.
+ */
+const listenPostgres =
+  (client: postgres.Sql): Listen =>
+  async (onNotify, onListen) => {
+    const subscription = await client.listen(channel, onNotify, onListen)
+    return subscription.unlisten
+  }
 
 /** The database the PostgreSQL stores run their queries on. */
 export class Db extends Context.Service<Db, Database>()("waypoint/stores/postgres/Db") {
-  /** An embedded PGlite database, migrated on open and closed with the layer's scope. */
-  static readonly layerPglite = (options: PgliteOptions = {}): Layer.Layer<Db, StoreError> =>
-    Layer.effect(
-      Db,
+  /**
+   * An embedded PGlite database, migrated on open and closed with the layer's scope, and its wake-ups (heard only in
+   * this process, the only one that can open it).
+   */
+  static readonly layerPglite = (options: PgliteOptions = {}): Layer.Layer<Db | Notifications, StoreError> =>
+    Layer.effectContext(
       Effect.gen(function* () {
         const client = yield* openPglite(options)
         const db = drizzlePglite({ client, schema })
-        yield* attempt("migrate", () => migratePglite(db, migrationConfig))
-        return db
+        yield* attemptOnce("migrate", () => migratePglite(db, migrationConfig))
+        const notifications = yield* Notifications.make(listenPglite(client))
+        return Context.make(Db, db).pipe(Context.add(Notifications, notifications))
       })
     )
 
-  /** A PostgreSQL server database through a postgres.js pool, migrated on open and closed with the layer's scope. */
-  static readonly layerPostgres = (options: PostgresOptions): Layer.Layer<Db, StoreError> =>
-    Layer.effect(
-      Db,
+  /**
+   * A PostgreSQL server database through a postgres.js pool, migrated on open and closed with the layer's scope, and
+   * its wake-ups, heard from every process that uses the database.
+   */
+  static readonly layerPostgres = (options: PostgresOptions): Layer.Layer<Db | Notifications, StoreError> =>
+    Layer.effectContext(
       Effect.gen(function* () {
         yield* migrateServer(options.url)
         const client = yield* Effect.acquireRelease(connect(options.url, 10), (client) =>
-          Effect.ignore(attempt("close", () => client.end({ timeout: closeTimeoutSeconds })))
+          Effect.ignore(attemptOnce("close", () => client.end({ timeout: closeTimeoutSeconds })))
         )
-        return drizzlePostgres({ client, schema })
+        // made after the client, so its finalizer (the unsubscribe) runs before the client ends
+        const notifications = yield* Notifications.make(listenPostgres(client), (payload) =>
+          Effect.asVoid(attempt("notify", () => client`select pg_notify(${channel}, ${payload})`))
+        )
+        return Context.make(Db, drizzlePostgres({ client, schema })).pipe(Context.add(Notifications, notifications))
       })
     )
 }

@@ -1,12 +1,20 @@
 /**
- * Wake-ups for workers, pushed by the database: every statement that may make a task runnable (a create, a requeue,
- * a suspension with a due time, a wake, a hand-back) sends `pg_notify` on one channel from its own RETURNING list,
- * so it notifies only when it changed a row, and every process listening on the database hears of it when that
- * statement commits. The listener starts on the first wait and closes with the database's scope.
+ * Wake-ups for workers, pushed by the database: every write that may make a task runnable (a create, a requeue, a
+ * suspension with a due time, a wake, a hand-back) and changed a row sends `pg_notify` on one channel, and every
+ * process listening on the database hears of it once the write has committed. The listener starts on the first wait
+ * and closes with the database's scope.
+ *
+ * Where the notification is sent depends on the driver. On PGlite (one connection), the writing statement sends it
+ * from its own RETURNING list, at no measurable cost. On a server, a statement of its own right after the write: a
+ * notifying transaction holds the server's notify lock through its commit, WAL flush included, so notifying inside
+ * the writes serializes their commits (measured, 16 concurrent inserts: 3 800-4 100/s notifying inside them,
+ * 7 300-8 800/s with the statement after, 10 000-14 700/s without notifying), while the statement after adds about
+ * 0.05 ms to one write. A process that dies between the two loses that wake-up: workers find the task at their next
+ * poll.
  */
 import { type SQL, sql } from "drizzle-orm"
 import type { PgColumn } from "drizzle-orm/pg-core"
-import { Clock, Context, Deferred, Effect, type Fiber, Exit, Scope, Semaphore } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, type Fiber, Option, Scope, Semaphore } from "effect"
 import { StoreError } from "../errors.ts"
 
 /** The channel of every wake-up; the payload is the task's due time in epoch milliseconds, or empty for now. */
@@ -28,6 +36,9 @@ export const notifyWork = (runAt: PgColumn, when?: SQL): SQL<null> =>
  */
 export type Listen = (onNotify: (payload: string) => void, onListen: () => void) => Promise<() => Promise<unknown>>
 
+/** Sends one notification on `channel`, as a statement of its own. */
+export type Send = (payload: string) => Effect.Effect<void, StoreError>
+
 // Due times kept for waiters beyond this many are dropped (the latest first): polling finds those tasks.
 const maxDueTimes = 1024
 // How long closing waits for the unsubscribe to reach the database.
@@ -42,18 +53,28 @@ export class Notifications extends Context.Service<
      * sent before was missed); a listener that cannot start fails with `StoreError`, and the next call tries again.
      */
     readonly awaitWork: (maxWaitMillis: number) => Effect.Effect<void, StoreError>
+    /**
+     * On a server, the notification a write sends once it has committed (a task runnable at `runAt`, now when
+     * undefined); it never fails, as the write it follows is done. `None` on PGlite: its writing statements notify
+     * themselves (`notifyWork`).
+     */
+    readonly notifyAfter: Option.Option<(runAt: number | undefined) => Effect.Effect<void>>
   }
 >()("waypoint/stores/postgres/Notifications") {
-  /** Wake-ups over `listen`; the subscription, once made, is undone when the current scope closes. */
-  static readonly make = (listen: Listen): Effect.Effect<Notifications["Service"], never, Scope.Scope> =>
+  /**
+   * Wake-ups heard through `listen` and, with `send`, sent after each write (without, the writes notify themselves);
+   * the subscription, once made, is undone when the current scope closes.
+   */
+  static readonly make = (listen: Listen, send?: Send): Effect.Effect<Notifications["Service"], never, Scope.Scope> =>
     Effect.gen(function* () {
       const scope = yield* Effect.scope
       const lock = yield* Semaphore.make(1)
       let listening = false
-      // Counts wake-ups (and (re)subscriptions); each waiting fiber remembers the count it last returned at.
+      // Counts what may have made a task runnable: wake-ups, due times that came, (re)subscriptions. Each waiting
+      // fiber remembers the count it last returned at, so every worker loop hears every wake-up once.
       let heard = 0
       const returnedAt = new WeakMap<Fiber.Fiber<unknown, unknown>, number>()
-      // Future due times, ascending: a waiter returns when the first has come.
+      // Notified due times not yet come, ascending; the first waiter to see one come counts it as heard.
       const dueTimes: Array<number> = []
       // Completed and replaced on every notification, so waiters look at the state again.
       let changed = Deferred.makeUnsafe<void>()
@@ -68,7 +89,6 @@ export class Notifications extends Context.Service<
       const onNotify = (payload: string) => {
         const due = payload === "" ? Number.NaN : Number(payload)
         if (Number.isFinite(due)) {
-          // the waiter compares it with its own clock: a time already passed wakes it at once
           const at = dueTimes.findIndex((time) => time > due)
           dueTimes.splice(at === -1 ? dueTimes.length : at, 0, due)
           if (dueTimes.length > maxDueTimes) dueTimes.pop()
@@ -97,12 +117,14 @@ export class Notifications extends Context.Service<
         })
       )
 
-      /** Drops the due times that have come; true if there were any. */
+      /** Counts the due times that have come (compared with this process's clock) as heard. */
       const takeDue = (now: number) => {
         let count = 0
         while (count < dueTimes.length && (dueTimes[count] as number) <= now) count++
+        if (count === 0) return
         dueTimes.splice(0, count)
-        return count > 0
+        heard++
+        signal()
       }
 
       const awaitWork = (maxWaitMillis: number) =>
@@ -110,20 +132,27 @@ export class Notifications extends Context.Service<
           if (!listening) yield* start
           const fiber = yield* Effect.fiber
           const deadline = (yield* Clock.currentTimeMillis) + Math.max(0, maxWaitMillis)
-          // What was heard between this fiber's previous return and now counts: it may have been after its last look.
+          // What was heard between this fiber's previous return and now counts: it may have come after its last look.
           const since = returnedAt.get(fiber) ?? 0
           while (true) {
             // taken before the checks, so a notification that lands after them still ends the wait below
             const next = changed
-            if (heard !== since) break
             const now = yield* Clock.currentTimeMillis
-            if (takeDue(now) || now >= deadline) break
+            takeDue(now)
+            if (heard !== since || now >= deadline) break
             const until = Math.min(deadline, dueTimes[0] ?? Number.POSITIVE_INFINITY)
             yield* Effect.raceFirst(Deferred.await(next), Effect.sleep(until - now))
           }
           returnedAt.set(fiber, heard)
         })
 
-      return Notifications.of({ awaitWork })
+      const notifyAfter =
+        send === undefined
+          ? Option.none()
+          : Option.some((runAt: number | undefined) =>
+              Effect.ignore(send(runAt === undefined ? "" : String(runAt)), { log: "Warn" })
+            )
+
+      return Notifications.of({ awaitWork, notifyAfter })
     })
 }

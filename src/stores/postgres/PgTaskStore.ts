@@ -1,7 +1,9 @@
 /**
  * The `TaskStore` on PostgreSQL (a server or PGlite). Every operation is one statement, except `create` with an
  * idempotency key already used (an insert that does nothing, then a read): a fenced write checks the token and
- * writes in the same UPDATE, so a stale attempt writes nothing, whichever process it runs in.
+ * writes in the same UPDATE, so a stale attempt writes nothing, whichever process it runs in. A write that makes a
+ * task runnable notifies workers (`Notifications`), so `awaitWork` returns once it has committed, in every process
+ * that shares the database.
  */
 import { and, eq, getTableColumns, gte, inArray, isNull, lt, lte, ne, or, type SQL, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
@@ -18,6 +20,7 @@ import {
   type Transition
 } from "../TaskStore.ts"
 import { attempt, Db } from "./Database.ts"
+import { Notifications, notifyWork } from "./Notifications.ts"
 import { fencingTokens, tasks } from "./schema.ts"
 
 /**
@@ -32,6 +35,11 @@ const returned = {
   error: sql<string | null>`${tasks.error}::text`,
   suspendReason: sql<string | null>`${tasks.suspendReason}::text`
 }
+
+/** The same, from a statement that wakes workers for each row it returns; the extra column reads NULL, so it drops. */
+const returnedNotifying = { ...returned, notified: notifyWork(tasks.runAt) }
+/** The same, waking workers only for a row with a due time (a suspension without one waits for a wake). */
+const returnedNotifyingWhenDue = { ...returned, notified: notifyWork(tasks.runAt, sql`${tasks.runAt} is not null`) }
 
 /** A row as the drivers return it, decoded to a `TaskRecord` (after its null columns are dropped). */
 const TaskRow = Schema.Struct({
@@ -73,6 +81,17 @@ const parseCursor = (cursor: string) => {
 /** Builds the task store over the shared `Db`; statements are prepared once, here. */
 export const make = Effect.gen(function* () {
   const db = yield* Db
+  // Absent when a `Db` comes without it (built by hand): workers then wait out their poll interval.
+  const notifications = yield* Effect.serviceOption(Notifications)
+  // On a server, a write notifies with a statement of its own once it has committed (see `Notifications`); otherwise
+  // (PGlite) the writing statement itself notifies, from its RETURNING list.
+  const notifyAfter = Option.flatMap(notifications, (n) => n.notifyAfter)
+  const inStatement = Option.isNone(notifyAfter)
+  const waking: typeof returned = inStatement ? returnedNotifying : returned
+  const wakingWhenDue: typeof returned = inStatement ? returnedNotifyingWhenDue : returned
+  /** After a write that changed `rows`: the wake-up for a task runnable at `runAt`, if it is sent apart. */
+  const notified = (rows: ReadonlyArray<unknown>, runAt: number | undefined) =>
+    rows.length === 0 || Option.isNone(notifyAfter) ? Effect.void : notifyAfter.value(runAt)
 
   const insert = db
     .insert(tasks)
@@ -92,7 +111,7 @@ export const make = Effect.gen(function* () {
     })
     // ON CONFLICT waits for a concurrent insert of the same key to commit, so the read that follows sees it
     .onConflictDoNothing({ target: tasks.idempotencyKey })
-    .returning(returned)
+    .returning(waking)
     .prepare("waypoint_tasks_create")
 
   const byIdempotencyKey = db
@@ -149,31 +168,36 @@ export const make = Effect.gen(function* () {
     eq(tasks.status, "running"),
     eq(tasks.fencingToken, sql.placeholder("token"))
   )
-  const fenced = (name: string, set: PgUpdateSetSource<typeof tasks>) =>
+  const fenced = (name: string, set: PgUpdateSetSource<typeof tasks>, returning: typeof returned = returned) =>
     db
       .update(tasks)
       .set({ ...released, ...set })
       .where(isHeld)
-      .returning(returned)
+      .returning(returning)
       .prepare(`waypoint_tasks_finish_${name}`)
   const ended = { runAt: null, suspendReason: null, finishedAt: param("now") }
 
   const completeStatement = fenced("completed", { ...ended, status: "completed", output: jsonb("output") })
   const failStatement = fenced("failed", { ...ended, status: "failed", error: jsonb("error") })
   const cancelStatement = fenced("cancelled", { ...ended, status: "cancelled" })
-  const suspendStatement = fenced("suspended", {
-    status: "suspended",
-    suspendReason: jsonb("reason"),
-    runAt: param("runAt")
-  })
-  const requeueStatement = fenced("requeued", {
-    status: "pending",
-    attempt: param("attempt"),
-    runAt: param("runAt"),
-    suspendReason: null,
-    // a requeue without an error keeps the previous attempt's
-    error: sql`coalesce(${jsonb("error")}, ${tasks.error})`
-  })
+  // A suspension without runAt waits for a wake, which notifies then.
+  const suspendStatement = fenced(
+    "suspended",
+    { status: "suspended", suspendReason: jsonb("reason"), runAt: param("runAt") },
+    wakingWhenDue
+  )
+  const requeueStatement = fenced(
+    "requeued",
+    {
+      status: "pending",
+      attempt: param("attempt"),
+      runAt: param("runAt"),
+      suspendReason: null,
+      // a requeue without an error keeps the previous attempt's
+      error: sql`coalesce(${jsonb("error")}, ${tasks.error})`
+    },
+    waking
+  )
 
   const heartbeatStatement = db
     .update(tasks)
@@ -186,13 +210,14 @@ export const make = Effect.gen(function* () {
     .update(tasks)
     .set({ ...released, status: "pending" })
     .where(and(eq(tasks.status, "running"), eq(tasks.leaseOwner, sql.placeholder("owner"))))
-    .returning(returned)
+    .returning(waking)
     .prepare("waypoint_tasks_recover_owned")
 
   const wakeStatement = db
     .update(tasks)
     .set({ runAt: param("now"), updatedAt: param("now") })
     .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "suspended")))
+    .returning({ notified: inStatement ? notifyWork(tasks.runAt) : sql<null>`null` })
     .prepare("waypoint_tasks_wake")
 
   const suspendIdleStatement = db
@@ -225,6 +250,7 @@ export const make = Effect.gen(function* () {
         now
       })
     )
+    yield* notified(inserted, task.runAt)
     const created = yield* firstRecord("create")(inserted)
     if (Option.isSome(created)) return created.value
     const existing = yield* Effect.flatMap(
@@ -383,6 +409,9 @@ export const make = Effect.gen(function* () {
   const finish = Effect.fnUntraced(function* (id: string, token: number, transition: Transition) {
     const now = yield* Clock.currentTimeMillis
     const rows = yield* attempt("finish", () => runTransition(id, token, transition, now))
+    if (transition._tag === "Requeued" || (transition._tag === "Suspended" && transition.runAt !== undefined)) {
+      yield* notified(rows, transition.runAt)
+    }
     const finished = yield* firstRecord("finish")(rows)
     if (Option.isNone(finished)) return yield* new LeaseLost({ taskId: id, token })
     return finished.value
@@ -391,12 +420,13 @@ export const make = Effect.gen(function* () {
   const recoverOwned = Effect.fn("PgTaskStore.recoverOwned")(function* (owner: string) {
     const now = yield* Clock.currentTimeMillis
     const rows = yield* attempt("recoverOwned", () => recoverOwnedStatement.execute({ owner, now }))
+    yield* notified(rows, undefined)
     return yield* Effect.forEach(rows, toRecord("recoverOwned"))
   })
 
   const wake = Effect.fn("PgTaskStore.wake")(function* (id: string) {
     const now = yield* Clock.currentTimeMillis
-    yield* attempt("wake", () => wakeStatement.execute({ id, now }))
+    yield* notified(yield* attempt("wake", () => wakeStatement.execute({ id, now })), now)
   })
 
   const suspendIdle = Effect.fn("PgTaskStore.suspendIdle")(function* (id: string, reason: SuspendReason) {
@@ -415,8 +445,10 @@ export const make = Effect.gen(function* () {
     )
   })
 
-  // TODO(#6): LISTEN/NOTIFY, so a worker wakes at once for work created by another process.
-  const awaitWork = (maxWaitMillis: number) => Effect.sleep(Math.max(0, maxWaitMillis))
+  const awaitWork = Option.match(notifications, {
+    onNone: () => (maxWaitMillis: number) => Effect.sleep(Math.max(0, maxWaitMillis)),
+    onSome: (notifications) => notifications.awaitWork
+  })
 
   return TaskStore.of({
     awaitWork,

@@ -1,0 +1,203 @@
+/**
+ * The runtime over the PostgreSQL stores, on PGlite (a temp folder) and, when DATABASE_URL is set, on a server (a
+ * fresh database, dropped after). Prints, from one run:
+ *   - an empty task, submit -> completed: median latency (target <= 1 ms on the server), in a plain runtime and in a
+ *     worker runtime (which also hears the wake-up of every create and looks for work);
+ *   - 2 000 trivial tasks enqueued (16 at a time) then completed in one process: throughput (target >= 3 000/s),
+ *     submitted to the runtime, and created in the store for a worker runtime to find;
+ *   - after a crash (the task left `running` under a live lease of this runtime's id, one step recorded): store open
+ *     -> first resumed step, median of a few restarts (target <= 100 ms), and the part of it after the open.
+ * Run: node bench/workers.ts (BENCH_OPS sets the sequential samples, 500 by default).
+ */
+import { randomBytes } from "node:crypto"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Clock, Context, Deferred, Effect, Fiber, Layer, Schema, type Scope, Stream } from "effect"
+import postgres from "postgres"
+import { Runtime, StatePlugin, step, TaskStore, task } from "../src/index.ts"
+import { PgliteStore, PostgresStore } from "../src/postgres.ts"
+import type { StoreError } from "../src/stores/errors.ts"
+import type { StateStore } from "../src/stores/StateStore.ts"
+import { StepStore } from "../src/stores/StepStore.ts"
+
+const OPS = Number(process.env.BENCH_OPS ?? 500)
+const WARMUP = 50
+const THROUGHPUT_TASKS = 2_000
+const ENQUEUE_CONCURRENCY = 16
+const WORKER_CONCURRENCY = 100
+const RESTARTS = 5
+
+type Stores = TaskStore | StepStore | StateStore
+type Open = () => Layer.Layer<Stores, StoreError>
+
+const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+const ms = (x: number) => `${x.toFixed(3)} ms`
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const start = performance.now()
+    yield* effect
+    return performance.now() - start
+  })
+
+const empty = task({ name: "empty", input: Schema.Void, output: Schema.Void }, () => Effect.void)
+const trivial = task({ name: "trivial", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n + 1))
+
+/** Median of `OPS` sequential submit -> completed of the empty task, after `WARMUP` unmeasured ones. */
+const submitLatency = (runtime: Runtime.Runtime<never>) =>
+  Effect.gen(function* () {
+    const once = Effect.flatMap(runtime.submit(empty, undefined), (handle) => handle.await)
+    for (let i = 0; i < WARMUP; i++) yield* once
+    const samples: Array<number> = []
+    for (let i = 0; i < OPS; i++) samples.push(yield* timed(once))
+    return median(samples)
+  })
+
+const inputs = Array.from({ length: THROUGHPUT_TASKS }, (_, i) => i)
+
+/** Tasks per second: `THROUGHPUT_TASKS` submitted, `ENQUEUE_CONCURRENCY` at a time, then all awaited. */
+const submitThroughput = (runtime: Runtime.Runtime<never>) =>
+  Effect.map(
+    timed(
+      Effect.gen(function* () {
+        const handles = yield* Effect.forEach(inputs, (i) => runtime.submit(trivial, i), {
+          concurrency: ENQUEUE_CONCURRENCY
+        })
+        for (const handle of handles) yield* handle.await
+      })
+    ),
+    (elapsed) => THROUGHPUT_TASKS / (elapsed / 1000)
+  )
+
+/** Tasks per second: `THROUGHPUT_TASKS` created in the store, found and completed by a worker runtime. */
+const workerThroughput = (store: TaskStore["Service"], worker: Runtime.Runtime<never>) =>
+  Effect.gen(function* () {
+    const completed = worker.subscribe().pipe(
+      Stream.filter((event) => event._tag === "StatusChanged" && event.status === "completed"),
+      Stream.take(THROUGHPUT_TASKS),
+      Stream.runDrain
+    )
+    const start = performance.now()
+    const done = yield* Effect.forkChild(completed, { startImmediately: true })
+    yield* Effect.forEach(inputs, (i) => store.create({ id: `found-${i}`, name: "trivial", input: i }), {
+      concurrency: ENQUEUE_CONCURRENCY,
+      discard: true
+    })
+    yield* Fiber.join(done)
+    return THROUGHPUT_TASKS / ((performance.now() - start) / 1000)
+  })
+
+/**
+ * One restart after a crash: the task `resumed` is `running` under a live lease of "bench-restart" with step 1
+ * recorded. Opens the store, makes the runtime with that id, recovers, and times the open and the first resumed step.
+ */
+const restart = (open: Open, round: number) =>
+  Effect.gen(function* () {
+    const id = `resumed-${round}`
+    // the crashed life: created, claimed for a minute, step 1 recorded; then its process is gone (the store closes)
+    yield* Effect.gen(function* () {
+      const store = yield* TaskStore
+      yield* store.create({ id, name: "resumable", input: null })
+      yield* store.claim(id, { owner: "bench-restart", expiresAt: (yield* Clock.currentTimeMillis) + 60_000 })
+      yield* (yield* StepStore).putStep(id, "step:s1", 1)
+    }).pipe(Effect.provide(open()))
+
+    const firstResumedStep = yield* Deferred.make<number>()
+    const resumable = task({ name: "resumable", input: Schema.Null, output: Schema.Number }, () =>
+      Effect.gen(function* () {
+        const one = yield* step("s1", Effect.succeed(1))
+        const two = yield* step(
+          "s2",
+          Effect.sync(() => performance.now()).pipe(
+            Effect.flatMap((now) => Deferred.succeed(firstResumedStep, now)),
+            Effect.as(2)
+          )
+        )
+        return one + two
+      })
+    )
+    return yield* Effect.scoped(
+      Effect.gen(function* () {
+        const start = performance.now()
+        const context = yield* Layer.build(open())
+        const opened = performance.now()
+        const runtime = yield* Runtime.make({
+          id: "bench-restart",
+          plugins: [StatePlugin.make()],
+          tasks: [resumable]
+        }).pipe(Effect.provideContext(context))
+        yield* runtime.recover
+        const stepped = yield* Deferred.await(firstResumedStep)
+        yield* runtime.handle(resumable, id).await
+        return { total: stepped - start, afterOpen: stepped - opened }
+      })
+    )
+  })
+
+const report = (label: string, open: Open) =>
+  Effect.gen(function* () {
+    const { latency, workerLatency, submitted, found } = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const context = yield* Layer.build(open())
+        const plain = yield* Runtime.make({ tasks: [empty, trivial] }).pipe(Effect.provideContext(context))
+        const latency = yield* submitLatency(plain)
+        const submitted = yield* submitThroughput(plain)
+        const worker = yield* Runtime.make({
+          tasks: [empty, trivial],
+          worker: { concurrency: WORKER_CONCURRENCY }
+        }).pipe(Effect.provideContext(context))
+        const workerLatency = yield* submitLatency(worker)
+        const found = yield* workerThroughput(Context.get(context, TaskStore), worker)
+        return { latency, workerLatency, submitted, found }
+      })
+    )
+    const restarts: Array<{ total: number; afterOpen: number }> = []
+    for (let round = 0; round < RESTARTS; round++) restarts.push(yield* restart(open, round))
+    console.log(label)
+    console.log(`  empty task, submit -> completed, median:         ${ms(latency)}  (target <= 1 ms on the server)`)
+    console.log(`    same, in a worker runtime:                     ${ms(workerLatency)}`)
+    console.log(
+      `  ${THROUGHPUT_TASKS} trivial tasks, submit -> completed, ${ENQUEUE_CONCURRENCY} submits at a time: ${Math.round(submitted)} tasks/s  (target >= 3000/s)`
+    )
+    console.log(
+      `    same, created in the store, found by a worker (${WORKER_CONCURRENCY} at once): ${Math.round(found)} tasks/s`
+    )
+    console.log(
+      `  store open -> first resumed step, median of ${RESTARTS}: ${ms(median(restarts.map((r) => r.total)))}  (target <= 100 ms)`
+    )
+    console.log(`    of which after the open:                       ${ms(median(restarts.map((r) => r.afterOpen)))}`)
+  })
+
+const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "waypoint-bench-workers-"))),
+  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+)
+
+/** A fresh database next to `adminUrl`'s, dropped with the scope. */
+const freshDatabase = (adminUrl: string) => {
+  const name = `wp_bench_${randomBytes(6).toString("hex")}`
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  const admin = (statement: string) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => postgres(adminUrl, { max: 1, onnotice: () => {} })),
+      (sql) => Effect.promise(() => sql.unsafe(statement)),
+      (sql) => Effect.promise(() => sql.end())
+    )
+  return Effect.acquireRelease(Effect.as(admin(`create database ${name}`), url.toString()), () =>
+    admin(`drop database if exists ${name} with (force)`)
+  )
+}
+
+const program = Effect.gen(function* () {
+  console.log(`sequential samples: ${OPS} (after ${WARMUP} warm-up)`)
+  const dataDir = join(yield* tempDir, "store")
+  yield* report("PGlite (temp folder)", () => PgliteStore.layer({ dataDir }))
+  const adminUrl = process.env.DATABASE_URL
+  if (adminUrl === undefined || adminUrl === "") return console.log("Postgres: skipped (DATABASE_URL not set)")
+  const url = yield* freshDatabase(adminUrl)
+  yield* report("Postgres (postgres.js -> server)", () => PostgresStore.layer({ url }))
+}).pipe(Effect.scoped)
+
+Effect.runPromise(program)

@@ -1,0 +1,156 @@
+/**
+ * Statements that meet a lost server connection run again on a new one; other failures return at once. On a server
+ * (DATABASE_URL set): a running task whose every connection is terminated, between two operations and in the
+ * middle of one, carries on and completes, with its record, its steps and its state in agreement.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Deferred, Effect, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import postgres from "postgres"
+import { Runtime, StatePlugin, StateStore, StepStore, step, TaskState, TaskStore, task } from "../../../src/index.ts"
+import { PostgresStore } from "../../../src/postgres.ts"
+import { attempt, isTransient } from "../../../src/stores/postgres/Database.ts"
+import * as TestDatabase from "./TestDatabase.ts"
+
+/** A driver call that fails with `code` the first `failures` times it runs, then returns "ok". */
+const flaky = (code: string, failures: number) => {
+  const calls = { count: 0 }
+  const run = () => {
+    calls.count++
+    return calls.count <= failures
+      ? Promise.reject(Object.assign(new Error(`failed with ${code}`), { code }))
+      : Promise.resolve("ok")
+  }
+  return { calls, run }
+}
+
+describe("Database.attempt", () => {
+  it.effect("runs a call that lost its connection again until it succeeds", () =>
+    Effect.gen(function* () {
+      const { calls, run } = flaky("57P01", 2)
+      const fiber = yield* Effect.forkChild(attempt("get", run))
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* Fiber.join(fiber), "ok")
+      assert.strictEqual(calls.count, 3)
+    })
+  )
+
+  it.effect("gives up after 5 more tries, with growing delays, and fails with StoreError", () =>
+    Effect.gen(function* () {
+      const { calls, run } = flaky("ECONNRESET", 100)
+      const fiber = yield* Effect.forkChild(Effect.flip(attempt("finish", run)))
+      yield* TestClock.adjust("30 millis")
+      assert.strictEqual(calls.count, 1, "the first retry waits about 50 ms")
+      yield* TestClock.adjust("10 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.deepStrictEqual([error._tag, error.operation, calls.count], ["StoreError", "finish", 6])
+    })
+  )
+
+  it.effect("returns every other failure at once", () =>
+    Effect.gen(function* () {
+      for (const code of ["23505", "42P01", "3D000", "CONNECTION_ENDED", "CONNECTION_DESTROYED"]) {
+        const { calls, run } = flaky(code, 100)
+        const error = yield* Effect.flip(attempt("create", run))
+        assert.deepStrictEqual([error._tag, calls.count], ["StoreError", 1], code)
+      }
+    })
+  )
+
+  it.effect("sees the driver's code under drizzle's wrapper", () =>
+    Effect.gen(function* () {
+      const driverError = Object.assign(new Error("terminating connection due to administrator command"), {
+        code: "57P01"
+      })
+      const wrapped = yield* Effect.flip(
+        attempt("get", () => Promise.reject(new Error("Failed query: select 1", { cause: driverError }))).pipe(
+          Effect.forkChild,
+          Effect.tap(() => TestClock.adjust("10 seconds")),
+          Effect.flatMap(Fiber.join)
+        )
+      )
+      assert.isTrue(isTransient(wrapped))
+      const plain = yield* Effect.flip(attempt("get", () => Promise.reject(new Error("no code"))))
+      assert.isFalse(isTransient(plain))
+    })
+  )
+})
+
+const adminUrl = process.env.DATABASE_URL
+
+if (adminUrl !== undefined && adminUrl !== "") {
+  describe("PostgresStore: lost connections", () => {
+    it.live(
+      "completes a task whose connections are all terminated between two steps and during one, nothing half-written",
+      () =>
+        Effect.gen(function* () {
+          const database = yield* TestDatabase.scoped(adminUrl)
+          const stores = yield* Layer.build(PostgresStore.layer({ url: database }))
+          const connect = Effect.acquireRelease(
+            Effect.sync(() => postgres(database, { max: 1, onnotice: () => {} })),
+            (client) => Effect.promise(() => client.end())
+          )
+          const admin = yield* connect
+          const locker = yield* connect
+          const lockerPid = (yield* Effect.promise(() => locker`select pg_backend_pid() as pid`))[0]?.pid as number
+          /** Terminates every backend of the database but the admin's and the locker's; waits until they are gone. */
+          const terminateAll = Effect.promise(
+            () => admin`select pid, pg_terminate_backend(pid, 5000) as gone from pg_stat_activity
+              where datname = current_database() and pid not in (pg_backend_pid(), ${lockerPid})
+                and backend_type = 'client backend'`
+          )
+
+          const between = yield* Deferred.make<void>()
+          const carryOn = yield* Deferred.make<void>()
+          const twoSteps = task(
+            { name: "twoSteps", input: Schema.Void, output: Schema.Record(Schema.String, Schema.Json) },
+            () =>
+              Effect.gen(function* () {
+                const state = yield* TaskState
+                yield* state.set("one", yield* step("one", Effect.succeed(1)))
+                yield* Deferred.succeed(between, undefined)
+                yield* Deferred.await(carryOn)
+                yield* state.set("two", yield* step("two", Effect.succeed(2)))
+                return yield* state.getAll()
+              })
+          )
+          const runtime = yield* Runtime.make({
+            plugins: [StatePlugin.make({ keepStateAfterEnd: true })],
+            tasks: [twoSteps]
+          }).pipe(Effect.provideContext(stores))
+          const handle = yield* runtime.submit(twoSteps, undefined)
+
+          yield* Deferred.await(between)
+          // between two operations: every connection of the pool goes, idle
+          const idle = yield* terminateAll
+          assert.isAbove(idle.length, 0)
+          assert.isTrue(idle.every((row) => row.gone === true))
+
+          // during one: the step's write waits on a lock, and its connection goes while it waits
+          yield* Effect.promise(() => locker`begin`)
+          yield* Effect.promise(() => locker`lock table waypoint.steps in exclusive mode`)
+          yield* Deferred.succeed(carryOn, undefined)
+          yield* Effect.repeat(
+            Effect.promise(
+              () => admin`select count(*)::int as n from pg_stat_activity
+                where datname = current_database() and wait_event_type = 'Lock'`
+            ),
+            { until: (rows) => rows[0]?.n === 1, schedule: Schedule.spaced("10 millis") }
+          )
+          const busy = yield* terminateAll
+          assert.isTrue(busy.length > 0 && busy.every((row) => row.gone === true))
+          yield* Effect.promise(() => locker`commit`)
+
+          const output = yield* handle.await
+          assert.deepStrictEqual(output, { one: 1, two: 2 })
+          const record = Option.getOrThrow(yield* Context.get(stores, TaskStore).get(handle.id))
+          assert.deepStrictEqual([record.status, record.attempt, record.output], ["completed", 1, output])
+          const steps = yield* Context.get(stores, StepStore).listSteps(handle.id)
+          assert.deepStrictEqual(Object.fromEntries(steps), { "step:one": 1, "step:two": 2 })
+          const state = yield* Context.get(stores, StateStore).getAll(`task:${handle.id}`)
+          assert.deepStrictEqual(Object.fromEntries([...state].map(([key, entry]) => [key, entry.value])), output)
+        }).pipe(Effect.scoped),
+      60_000
+    )
+  })
+}
