@@ -82,6 +82,8 @@ export interface Runtime<P> {
   readonly events: Stream.Stream<TaskEvent>
   /** Events of all tasks or of one, optionally resuming after a sequence number (as far as the history keeps). */
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<TaskEvent>
+  /** The kept events (of one task, after a sequence number), without waiting for more. */
+  readonly history: (options?: SubscribeOptions) => Effect.Effect<ReadonlyArray<TaskEvent>>
   /** A view of this runtime that submits into one session. */
   readonly session: (id: string) => Session<P>
   /**
@@ -343,6 +345,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       list: store.list,
       events: events.subscribe(),
       subscribe: events.subscribe,
+      history: events.history,
       signal,
       wake: driver.wake,
       session: (id) => ({

@@ -21,6 +21,8 @@ export class TaskEvents extends Context.Service<
     /** Numbers, timestamps and publishes an event; returns it as published. */
     readonly publish: (event: TaskEventInput) => Effect.Effect<TaskEvent>
     readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<TaskEvent>
+    /** The kept events after `options.after` (all kept ones without it), oldest first; does not wait for more. */
+    readonly history: (options?: SubscribeOptions) => Effect.Effect<ReadonlyArray<TaskEvent>>
     /** The sequence number of the last event published (0 before the first). */
     readonly lastSeq: Effect.Effect<number>
   }
@@ -45,6 +47,18 @@ export class TaskEvents extends Context.Service<
           return Effect.as(PubSub.publish(pubsub, event), event)
         })
 
+      const kept = (after: number, matches: (event: TaskEvent) => boolean) => {
+        const found: Array<TaskEvent> = []
+        for (let n = Math.max(after + 1, seq - size + 1); n <= seq; n++) {
+          const event = ring[n % size]
+          if (event !== undefined && event.seq === n && matches(event)) found.push(event)
+        }
+        return found
+      }
+
+      const history = (opts?: SubscribeOptions) =>
+        Effect.sync(() => kept(opts?.after ?? 0, (event) => opts?.taskId === undefined || event.taskId === opts.taskId))
+
       const subscribe = (opts?: SubscribeOptions) =>
         Stream.unwrap(
           Effect.gen(function* () {
@@ -53,13 +67,7 @@ export class TaskEvents extends Context.Service<
             const matches = (event: TaskEvent) => opts?.taskId === undefined || event.taskId === opts.taskId
             // A sequence number past the last one comes from before a restart of the runtime: start from now.
             const after = opts?.after !== undefined && opts.after > seq ? undefined : opts?.after
-            const replay: Array<TaskEvent> = []
-            if (after !== undefined) {
-              for (let n = Math.max(after + 1, seq - size + 1); n <= seq; n++) {
-                const event = ring[n % size]
-                if (event !== undefined && event.seq === n && matches(event)) replay.push(event)
-              }
-            }
+            const replay = after === undefined ? [] : kept(after, matches)
             const replayedUpTo = replay.at(-1)?.seq ?? after ?? 0
             const live = Stream.fromSubscription(subscription).pipe(
               Stream.filter((event) => event.seq > replayedUpTo && matches(event))
@@ -68,7 +76,7 @@ export class TaskEvents extends Context.Service<
           })
         )
 
-      return TaskEvents.of({ publish, subscribe, lastSeq: Effect.sync(() => seq) })
+      return TaskEvents.of({ publish, subscribe, history, lastSeq: Effect.sync(() => seq) })
     })
   }
 }

@@ -53,6 +53,30 @@ describe("event streams", () => {
     )
   )
 
+  it.effect(
+    "replays what a client missed of a task that has ended, from the history, ending with its final status",
+    () =>
+      withApp(({ app, runtime }) =>
+        Effect.gen(function* () {
+          const started = yield* readJson(yield* postJson(app, "/tasks/greet", { name: "Ada" }))
+          yield* runtime.handle(greet, String(started.id)).await
+          const kept = yield* runtime.history({ taskId: String(started.id) })
+          assert.deepStrictEqual(
+            kept.map((event) => (event._tag === "StatusChanged" ? event.status : event._tag)),
+            ["pending", "running", "completed"]
+          )
+          const seenFirst = String(kept[0]!.seq)
+          const frames = yield* sseReader(
+            yield* request(app, `/tasks/${started.id}/events`, { headers: { "Last-Event-ID": seenFirst } })
+          ).rest
+          assert.deepStrictEqual(
+            frames.map((frame) => dataOf(frame).status),
+            ["running", "completed"]
+          )
+        })
+      )
+  )
+
   it.effect("resumes with Last-Event-ID: events the client has seen are skipped", () =>
     Effect.gen(function* () {
       const gate = yield* Deferred.make<void>()

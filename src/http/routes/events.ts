@@ -60,9 +60,12 @@ export const eventRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         // An id past the runtime's numbering comes from before a restart: start over.
         if (after > current.seq) return Stream.concat(Stream.succeed(current), rest)
         if (after === current.seq) return rest
-        // TODO(#8): the history cannot tell where a finished task's events end, so a client that missed some of
-        // them gets the final status alone.
-        if (isFinalStatus(current)) return Stream.succeed(current)
+        // A finished task: what the history kept of what the client missed, ending with the final status.
+        if (isFinalStatus(current)) {
+          const missed = yield* runtime.history({ taskId: id, after })
+          const last = missed.at(-1)
+          return Stream.fromIterable(last !== undefined && isFinalStatus(last) ? missed : [...missed, current])
+        }
         return runtime.subscribe({ taskId: id, after }).pipe(Stream.takeUntil(isFinalStatus))
       })
     )
@@ -78,8 +81,7 @@ export const eventRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
 
   const allEvents = Effect.fn("http.allEvents")(function* (c: Context) {
     const after = yield* parseLastEventId(c.req.header("last-event-id"))
-    // TODO(#8): an id from before a runtime restart (past the new numbering) hides events until the numbering
-    // passes it; `subscribe` should start over when `after` exceeds its last seq.
+    // An id from before a runtime restart (past the new numbering) starts over: `subscribe` sees to it.
     const events = runtime.subscribe(after === undefined ? undefined : { after })
     return yield* sseResponse(c.req.raw, events, streamOptions)
   })
