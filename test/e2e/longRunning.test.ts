@@ -98,6 +98,14 @@ describe("examples/long-running", () => {
       const third = await runExample(["--data-dir", dataDir])
       assert.strictEqual(third.code, 0)
       assert.deepStrictEqual(started(third), [], "a completed task runs nothing again")
+
+      const reset = await runExample(["--num-steps", "2", "--step-ms", "10", "--reset", "--data-dir", dataDir])
+      assert.strictEqual(reset.code, 0)
+      assert.isTrue(
+        reset.lines.some((line) => line.startsWith("starting task")),
+        "--reset starts over"
+      )
+      assert.deepStrictEqual(done(reset), [1, 2])
     } finally {
       await rm(dir, { recursive: true, force: true })
       await rm(join(template, ".."), { recursive: true, force: true })
