@@ -5,6 +5,7 @@
 import { DateTime, Schema } from "effect"
 import {
   type CheckpointInfo,
+  Inspection,
   type ProgressLatest,
   type SnapshotRecord,
   type SnapshotRecordPage,
@@ -47,7 +48,9 @@ export const TaskView = Schema.Struct({
   startedAt: Schema.optionalKey(Time),
   finishedAt: Schema.optionalKey(Time),
   /** Only in `GET /tasks/{id}`, when the server keeps progress and the task reported some. */
-  progress: Schema.optionalKey(ProgressView)
+  progress: Schema.optionalKey(ProgressView),
+  /** Only in `GET /tasks/{id}`: why the task is where it is (running, lease expired, waiting for a signal...). */
+  inspection: Schema.optionalKey(Inspection)
 }).annotate({ identifier: "Task", description: "A task: its status, attempt, output or error, and times." })
 export type TaskView = typeof TaskView.Type
 

@@ -3,7 +3,7 @@
  * change in the `TaskStore`, and gives each execution `TaskInfo` plus what its plugins provide. `run` and
  * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
  */
-import { type Context, Deferred, Duration, Effect, Layer, Option, Schema, Scope, type Stream } from "effect"
+import { Clock, type Context, Deferred, Duration, Effect, Layer, Option, Schema, Scope, type Stream } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import { StepStore } from "../stores/StepStore.ts"
 import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
@@ -17,6 +17,7 @@ import {
   TaskNotFound,
   UnknownTask
 } from "./errors.ts"
+import { type Inspection, inspect } from "./Inspection.ts"
 import { type Driver, makeDriver } from "./internal/driver.ts"
 import { type AnyTask, erase } from "./internal/outcome.ts"
 import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } from "./Plugin.ts"
@@ -77,6 +78,8 @@ export interface Runtime<P> {
   /** Cancels a task and its unfinished child tasks. Cancelling a finished task does nothing. */
   readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
   readonly get: (id: string) => Effect.Effect<TaskRecord, TaskNotFound | StoreError>
+  /** Why a task is where it is: running, lease expired, waiting for a signal, sleeping, queued behind its limit. */
+  readonly inspect: (id: string) => Effect.Effect<Inspection, TaskNotFound | StoreError>
   readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>
   /** Every event of every task this runtime drives, from the moment of subscription. */
   readonly events: Stream.Stream<TaskEvent>
@@ -332,6 +335,23 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       yield* Effect.forkIn(Effect.forever(Effect.andThen(poll, waitForWork)), scope)
     }
 
+    const inspectTask = Effect.fnUntraced(function* (id: string) {
+      const record = yield* get(id)
+      const now = yield* Clock.currentTimeMillis
+      const maxParallel = registry.get(record.name)?.maxParallel ?? Number.POSITIVE_INFINITY
+      let running = 0
+      if (record.status === "pending" && Number.isFinite(maxParallel)) {
+        const page = yield* store.list({
+          status: "running",
+          name: record.name,
+          sessionId: record.sessionId,
+          limit: 1000
+        })
+        running = page.items.filter((t) => t.sessionId === record.sessionId && (t.leaseExpiresAt ?? 0) >= now).length
+      }
+      return inspect(record, now, { maxParallel, running })
+    })
+
     const runtime: Runtime<PluginProvides<Plugins[number]>> = {
       id: runtimeId,
       run: (task, input, opts) => run(erase(task), input, opts) as never,
@@ -342,6 +362,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       recover,
       cancel: driver.cancel,
       get,
+      inspect: inspectTask,
       list: store.list,
       events: events.subscribe(),
       subscribe: events.subscribe,

@@ -12,6 +12,7 @@ export {
   TaskTimeout,
   UnknownTask
 } from "./errors.ts"
+export { Inspection, StuckReason } from "./Inspection.ts"
 export type { AnyPlugin, ExecutionServices, LifecycleHooks, Plugin, PluginProvides, PluginRequires } from "./Plugin.ts"
 export { plugin } from "./Plugin.ts"
 export * as PromiseRuntime from "./PromiseRuntime.ts"

@@ -49,6 +49,7 @@ describe("makeApp", () => {
         assert.notProperty(record, "fencingToken")
         assert.notProperty(record, "leaseOwner")
         assert.notProperty(record, "progress")
+        assert.deepInclude(record.inspection as object, { taskId: body.id, status: "completed", reason: "finished" })
       })
     )
   )

@@ -421,6 +421,44 @@ describe("Runtime", () => {
     )
   )
 
+  it.effect("says why a task is where it is: running, queued behind its limit, sleeping, paused, finished", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const single = task({ name: "single-inspect", input: Schema.Number, maxParallel: 1 }, () =>
+          Deferred.await(gate)
+        )
+        const first = yield* runtime.submit(single, 1, { session: "s" })
+        const second = yield* runtime.submit(single, 2, { session: "s" })
+        yield* Effect.yieldNow
+        const running = yield* runtime.inspect(first.id)
+        assert.deepStrictEqual([running.reason, running.leaseOwner], ["running", runtime.id])
+        assert.strictEqual((yield* runtime.inspect(second.id)).reason, "queued-behind-limit")
+        yield* runtime.pause(second.id)
+        assert.strictEqual((yield* runtime.inspect(second.id)).reason, "paused")
+        const flaky = task({ name: "flaky-inspect", input: Schema.Void, retry: Schedule.spaced("1 hour") }, () =>
+          Effect.fail(new Boom({ reason: "not yet" }))
+        )
+        const sleeper = yield* runtime.submit(flaky, undefined)
+        yield* Effect.yieldNow
+        const sleeping = yield* runtime.inspect(sleeper.id)
+        assert.deepStrictEqual(
+          [sleeping.reason, sleeping.runAt, sleeping.lastError?.tag],
+          ["sleeping-until", 3_600_000, "Boom"]
+        )
+        yield* Deferred.succeed(gate, undefined)
+        yield* first.await
+        assert.strictEqual((yield* runtime.inspect(first.id)).reason, "finished")
+        const store = yield* TaskStore
+        yield* store.create({ id: "orphan", name: "single-inspect", input: 3 })
+        yield* store.claim("orphan", { owner: "dead", expiresAt: 3_600_001 })
+        yield* TestClock.adjust("2 hours")
+        assert.strictEqual((yield* runtime.inspect("orphan")).reason, "lease-expired")
+        yield* sleeper.cancel
+      })
+    )
+  )
+
   it.effect("fails fast with MaxInstancesReached when asked not to wait, storing nothing", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

@@ -102,9 +102,11 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     const record = yield* runtime.get(yield* taskIdParam(c))
     const progress = ctx.stores.progress
     const latest = Option.isSome(progress) ? yield* progress.value.getLatest(record.id) : Option.none()
+    const inspection = yield* runtime.inspect(record.id)
     return json({
       ...toTaskView(record),
-      ...(Option.isSome(latest) ? { progress: toProgressView(latest.value) } : {})
+      ...(Option.isSome(latest) ? { progress: toProgressView(latest.value) } : {}),
+      inspection
     })
   })
 

@@ -1,0 +1,76 @@
+/**
+ * "Why is it stuck?": a task's record read together with its lease and the limits around it, reduced to one
+ * reason a person can act on.
+ */
+import { Schema } from "effect"
+import { isTerminal, StoredError, type TaskRecord, TaskStatus } from "../stores/TaskRecord.ts"
+
+/** What a task is doing, or waiting for, now. */
+export const StuckReason = Schema.Literals([
+  "finished",
+  "running",
+  "lease-expired",
+  "waiting-signal",
+  "paused",
+  "sleeping-until",
+  "queued-behind-limit",
+  "queued"
+])
+export type StuckReason = typeof StuckReason.Type
+
+/** A task's state with the reason derived from it. */
+export const Inspection = Schema.Struct({
+  taskId: Schema.String,
+  status: TaskStatus,
+  attempt: Schema.Number,
+  reason: StuckReason,
+  /** The worker holding the lease, while running. */
+  leaseOwner: Schema.optionalKey(Schema.String),
+  leaseExpiresAt: Schema.optionalKey(Schema.Number),
+  /** The last write of the running attempt (its claim or its latest heartbeat). */
+  lastHeartbeatAt: Schema.optionalKey(Schema.Number),
+  /** For `sleeping-until` and a timed wait: when the task is runnable again. */
+  runAt: Schema.optionalKey(Schema.Number),
+  /** For `waiting-signal`: the signal it waits for. */
+  signal: Schema.optionalKey(Schema.String),
+  lastError: Schema.optionalKey(StoredError)
+})
+export type Inspection = typeof Inspection.Type
+
+/** Derives the reason from a record, the time, and how many instances of its (session, name) run now. */
+export const inspect = (
+  record: TaskRecord,
+  now: number,
+  limit: { readonly maxParallel: number; readonly running: number }
+): Inspection => {
+  const reason: StuckReason = isTerminal(record.status)
+    ? "finished"
+    : record.status === "running"
+      ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
+        ? "lease-expired"
+        : "running"
+      : record.suspendReason?._tag === "WaitingForSignal"
+        ? "waiting-signal"
+        : record.runAt !== undefined && record.runAt > now
+          ? "sleeping-until"
+          : record.status === "suspended"
+            ? "paused"
+            : limit.running >= limit.maxParallel
+              ? "queued-behind-limit"
+              : "queued"
+  return {
+    taskId: record.id,
+    status: record.status,
+    attempt: record.attempt,
+    reason,
+    ...(record.status === "running" && record.leaseOwner !== undefined
+      ? { leaseOwner: record.leaseOwner, lastHeartbeatAt: record.updatedAt }
+      : {}),
+    ...(record.status === "running" && record.leaseExpiresAt !== undefined
+      ? { leaseExpiresAt: record.leaseExpiresAt }
+      : {}),
+    ...(record.runAt !== undefined ? { runAt: record.runAt } : {}),
+    ...(record.suspendReason?._tag === "WaitingForSignal" ? { signal: record.suspendReason.signal } : {}),
+    ...(record.error !== undefined ? { lastError: record.error } : {})
+  }
+}
