@@ -112,9 +112,9 @@ const bar = (done: number, total: number) => {
 }
 
 /**
- * The task. A step's work runs once (`step` remembers its result); its checkpoint is the step result, the state
- * key `lastStep` and a snapshot. `step <i>/<n> done` is printed once that checkpoint is committed; a run that
- * finds a step's result but not its checkpoint (killed in between) completes the checkpoint without redoing it.
+ * The task. A step's work runs once: `step` records its result together with the state key `lastStep`, in one
+ * store operation, so after a crash either both are stored or neither. Then a snapshot is saved, progress
+ * reported, and `step <i>/<n> done` printed; a step already recorded is never run or printed again.
  */
 const makeTask = (options: Options, crash: Effect.Effect<void>) =>
   task({ name: TASK_NAME, input: Schema.Struct({ numSteps: Schema.Int }), output: Results }, ({ numSteps }) =>
@@ -129,9 +129,9 @@ const makeTask = (options: Options, crash: Effect.Effect<void>) =>
           Effect.andThen(Effect.sleep(options.stepMs)),
           Effect.as(`result of step ${i}`)
         )
-        results.push(yield* step(`step-${i}`, work))
+        // The step's result and `lastStep` are written together, in one store operation.
+        results.push(yield* step(`step-${i}`, work, { state: () => ({ lastStep: i }) }))
         if (i <= committed) continue
-        yield* state.set("lastStep", i)
         yield* snapshots.save({ lastStep: i, results: [...results] }, { checkpoint: i === numSteps })
         yield* progress.update((i / numSteps) * 100, `step ${i}/${numSteps}`)
         if (process.stdout.isTTY) yield* Effect.sync(() => process.stdout.write(`${bar(i, numSteps)}\r`))

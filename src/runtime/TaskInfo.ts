@@ -15,6 +15,8 @@ export class TaskInfo extends Context.Service<
     readonly parentId: string | undefined
     /** True once a cancel of this task was asked: a body that checks it can stop cleanly before it is interrupted. */
     readonly shouldStop: Effect.Effect<boolean>
+    /** The attempt's fencing token: a store refuses this attempt's fenced writes once another attempt owns the task. */
+    readonly fencingToken: number
   }
 >()("waypoint/runtime/TaskInfo") {
   /** A fixed `TaskInfo` for testing plugin services outside a runtime. */
@@ -27,6 +29,7 @@ export class TaskInfo extends Context.Service<
         sessionId: undefined,
         parentId: undefined,
         shouldStop: Effect.succeed(false),
+        fencingToken: 0,
         ...info
       })
     )

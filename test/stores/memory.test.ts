@@ -1,4 +1,6 @@
-import { MemoryTaskStore } from "../../src/stores/index.ts"
+import { MemoryStore, MemoryTaskStore } from "../../src/stores/index.ts"
+import { checkpointSuite } from "./conformance/checkpointSuite.ts"
 import { taskStoreSuite } from "./conformance/taskStoreSuite.ts"
 
 taskStoreSuite("memory", MemoryTaskStore.layer)
+checkpointSuite("memory", MemoryStore.layer)

@@ -7,6 +7,7 @@ import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
+import { checkpointSuite } from "./conformance/checkpointSuite.ts"
 import { progressStoreSuite } from "./conformance/progressStoreSuite.ts"
 import { snapshotStoreSuite } from "./conformance/snapshotStoreSuite.ts"
 import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
@@ -26,6 +27,7 @@ pgTaskStoreSuite("pglite", layerFrom(template))
 const stores = Layer.provide(PgStores.layer, Db.layerPglite({ loadDataDir: template }))
 stateStoreSuite("pglite", stores)
 stepStoreSuite("pglite", stores)
+checkpointSuite("pglite", stores)
 snapshotStoreSuite("pglite", stores)
 progressStoreSuite("pglite", stores)
 storageBackendSuite("pglite", stores)

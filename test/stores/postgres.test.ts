@@ -8,6 +8,7 @@ import { SnapshotStore } from "../../src/stores/SnapshotStore.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
+import { checkpointSuite } from "./conformance/checkpointSuite.ts"
 import { progressStoreSuite } from "./conformance/progressStoreSuite.ts"
 import { snapshotStoreSuite } from "./conformance/snapshotStoreSuite.ts"
 import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
@@ -31,6 +32,7 @@ if (adminUrl !== undefined && adminUrl !== "") {
   const stores = Layer.provide(PgStores.layer, TestDatabase.layer(url))
   stateStoreSuite("postgres", stores)
   stepStoreSuite("postgres", stores)
+  checkpointSuite("postgres", stores)
   snapshotStoreSuite("postgres", stores)
   progressStoreSuite("postgres", stores)
   storageBackendSuite("postgres", stores)

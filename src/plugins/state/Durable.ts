@@ -12,14 +12,21 @@ import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { suspend } from "../../runtime/Suspension.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import type { StoreError } from "../../stores/errors.ts"
+import type { StateWrite } from "../../stores/StateStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
 import { Snapshots } from "../snapshots/Snapshots.ts"
-import { DuplicateStep, SignalTimeout, StepResultInvalid } from "./errors.ts"
-import { TaskState } from "./TaskState.ts"
+import { DuplicateStep, SignalTimeout, StateNotSerializable, StepResultInvalid } from "./errors.ts"
+import { asJson, whyNotJson } from "./internal/json.ts"
+import { TaskState, taskScopeId } from "./TaskState.ts"
 
 /** How a step's result is stored: by default it must be JSON (or `undefined`). */
 export interface StepOptions<A> {
   readonly schema?: Schema.Codec<A, unknown> | undefined
+  /**
+   * State keys of the task to write with the step's result, in the same store operation (one round trip on
+   * PostgreSQL): after a crash, either both are stored or neither. Values must be JSON.
+   */
+  readonly state?: ((result: A) => Readonly<Record<string, unknown>>) | undefined
 }
 
 const DefaultResult = Schema.toCodecJson(Schema.Union([Schema.Undefined, Schema.Json]))
@@ -52,7 +59,7 @@ export class Durable extends Context.Service<
       name: string,
       effect: Effect.Effect<A, E, R>,
       options?: StepOptions<A>
-    ) => Effect.Effect<A, E | DuplicateStep | StepResultInvalid | StoreError, R>
+    ) => Effect.Effect<A, E | DuplicateStep | StepResultInvalid | StateNotSerializable | StoreError, R>
     /**
      * Ends this run: the task is recorded `suspended`, its slot is freed, and it runs again from the start of the
      * body after `delay` (at once by default). Read state to skip done work.
@@ -94,9 +101,24 @@ export class Durable extends Context.Service<
           }
           const result = yield* effect
           const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(codec)(result), invalid)
-          // The first write wins: if another attempt (a worker that lost its lease) recorded this step first, go on
-          // with the recorded result, so every run after this one reads the same answer.
-          const stored = yield* steps.putStep(task.id, key, encoded)
+          const entries = new Map<string, StateWrite>()
+          for (const [stateKey, value] of Object.entries(options?.state?.(result) ?? {})) {
+            const reason = whyNotJson(value)
+            if (reason !== undefined) return yield* new StateNotSerializable({ key: stateKey, reason })
+            entries.set(stateKey, { value: asJson(value) })
+          }
+          // One fenced write of the result and its state. The first write wins: if another attempt recorded this
+          // step first, go on with the recorded result, so every run after this one reads the same answer. If
+          // another attempt owns the task now, this one stops here (as its heartbeat would stop it).
+          const stored = yield* steps
+            .checkpoint({
+              taskId: task.id,
+              token: task.fencingToken,
+              key,
+              value: encoded,
+              state: entries.size === 0 ? undefined : { scope: taskScopeId(task.id), entries }
+            })
+            .pipe(Effect.catchTag("LeaseLost", () => Effect.interrupt))
           yield* snapshotPolicy("step")
           return stored === encoded
             ? result
@@ -149,7 +171,7 @@ export const step = <A, E, R>(
   name: string,
   effect: Effect.Effect<A, E, R>,
   options?: StepOptions<A>
-): Effect.Effect<A, E | DuplicateStep | StepResultInvalid | StoreError, R | Durable> =>
+): Effect.Effect<A, E | DuplicateStep | StepResultInvalid | StateNotSerializable | StoreError, R | Durable> =>
   Effect.flatMap(Effect.service(Durable), (durable) => durable.step(name, effect, options))
 
 /** Suspends the task and frees its slot; it runs again after `delay` (see `Durable.pause`). */

@@ -203,7 +203,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
           attempt: record.attempt,
           sessionId: record.sessionId,
           parentId: record.parentId,
-          shouldStop: Effect.sync(() => cancelRequested.has(record.id))
+          shouldStop: Effect.sync(() => cancelRequested.has(record.id)),
+          fencingToken: record.fencingToken
         })
         yield* publish(record)
         yield* runHooks("onStart", (f) => f(info))

@@ -3,10 +3,18 @@
  * synchronous step, so it is atomic without a lock.
  */
 import { Effect, Layer, Option, type Schema } from "effect"
+import { LeaseLost, StoreError } from "../errors.ts"
+import { StateStore } from "../StateStore.ts"
 import { StepStore } from "../StepStore.ts"
+import { TaskStore } from "../TaskStore.ts"
 
-/** Builds an empty in-memory step store. */
-export const make = Effect.sync(() => {
+/**
+ * Builds an empty in-memory step store. A checkpoint's state goes to the `StateStore` of the context, if any, and
+ * its token is checked against the `TaskStore` of the context, if any (`MemoryStore.layer` provides both).
+ */
+export const make = Effect.gen(function* () {
+  const stateStore = yield* Effect.serviceOption(StateStore)
+  const taskStore = yield* Effect.serviceOption(TaskStore)
   const steps = new Map<string, Map<string, Schema.Json>>()
   const mailboxes = new Map<string, Array<Schema.Json>>()
   const stepsOf = (taskId: string) => {
@@ -28,6 +36,29 @@ export const make = Effect.sync(() => {
         if (existing !== undefined) return existing
         entries.set(key, value)
         return value
+      }),
+    checkpoint: (checkpoint) =>
+      Effect.gen(function* () {
+        if (Option.isSome(taskStore)) {
+          const task = yield* taskStore.value.get(checkpoint.taskId)
+          const held =
+            Option.isSome(task) && task.value.status === "running" && task.value.fencingToken === checkpoint.token
+          if (!held) return yield* new LeaseLost({ taskId: checkpoint.taskId, token: checkpoint.token })
+        }
+        const entries = stepsOf(checkpoint.taskId)
+        const recorded = entries.get(checkpoint.key)
+        if (recorded !== undefined) return recorded
+        if (checkpoint.state !== undefined) {
+          if (Option.isNone(stateStore)) {
+            return yield* new StoreError({
+              operation: "checkpoint",
+              cause: new Error("a checkpoint with state needs a StateStore in the step store's context")
+            })
+          }
+          yield* stateStore.value.put(checkpoint.state.scope, checkpoint.state.entries)
+        }
+        entries.set(checkpoint.key, checkpoint.value)
+        return checkpoint.value
       }),
     listSteps: (taskId) => Effect.sync(() => new Map(steps.get(taskId) ?? [])),
     sendSignal: (taskId, name, payload) =>

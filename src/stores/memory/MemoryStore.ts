@@ -18,9 +18,8 @@ import * as MemoryTaskStore from "./MemoryTaskStore.ts"
 /** Fresh, empty memory stores for each build of the layer. */
 export const layer: Layer.Layer<TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend> =
   Layer.mergeAll(
-    MemoryTaskStore.layer,
-    MemoryStateStore.layer,
-    MemoryStepStore.layer,
+    // The step store checks checkpoints' tokens against this task store and writes their state to this state store.
+    MemoryStepStore.layer.pipe(Layer.provideMerge(Layer.merge(MemoryTaskStore.layer, MemoryStateStore.layer))),
     MemorySnapshotStore.layer,
     MemoryProgressStore.layer,
     MemoryStorageBackend.layer

@@ -6,10 +6,10 @@
 import { and, eq, sql } from "drizzle-orm"
 import type { PgColumn } from "drizzle-orm/pg-core"
 import { Effect, Layer, Option, Predicate, Schema } from "effect"
-import { StoreError } from "../errors.ts"
-import { StepStore } from "../StepStore.ts"
-import { attempt, Db } from "./Database.ts"
-import { signals, steps } from "./schema.ts"
+import { LeaseLost, StoreError } from "../errors.ts"
+import { type Checkpoint, StepStore } from "../StepStore.ts"
+import { attempt, Db, execute } from "./Database.ts"
+import { signals, stateEntries, steps, tasks } from "./schema.ts"
 
 /** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */
 const valueText = sql<string>`${steps.value}::text`
@@ -163,7 +163,52 @@ export const make = Effect.gen(function* () {
     return rows.length === 0 ? 0 : (yield* decodeCount(rows[0])).count
   })
 
-  return StepStore.of({ getStep, putStep, listSteps, sendSignal, receiveSignal, pendingSignals })
+  // One statement: the fence, the step and the state entries. Data-modifying CTEs all run, once, with one
+  // snapshot; each write is guarded by the fence, so a stale token writes nothing.
+  const checkpointStatement = (checkpoint: Checkpoint) => {
+    const entries: Record<string, { readonly value: Schema.Json; readonly expiresAt?: number | undefined }> = {}
+    for (const [key, entry] of checkpoint.state?.entries ?? []) entries[key] = entry
+    return sql`with fence as (
+        select 1 from ${tasks}
+        where ${tasks.id} = ${checkpoint.taskId} and ${tasks.status} = 'running'
+          and ${tasks.fencingToken} = ${checkpoint.token}
+      ), step as (
+        insert into ${steps} (${bare(steps.taskId)}, ${bare(steps.key)}, ${bare(steps.value)})
+        select ${checkpoint.taskId}, ${checkpoint.key}, ${JSON.stringify(checkpoint.value)}::text::jsonb
+        where exists (select 1 from fence)
+        on conflict (${bare(steps.taskId)}, ${bare(steps.key)}) do update set ${bare(steps.value)} = ${steps.value}
+        returning ${steps.value}::text as value
+      ), state as (
+        insert into ${stateEntries}
+          (${bare(stateEntries.scope)}, ${bare(stateEntries.key)}, ${bare(stateEntries.value)},
+           ${bare(stateEntries.expiresAt)}, ${bare(stateEntries.version)})
+        select ${checkpoint.state?.scope ?? ""}, entry.key, entry.value -> 'value', (entry.value ->> 'expiresAt')::bigint, 1
+        from jsonb_each(${JSON.stringify(entries)}::text::jsonb) as entry
+        where exists (select 1 from fence)
+        order by entry.key
+        on conflict (${bare(stateEntries.scope)}, ${bare(stateEntries.key)}) do update
+          set ${bare(stateEntries.value)} = excluded.value, ${bare(stateEntries.expiresAt)} = excluded.expires_at,
+              ${bare(stateEntries.version)} = ${stateEntries.version} + 1
+        returning 1
+      )
+      select (select value from step) as value, exists (select 1 from fence) as held,
+        (select count(*) from state)::int as written`
+  }
+
+  const CheckpointRow = Schema.Struct({ value: Schema.NullOr(Schema.String), held: Schema.Boolean })
+  const decodeCheckpoint = decodeWith(CheckpointRow, "checkpoint")
+
+  const checkpoint = Effect.fnUntraced(function* (input: Checkpoint) {
+    const rows = yield* execute(db, "checkpoint", checkpointStatement(input))
+    const row = yield* decodeCheckpoint(rows[0])
+    if (!row.held || row.value === null) return yield* new LeaseLost({ taskId: input.taskId, token: input.token })
+    return yield* Effect.mapError(
+      Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Json))(row.value),
+      (cause) => new StoreError({ operation: "checkpoint", cause })
+    )
+  })
+
+  return StepStore.of({ getStep, putStep, checkpoint, listSteps, sendSignal, receiveSignal, pendingSignals })
 })
 
 /** The step store over the shared `Db`. */

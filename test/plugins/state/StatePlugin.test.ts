@@ -129,6 +129,28 @@ describe("StatePlugin", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
+  it.effect("writes a step's result and its state together, and refuses state that is not JSON", () =>
+    Effect.gen(function* () {
+      const counted = task({ name: "counted", input: Schema.Void }, () =>
+        Effect.gen(function* () {
+          const rows = yield* step("count", Effect.succeed(42), { state: (n) => ({ rows: n, phase: "counted" }) })
+          const state = yield* TaskState
+          return { rows, stored: yield* state.getAll() }
+        })
+      )
+      const runtime = yield* Runtime.make({ plugins: [StatePlugin.make()] })
+      assert.deepStrictEqual(yield* runtime.run(counted, undefined), {
+        rows: 42,
+        stored: { rows: 42, phase: "counted" }
+      })
+      const broken = task({ name: "broken-state", input: Schema.Void }, () =>
+        step("count", Effect.succeed(1), { state: () => ({ when: new Date(0) }) })
+      )
+      const error = yield* Effect.flip(runtime.run(broken, undefined))
+      assert.strictEqual(error._tag, "StateNotSerializable")
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
   it.effect("lets two tasks of one session share state: step 1 writes, step 2 reads", () =>
     Effect.gen(function* () {
       const ask = task({ name: "ask", input: Schema.String }, (question) =>
