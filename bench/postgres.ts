@@ -15,6 +15,7 @@ import postgres from "postgres"
 import { PgliteStore, PostgresStore } from "../src/postgres.ts"
 import type { StoreError } from "../src/stores/errors.ts"
 import { SnapshotStore } from "../src/stores/SnapshotStore.ts"
+import { StepStore } from "../src/stores/StepStore.ts"
 import { TaskStore } from "../src/stores/TaskStore.ts"
 
 const OPS = Number(process.env.BENCH_OPS ?? 1_000)
@@ -111,6 +112,25 @@ const storeRun = Effect.gen(function* () {
   return { claimFinishMs, createClaimFinishMs, throughputMs }
 })
 
+/** A step checkpoint: one step result (200 B) and one state key, fenced by the attempt's token, one after another. */
+const checkpointRun = Effect.gen(function* () {
+  const store = yield* TaskStore
+  const steps = yield* StepStore
+  yield* store.create({ id: "checkpoints", name: "bench", input: null })
+  const claimed = yield* store.claim("checkpoints", { owner: "bench", expiresAt: Number.MAX_SAFE_INTEGER })
+  const token = Option.getOrThrow(claimed).fencingToken
+  const value = { note: "x".repeat(186) }
+  return yield* medianOf((i) =>
+    steps.checkpoint({
+      taskId: "checkpoints",
+      token,
+      key: `step:${i}`,
+      value,
+      state: { scope: "task:checkpoints", entries: new Map([["lastStep", { value: i }]]) }
+    })
+  )
+})
+
 /**
  * Medians of `LATEST_READS` reads of the latest snapshot of a task with a short and of one with a long history, from
  * one store, the two reads alternating so that both see the same machine.
@@ -141,14 +161,20 @@ const latestSnapshotRun = Effect.gen(function* () {
 const report = <R>(
   label: string,
   raw: Effect.Effect<Insert, never, R>,
-  layer: Layer.Layer<TaskStore | SnapshotStore, StoreError>
+  layer: Layer.Layer<TaskStore | SnapshotStore | StepStore, StoreError>
 ) =>
   Effect.gen(function* () {
     const rawMs = yield* Effect.flatMap(raw, rawInsertMedian)
-    const { run, latest } = yield* Effect.provide(Effect.all({ run: storeRun, latest: latestSnapshotRun }), layer)
+    const { run, latest, checkpointMs } = yield* Effect.provide(
+      Effect.all({ run: storeRun, latest: latestSnapshotRun, checkpointMs: checkpointRun }),
+      layer
+    )
     const ms = (x: number) => `${x.toFixed(3)} ms`
     console.log(label)
     console.log(`  raw INSERT of 200 B jsonb, median:       ${ms(rawMs)}`)
+    console.log(
+      `  step checkpoint (result + state, fenced), median: ${ms(checkpointMs)}  ratio to raw insert: ${(checkpointMs / rawMs).toFixed(2)} (target <= 1.5)`
+    )
     console.log(
       `  claim+finish, median:                    ${ms(run.claimFinishMs)}  ratio to raw insert: ${(run.claimFinishMs / rawMs).toFixed(2)}`
     )
