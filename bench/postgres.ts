@@ -5,7 +5,6 @@
  * the latest-snapshot read with 10 and with 1 000 snapshots in the task's history (the ratio should stay near 1).
  * Run: node bench/postgres.ts (BENCH_OPS sets the sequential samples, 1 000 by default).
  */
-import { randomBytes } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,6 +16,7 @@ import type { StoreError } from "../src/stores/errors.ts"
 import { SnapshotStore } from "../src/stores/SnapshotStore.ts"
 import { StepStore } from "../src/stores/StepStore.ts"
 import { TaskStore } from "../src/stores/TaskStore.ts"
+import { freshDatabase } from "./freshDatabase.ts"
 
 const OPS = Number(process.env.BENCH_OPS ?? 1_000)
 const WARMUP = 100
@@ -191,21 +191,6 @@ const report = <R>(
   }).pipe(Effect.scoped)
 
 /** A fresh database next to `adminUrl`'s, dropped with the scope. */
-const freshDatabase = (adminUrl: string) => {
-  const name = `wp_bench_${randomBytes(6).toString("hex")}`
-  const url = new URL(adminUrl)
-  url.pathname = `/${name}`
-  const admin = (statement: string) =>
-    Effect.acquireUseRelease(
-      Effect.sync(() => postgres(adminUrl, { max: 1, onnotice: () => {} })),
-      (sql) => Effect.promise(() => sql.unsafe(statement)),
-      (sql) => Effect.promise(() => sql.end())
-    )
-  return Effect.acquireRelease(Effect.as(admin(`create database ${name}`), url.toString()), () =>
-    admin(`drop database if exists ${name} with (force)`)
-  )
-}
-
 const program = Effect.gen(function* () {
   console.log(`sequential samples: ${OPS} (after ${WARMUP} warm-up), medians`)
   const dataDir = join(yield* tempDir, "store")

@@ -9,17 +9,16 @@
  *     -> first resumed step, median of a few restarts (target <= 100 ms), and the part of it after the open.
  * Run: node bench/workers.ts (BENCH_OPS sets the sequential samples, 500 by default).
  */
-import { randomBytes } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Clock, Context, Deferred, Effect, Fiber, Layer, Schema, type Scope, Stream } from "effect"
-import postgres from "postgres"
 import { Runtime, StatePlugin, step, TaskStore, task } from "../src/index.ts"
 import { PgliteStore, PostgresStore } from "../src/postgres.ts"
 import type { StoreError } from "../src/stores/errors.ts"
 import type { StateStore } from "../src/stores/StateStore.ts"
 import { StepStore } from "../src/stores/StepStore.ts"
+import { freshDatabase } from "./freshDatabase.ts"
 
 const OPS = Number(process.env.BENCH_OPS ?? 500)
 const WARMUP = 50
@@ -175,21 +174,6 @@ const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease
 )
 
 /** A fresh database next to `adminUrl`'s, dropped with the scope. */
-const freshDatabase = (adminUrl: string) => {
-  const name = `wp_bench_${randomBytes(6).toString("hex")}`
-  const url = new URL(adminUrl)
-  url.pathname = `/${name}`
-  const admin = (statement: string) =>
-    Effect.acquireUseRelease(
-      Effect.sync(() => postgres(adminUrl, { max: 1, onnotice: () => {} })),
-      (sql) => Effect.promise(() => sql.unsafe(statement)),
-      (sql) => Effect.promise(() => sql.end())
-    )
-  return Effect.acquireRelease(Effect.as(admin(`create database ${name}`), url.toString()), () =>
-    admin(`drop database if exists ${name} with (force)`)
-  )
-}
-
 const program = Effect.gen(function* () {
   console.log(`sequential samples: ${OPS} (after ${WARMUP} warm-up)`)
   const dataDir = join(yield* tempDir, "store")

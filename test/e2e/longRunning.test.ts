@@ -61,30 +61,13 @@ describe("examples/long-running", () => {
     const dataDir = join(dir, "data")
     await cp(template, dataDir, { recursive: true })
     try {
-      const first = await runExample([
-        "--num-steps",
-        "5",
-        "--crash-after",
-        "2",
-        "--step-ms",
-        "20",
-        "--data-dir",
-        dataDir
-      ])
+      const args = ["--num-steps", "5", "--crash-after", "2", "--step-ms", "20", "--data-dir", dataDir]
+      const first = await runExample(args)
       assert.notStrictEqual(first.code, 0, "the process died")
       assert.deepStrictEqual(done(first), [1, 2])
       assert.deepStrictEqual(started(first), [1, 2])
 
-      const second = await runExample([
-        "--num-steps",
-        "5",
-        "--crash-after",
-        "2",
-        "--step-ms",
-        "20",
-        "--data-dir",
-        dataDir
-      ])
+      const second = await runExample(args)
       assert.strictEqual(second.code, 0, second.lines.join("\n"))
       assert.isTrue(
         second.lines.some((line) => /resuming task .* from step 2$/.test(line)),
