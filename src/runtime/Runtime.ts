@@ -18,7 +18,7 @@ import {
   UnknownTask
 } from "./errors.ts"
 import { type Inspection, inspect } from "./Inspection.ts"
-import { type Driver, makeDriver } from "./internal/driver.ts"
+import { type Driver, makeDriver, type StartFrom } from "./internal/driver.ts"
 import { type AnyTask, erase } from "./internal/outcome.ts"
 import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } from "./Plugin.ts"
 import type { Session } from "./Session.ts"
@@ -198,63 +198,101 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         (error) => new InvalidTaskInput({ taskName: task.name, issue: error.message })
       )
 
-    /** Validates, takes a slot when failing fast, and records a new pending task. */
-    const enqueue = Effect.fnUntraced(function* (task: AnyTask, input: unknown, opts: SubmitOptions | undefined) {
-      register(task)
-      const encoded = yield* encodeInput(task, input)
-      const sessionId = opts?.session
-      let slotHeld = false
-      if (opts?.onLimit === "fail" && Number.isFinite(task.maxParallel)) {
-        const slot = driver.slot(task, sessionId)
-        slotHeld = yield* slot.takeIfAvailable(1)
-        if (!slotHeld) {
-          return yield* new MaxInstancesReached({
-            taskName: task.name,
-            sessionId: sessionId ?? "",
-            maxParallel: task.maxParallel
-          })
-        }
-      }
-      const parent = yield* Effect.serviceOption(TaskInfo)
-      const id = opts?.id ?? crypto.randomUUID()
-      const record = yield* store
-        .create({
-          id,
-          name: task.name,
-          input: encoded,
-          sessionId,
-          parentId: Option.isSome(parent) ? parent.value.id : undefined,
-          idempotencyKey: opts?.idempotencyKey
-        })
-        .pipe(Effect.onError(() => (slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void)))
-      if (record.id !== id) {
-        // An earlier submit with this idempotency key created the task: nothing new starts.
-        if (slotHeld) yield* driver.slot(task, sessionId).release(1)
-        if (record.name !== task.name) {
-          return yield* new IdempotencyKeyReused({
-            idempotencyKey: opts?.idempotencyKey ?? "",
-            taskId: record.id,
-            taskName: record.name
-          })
-        }
-        return { record, slotHeld: false, isNew: false }
-      }
-      yield* driver.publish(record)
-      return { record, slotHeld, isNew: true }
-    })
+    const leaseMillis = Duration.toMillis(options.leaseDuration ?? "30 seconds")
 
-    const submit = Effect.fnUntraced(function* (task: AnyTask, input: unknown, opts?: SubmitOptions) {
-      const { record, slotHeld, isNew } = yield* enqueue(task, input, opts)
-      const outcome = yield* driver.start(task, record.id, slotHeld, isNew ? record : undefined)
-      return driver.handle(task, record.id, outcome)
-    })
+    interface Enqueued {
+      readonly record: TaskRecord
+      readonly slotHeld: boolean
+      /** How the driver starts: from the new record, claimed by this runtime already or not. */
+      readonly from: StartFrom
+    }
 
-    const run = Effect.fnUntraced(function* (task: AnyTask, input: unknown, opts?: SubmitOptions) {
-      const { record, slotHeld, isNew } = yield* enqueue(task, input, opts)
-      const waiter = yield* driver.runHere(task, record.id, slotHeld, isNew ? record : undefined)
-      // The caller giving up on a direct run cancels the task.
-      return yield* Deferred.await(waiter).pipe(Effect.onInterrupt(() => Effect.ignore(driver.cancel(record.id))))
-    })
+    /**
+     * Validates, takes a slot when failing fast, and records the new task. A task without a `maxParallel` is
+     * created already claimed by this runtime, which drives it at once: one write fewer per task. Combinators,
+     * not `Effect.gen`, as in the driver: this runs once per task.
+     */
+    const enqueue = (task: AnyTask, input: unknown, opts: SubmitOptions | undefined) =>
+      Effect.suspend(
+        (): Effect.Effect<Enqueued, InvalidTaskInput | MaxInstancesReached | IdempotencyKeyReused | StoreError> => {
+          register(task)
+          const sessionId = opts?.session
+          const limited = Number.isFinite(task.maxParallel)
+          let slotHeld = false
+          const releaseSlot = Effect.suspend(() =>
+            slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void
+          )
+          const takeSlot =
+            opts?.onLimit === "fail" && limited
+              ? Effect.flatMap(driver.slot(task, sessionId).takeIfAvailable(1), (taken) => {
+                  slotHeld = taken
+                  return taken
+                    ? Effect.void
+                    : Effect.fail(
+                        new MaxInstancesReached({
+                          taskName: task.name,
+                          sessionId: sessionId ?? "",
+                          maxParallel: task.maxParallel
+                        })
+                      )
+                })
+              : Effect.void
+          const id = opts?.id ?? crypto.randomUUID()
+          const create = (encoded: Schema.Json, parent: Option.Option<TaskInfo["Service"]>, now: number) =>
+            store
+              .create({
+                id,
+                name: task.name,
+                input: encoded,
+                sessionId,
+                parentId: Option.isSome(parent) ? parent.value.id : undefined,
+                idempotencyKey: opts?.idempotencyKey,
+                lease: limited ? undefined : { owner: runtimeId, expiresAt: now + leaseMillis }
+              })
+              .pipe(Effect.onError(() => releaseSlot))
+          const created = (record: TaskRecord): Effect.Effect<Enqueued, IdempotencyKeyReused> => {
+            if (record.id === id) {
+              const claimed = record.status === "running" && record.leaseOwner === runtimeId
+              return Effect.as(driver.publish(record), { record, slotHeld, from: { initial: record, claimed } })
+            }
+            // An earlier submit with this idempotency key created the task: nothing new starts.
+            return Effect.andThen(
+              releaseSlot,
+              record.name === task.name
+                ? Effect.succeed({ record, slotHeld: false, from: {} })
+                : Effect.fail(
+                    new IdempotencyKeyReused({
+                      idempotencyKey: opts?.idempotencyKey ?? "",
+                      taskId: record.id,
+                      taskName: record.name
+                    })
+                  )
+            )
+          }
+          return Effect.flatMap(encodeInput(task, input), (encoded) =>
+            takeSlot.pipe(
+              Effect.andThen(Effect.serviceOption(TaskInfo)),
+              Effect.flatMap((parent) =>
+                Effect.flatMap(Clock.currentTimeMillis, (now) => create(encoded as Schema.Json, parent, now))
+              ),
+              Effect.flatMap(created)
+            )
+          )
+        }
+      )
+
+    const submit = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
+      Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>
+        Effect.map(driver.start(task, record.id, slotHeld, from), (waiter) => driver.handle(task, record.id, waiter))
+      )
+
+    const run = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
+      Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>
+        Effect.flatMap(driver.runHere(task, record.id, slotHeld, from), (waiter) =>
+          // The caller giving up on a direct run cancels the task.
+          Deferred.await(waiter).pipe(Effect.onInterrupt(() => Effect.ignore(driver.cancel(record.id))))
+        )
+      )
 
     const get = (id: string) =>
       Effect.flatMap(
@@ -300,7 +338,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       const recovered = yield* store.recoverOwned(runtimeId)
       for (const record of recovered) {
         const task = registry.get(record.name)
-        if (task !== undefined) yield* driver.start(task, record.id, false, record)
+        if (task !== undefined) yield* driver.start(task, record.id, false, { initial: record })
       }
       return recovered.map((record) => record.id)
     })
@@ -322,7 +360,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         const runnable = yield* store.listRunnable({ names: [...registry.keys()], limit: free })
         for (const record of runnable) {
           const task = registry.get(record.name)
-          if (task !== undefined) yield* driver.start(task, record.id, false, record, true)
+          if (task !== undefined) yield* driver.start(task, record.id, false, { initial: record, detach: true })
         }
       }).pipe(
         Effect.catchTag("StoreError", (error) => Effect.logWarning("worker: could not look for runnable tasks", error))

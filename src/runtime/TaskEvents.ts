@@ -39,12 +39,16 @@ export class TaskEvents extends Context.Service<
       const size = Math.max(1, options.history)
       const ring: Array<TaskEvent | undefined> = new Array(size)
       let seq = 0
+      // Publishing runs several times per task: it reads the clock it was built with, and skips the PubSub while
+      // nobody subscribes (the ring keeps the event for a later resume either way).
+      const clock = yield* Clock.Clock
+      let subscribers = 0
 
       const publish = (input: TaskEventInput) =>
-        Effect.flatMap(Clock.currentTimeMillis, (at) => {
-          const event = { ...input, seq: ++seq, at } as TaskEvent
+        Effect.suspend(() => {
+          const event = { ...input, seq: ++seq, at: clock.currentTimeMillisUnsafe() } as TaskEvent
           ring[seq % size] = event
-          return Effect.as(PubSub.publish(pubsub, event), event)
+          return subscribers === 0 ? Effect.succeed(event) : Effect.as(PubSub.publish(pubsub, event), event)
         })
 
       const kept = (after: number, matches: (event: TaskEvent) => boolean) => {
@@ -62,7 +66,11 @@ export class TaskEvents extends Context.Service<
       const subscribe = (opts?: SubscribeOptions) =>
         Stream.unwrap(
           Effect.gen(function* () {
-            // Subscribe before reading the history, so no event falls between the two.
+            // Counted before subscribing, and subscribed before reading the history, so no event falls between.
+            yield* Effect.acquireRelease(
+              Effect.sync(() => subscribers++),
+              () => Effect.sync(() => subscribers--)
+            )
             const subscription = yield* PubSub.subscribe(pubsub)
             const matches = (event: TaskEvent) => opts?.taskId === undefined || event.taskId === opts.taskId
             // A sequence number past the last one comes from before a restart of the runtime: start from now.

@@ -17,6 +17,11 @@ export interface NewTask {
   readonly runAt?: number | undefined
   /** At most one task is ever created per key: a second `create` with the same key returns the first task. */
   readonly idempotencyKey?: string | undefined
+  /**
+   * Creates the task already claimed by this lease (`running`, a fresh fencing token, `startedAt` set), in the
+   * same write: the creator runs it at once and saves the claim's round trip. Not combined with `runAt`.
+   */
+  readonly lease?: { readonly owner: string; readonly expiresAt: number } | undefined
 }
 
 /** How a running attempt ends. Written once, fenced by the attempt's token. */

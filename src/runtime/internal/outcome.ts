@@ -99,7 +99,32 @@ export interface Ending {
  * Decides what the store records for how an attempt ended. A cancel asked wins however the attempt ended; a pause
  * asked turns the interruption into a suspension; a typed failure is retried while the task's Schedule allows.
  */
-export const decideEnding = Effect.fnUntraced(function* (
+export const decideEnding = (
+  task: AnyTask,
+  record: TaskRecord,
+  exit: Exit.Exit<unknown, unknown>,
+  asked: { readonly cancel: boolean; readonly pause: boolean }
+): Effect.Effect<Ending> => {
+  // The common case without a generator (it runs once per attempt): a success, nothing asked from outside.
+  if (Exit.isSuccess(exit) && !asked.cancel && !asked.pause) {
+    return Effect.map(
+      Effect.exit(encodeOutput(task, exit.value)),
+      (encoded): Ending =>
+        Exit.isSuccess(encoded)
+          ? { transition: { _tag: "Completed", output: encoded.value }, exit }
+          : {
+              transition: {
+                _tag: "Failed",
+                error: toStoredError(Option.getOrUndefined(Cause.findErrorOption(encoded.cause)))
+              },
+              exit: encoded
+            }
+    )
+  }
+  return decideAny(task, record, exit, asked)
+}
+
+const decideAny = Effect.fnUntraced(function* (
   task: AnyTask,
   record: TaskRecord,
   exit: Exit.Exit<unknown, unknown>,

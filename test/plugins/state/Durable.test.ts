@@ -128,13 +128,18 @@ describe("Durable", () => {
   it.effect("delivers each signal exactly once, oldest first", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
+        // The three signals are all in the mailbox before the task asks for the first one.
+        const gate = yield* Deferred.make<void>()
         const collect = task({ name: "collect", input: Schema.Void }, () =>
-          Effect.all([waitForSignal("n", Schema.Number), waitForSignal("n", Schema.Number)])
+          Deferred.await(gate).pipe(
+            Effect.andThen(Effect.all([waitForSignal("n", Schema.Number), waitForSignal("n", Schema.Number)]))
+          )
         )
         const handle = yield* runtime.submit(collect, undefined)
         yield* handle.signal("n", 1)
         yield* handle.signal("n", 2)
         yield* handle.signal("n", 3)
+        yield* Deferred.succeed(gate, undefined)
         assert.deepStrictEqual(yield* handle.await, [1, 2])
         const steps = yield* StepStore
         assert.strictEqual(yield* steps.pendingSignals(handle.id, "n"), 1)
