@@ -253,7 +253,9 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
           const created = (record: TaskRecord): Effect.Effect<Enqueued, IdempotencyKeyReused> => {
             if (record.id === id) {
               const claimed = record.status === "running" && record.leaseOwner === runtimeId
-              return Effect.as(driver.publish(record), { record, slotHeld, from: { initial: record, claimed } })
+              // Every task's events start with `pending`, also one created already claimed.
+              const submitted: TaskRecord = claimed ? { ...record, status: "pending" } : record
+              return Effect.as(driver.publish(submitted), { record, slotHeld, from: { initial: record, claimed } })
             }
             // An earlier submit with this idempotency key created the task: nothing new starts.
             return Effect.andThen(

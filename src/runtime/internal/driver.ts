@@ -5,7 +5,7 @@
  */
 import {
   Clock,
-  type Context,
+  Context,
   Deferred,
   Duration,
   Effect,
@@ -127,8 +127,9 @@ export const makeDriver = (options: DriverOptions): Driver => {
     readonly token: number
     fiber: Fiber.Fiber<unknown, unknown> | undefined
     stopped: Deferred.Deferred<void> | undefined
-    /** Done once the attempt's outcome is in the store. */
-    readonly recorded: Deferred.Deferred<void>
+    /** Set once the attempt's outcome is in the store; `recorded` is made only for a pause that waits for it. */
+    isRecorded: boolean
+    recorded: Deferred.Deferred<void> | undefined
   }
   const attempts = new Map<string, AttemptSlot>()
 
@@ -171,12 +172,14 @@ export const makeDriver = (options: DriverOptions): Driver => {
     ).pipe(Effect.provideContext(options.context)) as Effect.Effect<void>
   }
 
+  // What every body sees: the runtime's context and its events; `TaskInfo` is added per attempt.
+  const bodyContext = Context.add(options.context, TaskEvents, events)
   const provideServices = (effect: Effect.Effect<unknown, unknown, unknown>, info: TaskInfo["Service"]) => {
     const withPlugins = options.pluginLayer === undefined ? effect : Effect.provide(effect, options.pluginLayer)
-    return withPlugins.pipe(
-      Effect.provideService(TaskInfo, info),
-      Effect.provideService(TaskEvents, events)
-    ) as Effect.Effect<unknown, unknown>
+    return Effect.provideContext(withPlugins, Context.add(bodyContext, TaskInfo, info)) as Effect.Effect<
+      unknown,
+      unknown
+    >
   }
 
   /** One attempt of the body: decode the input, run with services and timeout. Fails with the body's error. */
@@ -232,7 +235,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
         token: record.fencingToken,
         fiber: undefined,
         stopped: undefined,
-        recorded: Deferred.makeUnsafe<void>()
+        isRecorded: false,
+        recorded: undefined
       }
       const forkAttempt = Effect.suspend(() => {
         attempts.set(record.id, slot)
@@ -261,7 +265,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
           Effect.ensuring(
             Effect.sync(() => {
               attempts.delete(record.id)
-              Deferred.doneUnsafe(slot.recorded, Exit.void)
+              slot.isRecorded = true
+              if (slot.recorded !== undefined) Deferred.doneUnsafe(slot.recorded, Exit.void)
             })
           )
         )
@@ -548,7 +553,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
           slot.stopped = Deferred.makeUnsafe<void>()
           yield* Deferred.await(slot.stopped)
         }
-        yield* Deferred.await(slot.recorded)
+        if (!slot.isRecorded) yield* Deferred.await((slot.recorded ??= Deferred.makeUnsafe<void>()))
         return true
       }
       const paused = yield* store.suspendIdle(id, { _tag: "Paused" })

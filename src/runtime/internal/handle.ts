@@ -41,31 +41,52 @@ export const makeHandles = (deps: HandleDependencies) => {
       }
     })
 
+  // One handle per submitted task: a class, so its effects are built when first asked for and the handle itself
+  // is two fields and a prototype (an object literal with getters costs microseconds per task).
+  class Handle implements TaskHandle<unknown, unknown> {
+    readonly task: AnyTask
+    readonly id: string
+    readonly waiter: Deferred.Deferred<unknown, unknown> | undefined
+    constructor(task: AnyTask, id: string, waiter: Deferred.Deferred<unknown, unknown> | undefined) {
+      this.task = task
+      this.id = id
+      this.waiter = waiter
+    }
+    get name() {
+      return this.task.name
+    }
+    get info() {
+      return readRecord(this.id)
+    }
+    get status() {
+      return Effect.map(readRecord(this.id), (record) => record.status)
+    }
+    get await() {
+      return this.waiter === undefined ? awaitStored(this.task, this.id) : Deferred.await(this.waiter)
+    }
+    result(timeout: Duration.Input) {
+      const id = this.id
+      return Effect.timeoutOrElse(this.await, {
+        duration: timeout,
+        orElse: () => Effect.fail(new ResultTimeout({ taskId: id, timeoutMillis: Duration.toMillis(timeout) }))
+      })
+    }
+    get cancel() {
+      return deps.cancel(this.id)
+    }
+    signal(name: string, payload: unknown) {
+      return deps.signal(this.id, name, payload)
+    }
+    get events() {
+      return events$(this.id, readRecord(this.id))
+    }
+  }
+
   const handle = (
     task: AnyTask,
     id: string,
     waiter: Deferred.Deferred<unknown, unknown> | undefined
-  ): TaskHandle<unknown, unknown> => {
-    const awaitResult = waiter === undefined ? awaitStored(task, id) : Deferred.await(waiter)
-    const info = readRecord(id)
-    return {
-      id,
-      name: task.name,
-      info,
-      status: Effect.map(info, (record) => record.status),
-      await: awaitResult,
-      result: (timeout) =>
-        Effect.timeoutOrElse(awaitResult, {
-          duration: timeout,
-          orElse: () => Effect.fail(new ResultTimeout({ taskId: id, timeoutMillis: Duration.toMillis(timeout) }))
-        }),
-      cancel: deps.cancel(id),
-      signal: (name, payload) => deps.signal(id, name, payload),
-      get events() {
-        return events$(id, info)
-      }
-    }
-  }
+  ): TaskHandle<unknown, unknown> => new Handle(task, id, waiter)
 
   const events$ = (id: string, info: Effect.Effect<TaskRecord, TaskNotFound | StoreError>) =>
     Stream.unwrap(
