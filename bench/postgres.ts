@@ -1,18 +1,23 @@
 /**
- * The PostgreSQL task store against its raw driver, on PGlite (a temp folder) and, when DATABASE_URL is set, on a
- * server (a fresh database, dropped after). Prints, from one run: claim+finish median latency and its ratio to a raw
- * single-row INSERT of 200 B jsonb, create->claim->finish median latency, 2 000 create+claim+finish throughput, and
- * the latest-snapshot read with 10 and with 1 000 snapshots in the task's history (the ratio should stay near 1).
+ * The PostgreSQL stores against their raw driver, on PGlite (a temp folder) and, when DATABASE_URL is set, on a
+ * server (a fresh database, dropped after). Prints, from one run: a step checkpoint's median latency and its ratio to
+ * a raw single-row INSERT of 200 B jsonb (the driver's own `query` on PGlite, a postgres.js tagged template, which
+ * postgres.js prepares, on the server; on PGlite also the same INSERT as a named prepared statement, as the stores run
+ * theirs), claim+finish, create->claim->finish and create-claimed->finish median latencies, 2 000
+ * create+claim+finish and create-claimed+finish throughputs, and the latest-snapshot read with 10 and with 1 000
+ * snapshots in the task's history (the ratio should stay near 1).
  * Run: node bench/postgres.ts (BENCH_OPS sets the sequential samples, 1 000 by default).
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
+import { sql } from "drizzle-orm"
 import { Effect, type Layer, Option } from "effect"
 import postgres from "postgres"
 import { PgliteStore, PostgresStore } from "../src/postgres.ts"
-import type { StoreError } from "../src/stores/errors.ts"
+import type { LeaseLost, StoreError } from "../src/stores/errors.ts"
+import { Driver } from "../src/stores/postgres/Database.ts"
 import { SnapshotStore } from "../src/stores/SnapshotStore.ts"
 import { StepStore } from "../src/stores/StepStore.ts"
 import { TaskStore } from "../src/stores/TaskStore.ts"
@@ -53,22 +58,32 @@ const tempDir = Effect.acquireRelease(
 interface Insert {
   readonly setup: Effect.Effect<unknown>
   readonly insert: Effect.Effect<unknown>
+  /** The same INSERT as a named prepared statement, where `insert` is not one. */
+  readonly insertPrepared?: Effect.Effect<unknown, StoreError> | undefined
 }
 
-const rawInsertMedian = (raw: Insert) =>
-  Effect.andThen(
-    raw.setup,
-    medianOf(() => raw.insert)
-  )
+const rawInsertMedians = (raw: Insert) =>
+  Effect.gen(function* () {
+    yield* raw.setup
+    const rawMs = yield* medianOf(() => raw.insert)
+    const prepared = raw.insertPrepared
+    const preparedMs = prepared === undefined ? undefined : yield* medianOf(() => prepared)
+    return { rawMs, preparedMs }
+  })
 
 const rawPglite = Effect.gen(function* () {
   const client = yield* Effect.acquireRelease(
     Effect.flatMap(tempDir, (dataDir) => Effect.promise(() => PGlite.create({ dataDir }))),
     (client) => Effect.promise(() => client.close())
   )
+  const prepared = Driver.pglite(client).prepare(
+    "insert",
+    sql`insert into raw_insert (data) values (${payload}::jsonb)`
+  )
   return {
     setup: Effect.promise(() => client.exec("create table raw_insert (id serial primary key, data jsonb not null)")),
-    insert: Effect.promise(() => client.query("insert into raw_insert (data) values ($1)", [payload]))
+    insert: Effect.promise(() => client.query("insert into raw_insert (data) values ($1)", [payload])),
+    insertPrepared: prepared()
   } satisfies Insert
 })
 
@@ -95,21 +110,27 @@ const storeRun = Effect.gen(function* () {
     )
   const createClaimFinish = (id: string) =>
     Effect.andThen(store.create({ id, name: "bench", input: null }), claimFinish(id))
+  // what a runtime that runs a task at once does: create it claimed, then finish it
+  const createClaimedFinish = (id: string) =>
+    Effect.flatMap(store.create({ id, name: "bench", input: null, lease }), (created) =>
+      store.finish(id, created.fencingToken, { _tag: "Completed", output: null })
+    )
 
   for (let i = -WARMUP; i < OPS; i++) yield* store.create({ id: `cf${i}`, name: "bench", input: null })
   const claimFinishMs = yield* medianOf((i) => claimFinish(`cf${i}`))
   const createClaimFinishMs = yield* medianOf((i) => createClaimFinish(`ccf${i}`))
-  const throughputMs = yield* timed(
-    Effect.forEach(
-      Array.from({ length: THROUGHPUT_TASKS }, (_, i) => `tp${i}`),
-      createClaimFinish,
-      {
-        concurrency: CONCURRENCY,
-        discard: true
-      }
+  const createClaimedFinishMs = yield* medianOf((i) => createClaimedFinish(`cdf${i}`))
+  const throughput = (prefix: string, run: (id: string) => Effect.Effect<unknown, StoreError | LeaseLost>) =>
+    timed(
+      Effect.forEach(
+        Array.from({ length: THROUGHPUT_TASKS }, (_, i) => `${prefix}${i}`),
+        run,
+        { concurrency: CONCURRENCY, discard: true }
+      )
     )
-  )
-  return { claimFinishMs, createClaimFinishMs, throughputMs }
+  const throughputMs = yield* throughput("tp", createClaimFinish)
+  const claimedThroughputMs = yield* throughput("tc", createClaimedFinish)
+  return { claimFinishMs, createClaimFinishMs, createClaimedFinishMs, throughputMs, claimedThroughputMs }
 })
 
 /** A step checkpoint: one step result (200 B) and one state key, fenced by the attempt's token, one after another. */
@@ -164,7 +185,7 @@ const report = <R>(
   layer: Layer.Layer<TaskStore | SnapshotStore | StepStore, StoreError>
 ) =>
   Effect.gen(function* () {
-    const rawMs = yield* Effect.flatMap(raw, rawInsertMedian)
+    const { rawMs, preparedMs } = yield* Effect.flatMap(raw, rawInsertMedians)
     const { run, latest, checkpointMs } = yield* Effect.provide(
       Effect.all({ run: storeRun, latest: latestSnapshotRun, checkpointMs: checkpointRun }),
       layer
@@ -172,8 +193,11 @@ const report = <R>(
     const ms = (x: number) => `${x.toFixed(3)} ms`
     console.log(label)
     console.log(`  raw INSERT of 200 B jsonb, median:       ${ms(rawMs)}`)
+    if (preparedMs !== undefined) console.log(`  same, as a named prepared statement:    ${ms(preparedMs)}`)
     console.log(
-      `  step checkpoint (result + state, fenced), median: ${ms(checkpointMs)}  ratio to raw insert: ${(checkpointMs / rawMs).toFixed(2)} (target <= 1.5)`
+      `  step checkpoint (result + state, fenced), median: ${ms(checkpointMs)}  ratio to raw insert: ${(checkpointMs / rawMs).toFixed(2)} (target <= 1.5)${
+        preparedMs === undefined ? "" : `, to the prepared one: ${(checkpointMs / preparedMs).toFixed(2)}`
+      }`
     )
     console.log(
       `  claim+finish, median:                    ${ms(run.claimFinishMs)}  ratio to raw insert: ${(run.claimFinishMs / rawMs).toFixed(2)}`
@@ -182,7 +206,14 @@ const report = <R>(
       `  create->claim->finish, median:           ${ms(run.createClaimFinishMs)}  ratio to raw insert: ${(run.createClaimFinishMs / rawMs).toFixed(2)}`
     )
     console.log(
-      `  ${THROUGHPUT_TASKS} create+claim+finish, ${CONCURRENCY} at a time: ${Math.round(THROUGHPUT_TASKS / (run.throughputMs / 1000))} tasks/s (${ms(run.throughputMs)})`
+      `  create claimed->finish, median:          ${ms(run.createClaimedFinishMs)}  ratio to raw insert: ${(run.createClaimedFinishMs / rawMs).toFixed(2)}`
+    )
+    const perSecond = (elapsedMs: number) => Math.round(THROUGHPUT_TASKS / (elapsedMs / 1000))
+    console.log(
+      `  ${THROUGHPUT_TASKS} create+claim+finish, ${CONCURRENCY} at a time: ${perSecond(run.throughputMs)} tasks/s (${ms(run.throughputMs)})`
+    )
+    console.log(
+      `  ${THROUGHPUT_TASKS} create claimed+finish, ${CONCURRENCY} at a time: ${perSecond(run.claimedThroughputMs)} tasks/s (${ms(run.claimedThroughputMs)})`
     )
     console.log(`  latest snapshot, ${SHORT_HISTORY} in history, median:    ${ms(latest.shortMs)}`)
     console.log(

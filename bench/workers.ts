@@ -6,12 +6,14 @@
  *   - 2 000 trivial tasks enqueued (16 at a time) then completed in one process: throughput (target >= 3 000/s),
  *     submitted to the runtime, and created in the store for a worker runtime to find;
  *   - after a crash (the task left `running` under a live lease of this runtime's id, one step recorded): store open
- *     -> first resumed step, median of a few restarts (target <= 100 ms), and the part of it after the open.
+ *     -> first resumed step, median of a few restarts (target <= 100 ms), split into the store's open and the part
+ *     after it; on PGlite also the open of the bare PGlite client on the same folder (the floor of the store's open).
  * Run: node bench/workers.ts (BENCH_OPS sets the sequential samples, 500 by default).
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { PGlite } from "@electric-sql/pglite"
 import { Clock, Context, Deferred, Effect, Fiber, Layer, Schema, type Scope, Stream } from "effect"
 import { Runtime, StatePlugin, step, TaskStore, task } from "../src/index.ts"
 import { PgliteStore, PostgresStore } from "../src/postgres.ts"
@@ -129,12 +131,25 @@ const restart = (open: Open, round: number) =>
         yield* runtime.recover
         const stepped = yield* Deferred.await(firstResumedStep)
         yield* runtime.handle(resumable, id).await
-        return { total: stepped - start, afterOpen: stepped - opened }
+        return { total: stepped - start, open: opened - start, afterOpen: stepped - opened }
       })
     )
   })
 
-const report = (label: string, open: Open) =>
+/** Median time to open and close the bare PGlite client on `dataDir`: no migrations, no stores. */
+const bareOpen = (dataDir: string) =>
+  Effect.gen(function* () {
+    const samples: Array<number> = []
+    for (let round = 0; round < RESTARTS; round++) {
+      const start = performance.now()
+      const client = yield* Effect.promise(() => PGlite.create({ dataDir }))
+      samples.push(performance.now() - start)
+      yield* Effect.promise(() => client.close())
+    }
+    return median(samples)
+  })
+
+const report = (label: string, open: Open, dataDir?: string) =>
   Effect.gen(function* () {
     const { latency, workerLatency, submitted, found } = yield* Effect.scoped(
       Effect.gen(function* () {
@@ -151,8 +166,9 @@ const report = (label: string, open: Open) =>
         return { latency, workerLatency, submitted, found }
       })
     )
-    const restarts: Array<{ total: number; afterOpen: number }> = []
+    const restarts: Array<{ total: number; open: number; afterOpen: number }> = []
     for (let round = 0; round < RESTARTS; round++) restarts.push(yield* restart(open, round))
+    const bareOpenMs = dataDir === undefined ? undefined : yield* bareOpen(dataDir)
     console.log(label)
     console.log(`  empty task, submit -> completed, median:         ${ms(latency)}  (target <= 1 ms on the server)`)
     console.log(`    same, in a worker runtime:                     ${ms(workerLatency)}`)
@@ -165,7 +181,11 @@ const report = (label: string, open: Open) =>
     console.log(
       `  store open -> first resumed step, median of ${RESTARTS}: ${ms(median(restarts.map((r) => r.total)))}  (target <= 100 ms)`
     )
+    console.log(`    of which the store's open (client + migration check): ${ms(median(restarts.map((r) => r.open)))}`)
     console.log(`    of which after the open:                       ${ms(median(restarts.map((r) => r.afterOpen)))}`)
+    if (bareOpenMs !== undefined) {
+      console.log(`  bare PGlite client open on the same folder, median of ${RESTARTS}: ${ms(bareOpenMs)}`)
+    }
   })
 
 const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
@@ -177,7 +197,7 @@ const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease
 const program = Effect.gen(function* () {
   console.log(`sequential samples: ${OPS} (after ${WARMUP} warm-up)`)
   const dataDir = join(yield* tempDir, "store")
-  yield* report("PGlite (temp folder)", () => PgliteStore.layer({ dataDir }))
+  yield* report("PGlite (temp folder)", () => PgliteStore.layer({ dataDir }), dataDir)
   const adminUrl = process.env.DATABASE_URL
   if (adminUrl === undefined || adminUrl === "") return console.log("Postgres: skipped (DATABASE_URL not set)")
   const url = yield* freshDatabase(adminUrl)

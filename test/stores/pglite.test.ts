@@ -1,8 +1,10 @@
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import { PGlite } from "@electric-sql/pglite"
+import { sql } from "drizzle-orm"
 import { Effect, Layer, Option } from "effect"
 import { PgliteStore } from "../../src/postgres.ts"
-import { Db } from "../../src/stores/postgres/Database.ts"
+import { Db, Driver } from "../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
@@ -65,6 +67,31 @@ describe("PgStateStore and PgStepStore: pglite", () => {
       assert.isTrue(Option.isNone(yield* store.getStep("t1", "s")))
       assert.strictEqual(yield* store.pendingSignals("t1", "n"), 0)
     }).pipe(Effect.provide(stores))
+  )
+})
+
+describe("Driver.pglite", () => {
+  it.effect("runs the statements of two drivers over one client, each prepared once under its own name", () =>
+    Effect.gen(function* () {
+      const client = yield* Effect.acquireRelease(
+        Effect.promise(() => PGlite.create({ loadDataDir: template })),
+        (client) => Effect.promise(() => client.close())
+      )
+      const first = Driver.pglite(client)
+      const second = Driver.pglite(client)
+      const same = sql`select ${sql.placeholder("n")}::int + 1 as n`
+      assert.deepStrictEqual(yield* first.prepare("a", same)({ n: 1 }), [{ n: 2 }])
+      assert.deepStrictEqual(yield* second.prepare("b", same)({ n: 2 }), [{ n: 3 }])
+      assert.deepStrictEqual(yield* second.prepare("c", sql`select 'other' as t`)(), [{ t: "other" }])
+      assert.deepStrictEqual(yield* first.prepare("d", sql`select 'another' as t`)(), [{ t: "another" }])
+      const statements = yield* Effect.promise(() =>
+        client.query<{ readonly name: string }>("select name from pg_prepared_statements order by name")
+      )
+      assert.deepStrictEqual(
+        statements.rows.map((row) => row.name),
+        ["waypoint_1", "waypoint_2", "waypoint_3"]
+      )
+    })
   )
 })
 

@@ -1,14 +1,14 @@
 /**
  * The one database connection the PostgreSQL stores share: drizzle over PGlite (embedded, in a folder or in memory)
- * or over postgres.js (a server), and the `Notifications` that wake workers. Opening applies pending migrations
- * first; closing the layer's scope closes the listener and the driver. A statement that meets a lost server
- * connection is run again on a fresh one.
+ * or over postgres.js (a server), the `Driver` under it for the hot paths' prepared statements, and the
+ * `Notifications` that wake workers. Opening applies pending migrations first; closing the layer's scope closes the
+ * listener and the driver. A statement that meets a lost server connection is run again on a fresh one.
  */
 import { mkdir } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
-import { PGlite } from "@electric-sql/pglite"
-import type { SQL } from "drizzle-orm"
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core"
+import { type ExecProtocolResult, PGlite, parse, protocol } from "@electric-sql/pglite"
+import { fillPlaceholders, type SQL, type SQLWrapper } from "drizzle-orm"
+import { type PgDatabase, PgDialect, type PgQueryResultHKT } from "drizzle-orm/pg-core"
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite"
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator"
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js"
@@ -127,6 +127,126 @@ export const execute = (
     }
   )
 
+/** Rows keyed by column name: int8 reads as a number and jsonb as parsed JSON (so read it as `::text`), on both drivers. */
+export type Rows = ReadonlyArray<Record<string, unknown>>
+
+/** One prepared statement: the values of its placeholders in, its rows out. */
+export type Statement = (values?: Record<string, unknown>) => Effect.Effect<Rows, StoreError>
+
+/** Runs SQL text with positional parameters on the driver itself, as a named prepared statement. */
+type Run = (text: string, params: ReadonlyArray<unknown>) => Promise<Rows>
+
+// Renders drizzle `sql` to text and parameters, as both drivers' drizzle sessions do (no casing option is used).
+const dialect = new PgDialect()
+
+/**
+ * The driver under the `Db`, for the hot paths (claim, checkpoint, heartbeat, finish, ...): a statement is written
+ * once, with drizzle (`sql` or a query builder, placeholders by name), rendered to text once, and each call runs it
+ * as a named prepared statement on the raw client, without the query builder or drizzle's session in between. Name
+ * result columns as the caller reads them (`sql\`...\`.as("camelCase")`): rows are not mapped.
+ *
+ * On postgres.js that is `unsafe(text, params, { prepare: true })`, parsed once per pooled connection. PGlite's own
+ * `query` parses, describes and plans every statement again in five calls into the database; here a statement is
+ * parsed and described once, and each run is one call (bind, execute, sync): measured on a step checkpoint, 0.33 ms
+ * against 1.3 ms through `query`.
+ */
+export class Driver extends Context.Service<
+  Driver,
+  {
+    /** Prepares `query` for `operation`, whose name its `StoreError`s carry; nothing is sent before the first run. */
+    readonly prepare: (operation: string, query: SQLWrapper) => Statement
+  }
+>()("waypoint/stores/postgres/Driver") {
+  /** The driver of a PGlite client. */
+  static readonly pglite = (client: PGlite): Driver["Service"] => makeDriver(runPglite(client))
+  /** The driver of a postgres.js client (or pool). */
+  static readonly postgres = (client: postgres.Sql): Driver["Service"] => makeDriver(runPostgres(client))
+}
+
+const makeDriver = (run: Run): Driver["Service"] =>
+  Driver.of({
+    prepare: (operation, query) => {
+      const { sql: text, params } = dialect.sqlToQuery(query.getSQL())
+      return (values = {}) => attempt(operation, () => run(text, fillPlaceholders(params, values)))
+    }
+  })
+
+/** Joins protocol messages into one buffer, so that they go into PGlite in one call. */
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const joined = new Uint8Array(parts.reduce((length, part) => length + part.length, 0))
+  let offset = 0
+  for (const part of parts) {
+    joined.set(part, offset)
+    offset += part.length
+  }
+  return joined
+}
+
+interface PglitePrepared {
+  readonly name: string
+  readonly paramTypes: ReadonlyArray<number>
+  // the rowDescription, if the statement returns rows: put before each run's messages, so that `parseResults` reads
+  // them as `query` does
+  readonly description: ExecProtocolResult["messages"]
+}
+
+/**
+ * Named prepared statements on PGlite's one connection, through its wire protocol. Each run holds PGlite's
+ * transaction lock as `query` does, so it never lands inside another caller's open transaction, and serialises
+ * parameters and parses rows with PGlite's own type handlers, as `query` does. A statement's text is parsed once,
+ * on its first run (statements are never deallocated: a store prepares a fixed few).
+ */
+// Per client, not per driver: two drivers over one client must not both prepare a statement under one name.
+const preparedByClient = new WeakMap<PGlite, Map<string, PglitePrepared>>()
+
+const runPglite = (client: PGlite): Run => {
+  const { serialize } = protocol
+  const prepared = preparedByClient.get(client) ?? new Map<string, PglitePrepared>()
+  preparedByClient.set(client, prepared)
+  const exclusive = <A>(run: () => Promise<A>) => client._runExclusiveTransaction(() => client.runExclusive(run))
+  const prepare = async (text: string): Promise<PglitePrepared> => {
+    const known = prepared.get(text)
+    if (known !== undefined) return known
+    const name = `waypoint_${prepared.size + 1}`
+    const described = await client.execProtocol(
+      concat([serialize.parse({ name, text }), serialize.describe({ type: "S", name }), serialize.sync()])
+    )
+    const statement: PglitePrepared = {
+      name,
+      paramTypes: parse.parseDescribeStatementResults(described.messages),
+      description: described.messages.filter((m) => m.name === "rowDescription")
+    }
+    prepared.set(text, statement)
+    return statement
+  }
+  return (text, params) =>
+    exclusive(async () => {
+      const statement = await prepare(text)
+      const values = params.map((value, i) => {
+        if (value === null || value === undefined) return null
+        const serializer = client.serializers[statement.paramTypes[i] ?? 0]
+        return serializer === undefined ? String(value) : serializer(value)
+      })
+      const result = await client.execProtocol(
+        concat([serialize.bind({ statement: statement.name, values }), serialize.execute({}), serialize.sync()])
+      )
+      return parse.parseResults([...statement.description, ...result.messages], client.parsers)[0]?.rows ?? []
+    })
+}
+
+/** postgres.js reads int8 as a string; PGlite (and drizzle's `bigint({ mode: "number" })`) as a number. */
+const runPostgres =
+  (client: postgres.Sql): Run =>
+  async (text, params) => {
+    const rows = await client.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>, { prepare: true })
+    const int8 = (rows.columns ?? []).filter((column) => column.type === 20).map((column) => column.name)
+    if (int8.length === 0) return rows
+    for (const row of rows) {
+      for (const name of int8) if (typeof row[name] === "string") row[name] = Number(row[name])
+    }
+    return rows
+  }
+
 const openPglite = (options: PgliteOptions) =>
   Effect.gen(function* () {
     const dataDir = options.dataDir
@@ -187,14 +307,17 @@ export class Db extends Context.Service<Db, Database>()("waypoint/stores/postgre
    * An embedded PGlite database, migrated on open and closed with the layer's scope, and its wake-ups (heard only in
    * this process, the only one that can open it).
    */
-  static readonly layerPglite = (options: PgliteOptions = {}): Layer.Layer<Db | Notifications, StoreError> =>
+  static readonly layerPglite = (options: PgliteOptions = {}): Layer.Layer<Db | Driver | Notifications, StoreError> =>
     Layer.effectContext(
       Effect.gen(function* () {
         const client = yield* openPglite(options)
         const db = drizzlePglite({ client, schema })
         yield* attemptOnce("migrate", () => migratePglite(db, migrationConfig))
         const notifications = yield* Notifications.make(listenPglite(client))
-        return Context.make(Db, db).pipe(Context.add(Notifications, notifications))
+        return Context.make(Db, db).pipe(
+          Context.add(Driver, Driver.pglite(client)),
+          Context.add(Notifications, notifications)
+        )
       })
     )
 
@@ -202,7 +325,7 @@ export class Db extends Context.Service<Db, Database>()("waypoint/stores/postgre
    * A PostgreSQL server database through a postgres.js pool, migrated on open and closed with the layer's scope, and
    * its wake-ups, heard from every process that uses the database.
    */
-  static readonly layerPostgres = (options: PostgresOptions): Layer.Layer<Db | Notifications, StoreError> =>
+  static readonly layerPostgres = (options: PostgresOptions): Layer.Layer<Db | Driver | Notifications, StoreError> =>
     Layer.effectContext(
       Effect.gen(function* () {
         yield* migrateServer(options.url)
@@ -213,7 +336,10 @@ export class Db extends Context.Service<Db, Database>()("waypoint/stores/postgre
         const notifications = yield* Notifications.make(listenPostgres(client), (payload) =>
           Effect.asVoid(attempt("notify", () => client`select pg_notify(${channel}, ${payload})`))
         )
-        return Context.make(Db, drizzlePostgres({ client, schema })).pipe(Context.add(Notifications, notifications))
+        return Context.make(Db, drizzlePostgres({ client, schema })).pipe(
+          Context.add(Driver, Driver.postgres(client)),
+          Context.add(Notifications, notifications)
+        )
       })
     )
 }

@@ -8,11 +8,11 @@ import type { PgColumn } from "drizzle-orm/pg-core"
 import { Effect, Layer, Option, Predicate, Schema } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
 import { type Checkpoint, StepStore } from "../StepStore.ts"
-import { attempt, Db, execute } from "./Database.ts"
+import { Db, Driver } from "./Database.ts"
 import { signals, stateEntries, steps, tasks } from "./schema.ts"
 
 /** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */
-const valueText = sql<string>`${steps.value}::text`
+const valueText = sql<string>`${steps.value}::text`.as("value")
 
 const ValueRow = Schema.Struct({ value: Schema.fromJsonString(Schema.Json) })
 const StepRow = Schema.Struct({ key: Schema.String, value: Schema.fromJsonString(Schema.Json) })
@@ -49,36 +49,45 @@ const bare = (column: PgColumn) => sql.identifier(column.name)
 /** Builds the step store over the shared `Db`; statements are prepared once, here. */
 export const make = Effect.gen(function* () {
   const db = yield* Db
+  const driver = yield* Driver
 
   const ofTask = eq(steps.taskId, sql.placeholder("taskId"))
   const inMailbox = and(eq(signals.taskId, sql.placeholder("taskId")), eq(signals.name, sql.placeholder("name")))
 
-  const getStatement = db
-    .select({ value: valueText })
-    .from(steps)
-    .where(and(ofTask, eq(steps.key, sql.placeholder("key"))))
-    .prepare("waypoint_steps_get")
+  const getStatement = driver.prepare(
+    "getStep",
+    db
+      .select({ value: valueText })
+      .from(steps)
+      .where(and(ofTask, eq(steps.key, sql.placeholder("key"))))
+  )
 
   // DO UPDATE rather than DO NOTHING: it locks the row a concurrent put has just committed, and RETURNING then
   // yields that first value, where DO NOTHING would return no row and need a second read. The update writes the
   // value it finds, so the first write still wins.
-  const putStatement = db
-    .insert(steps)
-    .values({ taskId: sql.placeholder("taskId"), key: sql.placeholder("key"), value: jsonb("value") })
-    .onConflictDoUpdate({ target: [steps.taskId, steps.key], set: { value: sql`${steps.value}` } })
-    .returning({ value: valueText })
-    .prepare("waypoint_steps_put")
+  const putStatement = driver.prepare(
+    "putStep",
+    db
+      .insert(steps)
+      .values({ taskId: sql.placeholder("taskId"), key: sql.placeholder("key"), value: jsonb("value") })
+      .onConflictDoUpdate({ target: [steps.taskId, steps.key], set: { value: sql`${steps.value}` } })
+      .returning({ value: valueText })
+  )
 
-  const listStatement = db
-    .select({ key: steps.key, value: valueText })
-    .from(steps)
-    .where(ofTask)
-    .prepare("waypoint_steps_list")
+  const listStatement = driver.prepare(
+    "listSteps",
+    db
+      .select({ key: sql`${steps.key}`.as("key"), value: valueText })
+      .from(steps)
+      .where(ofTask)
+  )
 
-  const sendStatement = db
-    .insert(signals)
-    .values({ taskId: sql.placeholder("taskId"), name: sql.placeholder("name"), payload: jsonb("payload") })
-    .prepare("waypoint_signals_send")
+  const sendStatement = driver.prepare(
+    "sendSignal",
+    db
+      .insert(signals)
+      .values({ taskId: sql.placeholder("taskId"), name: sql.placeholder("name"), payload: jsonb("payload") })
+  )
 
   // One statement of data-modifying CTEs, all on one snapshot: read the step; unless it is recorded, lock the oldest
   // signal, delete it and insert its payload as the step's result. A concurrent receiver of the same mailbox waits
@@ -102,55 +111,51 @@ export const make = Effect.gen(function* () {
     sql`insert into ${steps} (${bare(steps.taskId)}, ${bare(steps.key)}, ${bare(steps.value)})
       select ${text("taskId")}, ${text("stepKey")}, payload from ${taken} returning ${bare(steps.value)}`
   )
-  const receiveStatement = db
-    .with(recorded, oldest, taken, stored)
-    .select({ value: sql<string>`value::text` })
-    .from(sql`(select value from ${recorded} union all select value from ${stored}) as received`)
-    .prepare("waypoint_signals_receive")
+  const receiveStatement = driver.prepare(
+    "receiveSignal",
+    db
+      .with(recorded, oldest, taken, stored)
+      .select({ value: sql<string>`value::text`.as("value") })
+      .from(sql`(select value from ${recorded} union all select value from ${stored}) as received`)
+  )
 
-  const pendingStatement = db
-    .select({ count: sql<number>`count(*)::int` })
-    .from(signals)
-    .where(inMailbox)
-    .prepare("waypoint_signals_pending")
+  const pendingStatement = driver.prepare(
+    "pendingSignals",
+    db
+      .select({ count: sql<number>`count(*)::int`.as("count") })
+      .from(signals)
+      .where(inMailbox)
+  )
 
   const decodeStep = decodeWith(StepRow, "listSteps")
   const decodeCount = decodeWith(CountRow, "pendingSignals")
 
   // The per-step operations go untraced, as the task store's do: a span costs about as much as a PGlite round trip.
-  const getStep = (taskId: string, key: string) =>
-    Effect.flatMap(
-      attempt("getStep", () => getStatement.execute({ taskId, key })),
-      firstValue("getStep")
-    )
+  const getStep = (taskId: string, key: string) => Effect.flatMap(getStatement({ taskId, key }), firstValue("getStep"))
 
   const putStep = (taskId: string, key: string, value: Schema.Json): Effect.Effect<Schema.Json, StoreError> =>
-    Effect.flatMap(
-      attempt("putStep", () => putStatement.execute({ taskId, key, value: JSON.stringify(value) })),
-      (rows) =>
-        Effect.flatMap(
-          firstValue("putStep")(rows),
-          Option.match({
-            onNone: () =>
-              Effect.fail(new StoreError({ operation: "putStep", cause: new Error("the upsert returned no row") })),
-            onSome: Effect.succeed
-          })
-        )
+    Effect.flatMap(putStatement({ taskId, key, value: JSON.stringify(value) }), (rows) =>
+      Effect.flatMap(
+        firstValue("putStep")(rows),
+        Option.match({
+          onNone: () =>
+            Effect.fail(new StoreError({ operation: "putStep", cause: new Error("the upsert returned no row") })),
+          onSome: Effect.succeed
+        })
+      )
     )
 
   const listSteps = Effect.fn("PgStepStore.listSteps")(function* (taskId: string) {
-    const rows = yield* attempt("listSteps", () => listStatement.execute({ taskId }))
+    const rows = yield* listStatement({ taskId })
     const decoded = yield* Effect.forEach(rows, decodeStep)
     return new Map(decoded.map((row) => [row.key, row.value]))
   })
 
   const sendSignal = (taskId: string, name: string, payload: Schema.Json): Effect.Effect<void, StoreError> =>
-    Effect.asVoid(
-      attempt("sendSignal", () => sendStatement.execute({ taskId, name, payload: JSON.stringify(payload) }))
-    )
+    Effect.asVoid(sendStatement({ taskId, name, payload: JSON.stringify(payload) }))
 
   const receiveSignal = (taskId: string, name: string, stepKey: string) =>
-    attempt("receiveSignal", () => receiveStatement.execute({ taskId, name, stepKey })).pipe(
+    receiveStatement({ taskId, name, stepKey }).pipe(
       // A concurrent receive under the same stepKey recorded its signal after this statement's snapshot was taken:
       // the insert fails on the primary key and the whole statement, its delete included, is undone. The conflict
       // is raised only once that record is committed, so the second run reads it and consumes nothing.
@@ -159,22 +164,22 @@ export const make = Effect.gen(function* () {
     )
 
   const pendingSignals = Effect.fn("PgStepStore.pendingSignals")(function* (taskId: string, name: string) {
-    const rows = yield* attempt("pendingSignals", () => pendingStatement.execute({ taskId, name }))
+    const rows = yield* pendingStatement({ taskId, name })
     return rows.length === 0 ? 0 : (yield* decodeCount(rows[0])).count
   })
 
   // One statement: the fence, the step and the state entries. Data-modifying CTEs all run, once, with one
-  // snapshot; each write is guarded by the fence, so a stale token writes nothing.
-  const checkpointStatement = (checkpoint: Checkpoint) => {
-    const entries: Record<string, { readonly value: Schema.Json; readonly expiresAt?: number | undefined }> = {}
-    for (const [key, entry] of checkpoint.state?.entries ?? []) entries[key] = entry
-    return sql`with fence as (
+  // snapshot; each write is guarded by the fence, so a stale token writes nothing. Prepared on the driver itself: it
+  // is the per-step write, and parsing and planning it again on every call cost three times its run on PGlite.
+  const checkpointStatement = driver.prepare(
+    "checkpoint",
+    sql`with fence as (
         select 1 from ${tasks}
-        where ${tasks.id} = ${checkpoint.taskId} and ${tasks.status} = 'running'
-          and ${tasks.fencingToken} = ${checkpoint.token}
+        where ${tasks.id} = ${text("taskId")} and ${tasks.status} = 'running'
+          and ${tasks.fencingToken} = ${sql.placeholder("token")}
       ), step as (
         insert into ${steps} (${bare(steps.taskId)}, ${bare(steps.key)}, ${bare(steps.value)})
-        select ${checkpoint.taskId}, ${checkpoint.key}, ${JSON.stringify(checkpoint.value)}::text::jsonb
+        select ${text("taskId")}, ${text("key")}, ${jsonb("value")}
         where exists (select 1 from fence)
         on conflict (${bare(steps.taskId)}, ${bare(steps.key)}) do update set ${bare(steps.value)} = ${steps.value}
         returning ${steps.value}::text as value
@@ -182,26 +187,34 @@ export const make = Effect.gen(function* () {
         insert into ${stateEntries}
           (${bare(stateEntries.scope)}, ${bare(stateEntries.key)}, ${bare(stateEntries.value)},
            ${bare(stateEntries.expiresAt)}, ${bare(stateEntries.version)})
-        select ${checkpoint.state?.scope ?? ""}, entry.key, entry.value -> 'value', (entry.value ->> 'expiresAt')::bigint, 1
-        from jsonb_each(${JSON.stringify(entries)}::text::jsonb) as entry
+        select ${text("scope")}, entry.key, entry.value -> 'value', (entry.value ->> 'expiresAt')::bigint, 1
+        from jsonb_each(${jsonb("entries")}) as entry
         where exists (select 1 from fence)
         order by entry.key
         on conflict (${bare(stateEntries.scope)}, ${bare(stateEntries.key)}) do update
           set ${bare(stateEntries.value)} = excluded.value, ${bare(stateEntries.expiresAt)} = excluded.expires_at,
               ${bare(stateEntries.version)} = ${stateEntries.version} + 1
-        returning 1
       )
-      select (select value from step) as value, exists (select 1 from fence) as held,
-        (select count(*) from state)::int as written`
-  }
+      select (select value from step) as value`
+  )
 
-  const CheckpointRow = Schema.Struct({ value: Schema.NullOr(Schema.String), held: Schema.Boolean })
+  // The step's value, NULL when the fence did not hold: once it holds, the step's insert returns its row, new or not.
+  const CheckpointRow = Schema.Struct({ value: Schema.NullOr(Schema.String) })
   const decodeCheckpoint = decodeWith(CheckpointRow, "checkpoint")
 
   const checkpoint = Effect.fnUntraced(function* (input: Checkpoint) {
-    const rows = yield* execute(db, "checkpoint", checkpointStatement(input))
+    const entries: Record<string, { readonly value: Schema.Json; readonly expiresAt?: number | undefined }> = {}
+    for (const [key, entry] of input.state?.entries ?? []) entries[key] = entry
+    const rows = yield* checkpointStatement({
+      taskId: input.taskId,
+      token: input.token,
+      key: input.key,
+      value: JSON.stringify(input.value),
+      scope: input.state?.scope ?? "",
+      entries: JSON.stringify(entries)
+    })
     const row = yield* decodeCheckpoint(rows[0])
-    if (!row.held || row.value === null) return yield* new LeaseLost({ taskId: input.taskId, token: input.token })
+    if (row.value === null) return yield* new LeaseLost({ taskId: input.taskId, token: input.token })
     return yield* Effect.mapError(
       Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Json))(row.value),
       (cause) => new StoreError({ operation: "checkpoint", cause })
@@ -212,4 +225,4 @@ export const make = Effect.gen(function* () {
 })
 
 /** The step store over the shared `Db`. */
-export const layer: Layer.Layer<StepStore, never, Db> = Layer.effect(StepStore, make)
+export const layer: Layer.Layer<StepStore, never, Db | Driver> = Layer.effect(StepStore, make)

@@ -9,7 +9,7 @@ import type { StateStore } from "../StateStore.ts"
 import type { StepStore } from "../StepStore.ts"
 import type { StorageBackend } from "../StorageBackend.ts"
 import type { TaskStore } from "../TaskStore.ts"
-import type { Db } from "./Database.ts"
+import type { Db, Driver } from "./Database.ts"
 import * as PgProgressStore from "./PgProgressStore.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
 import * as PgStateStore from "./PgStateStore.ts"
@@ -21,7 +21,7 @@ import * as PgTaskStore from "./PgTaskStore.ts"
 export const layer: Layer.Layer<
   TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend,
   never,
-  Db
+  Db | Driver
 > = Layer.mergeAll(
   PgTaskStore.layer,
   PgStateStore.layer,

@@ -3,9 +3,24 @@
  * idempotency key already used (an insert that does nothing, then a read): a fenced write checks the token and
  * writes in the same UPDATE, so a stale attempt writes nothing, whichever process it runs in. A write that makes a
  * task runnable notifies workers (`Notifications`), so `awaitWork` returns once it has committed, in every process
- * that shares the database.
+ * that shares the database. The fixed statements are prepared on the `Driver`; `list` and a claim under
+ * `maxParallel` go through drizzle.
  */
-import { and, eq, getTableColumns, gte, inArray, isNull, lt, lte, ne, or, type SQL, sql } from "drizzle-orm"
+import {
+  and,
+  eq,
+  getTableColumns,
+  gte,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  ne,
+  or,
+  type SQL,
+  type SQLWrapper,
+  sql
+} from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
 import { Clock, Effect, Layer, Option, Schema } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
@@ -19,7 +34,7 @@ import {
   TaskStore,
   type Transition
 } from "../TaskStore.ts"
-import { attempt, Db } from "./Database.ts"
+import { attempt, Db, Driver, type Rows } from "./Database.ts"
 import { Notifications, notifyWork } from "./Notifications.ts"
 import { fencingTokens, tasks } from "./schema.ts"
 
@@ -36,10 +51,20 @@ const returned = {
   suspendReason: sql<string | null>`${tasks.suspendReason}::text`
 }
 
+/**
+ * The same columns, each named as `TaskRecord` names it, for the statements run on the `Driver` (whose rows are not
+ * mapped by drizzle); `extra` adds columns.
+ */
+const named = (extra: Record<string, SQLWrapper> = {}) => {
+  const columns: Record<string, SQL.Aliased> = {}
+  for (const [key, column] of Object.entries({ ...returned, ...extra })) columns[key] = sql`${column}`.as(key)
+  return columns
+}
+const returnedNamed = named()
 /** The same, from a statement that wakes workers for each row it returns; the extra column reads NULL, so it drops. */
-const returnedNotifying = { ...returned, notified: notifyWork(tasks.runAt) }
+const returnedNotifying = named({ notified: notifyWork(tasks.runAt) })
 /** The same, waking workers only for a row with a due time (a suspension without one waits for a wake). */
-const returnedNotifyingWhenDue = { ...returned, notified: notifyWork(tasks.runAt, sql`${tasks.runAt} is not null`) }
+const returnedNotifyingWhenDue = named({ notified: notifyWork(tasks.runAt, sql`${tasks.runAt} is not null`) })
 
 /** A row as the drivers return it, decoded to a `TaskRecord` (after its null columns are dropped). */
 const TaskRow = Schema.Struct({
@@ -57,7 +82,7 @@ const toRecord = (operation: string) => (row: Record<string, unknown>) => {
   return Effect.mapError(decodeRow(present), (cause) => new StoreError({ operation, cause }))
 }
 
-const firstRecord = (operation: string) => (rows: ReadonlyArray<Record<string, unknown>>) =>
+const firstRecord = (operation: string) => (rows: Rows) =>
   rows.length === 0 ? Effect.succeedNone : Effect.asSome(toRecord(operation)(rows[0] as Record<string, unknown>))
 
 /** A JSON value as the text a `jsonb(...)` parameter takes; `undefined` is stored as SQL NULL. */
@@ -81,50 +106,72 @@ const parseCursor = (cursor: string) => {
 /** Builds the task store over the shared `Db`; statements are prepared once, here. */
 export const make = Effect.gen(function* () {
   const db = yield* Db
+  const driver = yield* Driver
   // Absent when a `Db` comes without it (built by hand): workers then wait out their poll interval.
   const notifications = yield* Effect.serviceOption(Notifications)
   // On a server, a write notifies with a statement of its own once it has committed (see `Notifications`); otherwise
   // (PGlite) the writing statement itself notifies, from its RETURNING list.
   const notifyAfter = Option.flatMap(notifications, (n) => n.notifyAfter)
   const inStatement = Option.isNone(notifyAfter)
-  const waking: typeof returned = inStatement ? returnedNotifying : returned
-  const wakingWhenDue: typeof returned = inStatement ? returnedNotifyingWhenDue : returned
   /** After a write that changed `rows`: the wake-up for a task runnable at `runAt`, if it is sent apart. */
   const notified = (rows: ReadonlyArray<unknown>, runAt: number | undefined) =>
     rows.length === 0 || Option.isNone(notifyAfter) ? Effect.void : notifyAfter.value(runAt)
 
-  const insert = db
-    .insert(tasks)
-    .values({
-      id: sql.placeholder("id"),
-      name: sql.placeholder("name"),
-      input: jsonb("input"),
-      status: "pending",
-      attempt: 1,
-      sessionId: sql.placeholder("sessionId"),
-      parentId: sql.placeholder("parentId"),
-      idempotencyKey: sql.placeholder("idempotencyKey"),
-      runAt: sql.placeholder("runAt"),
-      fencingToken: 0,
-      createdAt: sql.placeholder("now"),
-      updatedAt: sql.placeholder("now")
-    })
-    // ON CONFLICT waits for a concurrent insert of the same key to commit, so the read that follows sees it
-    .onConflictDoNothing({ target: tasks.idempotencyKey })
-    .returning(waking)
-    .prepare("waypoint_tasks_create")
+  const waking = inStatement ? returnedNotifying : returnedNamed
+  const wakingWhenDue = inStatement ? returnedNotifyingWhenDue : returnedNamed
 
-  const byIdempotencyKey = db
-    .select(returned)
-    .from(tasks)
-    .where(eq(tasks.idempotencyKey, sql.placeholder("idempotencyKey")))
-    .prepare("waypoint_tasks_by_idempotency_key")
+  const newTask = {
+    id: sql.placeholder("id"),
+    name: sql.placeholder("name"),
+    input: jsonb("input"),
+    attempt: 1,
+    sessionId: sql.placeholder("sessionId"),
+    parentId: sql.placeholder("parentId"),
+    idempotencyKey: sql.placeholder("idempotencyKey"),
+    createdAt: sql.placeholder("now"),
+    updatedAt: sql.placeholder("now")
+  }
+  const insertStatement = driver.prepare(
+    "create",
+    db
+      .insert(tasks)
+      .values({ ...newTask, status: "pending", runAt: sql.placeholder("runAt"), fencingToken: 0 })
+      // ON CONFLICT waits for a concurrent insert of the same key to commit, so the read that follows sees it
+      .onConflictDoNothing({ target: tasks.idempotencyKey })
+      .returning(waking)
+  )
+  // Created already claimed, as `claim` would leave it; not runnable, so nobody is woken.
+  const insertClaimedStatement = driver.prepare(
+    "create",
+    db
+      .insert(tasks)
+      .values({
+        ...newTask,
+        status: "running",
+        leaseOwner: sql.placeholder("owner"),
+        leaseExpiresAt: sql.placeholder("expiresAt"),
+        fencingToken: nextFencingToken,
+        startedAt: sql.placeholder("now")
+      })
+      .onConflictDoNothing({ target: tasks.idempotencyKey })
+      .returning(returnedNamed)
+  )
 
-  const byId = db
-    .select(returned)
-    .from(tasks)
-    .where(eq(tasks.id, sql.placeholder("id")))
-    .prepare("waypoint_tasks_get")
+  const byIdempotencyKey = driver.prepare(
+    "create",
+    db
+      .select(returnedNamed)
+      .from(tasks)
+      .where(eq(tasks.idempotencyKey, sql.placeholder("idempotencyKey")))
+  )
+
+  const byId = driver.prepare(
+    "get",
+    db
+      .select(returnedNamed)
+      .from(tasks)
+      .where(eq(tasks.id, sql.placeholder("id")))
+  )
 
   // A suspended task without runAt waits for a wake (a signal, a resume); a pending one may have none; a running
   // one whose lease expired lost its worker.
@@ -134,33 +181,37 @@ export const make = Effect.gen(function* () {
     and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, sql.placeholder("now")))
   )
 
-  const claimStatement = db
-    .update(tasks)
-    .set({
-      status: "running",
-      leaseOwner: param("owner"),
-      leaseExpiresAt: param("expiresAt"),
-      fencingToken: nextFencingToken,
-      runAt: null,
-      suspendReason: null,
-      updatedAt: param("now"),
-      startedAt: sql`coalesce(${tasks.startedAt}, ${sql.placeholder("now")})`
-    })
-    .where(and(eq(tasks.id, sql.placeholder("id")), isRunnable))
-    .returning(returned)
-    .prepare("waypoint_tasks_claim")
+  const claimStatement = driver.prepare(
+    "claim",
+    db
+      .update(tasks)
+      .set({
+        status: "running",
+        leaseOwner: param("owner"),
+        leaseExpiresAt: param("expiresAt"),
+        fencingToken: nextFencingToken,
+        runAt: null,
+        suspendReason: null,
+        updatedAt: param("now"),
+        startedAt: sql`coalesce(${tasks.startedAt}, ${sql.placeholder("now")})`
+      })
+      .where(and(eq(tasks.id, sql.placeholder("id")), isRunnable))
+      .returning(returnedNamed)
+  )
 
-  const runnableStatement = db
-    .select(returned)
-    .from(tasks)
-    .where(and(sql`${tasks.name} = any(${sql.placeholder("names")}::text[])`, isRunnable))
-    .orderBy(
-      sql`case when ${tasks.status} = 'running' then ${tasks.leaseExpiresAt} else coalesce(${tasks.runAt}, ${tasks.createdAt}) end`,
-      tasks.createdAt,
-      tasks.id
-    )
-    .limit(sql.placeholder("limit"))
-    .prepare("waypoint_tasks_runnable")
+  const runnableStatement = driver.prepare(
+    "listRunnable",
+    db
+      .select(returnedNamed)
+      .from(tasks)
+      .where(and(sql`${tasks.name} = any(${sql.placeholder("names")}::text[])`, isRunnable))
+      .orderBy(
+        sql`case when ${tasks.status} = 'running' then ${tasks.leaseExpiresAt} else coalesce(${tasks.runAt}, ${tasks.createdAt}) end`,
+        tasks.createdAt,
+        tasks.id
+      )
+      .limit(sql.placeholder("limit"))
+  )
 
   const released = { leaseOwner: null, leaseExpiresAt: null, updatedAt: param("now") }
   const isHeld = and(
@@ -168,26 +219,26 @@ export const make = Effect.gen(function* () {
     eq(tasks.status, "running"),
     eq(tasks.fencingToken, sql.placeholder("token"))
   )
-  const fenced = (name: string, set: PgUpdateSetSource<typeof tasks>, returning: typeof returned = returned) =>
-    db
-      .update(tasks)
-      .set({ ...released, ...set })
-      .where(isHeld)
-      .returning(returning)
-      .prepare(`waypoint_tasks_finish_${name}`)
+  const fenced = (set: PgUpdateSetSource<typeof tasks>, returning = returnedNamed) =>
+    driver.prepare(
+      "finish",
+      db
+        .update(tasks)
+        .set({ ...released, ...set })
+        .where(isHeld)
+        .returning(returning)
+    )
   const ended = { runAt: null, suspendReason: null, finishedAt: param("now") }
 
-  const completeStatement = fenced("completed", { ...ended, status: "completed", output: jsonb("output") })
-  const failStatement = fenced("failed", { ...ended, status: "failed", error: jsonb("error") })
-  const cancelStatement = fenced("cancelled", { ...ended, status: "cancelled" })
+  const completeStatement = fenced({ ...ended, status: "completed", output: jsonb("output") })
+  const failStatement = fenced({ ...ended, status: "failed", error: jsonb("error") })
+  const cancelStatement = fenced({ ...ended, status: "cancelled" })
   // A suspension without runAt waits for a wake, which notifies then.
   const suspendStatement = fenced(
-    "suspended",
     { status: "suspended", suspendReason: jsonb("reason"), runAt: param("runAt") },
     wakingWhenDue
   )
   const requeueStatement = fenced(
-    "requeued",
     {
       status: "pending",
       attempt: param("attempt"),
@@ -199,62 +250,74 @@ export const make = Effect.gen(function* () {
     waking
   )
 
-  const heartbeatStatement = db
-    .update(tasks)
-    .set({ leaseExpiresAt: param("expiresAt"), updatedAt: param("now") })
-    .where(isHeld)
-    .returning({ id: tasks.id })
-    .prepare("waypoint_tasks_heartbeat")
+  const heartbeatStatement = driver.prepare(
+    "heartbeat",
+    db
+      .update(tasks)
+      .set({ leaseExpiresAt: param("expiresAt"), updatedAt: param("now") })
+      .where(isHeld)
+      .returning({ id: sql`${tasks.id}`.as("id") })
+  )
 
-  const recoverOwnedStatement = db
-    .update(tasks)
-    .set({ ...released, status: "pending" })
-    .where(and(eq(tasks.status, "running"), eq(tasks.leaseOwner, sql.placeholder("owner"))))
-    .returning(waking)
-    .prepare("waypoint_tasks_recover_owned")
+  const recoverOwnedStatement = driver.prepare(
+    "recoverOwned",
+    db
+      .update(tasks)
+      .set({ ...released, status: "pending" })
+      .where(and(eq(tasks.status, "running"), eq(tasks.leaseOwner, sql.placeholder("owner"))))
+      .returning(waking)
+  )
 
-  const wakeStatement = db
-    .update(tasks)
-    .set({ runAt: param("now"), updatedAt: param("now") })
-    .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "suspended")))
-    .returning({ notified: inStatement ? notifyWork(tasks.runAt) : sql<null>`null` })
-    .prepare("waypoint_tasks_wake")
+  const wakeStatement = driver.prepare(
+    "wake",
+    db
+      .update(tasks)
+      .set({ runAt: param("now"), updatedAt: param("now") })
+      .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "suspended")))
+      .returning({ notified: (inStatement ? notifyWork(tasks.runAt) : sql<null>`null`).as("notified") })
+  )
 
-  const suspendIdleStatement = db
-    .update(tasks)
-    .set({ status: "suspended", suspendReason: jsonb("reason"), runAt: null, updatedAt: param("now") })
-    .where(and(eq(tasks.id, sql.placeholder("id")), inArray(tasks.status, ["pending", "suspended"])))
-    .returning(returned)
-    .prepare("waypoint_tasks_suspend_idle")
+  const suspendIdleStatement = driver.prepare(
+    "suspendIdle",
+    db
+      .update(tasks)
+      .set({ status: "suspended", suspendReason: jsonb("reason"), runAt: null, updatedAt: param("now") })
+      .where(and(eq(tasks.id, sql.placeholder("id")), inArray(tasks.status, ["pending", "suspended"])))
+      .returning(returnedNamed)
+  )
 
-  const cancelIdleStatement = db
-    .update(tasks)
-    .set({ ...released, ...ended, status: "cancelled" })
-    .where(and(eq(tasks.id, sql.placeholder("id")), inArray(tasks.status, ["pending", "suspended"])))
-    .returning(returned)
-    .prepare("waypoint_tasks_cancel_idle")
+  const cancelIdleStatement = driver.prepare(
+    "cancelIdle",
+    db
+      .update(tasks)
+      .set({ ...released, ...ended, status: "cancelled" })
+      .where(and(eq(tasks.id, sql.placeholder("id")), inArray(tasks.status, ["pending", "suspended"])))
+      .returning(returnedNamed)
+  )
 
   // The per-task operations go untraced: a span costs about as much as a PGlite round trip, and the runtime's own
   // spans already frame each call.
   const create = Effect.fnUntraced(function* (task: NewTask) {
     const now = yield* Clock.currentTimeMillis
-    const inserted = yield* attempt("create", () =>
-      insert.execute({
-        id: task.id,
-        name: task.name,
-        input: jsonText(task.input),
-        sessionId: task.sessionId ?? null,
-        parentId: task.parentId ?? null,
-        idempotencyKey: task.idempotencyKey ?? null,
-        runAt: task.runAt ?? null,
-        now
-      })
-    )
-    yield* notified(inserted, task.runAt)
+    const values = {
+      id: task.id,
+      name: task.name,
+      input: jsonText(task.input),
+      sessionId: task.sessionId ?? null,
+      parentId: task.parentId ?? null,
+      idempotencyKey: task.idempotencyKey ?? null,
+      now
+    }
+    const lease = task.lease
+    const inserted =
+      lease === undefined
+        ? yield* insertStatement({ ...values, runAt: task.runAt ?? null })
+        : yield* insertClaimedStatement({ ...values, owner: lease.owner, expiresAt: lease.expiresAt })
+    if (lease === undefined) yield* notified(inserted, task.runAt)
     const created = yield* firstRecord("create")(inserted)
     if (Option.isSome(created)) return created.value
     const existing = yield* Effect.flatMap(
-      attempt("create", () => byIdempotencyKey.execute({ idempotencyKey: task.idempotencyKey ?? null })),
+      byIdempotencyKey({ idempotencyKey: task.idempotencyKey ?? null }),
       firstRecord("create")
     )
     if (Option.isSome(existing)) return existing.value
@@ -264,11 +327,7 @@ export const make = Effect.gen(function* () {
     })
   })
 
-  const get = (id: string) =>
-    Effect.flatMap(
-      attempt("get", () => byId.execute({ id })),
-      firstRecord("get")
-    )
+  const get = (id: string) => Effect.flatMap(byId({ id }), firstRecord("get"))
 
   const list = Effect.fn("PgTaskStore.list")(function* (query: TaskQuery) {
     const limit = Math.max(1, Math.min(query.limit ?? 100, 1000))
@@ -298,10 +357,7 @@ export const make = Effect.gen(function* () {
   })
 
   const claimOne = (id: string, lease: Lease, now: number) =>
-    Effect.flatMap(
-      attempt("claim", () => claimStatement.execute({ id, owner: lease.owner, expiresAt: lease.expiresAt, now })),
-      firstRecord("claim")
-    )
+    Effect.flatMap(claimStatement({ id, owner: lease.owner, expiresAt: lease.expiresAt, now }), firstRecord("claim"))
 
   /**
    * A claim under `maxParallel`: one transaction that first takes an advisory lock on (session, name), so claims of
@@ -369,15 +425,13 @@ export const make = Effect.gen(function* () {
   const listRunnable = Effect.fnUntraced(function* (query: RunnableQuery) {
     if (query.names.length === 0 || query.limit <= 0) return []
     const now = yield* Clock.currentTimeMillis
-    const rows = yield* attempt("listRunnable", () =>
-      runnableStatement.execute({ names: [...query.names], limit: query.limit, now })
-    )
+    const rows = yield* runnableStatement({ names: [...query.names], limit: query.limit, now })
     return yield* Effect.forEach(rows, toRecord("listRunnable"))
   })
 
   const heartbeat = Effect.fnUntraced(function* (id: string, token: number, expiresAt: number) {
     const now = yield* Clock.currentTimeMillis
-    const rows = yield* attempt("heartbeat", () => heartbeatStatement.execute({ id, token, expiresAt, now }))
+    const rows = yield* heartbeatStatement({ id, token, expiresAt, now })
     if (rows.length === 0) return yield* new LeaseLost({ taskId: id, token })
   })
 
@@ -385,19 +439,19 @@ export const make = Effect.gen(function* () {
     const held = { id, token, now }
     switch (transition._tag) {
       case "Completed":
-        return completeStatement.execute({ ...held, output: jsonText(transition.output) })
+        return completeStatement({ ...held, output: jsonText(transition.output) })
       case "Failed":
-        return failStatement.execute({ ...held, error: jsonText(transition.error) })
+        return failStatement({ ...held, error: jsonText(transition.error) })
       case "Cancelled":
-        return cancelStatement.execute(held)
+        return cancelStatement(held)
       case "Suspended":
-        return suspendStatement.execute({
+        return suspendStatement({
           ...held,
           reason: jsonText(transition.reason),
           runAt: transition.runAt ?? null
         })
       case "Requeued":
-        return requeueStatement.execute({
+        return requeueStatement({
           ...held,
           attempt: transition.attempt,
           runAt: transition.runAt ?? null,
@@ -408,7 +462,7 @@ export const make = Effect.gen(function* () {
 
   const finish = Effect.fnUntraced(function* (id: string, token: number, transition: Transition) {
     const now = yield* Clock.currentTimeMillis
-    const rows = yield* attempt("finish", () => runTransition(id, token, transition, now))
+    const rows = yield* runTransition(id, token, transition, now)
     if (transition._tag === "Requeued" || (transition._tag === "Suspended" && transition.runAt !== undefined)) {
       yield* notified(rows, transition.runAt)
     }
@@ -419,30 +473,27 @@ export const make = Effect.gen(function* () {
 
   const recoverOwned = Effect.fn("PgTaskStore.recoverOwned")(function* (owner: string) {
     const now = yield* Clock.currentTimeMillis
-    const rows = yield* attempt("recoverOwned", () => recoverOwnedStatement.execute({ owner, now }))
+    const rows = yield* recoverOwnedStatement({ owner, now })
     yield* notified(rows, undefined)
     return yield* Effect.forEach(rows, toRecord("recoverOwned"))
   })
 
   const wake = Effect.fn("PgTaskStore.wake")(function* (id: string) {
     const now = yield* Clock.currentTimeMillis
-    yield* notified(yield* attempt("wake", () => wakeStatement.execute({ id, now })), now)
+    yield* notified(yield* wakeStatement({ id, now }), now)
   })
 
   const suspendIdle = Effect.fn("PgTaskStore.suspendIdle")(function* (id: string, reason: SuspendReason) {
     const now = yield* Clock.currentTimeMillis
     return yield* Effect.flatMap(
-      attempt("suspendIdle", () => suspendIdleStatement.execute({ id, reason: jsonText(reason), now })),
+      suspendIdleStatement({ id, reason: jsonText(reason), now }),
       firstRecord("suspendIdle")
     )
   })
 
   const cancelIdle = Effect.fn("PgTaskStore.cancelIdle")(function* (id: string) {
     const now = yield* Clock.currentTimeMillis
-    return yield* Effect.flatMap(
-      attempt("cancelIdle", () => cancelIdleStatement.execute({ id, now })),
-      firstRecord("cancelIdle")
-    )
+    return yield* Effect.flatMap(cancelIdleStatement({ id, now }), firstRecord("cancelIdle"))
   })
 
   const awaitWork = Option.match(notifications, {
@@ -467,4 +518,4 @@ export const make = Effect.gen(function* () {
 })
 
 /** The task store over the shared `Db`. */
-export const layer: Layer.Layer<TaskStore, never, Db> = Layer.effect(TaskStore, make)
+export const layer: Layer.Layer<TaskStore, never, Db | Driver> = Layer.effect(TaskStore, make)

@@ -143,6 +143,117 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     )
 
     test(
+      "creates a task already claimed under a lease, with a fresh fencing token, in one write",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "earlier", name: "job", input: null })
+        const earlier = Option.getOrThrow(yield* store.claim("earlier", { owner: "w1", expiresAt: 10_000 }))
+        yield* TestClock.adjust(500)
+        const created = yield* store.create({
+          id: "c",
+          name: "job",
+          input: { n: 1 },
+          sessionId: "s1",
+          lease: { owner: "w1", expiresAt: 10_000 }
+        })
+        assert.deepStrictEqual(
+          [created.status, created.attempt, created.leaseOwner, created.leaseExpiresAt],
+          ["running", 1, "w1", 10_000]
+        )
+        assert.deepStrictEqual([created.createdAt, created.updatedAt, created.startedAt], [500, 500, 500])
+        assert.deepStrictEqual([created.runAt, created.finishedAt, created.sessionId], [undefined, undefined, "s1"])
+        assert.isTrue(created.fencingToken > 0)
+        assert.isTrue(created.fencingToken > earlier.fencingToken, "tokens come from the claims' sequence")
+        assert.deepStrictEqual(yield* store.get("c"), Option.some(created))
+        // a later claim of another task gets a larger token still
+        yield* store.create({ id: "later", name: "job", input: null })
+        const later = Option.getOrThrow(yield* store.claim("later", { owner: "w1", expiresAt: 10_000 }))
+        assert.isTrue(later.fencingToken > created.fencingToken)
+      })
+    )
+
+    test(
+      "holds a task created claimed like a claimed one: heartbeat and finish with its token, stale tokens refused",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "old", name: "job", input: null })
+        const old = Option.getOrThrow(yield* store.claim("old", { owner: "w1", expiresAt: 10_000 }))
+        const created = yield* store.create({
+          id: "c",
+          name: "job",
+          input: null,
+          lease: { owner: "w1", expiresAt: 1_000 }
+        })
+        const token = created.fencingToken
+        yield* store.heartbeat("c", token, 2_000)
+        assert.strictEqual(Option.getOrThrow(yield* store.get("c")).leaseExpiresAt, 2_000)
+        for (const stale of [0, old.fencingToken]) {
+          const beat = yield* Effect.flip(store.heartbeat("c", stale, 5_000))
+          assert.strictEqual(beat._tag, "LeaseLost")
+          const finish = yield* Effect.flip(store.finish("c", stale, { _tag: "Completed", output: "stale" }))
+          assert.strictEqual(finish._tag, "LeaseLost")
+        }
+        const done = yield* store.finish("c", token, { _tag: "Completed", output: "fresh" })
+        assert.deepStrictEqual([done.status, done.output, done.leaseOwner], ["completed", "fresh", undefined])
+      })
+    )
+
+    test(
+      "neither lists nor lets another owner claim a task created claimed while its lease is live",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const created = yield* store.create({
+          id: "c",
+          name: "job",
+          input: null,
+          lease: { owner: "w1", expiresAt: 1_000 }
+        })
+        yield* store.create({ id: "p", name: "job", input: null })
+        const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((t) => t.id)
+        assert.deepStrictEqual(ids(yield* store.listRunnable({ names: ["job"], limit: 10 })), ["p"])
+        assert.isTrue(Option.isNone(yield* store.claim("c", { owner: "w2", expiresAt: 5_000 })))
+        assert.isTrue(Option.isNone(yield* store.claim("c", { owner: "w1", expiresAt: 5_000 })))
+        // once the lease has expired, it is a task whose worker died: runnable, and taken with a larger token
+        yield* TestClock.adjust(1_001)
+        assert.deepStrictEqual(
+          ids(yield* store.listRunnable({ names: ["job"], limit: 10 })),
+          ["p", "c"],
+          "p due since 0"
+        )
+        const taken = Option.getOrThrow(yield* store.claim("c", { owner: "w2", expiresAt: 9_000 }))
+        assert.deepStrictEqual([taken.leaseOwner, taken.attempt, taken.startedAt], ["w2", 1, 0])
+        assert.isTrue(taken.fencingToken > created.fencingToken)
+        const lost = yield* Effect.flip(store.heartbeat("c", created.fencingToken, 9_000))
+        assert.strictEqual(lost._tag, "LeaseLost")
+      })
+    )
+
+    test(
+      "returns the first task, unchanged, for a claimed create with an idempotency key already used",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const lease = { owner: "w1", expiresAt: 10_000 }
+        const pending = yield* store.create({ id: "k1", name: "job", input: 1, idempotencyKey: "key" })
+        const again = yield* store.create({ id: "k2", name: "job", input: 2, idempotencyKey: "key", lease })
+        assert.deepStrictEqual(again, pending)
+        assert.deepStrictEqual([again.status, again.fencingToken, again.leaseOwner], ["pending", 0, undefined])
+        assert.isTrue(Option.isNone(yield* store.get("k2")))
+        const claimed = yield* store.create({ id: "c1", name: "job", input: 1, idempotencyKey: "claimed", lease })
+        yield* TestClock.adjust(100)
+        const second = yield* store.create({
+          id: "c2",
+          name: "job",
+          input: 2,
+          idempotencyKey: "claimed",
+          lease: { owner: "w2", expiresAt: 20_000 }
+        })
+        assert.deepStrictEqual(second, claimed, "same token, same lease")
+        assert.deepStrictEqual(yield* store.get("c1"), Option.some(claimed))
+        assert.isTrue(Option.isNone(yield* store.get("c2")))
+      })
+    )
+
+    test(
       "makes a suspended task claimable again once its runAt has passed",
       Effect.gen(function* () {
         const store = yield* TaskStore

@@ -7,7 +7,7 @@ import { sql } from "drizzle-orm"
 import { Effect, Layer } from "effect"
 import postgres from "postgres"
 import type { StoreError } from "../../../src/stores/errors.ts"
-import { attempt, Db, execute } from "../../../src/stores/postgres/Database.ts"
+import { attempt, Db, type Driver, execute } from "../../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../../src/stores/postgres/PgStores.ts"
 
 /** Runs one statement on a short-lived admin connection to `adminUrl`. */
@@ -50,8 +50,8 @@ const truncateAll = Layer.effectDiscard(
   })
 )
 
-/** Every PostgreSQL store (`PgStores.layer`) and their `Db`. */
-export type Stores = Layer.Success<typeof PgStores.layer> | Db
+/** Every PostgreSQL store (`PgStores.layer`) and their `Db` and `Driver`. */
+export type Stores = Layer.Success<typeof PgStores.layer> | Db | Driver
 
 /** Every store and their `Db` on the database at `url`, emptied when the layer is built. */
 export const layer = (url: string): Layer.Layer<Stores, StoreError> =>

@@ -1,17 +1,17 @@
 /**
  * What the PostgreSQL task store guarantees beyond the conformance suite, run on both drivers: JSON kept exactly,
  * driver errors and corrupt rows surfacing as `StoreError`, and races that only a database can have.
- * The layer must start each test from an empty, migrated database and also provide its `Db`.
+ * The layer must start each test from an empty, migrated database and also provide its `Db` and `Driver`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { sql } from "drizzle-orm"
 import { Effect, type Layer, Option } from "effect"
-import { Db, execute } from "../../../src/stores/postgres/Database.ts"
+import { attempt, Db, Driver, execute } from "../../../src/stores/postgres/Database.ts"
 import { TaskStore } from "../../../src/stores/TaskStore.ts"
 
-export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore | Db, E>) =>
+export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore | Db | Driver, E>) =>
   describe(`PgTaskStore: ${name}`, () => {
-    const test = (title: string, body: Effect.Effect<void, unknown, TaskStore | Db>) =>
+    const test = (title: string, body: Effect.Effect<void, unknown, TaskStore | Db | Driver>) =>
       it.effect(title, () => body.pipe(Effect.provide(layer)) as Effect.Effect<void, unknown>)
 
     test(
@@ -100,6 +100,60 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
         assert.strictEqual(won.length, 1)
         const current = Option.getOrThrow(yield* store.get("race"))
         assert.strictEqual(current.leaseOwner, Option.getOrThrow(won[0] ?? Option.none()).leaseOwner)
+      })
+    )
+
+    test(
+      "reads int8, int4, boolean and text columns of a Driver statement alike on both drivers",
+      Effect.gen(function* () {
+        const driver = yield* Driver
+        const statement = driver.prepare(
+          "types",
+          sql`select ${sql.placeholder("n")}::bigint as n, 2::int as i, true as b, ${sql.placeholder("t")}::text as t,
+            null::bigint as missing`
+        )
+        const rows = yield* statement({ n: Number.MAX_SAFE_INTEGER, t: "ü" })
+        assert.deepStrictEqual(rows, [{ n: Number.MAX_SAFE_INTEGER, i: 2, b: true, t: "ü", missing: null }])
+        const again = yield* statement({ n: -1, t: "" })
+        assert.deepStrictEqual(again, [{ n: -1, i: 2, b: true, t: "", missing: null }])
+      })
+    )
+
+    test(
+      "fails a Driver statement the database refuses with StoreError naming its operation",
+      Effect.gen(function* () {
+        const driver = yield* Driver
+        const statement = driver.prepare("divide", sql`select 1 / ${sql.placeholder("d")}::int as q`)
+        const error = yield* Effect.flip(statement({ d: 0 }))
+        assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "divide"])
+        assert.deepStrictEqual(yield* statement({ d: 1 }), [{ q: 1 }], "the statement still runs after a failure")
+      })
+    )
+
+    test(
+      "keeps a Driver statement out of a transaction another caller has open",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const db = yield* Db
+        let created: Promise<unknown> = Promise.resolve()
+        const rolledBack = yield* Effect.flip(
+          attempt("transaction", () =>
+            db.transaction(async (tx) => {
+              await tx.execute(
+                sql`insert into waypoint.tasks (id, name, input, status, attempt, created_at, updated_at)
+                  values ('in-tx', 'job', 'null', 'pending', 1, 0, 0)`
+              )
+              // sent while the transaction is open; on PGlite's one connection it must wait for the rollback
+              created = Effect.runPromise(store.create({ id: "outside", name: "job", input: null }))
+              await new Promise((resolve) => setImmediate(resolve))
+              throw new Error("roll back")
+            })
+          )
+        )
+        assert.strictEqual(rolledBack._tag, "StoreError")
+        yield* Effect.promise(() => created)
+        assert.isTrue(Option.isNone(yield* store.get("in-tx")))
+        assert.isTrue(Option.isSome(yield* store.get("outside")), "not rolled back with the transaction")
       })
     )
   })
