@@ -553,7 +553,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
           slot.stopped = Deferred.makeUnsafe<void>()
           yield* Deferred.await(slot.stopped)
         }
-        if (!slot.isRecorded) yield* Deferred.await((slot.recorded ??= Deferred.makeUnsafe<void>()))
+        if (!slot.isRecorded) {
+          slot.recorded ??= Deferred.makeUnsafe<void>()
+          yield* Deferred.await(slot.recorded)
+        }
         return true
       }
       const paused = yield* store.suspendIdle(id, { _tag: "Paused" })
