@@ -356,23 +356,33 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
     if (options.worker !== undefined) {
       const concurrency = options.worker.concurrency ?? 10
       const pollInterval = options.worker.pollInterval ?? "500 millis"
+      /** Takes on runnable tasks up to the free room; says whether it filled the room (more may be waiting). */
       const poll = Effect.gen(function* () {
+        const seen = driver.completed()
         const free = concurrency - driver.executing()
-        if (free <= 0) return
+        if (free <= 0) return { filled: true, seen }
         const runnable = yield* store.listRunnable({ names: [...registry.keys()], limit: free })
         for (const record of runnable) {
           const task = registry.get(record.name)
           if (task !== undefined) yield* driver.start(task, record.id, false, { initial: record, detach: true })
         }
+        return { filled: runnable.length >= free, seen }
       }).pipe(
-        Effect.catchTag("StoreError", (error) => Effect.logWarning("worker: could not look for runnable tasks", error))
+        Effect.catchTag("StoreError", (error) =>
+          Effect.as(Effect.logWarning("worker: could not look for runnable tasks", error), { filled: false, seen: 0 })
+        )
       )
       const pollMillis = Duration.toMillis(pollInterval)
-      // Look, then wait until the store says a task may be runnable (or the poll interval passes), and look again.
-      const waitForWork = store
-        .awaitWork(pollMillis)
-        .pipe(Effect.catchTag("StoreError", () => Effect.sleep(pollMillis)))
-      yield* Effect.forkIn(Effect.forever(Effect.andThen(poll, waitForWork)), scope)
+      // With room to spare: wait until the store says a task may be runnable (or the poll interval passes). With the
+      // room filled, more tasks may be waiting: look again as soon as an attempt here has ended (at once if one
+      // already has, as a short task does within the poll).
+      const waitForWork = ({ filled, seen }: { readonly filled: boolean; readonly seen: number }) =>
+        !filled
+          ? store.awaitWork(pollMillis).pipe(Effect.catchTag("StoreError", () => Effect.sleep(pollMillis)))
+          : driver.completed() > seen
+            ? Effect.void
+            : Effect.raceFirst(driver.freed, Effect.sleep(pollMillis))
+      yield* Effect.forkIn(Effect.forever(Effect.flatMap(poll, waitForWork)), scope)
     }
 
     const inspectTask = Effect.fnUntraced(function* (id: string) {

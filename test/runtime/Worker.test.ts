@@ -16,6 +16,7 @@ describe("Worker", () => {
       yield* store.create({ id: "unknown", name: "not-mine", input: 0 })
       yield* Runtime.make({ id: "worker", tasks: [double], worker: { concurrency: 2, pollInterval: "1 second" } })
       yield* TestClock.adjust("5 seconds")
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow // the worker looks again at once after a full round
       for (let i = 1; i <= 5; i++) {
         const record = Option.getOrThrow(yield* store.get(`t${i}`))
         assert.deepStrictEqual([record.status, record.output, record.leaseOwner], ["completed", i * 2, undefined])
@@ -32,6 +33,25 @@ describe("Worker", () => {
       yield* store.create({ id: "fresh", name: "double", input: 4 })
       for (let i = 0; i < 10; i++) yield* Effect.yieldNow
       assert.strictEqual(Option.getOrThrow(yield* store.get("fresh")).output, 8)
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
+  it.effect("takes the next waiting task as soon as a slot frees, without waiting for its poll interval", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const gate = yield* Deferred.make<void>()
+      const gated = task({ name: "gated", input: Schema.Number, output: Schema.Number }, (n) =>
+        Effect.as(Deferred.await(gate), n)
+      )
+      for (let i = 1; i <= 3; i++) yield* store.create({ id: `g${i}`, name: "gated", input: i })
+      yield* Runtime.make({ id: "worker", tasks: [gated], worker: { concurrency: 1, pollInterval: "1 hour" } })
+      yield* TestClock.adjust("1 second") // the worker has taken one task and is full
+      const running = (yield* store.list({ status: "running" })).items
+      assert.strictEqual(running.length, 1)
+      yield* Deferred.succeed(gate, undefined)
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      // The clock has not moved past the poll interval: the freed slot made the worker look again.
+      for (let i = 1; i <= 3; i++) assert.strictEqual(Option.getOrThrow(yield* store.get(`g${i}`)).status, "completed")
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 

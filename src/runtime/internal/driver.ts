@@ -71,6 +71,10 @@ export interface Driver {
   readonly heartbeats: Effect.Effect<never>
   /** How many attempts this process is executing now, or has taken on as a worker and not let go of. */
   readonly executing: () => number
+  /** How many worker's drivers have ended after executing an attempt: proof of progress, not of contention. */
+  readonly completed: () => number
+  /** Waits until `completed` grows: there is room for another task. */
+  readonly freed: Effect.Effect<void>
   /** Drives the task in a child fiber of the caller; its result goes to the returned waiter. */
   readonly runHere: (
     task: AnyTask,
@@ -97,6 +101,8 @@ export interface Driver {
 interface DriverEntry {
   fiber: Fiber.Fiber<AnyExit | undefined> | undefined
   onFiber: Deferred.Deferred<Fiber.Fiber<AnyExit | undefined>> | undefined
+  /** The driver executed at least one attempt (it did not only find the task taken). */
+  executed: boolean
 }
 
 const setFiber = (entry: DriverEntry, fiber: Fiber.Fiber<AnyExit | undefined>) => {
@@ -240,6 +246,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
       }
       const forkAttempt = Effect.suspend(() => {
         attempts.set(record.id, slot)
+        const entry = active.get(record.id)
+        if (entry !== undefined) entry.executed = true
         return Effect.forkChild(restore(attempt(task, info, record.input)), { startImmediately: true })
       })
       const awaitAttempt = (attemptFiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<AnyExit> => {
@@ -454,6 +462,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
 
   // Drivers a worker started that have not let go of their task yet: what counts against its concurrency.
   let detachedAlive = 0
+  // Completed and replaced whenever a worker's driver ends after executing, so a worker that was full looks for
+  // work again at once; a driver that only found its task taken by another process does not count.
+  let completed = 0
+  let freedSignal = Deferred.makeUnsafe<void>()
 
   const start = (task: AnyTask, id: string, slotHeld: boolean, from: StartFrom = {}) =>
     Effect.suspend(() => {
@@ -462,12 +474,18 @@ export const makeDriver = (options: DriverOptions): Driver => {
       if (detach) detachedAlive++
       const waiter = detach ? undefined : waiterFor(id)
       if (active.has(id)) return Effect.succeed(waiter)
-      const entry: DriverEntry = { fiber: undefined, onFiber: undefined }
+      const entry: DriverEntry = { fiber: undefined, onFiber: undefined, executed: false }
       active.set(id, entry)
       const driven = detach
         ? Effect.ensuring(
             drive(task, id, slotHeld, entry, from),
-            Effect.sync(() => detachedAlive--)
+            Effect.sync(() => {
+              detachedAlive--
+              if (!entry.executed) return
+              completed++
+              Deferred.doneUnsafe(freedSignal, Exit.void)
+              freedSignal = Deferred.makeUnsafe<void>()
+            })
           )
         : drive(task, id, slotHeld, entry, from)
       // Started at once: a short task may be done before `submit` returns, without a trip through the scheduler.
@@ -480,7 +498,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const runHere = (task: AnyTask, id: string, slotHeld: boolean, from: StartFrom = {}) =>
     Effect.suspend(() => {
       const waiter = waiterFor(id)
-      const entry: DriverEntry = { fiber: undefined, onFiber: undefined }
+      const entry: DriverEntry = { fiber: undefined, onFiber: undefined, executed: false }
       active.set(id, entry)
       return Effect.map(
         Effect.forkChild(drive(task, id, slotHeld, entry, from), { startImmediately: true }),
@@ -607,6 +625,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
     publish,
     start: start as Driver["start"],
     executing: () => Math.max(attempts.size, detachedAlive),
+    completed: () => completed,
+    freed: Effect.suspend(() => Deferred.await(freedSignal)),
     runHere,
     handle,
     cancel,
