@@ -4,8 +4,10 @@
  * a raw single-row INSERT of 200 B jsonb (the driver's own `query` on PGlite, a postgres.js tagged template, which
  * postgres.js prepares, on the server; on PGlite also the same INSERT as a named prepared statement, as the stores run
  * theirs), claim+finish, create->claim->finish and create-claimed->finish median latencies, 2 000
- * create+claim+finish and create-claimed+finish throughputs, and the latest-snapshot read with 10 and with 1 000
- * snapshots in the task's history (the ratio should stay near 1).
+ * create+claim+finish and create-claimed+finish throughputs, the latest-snapshot read with 10 and with 1 000
+ * snapshots in the task's history (the ratio should stay near 1), and 2 000 trivial tasks through a runtime, submit ->
+ * completed: submitted N at a time, as a user enqueueing a batch would (`Effect.forEach(inputs, submit,
+ * { concurrency: N })`), then every handle awaited (target >= 3 000/s), for each N of `SUBMIT_CONCURRENCIES`.
  * Run: node bench/postgres.ts (BENCH_OPS sets the sequential samples, 1 000 by default).
  */
 import { mkdtemp, rm } from "node:fs/promises"
@@ -13,8 +15,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import { sql } from "drizzle-orm"
-import { Effect, type Layer, Option } from "effect"
+import { Effect, type Layer, Option, Schema } from "effect"
 import postgres from "postgres"
+import { Runtime, task } from "../src/index.ts"
 import { PgliteStore, PostgresStore } from "../src/postgres.ts"
 import type { LeaseLost, StoreError } from "../src/stores/errors.ts"
 import { Driver } from "../src/stores/postgres/Database.ts"
@@ -28,6 +31,8 @@ const WARMUP = 100
 const THROUGHPUT_TASKS = 2_000
 const CONCURRENCY = 16
 const payload = JSON.stringify({ note: "x".repeat(186) }) // 200 bytes of JSON
+/** How many `submit`s are in flight at once in the runtime measure: one run each. */
+const SUBMIT_CONCURRENCIES = [16, 256]
 const LATEST_READS = 500
 const SHORT_HISTORY = 10
 const LONG_HISTORY = 1_000
@@ -179,6 +184,28 @@ const latestSnapshotRun = Effect.gen(function* () {
   return { shortMs: median(short), longMs: median(long) }
 })
 
+const trivial = task({ name: "trivial", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n + 1))
+
+/**
+ * Milliseconds for `THROUGHPUT_TASKS` trivial tasks through a runtime, submitted N at a time, then all awaited, for
+ * each N of `SUBMIT_CONCURRENCIES`; after one unmeasured round (the JIT, the batched statements' first plans).
+ */
+const runtimeRun = Effect.gen(function* () {
+  const runtime = yield* Runtime.make({ tasks: [trivial] })
+  const inputs = Array.from({ length: THROUGHPUT_TASKS }, (_, i) => i)
+  const round = (concurrency: number) =>
+    timed(
+      Effect.gen(function* () {
+        const handles = yield* Effect.forEach(inputs, (i) => runtime.submit(trivial, i), { concurrency })
+        yield* Effect.forEach(handles, (handle) => handle.await, { discard: true })
+      })
+    )
+  yield* round(Math.max(...SUBMIT_CONCURRENCIES))
+  const elapsed: Array<readonly [number, number]> = []
+  for (const concurrency of SUBMIT_CONCURRENCIES) elapsed.push([concurrency, yield* round(concurrency)])
+  return elapsed
+})
+
 const report = <R>(
   label: string,
   raw: Effect.Effect<Insert, never, R>,
@@ -186,8 +213,8 @@ const report = <R>(
 ) =>
   Effect.gen(function* () {
     const { rawMs, preparedMs } = yield* Effect.flatMap(raw, rawInsertMedians)
-    const { run, latest, checkpointMs } = yield* Effect.provide(
-      Effect.all({ run: storeRun, latest: latestSnapshotRun, checkpointMs: checkpointRun }),
+    const { run, latest, checkpointMs, submitted } = yield* Effect.provide(
+      Effect.all({ run: storeRun, latest: latestSnapshotRun, checkpointMs: checkpointRun, submitted: runtimeRun }),
       layer
     )
     const ms = (x: number) => `${x.toFixed(3)} ms`
@@ -215,6 +242,11 @@ const report = <R>(
     console.log(
       `  ${THROUGHPUT_TASKS} create claimed+finish, ${CONCURRENCY} at a time: ${perSecond(run.claimedThroughputMs)} tasks/s (${ms(run.claimedThroughputMs)})`
     )
+    for (const [concurrency, elapsedMs] of submitted) {
+      console.log(
+        `  ${THROUGHPUT_TASKS} trivial tasks through a runtime, submit -> completed, ${concurrency} submits at a time: ${perSecond(elapsedMs)} tasks/s (${ms(elapsedMs)}, target >= 3000/s)`
+      )
+    }
     console.log(`  latest snapshot, ${SHORT_HISTORY} in history, median:    ${ms(latest.shortMs)}`)
     console.log(
       `  latest snapshot, 1 000 in history, median: ${ms(latest.longMs)}  ratio to ${SHORT_HISTORY}: ${(latest.longMs / latest.shortMs).toFixed(2)} (target <= 1.2)`

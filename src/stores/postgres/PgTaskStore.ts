@@ -5,26 +5,16 @@
  * task runnable notifies workers (`Notifications`), so `awaitWork` returns once it has committed, in every process
  * that shares the database. The fixed statements are prepared on the `Driver`; `list` and a claim under
  * `maxParallel` go through drizzle.
+ *
+ * `create`, `finish` and `heartbeat` commit in groups: a call that finds no statement of its kind in flight goes at
+ * once, as a single-row statement; calls that arrive meanwhile go together as one statement (`taskBatches.ts`) once
+ * it has returned, and each gets its own outcome. Under load that is one commit for many tasks.
  */
-import {
-  and,
-  eq,
-  getTableColumns,
-  gte,
-  inArray,
-  isNull,
-  lt,
-  lte,
-  ne,
-  or,
-  type SQL,
-  type SQLWrapper,
-  sql
-} from "drizzle-orm"
+import { and, eq, gte, inArray, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
-import { Clock, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
-import { StoredError, SuspendReason, TaskRecord } from "../TaskRecord.ts"
+import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
   type NewTask,
@@ -34,65 +24,26 @@ import {
   TaskStore,
   type Transition
 } from "../TaskStore.ts"
-import { attempt, Db, Driver, type Rows } from "./Database.ts"
+import { attempt, Db, Driver } from "./Database.ts"
+import { makeBatcher, type Outcomes } from "./internal/batcher.ts"
+import { type Creation, type Ending, makeTaskBatches, type Renewal } from "./internal/taskBatches.ts"
+import {
+  firstRecord,
+  jsonb,
+  jsonText,
+  named,
+  nextFencingToken,
+  param,
+  returned,
+  returnedNamed,
+  returnedNotifying,
+  toRecord
+} from "./internal/taskRows.ts"
 import { Notifications, notifyWork } from "./Notifications.ts"
-import { fencingTokens, tasks } from "./schema.ts"
+import { tasks } from "./schema.ts"
 
-/**
- * What every statement returns: the columns, with jsonb read as text. Drizzle's jsonb decoder would parse a JSON
- * string that looks like JSON a second time (`"123"` read back as `123`) and cannot tell SQL NULL (no output) from
- * JSON `null` (an output of `null`); as text, both are unambiguous.
- */
-const returned = {
-  ...getTableColumns(tasks),
-  input: sql<string>`${tasks.input}::text`,
-  output: sql<string | null>`${tasks.output}::text`,
-  error: sql<string | null>`${tasks.error}::text`,
-  suspendReason: sql<string | null>`${tasks.suspendReason}::text`
-}
-
-/**
- * The same columns, each named as `TaskRecord` names it, for the statements run on the `Driver` (whose rows are not
- * mapped by drizzle); `extra` adds columns.
- */
-const named = (extra: Record<string, SQLWrapper> = {}) => {
-  const columns: Record<string, SQL.Aliased> = {}
-  for (const [key, column] of Object.entries({ ...returned, ...extra })) columns[key] = sql`${column}`.as(key)
-  return columns
-}
-const returnedNamed = named()
-/** The same, from a statement that wakes workers for each row it returns; the extra column reads NULL, so it drops. */
-const returnedNotifying = named({ notified: notifyWork(tasks.runAt) })
 /** The same, waking workers only for a row with a due time (a suspension without one waits for a wake). */
 const returnedNotifyingWhenDue = named({ notified: notifyWork(tasks.runAt, sql`${tasks.runAt} is not null`) })
-
-/** A row as the drivers return it, decoded to a `TaskRecord` (after its null columns are dropped). */
-const TaskRow = Schema.Struct({
-  ...TaskRecord.fields,
-  input: Schema.fromJsonString(Schema.Json),
-  output: Schema.optionalKey(Schema.fromJsonString(Schema.Json)),
-  error: Schema.optionalKey(Schema.fromJsonString(StoredError)),
-  suspendReason: Schema.optionalKey(Schema.fromJsonString(SuspendReason))
-})
-const decodeRow = Schema.decodeUnknownEffect(TaskRow)
-
-const toRecord = (operation: string) => (row: Record<string, unknown>) => {
-  const present: Record<string, unknown> = {}
-  for (const key in row) if (row[key] !== null) present[key] = row[key]
-  return Effect.mapError(decodeRow(present), (cause) => new StoreError({ operation, cause }))
-}
-
-const firstRecord = (operation: string) => (rows: Rows) =>
-  rows.length === 0 ? Effect.succeedNone : Effect.asSome(toRecord(operation)(rows[0] as Record<string, unknown>))
-
-/** A JSON value as the text a `jsonb(...)` parameter takes; `undefined` is stored as SQL NULL. */
-const jsonText = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value))
-
-const param = (name: string): SQL => sql`${sql.placeholder(name)}`
-// cast from text, so that neither driver re-encodes the JSON text it is given
-const jsonb = (name: string): SQL => sql`${sql.placeholder(name)}::text::jsonb`
-
-const nextFencingToken = sql.raw(`nextval('"${fencingTokens.schema}"."${fencingTokens.seqName}"')`)
 
 const cursorOf = (task: TaskRecord): string => `${task.createdAt}:${task.id}`
 
@@ -102,6 +53,18 @@ const parseCursor = (cursor: string) => {
     ? Effect.fail(new StoreError({ operation: "list", cause: new Error(`not a task cursor: ${cursor}`) }))
     : Effect.succeed({ createdAt: Number(match[1]), id: match[2] as string })
 }
+
+/** The most writes of one kind (creates, finishes, heartbeats) that one statement carries; more wait for the next. */
+const maxBatchSize = 256
+
+/** A batch's executor that runs a batch of one `alone`, as a single-row statement, and a larger one with `many`. */
+const aloneOr =
+  <A, B, E>(
+    alone: (item: A) => Effect.Effect<B, E | StoreError>,
+    many: (batch: ReadonlyArray<A>) => Effect.Effect<Outcomes<B, E>, StoreError>
+  ) =>
+  (batch: ReadonlyArray<A>): Effect.Effect<Outcomes<B, E>, StoreError> =>
+    batch.length === 1 ? Effect.map(Effect.exit(alone(batch[0] as A)), (exit) => [exit]) : many(batch)
 
 /** Builds the task store over the shared `Db`; statements are prepared once, here. */
 export const make = Effect.gen(function* () {
@@ -295,10 +258,7 @@ export const make = Effect.gen(function* () {
       .returning(returnedNamed)
   )
 
-  // The per-task operations go untraced: a span costs about as much as a PGlite round trip, and the runtime's own
-  // spans already frame each call.
-  const create = Effect.fnUntraced(function* (task: NewTask) {
-    const now = yield* Clock.currentTimeMillis
+  const createAlone = Effect.fnUntraced(function* ({ task, now }: Creation) {
     const values = {
       id: task.id,
       name: task.name,
@@ -429,8 +389,7 @@ export const make = Effect.gen(function* () {
     return yield* Effect.forEach(rows, toRecord("listRunnable"))
   })
 
-  const heartbeat = Effect.fnUntraced(function* (id: string, token: number, expiresAt: number) {
-    const now = yield* Clock.currentTimeMillis
+  const heartbeatAlone = Effect.fnUntraced(function* ({ id, token, expiresAt, now }: Renewal) {
     const rows = yield* heartbeatStatement({ id, token, expiresAt, now })
     if (rows.length === 0) return yield* new LeaseLost({ taskId: id, token })
   })
@@ -460,8 +419,7 @@ export const make = Effect.gen(function* () {
     }
   }
 
-  const finish = Effect.fnUntraced(function* (id: string, token: number, transition: Transition) {
-    const now = yield* Clock.currentTimeMillis
+  const finishAlone = Effect.fnUntraced(function* ({ id, token, transition, now }: Ending) {
     const rows = yield* runTransition(id, token, transition, now)
     if (transition._tag === "Requeued" || (transition._tag === "Suspended" && transition.runAt !== undefined)) {
       yield* notified(rows, transition.runAt)
@@ -470,6 +428,24 @@ export const make = Effect.gen(function* () {
     if (Option.isNone(finished)) return yield* new LeaseLost({ taskId: id, token })
     return finished.value
   })
+
+  const batches = makeTaskBatches({ db, driver, notifyAfter })
+  const createBatched = yield* makeBatcher({ maxSize: maxBatchSize, execute: aloneOr(createAlone, batches.create) })
+  const finishBatched = yield* makeBatcher({ maxSize: maxBatchSize, execute: aloneOr(finishAlone, batches.finish) })
+  const heartbeatBatched = yield* makeBatcher({
+    maxSize: maxBatchSize,
+    execute: aloneOr(heartbeatAlone, batches.heartbeat)
+  })
+
+  // The per-task operations go untraced: a span costs about as much as a PGlite round trip, and the runtime's own
+  // spans already frame each call.
+  const create = (task: NewTask) => Effect.flatMap(Clock.currentTimeMillis, (now) => createBatched({ task, now }))
+
+  const heartbeat = (id: string, token: number, expiresAt: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => heartbeatBatched({ id, token, expiresAt, now }))
+
+  const finish = (id: string, token: number, transition: Transition) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => finishBatched({ id, token, transition, now }))
 
   const recoverOwned = Effect.fn("PgTaskStore.recoverOwned")(function* (owner: string) {
     const now = yield* Clock.currentTimeMillis

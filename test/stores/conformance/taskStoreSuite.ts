@@ -3,9 +3,11 @@
  * Each test gets a fresh layer, so stores must start empty.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, type Layer, Option } from "effect"
+import { Effect, Exit, type Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { TaskStore } from "../../../src/stores/TaskStore.ts"
+import { LeaseLost, type StoreError } from "../../../src/stores/errors.ts"
+import type { TaskRecord } from "../../../src/stores/TaskRecord.ts"
+import { type NewTask, TaskStore, type Transition } from "../../../src/stores/TaskStore.ts"
 
 export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>) =>
   describe(`TaskStore conformance: ${name}`, () => {
@@ -410,6 +412,221 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
         assert.isTrue(Option.isNone(yield* store.cancelIdle("busy")))
         assert.isTrue(Option.isNone(yield* store.cancelIdle("idle")), "a cancelled task stays cancelled")
         assert.isTrue(Option.isNone(yield* store.cancelIdle("missing")))
+      })
+    )
+
+    test(
+      "gives each of many concurrent finishes its own outcome, refusing stale tokens and storing every fresh one",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const lease = { owner: "w", expiresAt: 10_000 }
+        const count = 60
+        const ids = Array.from({ length: count }, (_, i) => `t${i}`)
+        const first = yield* Effect.forEach(ids, (id) => store.create({ id, name: "job", input: null, lease }))
+        // every third task was taken again since: its first token is stale
+        const tokens = new Map<string, number>()
+        for (const [i, id] of ids.entries()) {
+          let token = (first[i] as TaskRecord).fencingToken
+          if (i % 3 === 0) {
+            yield* store.finish(id, token, { _tag: "Requeued", attempt: 2 })
+            token = Option.getOrThrow(yield* store.claim(id, lease)).fencingToken
+          }
+          tokens.set(id, token)
+        }
+        const transitions: ReadonlyArray<(i: number) => Transition> = [
+          (i) => ({ _tag: "Completed", output: { i } }),
+          (i) => ({ _tag: "Failed", error: { tag: "Boom", message: `failed ${i}` } }),
+          () => ({ _tag: "Cancelled" }),
+          (i) => ({ _tag: "Suspended", reason: { _tag: "Paused", until: 5_000 + i }, runAt: 5_000 + i }),
+          (i) => ({ _tag: "Requeued", attempt: 3, runAt: 7_000 + i })
+        ]
+        const transitionOf = (i: number) => (transitions[i % transitions.length] as (i: number) => Transition)(i)
+        const calls = [
+          ...ids.map((id, i) => ({ id, token: tokens.get(id) as number, transition: transitionOf(i), fresh: true })),
+          // stale attempts of the tasks taken again, racing the fresh ones
+          ...ids.flatMap((id, i) =>
+            i % 3 === 0
+              ? [{ id, token: (first[i] as TaskRecord).fencingToken, transition: transitionOf(i + 1), fresh: false }]
+              : []
+          )
+        ]
+        const outcomes = yield* Effect.all(
+          calls.map((call) => Effect.exit(store.finish(call.id, call.token, call.transition))),
+          { concurrency: "unbounded" }
+        )
+        for (const [n, call] of calls.entries()) {
+          const outcome = outcomes[n] as Exit.Exit<TaskRecord, StoreError | LeaseLost>
+          if (call.fresh) {
+            assert.isTrue(Exit.isSuccess(outcome), `fresh finish of ${call.id}`)
+            if (Exit.isSuccess(outcome)) assert.strictEqual(outcome.value.id, call.id)
+          } else {
+            const error = Option.getOrThrow(Exit.findErrorOption(outcome))
+            assert.deepStrictEqual(error, new LeaseLost({ taskId: call.id, token: call.token }))
+          }
+        }
+        for (const [i, id] of ids.entries()) {
+          const stored = Option.getOrThrow(yield* store.get(id))
+          const transition = transitionOf(i)
+          assert.deepStrictEqual(outcomes[i], Exit.succeed(stored), "the record it returned is the one stored")
+          assert.strictEqual(stored.leaseOwner, undefined)
+          switch (transition._tag) {
+            case "Completed":
+              assert.deepStrictEqual([stored.status, stored.output], ["completed", { i }])
+              break
+            case "Failed":
+              assert.deepStrictEqual([stored.status, stored.error?.message], ["failed", `failed ${i}`])
+              break
+            case "Cancelled":
+              assert.strictEqual(stored.status, "cancelled")
+              break
+            case "Suspended":
+              assert.deepStrictEqual([stored.status, stored.runAt], ["suspended", 5_000 + i])
+              assert.deepStrictEqual(stored.suspendReason, { _tag: "Paused", until: 5_000 + i })
+              break
+            case "Requeued":
+              assert.deepStrictEqual([stored.status, stored.attempt, stored.runAt], ["pending", 3, 7_000 + i])
+              break
+          }
+        }
+      })
+    )
+
+    test(
+      "lets exactly one of two concurrent finishes with the same token win, and stores the winner's outcome",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const lease = { owner: "w", expiresAt: 10_000 }
+        const ids = Array.from({ length: 20 }, (_, i) => `t${i}`)
+        const created = yield* Effect.forEach(ids, (id) => store.create({ id, name: "job", input: null, lease }))
+        const outcomes = yield* Effect.all(
+          created.flatMap((task) =>
+            ["a", "b"].map((who) =>
+              Effect.exit(store.finish(task.id, task.fencingToken, { _tag: "Completed", output: who }))
+            )
+          ),
+          { concurrency: "unbounded" }
+        )
+        for (const [i, task] of created.entries()) {
+          const pair = [outcomes[2 * i], outcomes[2 * i + 1]] as Array<Exit.Exit<TaskRecord, StoreError | LeaseLost>>
+          const won = pair.filter(Exit.isSuccess)
+          assert.strictEqual(won.length, 1, `one winner for ${task.id}`)
+          const lost = pair.find(Exit.isFailure)
+          assert.strictEqual(lost && Option.getOrThrow(Exit.findErrorOption(lost))._tag, "LeaseLost")
+          const stored = Option.getOrThrow(yield* store.get(task.id))
+          assert.deepStrictEqual(stored, won[0]?.value)
+          assert.strictEqual(stored.output, pair[0] === won[0] ? "a" : "b")
+        }
+      })
+    )
+
+    test(
+      "creates one task per idempotency key for many concurrent creates, each of them given that task",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const keys = 20
+        const creates = Array.from({ length: keys * 3 }, (_, n) => {
+          const key = n % keys
+          return {
+            id: `k${key}-${Math.floor(n / keys)}`,
+            name: "job",
+            input: n,
+            idempotencyKey: `key${key}`,
+            // a key is first used with or without a lease, depending on which create gets there first
+            lease: n % 2 === 0 ? { owner: "w", expiresAt: 10_000 } : undefined
+          } satisfies NewTask
+        })
+        const plain = Array.from({ length: 10 }, (_, i) => ({ id: `plain${i}`, name: "job", input: i }))
+        const created = yield* Effect.all(
+          [...creates, ...plain].map((task) => store.create(task)),
+          { concurrency: "unbounded" }
+        )
+        for (let key = 0; key < keys; key++) {
+          const same = created.filter((_, n) => n < creates.length && n % keys === key)
+          assert.strictEqual(same.length, 3)
+          assert.deepStrictEqual(same[1], same[0])
+          assert.deepStrictEqual(same[2], same[0])
+          assert.strictEqual(same[0]?.idempotencyKey, `key${key}`)
+          assert.include([`k${key}-0`, `k${key}-1`, `k${key}-2`], same[0]?.id)
+        }
+        for (const [i, task] of created.slice(creates.length).entries()) {
+          assert.deepStrictEqual([task.id, task.input, task.status], [`plain${i}`, i, "pending"])
+        }
+        const stored = (yield* store.list({ limit: 1000 })).items
+        assert.strictEqual(stored.length, keys + plain.length)
+        assert.strictEqual(new Set(stored.map((task) => task.idempotencyKey ?? task.id)).size, keys + plain.length)
+        for (const task of created) assert.deepStrictEqual(Option.getOrThrow(yield* store.get(task.id)), task)
+      })
+    )
+
+    test(
+      "refuses only the second of two concurrent creates of one id, and creates the others",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const outcomes = yield* Effect.all(
+          [
+            store.create({ id: "a", name: "job", input: 1 }),
+            store.create({ id: "dup", name: "first", input: 1 }),
+            store.create({ id: "dup", name: "second", input: 2 }),
+            store.create({ id: "b", name: "job", input: 2 })
+          ].map(Effect.exit),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(
+          outcomes.map((outcome) => (Exit.isSuccess(outcome) ? outcome.value.id : "refused")),
+          ["a", "dup", "refused", "b"]
+        )
+        const error = Option.getOrThrow(Exit.findErrorOption(outcomes[2] as Exit.Exit<TaskRecord, StoreError>))
+        assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "create"])
+        assert.strictEqual(Option.getOrThrow(yield* store.get("dup")).name, "first")
+        assert.strictEqual((yield* store.list({})).items.length, 3)
+      })
+    )
+
+    test(
+      "keeps concurrent creates, heartbeats and finishes of many tasks apart",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const lease = { owner: "w", expiresAt: 1_000 }
+        // tasks done before, whose late heartbeats and finishes race the new tasks' writes
+        const old = yield* Effect.forEach(
+          Array.from({ length: 10 }, (_, i) => `old${i}`),
+          (id) => store.create({ id, name: "job", input: null, lease })
+        )
+        for (const task of old) yield* store.finish(task.id, task.fencingToken, { _tag: "Completed", output: "done" })
+        const lifecycle = (i: number) =>
+          Effect.gen(function* () {
+            const task = yield* store.create({ id: `new${i}`, name: "job", input: i, lease })
+            yield* store.heartbeat(task.id, task.fencingToken, 2_000 + i)
+            assert.strictEqual(Option.getOrThrow(yield* store.get(task.id)).leaseExpiresAt, 2_000 + i)
+            return yield* store.finish(task.id, task.fencingToken, { _tag: "Completed", output: i * 2 })
+          })
+        const late = (task: TaskRecord) =>
+          Effect.gen(function* () {
+            const beat = yield* Effect.flip(store.heartbeat(task.id, task.fencingToken, 9_000))
+            const finish = yield* Effect.flip(store.finish(task.id, task.fencingToken, { _tag: "Cancelled" }))
+            return [beat._tag, finish._tag]
+          })
+        const [finished, refused] = yield* Effect.all(
+          [
+            Effect.all(
+              Array.from({ length: 40 }, (_, i) => lifecycle(i)),
+              { concurrency: "unbounded" }
+            ),
+            Effect.all(old.map(late), { concurrency: "unbounded" })
+          ],
+          { concurrency: "unbounded" }
+        )
+        for (const [i, task] of finished.entries()) {
+          assert.deepStrictEqual([task.id, task.status, task.output, task.input], [`new${i}`, "completed", i * 2, i])
+        }
+        for (const tags of refused) assert.deepStrictEqual(tags, ["LeaseLost", "LeaseLost"])
+        for (const task of old) {
+          const stored = Option.getOrThrow(yield* store.get(task.id))
+          assert.deepStrictEqual(
+            [stored.status, stored.output, stored.leaseExpiresAt],
+            ["completed", "done", undefined]
+          )
+        }
       })
     )
 

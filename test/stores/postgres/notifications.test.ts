@@ -56,27 +56,32 @@ const waiting = (store: TaskStore["Service"], maxWaitMillis = 3_600_000) =>
     return fiber
   })
 
+/**
+ * The payloads `op` sent: all heard before a marker sent after it commits (one channel keeps commit order).
+ */
+const sentBy = (heard: Heard, db: Db["Service"]) => {
+  let marker = 0
+  return <A, E, R>(op: Effect.Effect<A, E, R>) =>
+    Effect.gen(function* () {
+      yield* op
+      const mark = `marker ${++marker}`
+      yield* execute(db, "marker", sql`select pg_notify(${channel}, ${mark})`)
+      yield* eventually(
+        Effect.sync(() => heard.payloads.includes(mark)),
+        (found) => found
+      )
+      const before = heard.payloads.splice(0, heard.payloads.indexOf(mark) + 1)
+      return before.slice(0, -1)
+    })
+}
+
 const notificationSuite = (name: string, layer: Layer.Layer<TaskStore | Db, StoreError>, rawListen: RawListen) =>
   describe(`Notifications: ${name}`, () => {
     it.live("notifies from the statements that may make a task runnable, and from no other", () =>
       Effect.gen(function* () {
         const store = yield* TaskStore
         const db = yield* Db
-        const heard = yield* rawListen
-        let marker = 0
-        /** The payloads `op` sent: all heard before a marker sent after it commits (one channel keeps commit order). */
-        const sent = <A, E, R>(op: Effect.Effect<A, E, R>) =>
-          Effect.gen(function* () {
-            yield* op
-            const mark = `marker ${++marker}`
-            yield* execute(db, "marker", sql`select pg_notify(${channel}, ${mark})`)
-            yield* eventually(
-              Effect.sync(() => heard.payloads.includes(mark)),
-              (found) => found
-            )
-            const before = heard.payloads.splice(0, heard.payloads.indexOf(mark) + 1)
-            return before.slice(0, -1)
-          })
+        const sent = sentBy(yield* rawListen, db)
 
         assert.deepStrictEqual(yield* sent(store.create({ id: "a", name: "job", input: 1 })), [""])
         assert.deepStrictEqual(yield* sent(store.create({ id: "later", name: "job", input: 1, runAt: 5000 })), ["5000"])
@@ -152,6 +157,75 @@ const notificationSuite = (name: string, layer: Layer.Layer<TaskStore | Db, Stor
         assert.deepStrictEqual(yield* sent(store.recoverOwned("crashed")), [], "nothing left to hand back")
         assert.deepStrictEqual(yield* sent(store.suspendIdle("b", { _tag: "Paused" })), [], "suspendIdle")
         assert.deepStrictEqual(yield* sent(store.cancelIdle("c")), [], "cancelIdle")
+      }).pipe(Effect.scoped, Effect.provide(layer))
+    )
+
+    it.live("notifies from batched writes once per due time, and not from claimed creates nor endings", () =>
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const sent = sentBy(yield* rawListen, yield* Db)
+        const lease = { owner: "w", expiresAt: Number.MAX_SAFE_INTEGER }
+        const all = <A, E>(effects: ReadonlyArray<Effect.Effect<A, E>>) =>
+          Effect.all(effects, { concurrency: "unbounded" })
+        // the first of each group goes alone, the others as one batch: payloads are compared as sets
+        const heard = (op: Effect.Effect<unknown, unknown>) =>
+          Effect.map(sent(op), (payloads) => [...new Set(payloads)])
+        const ids = (prefix: string) => Array.from({ length: 12 }, (_, i) => `${prefix}${i}`)
+        assert.deepStrictEqual(
+          yield* heard(all(ids("claimed").map((id) => store.create({ id, name: "job", input: 1, lease })))),
+          [],
+          "created claimed"
+        )
+        assert.sameMembers(
+          yield* heard(
+            all(
+              ids("p").map((id, i) =>
+                store.create({ id, name: "job", input: 1, runAt: i % 2 === 0 ? 8000 : undefined })
+              )
+            )
+          ),
+          ["", "8000"],
+          "created pending"
+        )
+        const running = yield* all(ids("r").map((id) => store.create({ id, name: "job", input: 1, lease })))
+        assert.deepStrictEqual(
+          yield* heard(all(running.map((task) => store.heartbeat(task.id, task.fencingToken, 10)))),
+          [],
+          "heartbeats"
+        )
+        assert.sameMembers(
+          yield* heard(
+            all(
+              running.map((task, i) =>
+                store.finish(
+                  task.id,
+                  task.fencingToken,
+                  i % 4 === 0
+                    ? { _tag: "Completed", output: 1 }
+                    : i % 4 === 1
+                      ? { _tag: "Suspended", reason: { _tag: "WaitingForSignal", signal: "go" } }
+                      : i % 4 === 2
+                        ? { _tag: "Suspended", reason: { _tag: "Paused", until: 9000 }, runAt: 9000 }
+                        : { _tag: "Requeued", attempt: 2 }
+                )
+              )
+            )
+          ),
+          ["9000", ""],
+          "requeued and suspended until a time"
+        )
+        const done = yield* all(ids("d").map((id) => store.create({ id, name: "job", input: 1, lease })))
+        assert.deepStrictEqual(
+          yield* heard(
+            all(
+              done.map((task) =>
+                store.finish(task.id, task.fencingToken, { _tag: "Failed", error: { tag: "E", message: "" } })
+              )
+            )
+          ),
+          [],
+          "failed"
+        )
       }).pipe(Effect.scoped, Effect.provide(layer))
     )
 

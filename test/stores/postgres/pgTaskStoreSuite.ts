@@ -5,8 +5,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { sql } from "drizzle-orm"
-import { Effect, type Layer, Option } from "effect"
+import { Effect, Exit, type Layer, Option } from "effect"
+import type { StoreError } from "../../../src/stores/errors.ts"
 import { attempt, Db, Driver, execute } from "../../../src/stores/postgres/Database.ts"
+import * as PgTaskStore from "../../../src/stores/postgres/PgTaskStore.ts"
 import { TaskStore } from "../../../src/stores/TaskStore.ts"
 
 export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore | Db | Driver, E>) =>
@@ -84,6 +86,95 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
           page.items.map((task) => task.id),
           [...ids]
         )
+      })
+    )
+
+    test(
+      "sends concurrent creates, heartbeats and finishes as a few statements, a lone one at once",
+      Effect.gen(function* () {
+        const driver = yield* Driver
+        const sent = new Map<string, number>()
+        const counting = Driver.of({
+          prepare: (operation, query) => {
+            const statement = driver.prepare(operation, query)
+            return (values) =>
+              Effect.suspend(() => {
+                sent.set(operation, (sent.get(operation) ?? 0) + 1)
+                return statement(values)
+              })
+          }
+        })
+        const store = yield* PgTaskStore.make.pipe(Effect.provideService(Driver, counting))
+        const lease = { owner: "w", expiresAt: 10_000 }
+        const count = 100
+        const all = <A, E>(effects: ReadonlyArray<Effect.Effect<A, E>>) =>
+          Effect.all(effects, { concurrency: "unbounded" })
+        const created = yield* all(
+          Array.from({ length: count }, (_, i) => store.create({ id: `t${i}`, name: "job", input: i, lease }))
+        )
+        yield* all(created.map((task) => store.heartbeat(task.id, task.fencingToken, 20_000)))
+        const finished = yield* all(
+          created.map((task) => store.finish(task.id, task.fencingToken, { _tag: "Completed", output: task.input }))
+        )
+        assert.deepStrictEqual(
+          finished.map((task) => [task.id, task.output, task.leaseExpiresAt]),
+          created.map((task) => [task.id, task.input, undefined])
+        )
+        // the first call of each kind goes alone, the others queue behind it
+        for (const operation of ["create", "heartbeat", "finish"]) {
+          assert.isAtLeast(sent.get(operation) ?? 0, 2, operation)
+          assert.isAtMost(sent.get(operation) ?? 0, 10, operation)
+        }
+        yield* store.create({ id: "alone", name: "job", input: null })
+        assert.strictEqual(
+          Option.getOrThrow(yield* store.get("alone")).status,
+          "pending",
+          "a lone call waits for nothing"
+        )
+      }).pipe(Effect.scoped)
+    )
+
+    test(
+      "fails only the write of a batch the database refuses, and commits the others",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const lease = { owner: "w", expiresAt: 10_000 }
+        // PostgreSQL's jsonb refuses the character U+0000
+        const unstorable = "nul \u0000 inside"
+        const creates = yield* Effect.all(
+          Array.from({ length: 20 }, (_, i) =>
+            Effect.exit(store.create({ id: `t${i}`, name: "job", input: i === 7 ? unstorable : i, lease }))
+          ),
+          { concurrency: "unbounded" }
+        )
+        const refused = Option.getOrThrow(Exit.findErrorOption(creates[7] as Exit.Exit<unknown, StoreError>))
+        assert.deepStrictEqual([refused._tag, refused.operation], ["StoreError", "create"])
+        assert.isTrue(Option.isNone(yield* store.get("t7")))
+        const created = creates.filter(Exit.isSuccess).map((exit) => exit.value)
+        assert.strictEqual(created.length, 19)
+        const finishes = yield* Effect.all(
+          created.map((task) =>
+            Effect.exit(
+              store.finish(task.id, task.fencingToken, {
+                _tag: "Completed",
+                output: task.id === "t11" ? unstorable : task.input
+              })
+            )
+          ),
+          { concurrency: "unbounded" }
+        )
+        for (const [n, task] of created.entries()) {
+          const stored = Option.getOrThrow(yield* store.get(task.id))
+          if (task.id === "t11") {
+            assert.strictEqual(
+              Option.getOrThrow(Exit.findErrorOption(finishes[n] as Exit.Exit<unknown, StoreError>))._tag,
+              "StoreError"
+            )
+            assert.deepStrictEqual([stored.status, stored.fencingToken], ["running", task.fencingToken])
+          } else {
+            assert.deepStrictEqual([stored.status, stored.output], ["completed", task.input])
+          }
+        }
       })
     )
 
