@@ -1,6 +1,5 @@
 import { MemoryStore, MemoryTaskStore } from "../../src/stores/index.ts"
-import { checkpointSuite } from "./conformance/checkpointSuite.ts"
-import { taskStoreSuite } from "./conformance/taskStoreSuite.ts"
+import { checkpointSuite, taskStoreSuite } from "../../src/testing.ts"
 
 taskStoreSuite("memory", MemoryTaskStore.layer)
 checkpointSuite("memory", MemoryStore.layer)

@@ -9,13 +9,15 @@ import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
-import { checkpointSuite } from "./conformance/checkpointSuite.ts"
-import { progressStoreSuite } from "./conformance/progressStoreSuite.ts"
-import { snapshotStoreSuite } from "./conformance/snapshotStoreSuite.ts"
-import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
-import { stepStoreSuite } from "./conformance/stepStoreSuite.ts"
-import { storageBackendSuite } from "./conformance/storageBackendSuite.ts"
-import { taskStoreSuite } from "./conformance/taskStoreSuite.ts"
+import {
+  checkpointSuite,
+  progressStoreSuite,
+  snapshotStoreSuite,
+  stateStoreSuite,
+  stepStoreSuite,
+  storageBackendSuite,
+  taskStoreSuite
+} from "../../src/testing.ts"
 import { layerFrom, makeTemplate, tempDir } from "./postgres/pgliteTemplate.ts"
 import { pgStoresSuite } from "./postgres/pgStoresSuite.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"

@@ -1,4 +1,4 @@
 import * as MemoryProgressStore from "../../src/stores/memory/MemoryProgressStore.ts"
-import { progressStoreSuite } from "./conformance/progressStoreSuite.ts"
+import { progressStoreSuite } from "../../src/testing.ts"
 
 progressStoreSuite("memory", MemoryProgressStore.layer)

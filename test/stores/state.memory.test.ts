@@ -1,4 +1,4 @@
 import { MemoryStateStore } from "../../src/stores/index.ts"
-import { stateStoreSuite } from "./conformance/stateStoreSuite.ts"
+import { stateStoreSuite } from "../../src/testing.ts"
 
 stateStoreSuite("memory", MemoryStateStore.layer)

@@ -1,4 +1,4 @@
 import { MemoryStepStore } from "../../src/stores/index.ts"
-import { stepStoreSuite } from "./conformance/stepStoreSuite.ts"
+import { stepStoreSuite } from "../../src/testing.ts"
 
 stepStoreSuite("memory", MemoryStepStore.layer)

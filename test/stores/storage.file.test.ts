@@ -7,7 +7,7 @@ import { Effect, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as FileStorageBackend from "../../src/stores/file/FileStorageBackend.ts"
 import { StorageBackend } from "../../src/stores/StorageBackend.ts"
-import { storageBackendSuite } from "./conformance/storageBackendSuite.ts"
+import { storageBackendSuite } from "../../src/testing.ts"
 import { crashKey, crashPayloads } from "./fixtures/crashPayloads.ts"
 
 /** A fresh folder for one test, removed with everything in it when the test ends. */

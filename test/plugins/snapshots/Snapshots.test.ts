@@ -6,7 +6,7 @@ import * as Versioned from "../../../src/plugins/versioning/Versioned.ts"
 import { TaskInfo } from "../../../src/runtime/TaskInfo.ts"
 import * as MemorySnapshotStore from "../../../src/stores/memory/MemorySnapshotStore.ts"
 import { SnapshotStore } from "../../../src/stores/SnapshotStore.ts"
-import { yieldingSnapshotStore } from "../../stores/conformance/snapshotStoreSuite.ts"
+import { yieldingSnapshotStore } from "../../../src/testing/snapshotStoreSuite.ts"
 
 const StoreLayer = yieldingSnapshotStore(MemorySnapshotStore.layer)
 

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Layer, Option } from "effect"
-import { StorageBackend } from "../../../src/stores/StorageBackend.ts"
+import { StorageBackend } from "../stores/StorageBackend.ts"
 
 const text = new TextDecoder()
 

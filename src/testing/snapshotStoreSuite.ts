@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { SnapshotStore } from "../../../src/stores/SnapshotStore.ts"
+import { SnapshotStore } from "../stores/SnapshotStore.ts"
 
 /**
  * Yields before and after every operation, as a round trip to a database does, so that concurrent fibers really

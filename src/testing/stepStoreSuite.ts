@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Layer, Option, type Schema } from "effect"
-import { StepStore } from "../../../src/stores/StepStore.ts"
+import { StepStore } from "../stores/StepStore.ts"
 
 /** Values a driver could get wrong: strings that look like JSON, JSON null, empty containers, nesting, unicode. */
 const jsonValues: ReadonlyArray<Schema.Json> = [

@@ -5,9 +5,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, type Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { LeaseLost, type StoreError } from "../../../src/stores/errors.ts"
-import type { TaskRecord } from "../../../src/stores/TaskRecord.ts"
-import { type NewTask, TaskStore, type Transition } from "../../../src/stores/TaskStore.ts"
+import { LeaseLost, type StoreError } from "../stores/errors.ts"
+import type { TaskRecord } from "../stores/TaskRecord.ts"
+import { type NewTask, TaskStore, type Transition } from "../stores/TaskStore.ts"
 
 export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>) =>
   describe(`TaskStore conformance: ${name}`, () => {

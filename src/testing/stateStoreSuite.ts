@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, type Layer, Option, type Schema } from "effect"
-import { type StateEntry, StateStore, type StateWrite } from "../../../src/stores/StateStore.ts"
+import { type StateEntry, StateStore, type StateWrite } from "../stores/StateStore.ts"
 
 const writes = (entries: Record<string, StateWrite>): ReadonlyMap<string, StateWrite> =>
   new Map(Object.entries(entries))

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
-import { type NewLogEntry, ProgressStore } from "../../../src/stores/ProgressStore.ts"
+import { type NewLogEntry, ProgressStore } from "../stores/ProgressStore.ts"
 
 /**
  * Yields before and after every operation, as a round trip to a database does, so that concurrent fibers really

@@ -4,9 +4,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Layer, Option } from "effect"
-import { StateStore } from "../../../src/stores/StateStore.ts"
-import { StepStore } from "../../../src/stores/StepStore.ts"
-import { TaskStore } from "../../../src/stores/TaskStore.ts"
+import { StateStore } from "../stores/StateStore.ts"
+import { StepStore } from "../stores/StepStore.ts"
+import { TaskStore } from "../stores/TaskStore.ts"
 
 export const checkpointSuite = <E>(name: string, layer: Layer.Layer<TaskStore | StateStore | StepStore, E>) =>
   describe(`StepStore.checkpoint: ${name}`, () => {
