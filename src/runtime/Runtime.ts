@@ -3,14 +3,14 @@
  * change in the `TaskStore`, and gives each execution `TaskInfo` plus what its plugins provide. `run` and
  * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
  */
-import { Clock, type Context, Deferred, Duration, Effect, Layer, Option, Schema, Scope, type Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Schema, Scope, type Stream } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import { StepStore } from "../stores/StepStore.ts"
 import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
 import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
 import {
   IdempotencyKeyReused,
-  InvalidTaskInput,
+  type InvalidTaskInput,
   InvalidTransition,
   MaxInstancesReached,
   SignalRejected,
@@ -19,7 +19,7 @@ import {
 } from "./errors.ts"
 import { type Inspection, inspect } from "./Inspection.ts"
 import { type Driver, makeDriver, type StartFrom } from "./internal/driver.ts"
-import { type AnyTask, erase } from "./internal/outcome.ts"
+import { type AnyTask, codecsOf, erase } from "./internal/outcome.ts"
 import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } from "./Plugin.ts"
 import type { Session } from "./Session.ts"
 import type { Task, TaskDefinition } from "./Task.ts"
@@ -192,12 +192,6 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       signal: (id, name, payload) => Effect.suspend(() => signal(id, name, payload))
     })
 
-    const encodeInput = (task: AnyTask, input: unknown) =>
-      Effect.mapError(
-        Schema.encodeUnknownEffect(task.input)(input),
-        (error) => new InvalidTaskInput({ taskName: task.name, issue: error.message })
-      )
-
     const leaseMillis = Duration.toMillis(options.leaseDuration ?? "30 seconds")
 
     interface Enqueued {
@@ -212,76 +206,78 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
      * created already claimed by this runtime, which drives it at once: one write fewer per task. Combinators,
      * not `Effect.gen`, as in the driver: this runs once per task.
      */
-    const enqueue = (task: AnyTask, input: unknown, opts: SubmitOptions | undefined) =>
-      Effect.suspend(
-        (): Effect.Effect<Enqueued, InvalidTaskInput | MaxInstancesReached | IdempotencyKeyReused | StoreError> => {
-          register(task)
-          const sessionId = opts?.session
-          const limited = Number.isFinite(task.maxParallel)
-          let slotHeld = false
-          const releaseSlot = Effect.suspend(() =>
-            slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void
-          )
-          const takeSlot =
-            opts?.onLimit === "fail" && limited
-              ? Effect.flatMap(driver.slot(task, sessionId).takeIfAvailable(1), (taken) => {
-                  slotHeld = taken
-                  return taken
-                    ? Effect.void
-                    : Effect.fail(
-                        new MaxInstancesReached({
-                          taskName: task.name,
-                          sessionId: sessionId ?? "",
-                          maxParallel: task.maxParallel
-                        })
-                      )
+    const enqueue = (
+      task: AnyTask,
+      input: unknown,
+      opts: SubmitOptions | undefined
+    ): Effect.Effect<Enqueued, InvalidTaskInput | MaxInstancesReached | IdempotencyKeyReused | StoreError> =>
+      // The caller's fiber tells, at once, its parent task (if it is one) and the time.
+      Effect.withFiber((fiber) => {
+        register(task)
+        const sessionId = opts?.session
+        const limited = Number.isFinite(task.maxParallel)
+        const failFast = opts?.onLimit === "fail" && limited
+        let slotHeld = false
+        const releaseSlot = Effect.suspend(() =>
+          slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void
+        )
+        const takeSlot = Effect.flatMap(driver.slot(task, sessionId).takeIfAvailable(1), (taken) => {
+          slotHeld = taken
+          return taken
+            ? Effect.void
+            : Effect.fail(
+                new MaxInstancesReached({
+                  taskName: task.name,
+                  sessionId: sessionId ?? "",
+                  maxParallel: task.maxParallel
                 })
-              : Effect.void
-          const id = opts?.id ?? crypto.randomUUID()
-          const create = (encoded: Schema.Json, parent: Option.Option<TaskInfo["Service"]>, now: number) =>
-            store
-              .create({
-                id,
-                name: task.name,
-                input: encoded,
-                sessionId,
-                parentId: Option.isSome(parent) ? parent.value.id : undefined,
-                idempotencyKey: opts?.idempotencyKey,
-                lease: limited ? undefined : { owner: runtimeId, expiresAt: now + leaseMillis }
-              })
-              .pipe(Effect.onError(() => releaseSlot))
-          const created = (record: TaskRecord): Effect.Effect<Enqueued, IdempotencyKeyReused> => {
-            if (record.id === id) {
-              const claimed = record.status === "running" && record.leaseOwner === runtimeId
-              // Every task's events start with `pending`, also one created already claimed.
-              const submitted: TaskRecord = claimed ? { ...record, status: "pending" } : record
-              return Effect.as(driver.publish(submitted), { record, slotHeld, from: { initial: record, claimed } })
-            }
-            // An earlier submit with this idempotency key created the task: nothing new starts.
-            return Effect.andThen(
-              releaseSlot,
-              record.name === task.name
-                ? Effect.succeed({ record, slotHeld: false, from: {} })
-                : Effect.fail(
-                    new IdempotencyKeyReused({
-                      idempotencyKey: opts?.idempotencyKey ?? "",
-                      taskId: record.id,
-                      taskName: record.name
-                    })
-                  )
-            )
+              )
+        })
+        const id = opts?.id ?? crypto.randomUUID()
+        const parent = Context.getOption(fiber.context, TaskInfo)
+        const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+        const create = (encoded: unknown) => {
+          const created = store.create({
+            id,
+            name: task.name,
+            input: encoded as Schema.Json,
+            sessionId,
+            parentId: Option.isSome(parent) ? parent.value.id : undefined,
+            idempotencyKey: opts?.idempotencyKey,
+            lease: limited ? undefined : { owner: runtimeId, expiresAt: now + leaseMillis }
+          })
+          return failFast ? Effect.onError(created, () => releaseSlot) : created
+        }
+        const created = (record: TaskRecord): Effect.Effect<Enqueued, IdempotencyKeyReused> => {
+          if (record.id === id) {
+            const claimed = record.status === "running" && record.leaseOwner === runtimeId
+            // Every task's events start with `pending`, also one created already claimed.
+            driver.publishNow(claimed ? { ...record, status: "pending" } : record)
+            return Effect.succeed({ record, slotHeld, from: { initial: record, claimed } })
           }
-          return Effect.flatMap(encodeInput(task, input), (encoded) =>
-            takeSlot.pipe(
-              Effect.andThen(Effect.serviceOption(TaskInfo)),
-              Effect.flatMap((parent) =>
-                Effect.flatMap(Clock.currentTimeMillis, (now) => create(encoded as Schema.Json, parent, now))
-              ),
-              Effect.flatMap(created)
-            )
+          // An earlier submit with this idempotency key created the task: nothing new starts.
+          return Effect.andThen(
+            releaseSlot,
+            record.name === task.name
+              ? Effect.succeed({ record, slotHeld: false, from: {} })
+              : Effect.fail(
+                  new IdempotencyKeyReused({
+                    idempotencyKey: opts?.idempotencyKey ?? "",
+                    taskId: record.id,
+                    taskName: record.name
+                  })
+                )
           )
         }
-      )
+        const encoded = codecsOf(task).encodeInput(input)
+        // The common case: the input encodes at once and no slot is taken up front.
+        if (!failFast && Exit.isExit(encoded) && Exit.isSuccess(encoded)) {
+          return Effect.flatMap(create(encoded.value), created)
+        }
+        return Effect.flatMap(encoded, (value) =>
+          (failFast ? Effect.andThen(takeSlot, create(value)) : create(value)).pipe(Effect.flatMap(created))
+        )
+      })
 
     const submit = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
       Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>

@@ -20,6 +20,11 @@ export class TaskEvents extends Context.Service<
   {
     /** Numbers, timestamps and publishes an event; returns it as published. */
     readonly publish: (event: TaskEventInput) => Effect.Effect<TaskEvent>
+    /**
+     * `publish`, done at once, outside any fiber: the runtime publishes several events per task on its hot path.
+     * Safe to call anywhere, since publishing never waits (a full subscriber drops its oldest event).
+     */
+    readonly publishUnsafe: (event: TaskEventInput) => TaskEvent
     readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<TaskEvent>
     /** The kept events after `options.after` (all kept ones without it), oldest first; does not wait for more. */
     readonly history: (options?: SubscribeOptions) => Effect.Effect<ReadonlyArray<TaskEvent>>
@@ -44,12 +49,14 @@ export class TaskEvents extends Context.Service<
       const clock = yield* Clock.Clock
       let subscribers = 0
 
-      const publish = (input: TaskEventInput) =>
-        Effect.suspend(() => {
-          const event = { ...input, seq: ++seq, at: clock.currentTimeMillisUnsafe() } as TaskEvent
-          ring[seq % size] = event
-          return subscribers === 0 ? Effect.succeed(event) : Effect.as(PubSub.publish(pubsub, event), event)
-        })
+      const publishUnsafe = (input: TaskEventInput) => {
+        const event = { ...input, seq: ++seq, at: clock.currentTimeMillisUnsafe() } as TaskEvent
+        ring[seq % size] = event
+        // A sliding PubSub refuses a synchronous publish only when a subscriber's buffer is full: then it slides.
+        if (subscribers > 0 && !PubSub.publishUnsafe(pubsub, event)) Effect.runSync(PubSub.publish(pubsub, event))
+        return event
+      }
+      const publish = (input: TaskEventInput) => Effect.sync(() => publishUnsafe(input))
 
       const kept = (after: number, matches: (event: TaskEvent) => boolean) => {
         const found: Array<TaskEvent> = []
@@ -84,7 +91,7 @@ export class TaskEvents extends Context.Service<
           })
         )
 
-      return TaskEvents.of({ publish, subscribe, history, lastSeq: Effect.sync(() => seq) })
+      return TaskEvents.of({ publish, publishUnsafe, subscribe, history, lastSeq: Effect.sync(() => seq) })
     })
   }
 }

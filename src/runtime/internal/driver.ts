@@ -4,6 +4,7 @@
  * task ends. Interrupting the driver cancels the task (when asked to) or hands it back to the store as `pending`.
  */
 import {
+  Cause,
   Clock,
   Context,
   Deferred,
@@ -17,7 +18,7 @@ import {
   Semaphore
 } from "effect"
 import type { StoreError } from "../../stores/errors.ts"
-import { isTerminal, type StoredError, type SuspendReason, type TaskRecord } from "../../stores/TaskRecord.ts"
+import { isTerminal, type StoredError, type TaskRecord } from "../../stores/TaskRecord.ts"
 import type { TaskStore, Transition } from "../../stores/TaskStore.ts"
 import { type SignalRejected, TaskCancelled, TaskNotFound, TaskTimeout } from "../errors.ts"
 import type { LifecycleHooks } from "../Plugin.ts"
@@ -25,7 +26,7 @@ import { TaskEvents } from "../TaskEvents.ts"
 import type { TaskHandle } from "../TaskHandle.ts"
 import { TaskInfo } from "../TaskInfo.ts"
 import { makeHandles } from "./handle.ts"
-import { type AnyTask, decideEnding, decodeInput, type Ending, exitFromRecord } from "./outcome.ts"
+import { type AnyTask, codecsOf, decideEnding, type Ending, exitFromRecord } from "./outcome.ts"
 
 type AnyExit = Exit.Exit<unknown, unknown>
 
@@ -61,6 +62,8 @@ export interface Driver {
   /** The semaphore that counts running instances of `task` in a session. */
   readonly slot: (task: AnyTask, sessionId: string | undefined) => Semaphore.Semaphore
   readonly publish: (record: TaskRecord) => Effect.Effect<void>
+  /** `publish`, done at once. */
+  readonly publishNow: (record: TaskRecord) => void
   /** Drives the task in a fiber of the runtime's Scope (unless one already does); its result goes to the waiter. */
   readonly start: {
     (task: AnyTask, id: string, slotHeld: boolean, from?: StartFrom): Effect.Effect<Deferred.Deferred<unknown, unknown>>
@@ -150,18 +153,19 @@ export const makeDriver = (options: DriverOptions): Driver => {
     return semaphore
   }
 
-  const publish = (record: TaskRecord) =>
-    Effect.asVoid(
-      events.publish({
-        _tag: "StatusChanged",
-        taskId: record.id,
-        taskName: record.name,
-        status: record.status,
-        attempt: record.attempt,
-        error: record.error,
-        suspendReason: record.suspendReason
-      })
-    )
+  /** Publishes a record's status at once (publishing never waits). */
+  const publishNow = (record: TaskRecord) => {
+    events.publishUnsafe({
+      _tag: "StatusChanged",
+      taskId: record.id,
+      taskName: record.name,
+      status: record.status,
+      attempt: record.attempt,
+      error: record.error,
+      suspendReason: record.suspendReason
+    })
+  }
+  const publish = (record: TaskRecord) => Effect.sync(() => publishNow(record))
 
   const runHooks = <K extends keyof LifecycleHooks<unknown>>(
     name: K,
@@ -190,7 +194,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
 
   /** One attempt of the body: decode the input, run with services and timeout. Fails with the body's error. */
   const attempt = (task: AnyTask, info: TaskInfo["Service"], input: unknown) =>
-    Effect.flatMap(decodeInput(task, input), (decoded) => {
+    Effect.flatMap(codecsOf(task).decodeInput(input), (decoded) => {
       const body = provideServices(task.body(decoded), info)
       if (Option.isNone(task.timeout)) return body
       const timeoutMillis = Duration.toMillis(task.timeout.value)
@@ -264,40 +268,61 @@ export const makeDriver = (options: DriverOptions): Driver => {
           )
         )
       }
-      const record_ = (end: Ending) => {
-        const beforeSuspend =
-          end.transition._tag === "Suspended"
-            ? runHooks("beforeSuspend", (f) => f(info, (end.transition as { readonly reason: SuspendReason }).reason))
-            : Effect.void
-        const finish = store.finish(record.id, record.fencingToken, end.transition).pipe(
-          Effect.ensuring(
-            Effect.sync(() => {
-              attempts.delete(record.id)
-              slot.isRecorded = true
-              if (slot.recorded !== undefined) Deferred.doneUnsafe(slot.recorded, Exit.void)
-            })
+      const markRecorded = Effect.sync(() => {
+        attempts.delete(record.id)
+        slot.isRecorded = true
+        if (slot.recorded !== undefined) Deferred.doneUnsafe(slot.recorded, Exit.void)
+      })
+      const recordEnding = (end: Ending) => {
+        const transition = end.transition
+        const finish = Effect.ensuring(store.finish(record.id, record.fencingToken, transition), markRecorded)
+        const written =
+          transition._tag === "Suspended" && hooks.length > 0
+            ? Effect.andThen(
+                runHooks("beforeSuspend", (f) => f(info, transition.reason)),
+                finish
+              )
+            : finish
+        return Effect.flatMap(written, (finished) => {
+          publishNow(finished)
+          const result = { record: finished, exit: end.exit }
+          // Without plugin hooks and for anything but a cancel, nothing is left to do: no further step.
+          if (hooks.length === 0 && transition._tag !== "Cancelled") return Effect.succeed(result)
+          return finishHooks(info, finished, transition).pipe(
+            Effect.andThen(transition._tag === "Cancelled" ? cancelChildren(record.id) : Effect.void),
+            Effect.as(result)
           )
-        )
-        return Effect.andThen(beforeSuspend, finish).pipe(
-          Effect.tap(publish),
-          Effect.tap((finished) => finishHooks(info, finished, end.transition)),
-          Effect.tap(() => (end.transition._tag === "Cancelled" ? cancelChildren(record.id) : Effect.void)),
-          Effect.map((finished) => ({ record: finished, exit: end.exit }))
-        )
+        })
       }
-      return publish(record).pipe(
-        Effect.andThen(runHooks("onStart", (f) => f(info))),
-        Effect.andThen(forkAttempt),
-        Effect.flatMap(awaitAttempt),
-        Effect.flatMap((exit) => {
-          if (slot.stopped !== undefined) Deferred.doneUnsafe(slot.stopped, Exit.void)
-          return decideEnding(task, record, exit, {
-            cancel: cancelRequested.has(record.id),
-            pause: pauseRequested.delete(record.id)
-          })
-        }),
-        Effect.flatMap(record_)
-      )
+      const afterAttempt = (exit: AnyExit) => {
+        if (slot.stopped !== undefined) Deferred.doneUnsafe(slot.stopped, Exit.void)
+        const ending = decideEnding(task, record, exit, {
+          cancel: cancelRequested.has(record.id),
+          pause: pauseRequested.delete(record.id)
+        })
+        // Decided at once (an `Exit`): recorded without another step.
+        return Exit.isExit(ending) && Exit.isSuccess(ending)
+          ? recordEnding(ending.value as Ending)
+          : Effect.flatMap(ending, recordEnding)
+      }
+      const started = Effect.suspend(() => {
+        publishNow(record)
+        return hooks.length === 0
+          ? forkAttempt
+          : Effect.andThen(
+              runHooks("onStart", (f) => f(info)),
+              forkAttempt
+            )
+      })
+      return Effect.flatMap(started, (attemptFiber) => {
+        // A body that needed no wait has ended already (the fiber started at once): take its end as it is.
+        const ended = slot.stopped === undefined ? attemptFiber.pollUnsafe() : undefined
+        if (ended !== undefined) {
+          slot.fiber = attemptFiber
+          return afterAttempt(ended)
+        }
+        return Effect.flatMap(awaitAttempt(attemptFiber), afterAttempt)
+      })
     })
 
   /** Waits until `millis` have passed (forever when undefined) or someone wakes the task. */
@@ -343,16 +368,21 @@ export const makeDriver = (options: DriverOptions): Driver => {
       })
 
       /** Executes a claimed attempt, then goes on with the record it left behind (read again after a suspension). */
+      const afterExecute = (
+        result: { readonly record: TaskRecord; readonly exit: AnyExit } | undefined
+      ): Effect.Effect<AnyExit | undefined, StoreError | TaskNotFound> => {
+        const next =
+          result !== undefined && isTerminal(result.record.status)
+            ? Effect.succeed(result.exit)
+            : // After a suspension, read again: a hook may have made the task runnable (a signal already waiting).
+              round(result?.record.status === "suspended" ? undefined : result?.record)
+        return holding ? Effect.andThen(release, next) : next
+      }
       const executeClaimed = (record: TaskRecord): Effect.Effect<AnyExit | undefined, StoreError | TaskNotFound> =>
-        execute(task, record).pipe(
-          Effect.catchTag("LeaseLost", () => Effect.succeed(undefined)),
-          Effect.tap(release),
-          Effect.flatMap((result) => {
-            if (result !== undefined && isTerminal(result.record.status)) return Effect.succeed(result.exit)
-            // After a suspension, read again: a hook may have made the task runnable (a signal already waiting).
-            return round(result?.record.status === "suspended" ? undefined : result?.record)
-          })
-        )
+        Effect.matchEffect(execute(task, record), {
+          onFailure: (error) => (error._tag === "LeaseLost" ? afterExecute(undefined) : Effect.fail(error)),
+          onSuccess: afterExecute
+        })
 
       const waitThenRound = (millis: number | undefined) =>
         // A worker's driver lets go of a task that is not runnable; the worker finds it again when it is.
@@ -410,7 +440,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
         known === undefined ? Effect.flatMap(readRecord(id), decide) : decide(known)
 
       const first = claimed && initial !== undefined ? executeClaimed(initial) : round(initial)
-      return Effect.ensuring(first, release)
+      // A task without a limit never holds a slot: nothing to give back.
+      return Number.isFinite(task.maxParallel) ? Effect.ensuring(first, release) : first
     })
 
   /** The driver fiber's body: the loop, then cleanup; an interrupt while idle cancels if a cancel was asked. */
@@ -423,31 +454,34 @@ export const makeDriver = (options: DriverOptions): Driver => {
   ): Effect.Effect<AnyExit | undefined> =>
     loop(task, id, slotHeld, from.initial, from.claimed === true, from.detach === true).pipe(
       Effect.catch((error) => Effect.succeed(Exit.fail(error) as AnyExit)),
-      Effect.onInterrupt(() =>
-        cancelRequested.has(id)
-          ? Effect.flatMap(Effect.orDie(store.cancelIdle(id)), (cancelled) =>
-              Option.isSome(cancelled) ? publish(cancelled.value) : Effect.void
-            ).pipe(Effect.ignore)
-          : Effect.void
-      ),
-      Effect.onExit((exit) =>
-        Effect.sync(() => {
-          if (active.get(id) !== entry) return
-          active.delete(id)
-          const waiter = waiters.get(id)
-          waiters.delete(id)
-          if (waiter === undefined) return
-          if (Exit.isSuccess(exit)) {
-            if (exit.value === undefined) return // detached: nobody here waits for it
-            Deferred.doneUnsafe(waiter, exit.value)
-          } else if (cancelRequested.has(id)) {
-            Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
-          } else {
-            Deferred.doneUnsafe(waiter, exit)
-          }
-          cancelRequested.delete(id)
-        })
-      ),
+      Effect.onExit((exit) => {
+        // Interrupted while idle after a cancel was asked: the task is cancelled in the store, then its waiter told.
+        const cancelIdle =
+          Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) && cancelRequested.has(id)
+            ? Effect.flatMap(Effect.orDie(store.cancelIdle(id)), (cancelled) =>
+                Option.isSome(cancelled) ? publish(cancelled.value) : Effect.void
+              ).pipe(Effect.ignore)
+            : Effect.void
+        return Effect.andThen(
+          cancelIdle,
+          Effect.sync(() => {
+            if (active.get(id) !== entry) return
+            active.delete(id)
+            const waiter = waiters.get(id)
+            waiters.delete(id)
+            if (waiter === undefined) return
+            if (Exit.isSuccess(exit)) {
+              if (exit.value === undefined) return // detached: nobody here waits for it
+              Deferred.doneUnsafe(waiter, exit.value)
+            } else if (cancelRequested.has(id)) {
+              Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
+            } else {
+              Deferred.doneUnsafe(waiter, exit)
+            }
+            cancelRequested.delete(id)
+          })
+        )
+      }),
       Effect.provideContext(options.context)
     ) as Effect.Effect<AnyExit | undefined>
 
@@ -623,6 +657,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
     heartbeats,
     slot,
     publish,
+    publishNow,
     start: start as Driver["start"],
     executing: () => Math.max(attempts.size, detachedAlive),
     completed: () => completed,

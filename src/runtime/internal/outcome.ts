@@ -53,28 +53,54 @@ export const retryDelay = Effect.fnUntraced(function* (
   return Option.some(delay)
 })
 
-/** Decodes a stored input; a mismatch is `InvalidTaskInput`. */
-export const decodeInput = (task: AnyTask, input: unknown) =>
-  Effect.mapError(
-    Schema.decodeUnknownEffect(task.input)(input),
-    (error) => new InvalidTaskInput({ taskName: task.name, issue: error.message })
-  )
+/** A task's Schema codecs, made once per task: making a parser costs more than running it on a small value. */
+interface Codecs {
+  readonly encodeInput: (input: unknown) => Effect.Effect<unknown, InvalidTaskInput>
+  readonly decodeInput: (input: unknown) => Effect.Effect<unknown, InvalidTaskInput>
+  readonly encodeOutput: (output: unknown) => Effect.Effect<unknown, InvalidTaskOutput>
+  readonly decodeOutput: (output: unknown) => Effect.Effect<unknown, InvalidTaskOutput>
+}
 
-/** Encodes an output for the store; a mismatch is `InvalidTaskOutput`. */
-export const encodeOutput = (task: AnyTask, output: unknown) =>
-  Effect.mapError(
-    Schema.encodeUnknownEffect(task.output)(output),
-    (error) => new InvalidTaskOutput({ taskName: task.name, issue: error.message })
-  )
+const codecs = new WeakMap<AnyTask, Codecs>()
+
+/**
+ * Runs a parser and names its failure. A Schema without asynchronous transformations answers with an `Exit`
+ * (itself an Effect), mapped here without a trip through the fiber's run loop.
+ */
+const named = <E>(
+  parse: (value: unknown) => Effect.Effect<unknown, Schema.SchemaError>,
+  error: (issue: string) => E
+) => {
+  const fail = (cause: Schema.SchemaError) => error(cause.message)
+  return (value: unknown): Effect.Effect<unknown, E> => {
+    const parsed = parse(value)
+    if (!Exit.isExit(parsed)) return Effect.mapError(parsed, fail)
+    const exit = parsed as Exit.Exit<unknown, Schema.SchemaError>
+    return Exit.isSuccess(exit) ? (exit as Exit.Exit<unknown, never>) : Exit.mapError(exit, fail)
+  }
+}
+
+export const codecsOf = (task: AnyTask): Codecs => {
+  let found = codecs.get(task)
+  if (found === undefined) {
+    const input = (issue: string) => new InvalidTaskInput({ taskName: task.name, issue })
+    const output = (issue: string) => new InvalidTaskOutput({ taskName: task.name, issue })
+    found = {
+      encodeInput: named(Schema.encodeUnknownEffect(task.input), input),
+      decodeInput: named(Schema.decodeUnknownEffect(task.input), input),
+      encodeOutput: named(Schema.encodeUnknownEffect(task.output), output),
+      decodeOutput: named(Schema.decodeUnknownEffect(task.output), output)
+    }
+    codecs.set(task, found)
+  }
+  return found
+}
 
 /** The result of a task as another process sees it: from its stored record. */
 export const exitFromRecord = (task: AnyTask, record: TaskRecord): Effect.Effect<unknown, unknown> => {
   switch (record.status) {
     case "completed":
-      return Effect.mapError(
-        Schema.decodeUnknownEffect(task.output)(record.output ?? null),
-        (error) => new InvalidTaskOutput({ taskName: task.name, issue: error.message })
-      )
+      return codecsOf(task).decodeOutput(record.output ?? null)
     case "cancelled":
       return Effect.fail(new TaskCancelled({ taskId: record.id }))
     default:
@@ -107,22 +133,25 @@ export const decideEnding = (
 ): Effect.Effect<Ending> => {
   // The common case without a generator (it runs once per attempt): a success, nothing asked from outside.
   if (Exit.isSuccess(exit) && !asked.cancel && !asked.pause) {
-    return Effect.map(
-      Effect.exit(encodeOutput(task, exit.value)),
-      (encoded): Ending =>
-        Exit.isSuccess(encoded)
-          ? { transition: { _tag: "Completed", output: encoded.value }, exit }
-          : {
-              transition: {
-                _tag: "Failed",
-                error: toStoredError(Option.getOrUndefined(Cause.findErrorOption(encoded.cause)))
-              },
-              exit: encoded
-            }
-    )
+    const encoded = codecsOf(task).encodeOutput(exit.value)
+    return Exit.isExit(encoded)
+      ? Exit.succeed(completion(exit, encoded))
+      : Effect.map(Effect.exit(encoded), (e) => completion(exit, e))
   }
   return decideAny(task, record, exit, asked)
 }
+
+/** A successful attempt's ending, once its output is encoded (or could not be). */
+const completion = (exit: Exit.Exit<unknown, unknown>, encoded: Exit.Exit<unknown, unknown>): Ending =>
+  Exit.isSuccess(encoded)
+    ? { transition: { _tag: "Completed", output: encoded.value as Schema.Json }, exit }
+    : {
+        transition: {
+          _tag: "Failed",
+          error: toStoredError(Option.getOrUndefined(Cause.findErrorOption(encoded.cause)))
+        },
+        exit: encoded
+      }
 
 const decideAny = Effect.fnUntraced(function* (
   task: AnyTask,
@@ -140,17 +169,7 @@ const decideAny = Effect.fnUntraced(function* (
   if (asked.pause && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
     return { transition: { _tag: "Suspended", reason: { _tag: "Paused" } }, exit } satisfies Ending
   }
-  if (Exit.isSuccess(exit)) {
-    const encoded = yield* Effect.exit(encodeOutput(task, exit.value))
-    if (Exit.isSuccess(encoded)) {
-      return { transition: { _tag: "Completed", output: encoded.value }, exit } satisfies Ending
-    }
-    const error = Cause.findErrorOption(encoded.cause)
-    return {
-      transition: { _tag: "Failed", error: toStoredError(Option.getOrUndefined(error)) },
-      exit: encoded
-    } satisfies Ending
-  }
+  if (Exit.isSuccess(exit)) return completion(exit, yield* Effect.exit(codecsOf(task).encodeOutput(exit.value)))
   const cause = exit.cause
   const suspension = findSuspend(cause)
   if (suspension !== undefined) {
