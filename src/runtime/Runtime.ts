@@ -221,18 +221,21 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         const releaseSlot = Effect.suspend(() =>
           slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void
         )
-        const takeSlot = Effect.flatMap(driver.slot(task, sessionId).takeIfAvailable(1), (taken) => {
-          slotHeld = taken
-          return taken
-            ? Effect.void
-            : Effect.fail(
-                new MaxInstancesReached({
-                  taskName: task.name,
-                  sessionId: sessionId ?? "",
-                  maxParallel: task.maxParallel
-                })
-              )
-        })
+        const takeSlot = Effect.flatMap(
+          Effect.suspend(() => driver.slot(task, sessionId).takeIfAvailable(1)),
+          (taken) => {
+            slotHeld = taken
+            return taken
+              ? Effect.void
+              : Effect.fail(
+                  new MaxInstancesReached({
+                    taskName: task.name,
+                    sessionId: sessionId ?? "",
+                    maxParallel: task.maxParallel
+                  })
+                )
+          }
+        )
         const id = opts?.id ?? crypto.randomUUID()
         const parent = Context.getOption(fiber.context, TaskInfo)
         const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()

@@ -125,6 +125,27 @@ describe("Runtime", () => {
     )
   )
 
+  it.effect("records a body that throws instead of returning an Effect as failed, submitted or run", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const throwing = task({ name: "throwing", input: Schema.Void }, (): Effect.Effect<void> => {
+          throw new Error("thrown")
+        })
+        const submitted = yield* runtime.submit(throwing, undefined)
+        assert.strictEqual((yield* Effect.flip(submitted.await))._tag, "TaskFailed")
+        assert.strictEqual((yield* Effect.flip(runtime.run(throwing, undefined)))._tag, "TaskFailed")
+        const records = (yield* runtime.list({ name: "throwing" })).items
+        assert.deepStrictEqual(
+          records.map((record) => [record.status, record.error?.tag, record.error?.message]),
+          [
+            ["failed", "Defect", "thrown"],
+            ["failed", "Defect", "thrown"]
+          ]
+        )
+      })
+    )
+  )
+
   it.effect("rejects bad input with InvalidTaskInput before the body starts, storing nothing", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

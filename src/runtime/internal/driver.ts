@@ -193,17 +193,24 @@ export const makeDriver = (options: DriverOptions): Driver => {
   }
 
   /** One attempt of the body: decode the input, run with services and timeout. Fails with the body's error. */
-  const attempt = (task: AnyTask, info: TaskInfo["Service"], input: unknown) =>
-    Effect.flatMap(codecsOf(task).decodeInput(input), (decoded) => {
-      const body = provideServices(task.body(decoded), info)
-      if (Option.isNone(task.timeout)) return body
-      const timeoutMillis = Duration.toMillis(task.timeout.value)
-      return Effect.timeoutOrElse(body, {
-        duration: task.timeout.value,
-        orElse: () =>
-          Effect.fail(new TaskTimeout({ taskId: info.id, taskName: info.name, attempt: info.attempt, timeoutMillis }))
-      })
+  const attempt = (task: AnyTask, info: TaskInfo["Service"], input: unknown) => {
+    const decoded = codecsOf(task).decodeInput(input)
+    // An input decoded at once (an `Exit`) goes straight to the body.
+    if (!Exit.isExit(decoded)) return Effect.flatMap(decoded, (value) => run(task, info, value))
+    return Exit.isSuccess(decoded) ? run(task, info, decoded.value) : decoded
+  }
+
+  /** The body with its services, under the task's timeout. */
+  const run = (task: AnyTask, info: TaskInfo["Service"], decoded: unknown) => {
+    const body = provideServices(task.body(decoded), info)
+    if (Option.isNone(task.timeout)) return body
+    const timeoutMillis = Duration.toMillis(task.timeout.value)
+    return Effect.timeoutOrElse(body, {
+      duration: task.timeout.value,
+      orElse: () =>
+        Effect.fail(new TaskTimeout({ taskId: info.id, taskName: info.name, attempt: info.attempt, timeoutMillis }))
     })
+  }
 
   const finishHooks = (info: TaskInfo["Service"], record: TaskRecord, transition: Transition) => {
     switch (transition._tag) {
@@ -248,12 +255,15 @@ export const makeDriver = (options: DriverOptions): Driver => {
         isRecorded: false,
         recorded: undefined
       }
-      const forkAttempt = Effect.suspend(() => {
+      const forkAttempt = () => {
         attempts.set(record.id, slot)
         const entry = active.get(record.id)
         if (entry !== undefined) entry.executed = true
-        return Effect.forkChild(restore(attempt(task, info, record.input)), { startImmediately: true })
-      })
+        // Suspended, so that a body that throws instead of returning an Effect fails its own fiber.
+        return Effect.forkChild(restore(Effect.suspend(() => attempt(task, info, record.input))), {
+          startImmediately: true
+        })
+      }
       const awaitAttempt = (attemptFiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<AnyExit> => {
         slot.fiber = attemptFiber
         // A pause asked while the fiber was being started: carry it out now.
@@ -308,10 +318,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
       const started = Effect.suspend(() => {
         publishNow(record)
         return hooks.length === 0
-          ? forkAttempt
+          ? forkAttempt()
           : Effect.andThen(
               runHooks("onStart", (f) => f(info)),
-              forkAttempt
+              Effect.suspend(forkAttempt)
             )
       })
       return Effect.flatMap(started, (attemptFiber) => {
@@ -455,32 +465,27 @@ export const makeDriver = (options: DriverOptions): Driver => {
     loop(task, id, slotHeld, from.initial, from.claimed === true, from.detach === true).pipe(
       Effect.catch((error) => Effect.succeed(Exit.fail(error) as AnyExit)),
       Effect.onExit((exit) => {
+        const settle = Effect.sync(() => {
+          if (active.get(id) !== entry) return
+          active.delete(id)
+          const waiter = waiters.get(id)
+          waiters.delete(id)
+          if (waiter === undefined) return
+          if (Exit.isSuccess(exit)) {
+            if (exit.value === undefined) return // detached: nobody here waits for it
+            Deferred.doneUnsafe(waiter, exit.value)
+          } else if (cancelRequested.has(id)) {
+            Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
+          } else {
+            Deferred.doneUnsafe(waiter, exit)
+          }
+          cancelRequested.delete(id)
+        })
         // Interrupted while idle after a cancel was asked: the task is cancelled in the store, then its waiter told.
-        const cancelIdle =
-          Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) && cancelRequested.has(id)
-            ? Effect.flatMap(Effect.orDie(store.cancelIdle(id)), (cancelled) =>
-                Option.isSome(cancelled) ? publish(cancelled.value) : Effect.void
-              ).pipe(Effect.ignore)
-            : Effect.void
-        return Effect.andThen(
-          cancelIdle,
-          Effect.sync(() => {
-            if (active.get(id) !== entry) return
-            active.delete(id)
-            const waiter = waiters.get(id)
-            waiters.delete(id)
-            if (waiter === undefined) return
-            if (Exit.isSuccess(exit)) {
-              if (exit.value === undefined) return // detached: nobody here waits for it
-              Deferred.doneUnsafe(waiter, exit.value)
-            } else if (cancelRequested.has(id)) {
-              Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
-            } else {
-              Deferred.doneUnsafe(waiter, exit)
-            }
-            cancelRequested.delete(id)
-          })
-        )
+        if (!(Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) && cancelRequested.has(id))) return settle
+        return Effect.flatMap(Effect.orDie(store.cancelIdle(id)), (cancelled) =>
+          Option.isSome(cancelled) ? publish(cancelled.value) : Effect.void
+        ).pipe(Effect.ignore, Effect.andThen(settle))
       }),
       Effect.provideContext(options.context)
     ) as Effect.Effect<AnyExit | undefined>
