@@ -8,6 +8,8 @@
  * snapshots in the task's history (the ratio should stay near 1), and 2 000 trivial tasks through a runtime, submit ->
  * completed: submitted N at a time, as a user enqueueing a batch would (`Effect.forEach(inputs, submit,
  * { concurrency: N })`), then every handle awaited (target >= 3 000/s), for each N of `SUBMIT_CONCURRENCIES`.
+ * The sequential latencies are taken in turns with the raw INSERT, one sample each per round, so that a ratio compares
+ * the same minutes of the machine: this disk's flush time drifts by a third from one minute to the next.
  * Run: node bench/postgres.ts (BENCH_OPS sets the sequential samples, 1 000 by default).
  */
 import { mkdtemp, rm } from "node:fs/promises"
@@ -46,13 +48,20 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return performance.now() - start
   })
 
-/** `WARMUP` unmeasured runs, then the median of `OPS` measured ones. */
-const medianOf = <E, R>(op: (i: number) => Effect.Effect<unknown, E, R>) =>
+/**
+ * Medians of several operations measured in turns: `WARMUP` unmeasured rounds, then `OPS` rounds that each time every
+ * operation once, in order. Taken in turns, a ratio of two of them compares the same minutes of a machine whose disk
+ * flushes vary from one minute to the next.
+ */
+const interleaved = <K extends string, E, R>(ops: Record<K, (i: number) => Effect.Effect<unknown, E, R>>) =>
   Effect.gen(function* () {
-    for (let i = 0; i < WARMUP; i++) yield* op(-1 - i)
-    const samples: Array<number> = []
-    for (let i = 0; i < OPS; i++) samples.push(yield* timed(op(i)))
-    return median(samples)
+    const names = Object.keys(ops) as Array<K>
+    for (let i = 0; i < WARMUP; i++) for (const name of names) yield* ops[name](-1 - i)
+    const samples = new Map<K, Array<number>>(names.map((name) => [name, []]))
+    for (let i = 0; i < OPS; i++) {
+      for (const name of names) samples.get(name)?.push(yield* timed(ops[name](i)))
+    }
+    return Object.fromEntries(names.map((name) => [name, median(samples.get(name) ?? [])])) as Record<K, number>
   })
 
 const tempDir = Effect.acquireRelease(
@@ -66,15 +75,6 @@ interface Insert {
   /** The same INSERT as a named prepared statement, where `insert` is not one. */
   readonly insertPrepared?: Effect.Effect<unknown, StoreError> | undefined
 }
-
-const rawInsertMedians = (raw: Insert) =>
-  Effect.gen(function* () {
-    yield* raw.setup
-    const rawMs = yield* medianOf(() => raw.insert)
-    const prepared = raw.insertPrepared
-    const preparedMs = prepared === undefined ? undefined : yield* medianOf(() => prepared)
-    return { rawMs, preparedMs }
-  })
 
 const rawPglite = Effect.gen(function* () {
   const client = yield* Effect.acquireRelease(
@@ -104,58 +104,67 @@ const rawPostgres = (url: string) =>
     } satisfies Insert
   })
 
-const storeRun = Effect.gen(function* () {
-  const store = yield* TaskStore
-  const lease = { owner: "bench", expiresAt: Number.MAX_SAFE_INTEGER }
-  const claimFinish = (id: string) =>
-    Effect.flatMap(store.claim(id, lease), (claimed) =>
-      Option.isSome(claimed)
-        ? store.finish(id, claimed.value.fencingToken, { _tag: "Completed", output: null })
-        : Effect.die(new Error(`task ${id} was not claimable`))
-    )
-  const createClaimFinish = (id: string) =>
-    Effect.andThen(store.create({ id, name: "bench", input: null }), claimFinish(id))
-  // what a runtime that runs a task at once does: create it claimed, then finish it
-  const createClaimedFinish = (id: string) =>
-    Effect.flatMap(store.create({ id, name: "bench", input: null, lease }), (created) =>
-      store.finish(id, created.fencingToken, { _tag: "Completed", output: null })
-    )
-
-  for (let i = -WARMUP; i < OPS; i++) yield* store.create({ id: `cf${i}`, name: "bench", input: null })
-  const claimFinishMs = yield* medianOf((i) => claimFinish(`cf${i}`))
-  const createClaimFinishMs = yield* medianOf((i) => createClaimFinish(`ccf${i}`))
-  const createClaimedFinishMs = yield* medianOf((i) => createClaimedFinish(`cdf${i}`))
-  const throughput = (prefix: string, run: (id: string) => Effect.Effect<unknown, StoreError | LeaseLost>) =>
-    timed(
-      Effect.forEach(
-        Array.from({ length: THROUGHPUT_TASKS }, (_, i) => `${prefix}${i}`),
-        run,
-        { concurrency: CONCURRENCY, discard: true }
+/** The task store's sequential operations, each in turns with the raw INSERT (`raw`). */
+const storeRun = (raw: Insert) =>
+  Effect.gen(function* () {
+    const store = yield* TaskStore
+    const lease = { owner: "bench", expiresAt: Number.MAX_SAFE_INTEGER }
+    const claimFinish = (id: string) =>
+      Effect.flatMap(store.claim(id, lease), (claimed) =>
+        Option.isSome(claimed)
+          ? store.finish(id, claimed.value.fencingToken, { _tag: "Completed", output: null })
+          : Effect.die(new Error(`task ${id} was not claimable`))
       )
-    )
-  const throughputMs = yield* throughput("tp", createClaimFinish)
-  const claimedThroughputMs = yield* throughput("tc", createClaimedFinish)
-  return { claimFinishMs, createClaimFinishMs, createClaimedFinishMs, throughputMs, claimedThroughputMs }
-})
+    const createClaimFinish = (id: string) =>
+      Effect.andThen(store.create({ id, name: "bench", input: null }), claimFinish(id))
+    // what a runtime that runs a task at once does: create it claimed, then finish it
+    const createClaimedFinish = (id: string) =>
+      Effect.flatMap(store.create({ id, name: "bench", input: null, lease }), (created) =>
+        store.finish(id, created.fencingToken, { _tag: "Completed", output: null })
+      )
+
+    for (let i = -WARMUP; i < OPS; i++) yield* store.create({ id: `cf${i}`, name: "bench", input: null })
+    const sequential = yield* interleaved({
+      raw: () => raw.insert,
+      claimFinish: (i) => claimFinish(`cf${i}`),
+      createClaimFinish: (i) => createClaimFinish(`ccf${i}`),
+      createClaimedFinish: (i) => createClaimedFinish(`cdf${i}`)
+    })
+    const throughput = (prefix: string, run: (id: string) => Effect.Effect<unknown, StoreError | LeaseLost>) =>
+      timed(
+        Effect.forEach(
+          Array.from({ length: THROUGHPUT_TASKS }, (_, i) => `${prefix}${i}`),
+          run,
+          { concurrency: CONCURRENCY, discard: true }
+        )
+      )
+    const throughputMs = yield* throughput("tp", createClaimFinish)
+    const claimedThroughputMs = yield* throughput("tc", createClaimedFinish)
+    return { sequential, throughputMs, claimedThroughputMs }
+  })
 
 /** A step checkpoint: one step result (200 B) and one state key, fenced by the attempt's token, one after another. */
-const checkpointRun = Effect.gen(function* () {
-  const store = yield* TaskStore
-  const steps = yield* StepStore
-  yield* store.create({ id: "checkpoints", name: "bench", input: null })
-  const claimed = yield* store.claim("checkpoints", { owner: "bench", expiresAt: Number.MAX_SAFE_INTEGER })
-  const token = Option.getOrThrow(claimed).fencingToken
-  const value = { note: "x".repeat(186) }
-  return yield* medianOf((i) =>
-    steps.checkpoint({
-      taskId: "checkpoints",
-      token,
-      key: `step:${i}`,
-      value,
-      state: { scope: "task:checkpoints", entries: new Map([["lastStep", { value: i }]]) }
-    })
-  )
-})
+const checkpointRun = (raw: Insert) =>
+  Effect.gen(function* () {
+    const store = yield* TaskStore
+    const steps = yield* StepStore
+    yield* store.create({ id: "checkpoints", name: "bench", input: null })
+    const claimed = yield* store.claim("checkpoints", { owner: "bench", expiresAt: Number.MAX_SAFE_INTEGER })
+    const token = Option.getOrThrow(claimed).fencingToken
+    const value = { note: "x".repeat(186) }
+    const checkpoint = (i: number) =>
+      steps.checkpoint({
+        taskId: "checkpoints",
+        token,
+        key: `step:${i}`,
+        value,
+        state: { scope: "task:checkpoints", entries: new Map([["lastStep", { value: i }]]) }
+      })
+    const prepared = raw.insertPrepared
+    return prepared === undefined
+      ? { ...(yield* interleaved({ raw: () => raw.insert, checkpoint })), prepared: undefined }
+      : yield* interleaved({ raw: () => raw.insert, prepared: () => prepared, checkpoint })
+  })
 
 /**
  * Medians of `LATEST_READS` reads of the latest snapshot of a task with a short and of one with a long history, from
@@ -212,28 +221,41 @@ const report = <R>(
   layer: Layer.Layer<TaskStore | SnapshotStore | StepStore, StoreError>
 ) =>
   Effect.gen(function* () {
-    const { rawMs, preparedMs } = yield* Effect.flatMap(raw, rawInsertMedians)
-    const { run, latest, checkpointMs, submitted } = yield* Effect.provide(
-      Effect.all({ run: storeRun, latest: latestSnapshotRun, checkpointMs: checkpointRun, submitted: runtimeRun }),
+    const insert = yield* raw
+    yield* insert.setup
+    const { run, latest, checkpoint, submitted } = yield* Effect.provide(
+      Effect.all({
+        run: storeRun(insert),
+        latest: latestSnapshotRun,
+        checkpoint: checkpointRun(insert),
+        submitted: runtimeRun
+      }),
       layer
     )
     const ms = (x: number) => `${x.toFixed(3)} ms`
+    const ratio = (x: number, to: number) => (x / to).toFixed(2)
     console.log(label)
-    console.log(`  raw INSERT of 200 B jsonb, median:       ${ms(rawMs)}`)
-    if (preparedMs !== undefined) console.log(`  same, as a named prepared statement:    ${ms(preparedMs)}`)
+    console.log("  each line's ratio compares medians taken in turns with that line's raw INSERT")
+    console.log(`  raw INSERT of 200 B jsonb, median:       ${ms(checkpoint.raw)}`)
+    if (checkpoint.prepared !== undefined)
+      console.log(`  same, as a named prepared statement:    ${ms(checkpoint.prepared)}`)
     console.log(
-      `  step checkpoint (result + state, fenced), median: ${ms(checkpointMs)}  ratio to raw insert: ${(checkpointMs / rawMs).toFixed(2)} (target <= 1.5)${
-        preparedMs === undefined ? "" : `, to the prepared one: ${(checkpointMs / preparedMs).toFixed(2)}`
+      `  step checkpoint (result + state, fenced), median: ${ms(checkpoint.checkpoint)}  ratio to raw insert: ${ratio(checkpoint.checkpoint, checkpoint.raw)} (target <= 1.5)${
+        checkpoint.prepared === undefined
+          ? ""
+          : `, to the prepared one: ${ratio(checkpoint.checkpoint, checkpoint.prepared)}`
       }`
     )
+    const { sequential } = run
+    console.log(`  raw INSERT, in turns with the task store:  ${ms(sequential.raw)}`)
     console.log(
-      `  claim+finish, median:                    ${ms(run.claimFinishMs)}  ratio to raw insert: ${(run.claimFinishMs / rawMs).toFixed(2)}`
+      `  claim+finish, median:                    ${ms(sequential.claimFinish)}  ratio to raw insert: ${ratio(sequential.claimFinish, sequential.raw)}`
     )
     console.log(
-      `  create->claim->finish, median:           ${ms(run.createClaimFinishMs)}  ratio to raw insert: ${(run.createClaimFinishMs / rawMs).toFixed(2)}`
+      `  create->claim->finish, median:           ${ms(sequential.createClaimFinish)}  ratio to raw insert: ${ratio(sequential.createClaimFinish, sequential.raw)}`
     )
     console.log(
-      `  create claimed->finish, median:          ${ms(run.createClaimedFinishMs)}  ratio to raw insert: ${(run.createClaimedFinishMs / rawMs).toFixed(2)}`
+      `  create claimed->finish, median:          ${ms(sequential.createClaimedFinish)}  ratio to raw insert: ${ratio(sequential.createClaimedFinish, sequential.raw)}`
     )
     const perSecond = (elapsedMs: number) => Math.round(THROUGHPUT_TASKS / (elapsedMs / 1000))
     console.log(

@@ -2,7 +2,8 @@
  * The runtime over the PostgreSQL stores, on PGlite (a temp folder) and, when DATABASE_URL is set, on a server (a
  * fresh database, dropped after). Prints, from one run:
  *   - an empty task, submit -> completed: median latency (target <= 1 ms on the server), in a plain runtime and in a
- *     worker runtime (which also hears the wake-up of every create and looks for work);
+ *     worker runtime (which also hears the wake-up of every create and looks for work); on the server also a raw
+ *     one-row INSERT in turns with it, the cost of one commit (a durable task commits twice: created, finished);
  *   - 2 000 trivial tasks enqueued (16 at a time) then completed in one process: throughput (target >= 3 000/s),
  *     submitted to the runtime, and created in the store for a worker runtime to find;
  *   - after a crash (the task left `running` under a live lease of this runtime's id, one step recorded): store open
@@ -15,6 +16,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import { Clock, Context, Deferred, Effect, Fiber, Layer, Schema, type Scope, Stream } from "effect"
+import postgres from "postgres"
 import { Runtime, StatePlugin, step, TaskStore, task } from "../src/index.ts"
 import { PgliteStore, PostgresStore } from "../src/postgres.ts"
 import type { StoreError } from "../src/stores/errors.ts"
@@ -34,6 +36,7 @@ type Open = () => Layer.Layer<Stores, StoreError>
 
 const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
 const ms = (x: number) => `${x.toFixed(3)} ms`
+const ratioOf = (x: number, to: number) => `${(x / to).toFixed(2)}x`
 
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
@@ -45,14 +48,32 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 const empty = task({ name: "empty", input: Schema.Void, output: Schema.Void }, () => Effect.void)
 const trivial = task({ name: "trivial", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n + 1))
 
-/** Median of `OPS` sequential submit -> completed of the empty task, after `WARMUP` unmeasured ones. */
-const submitLatency = (runtime: Runtime.Runtime<never>) =>
+/**
+ * Median of `OPS` sequential submit -> completed of the empty task, after `WARMUP` unmeasured ones; with `commit`, in
+ * turns with it (a one-row INSERT on its own connection), whose median comes back too: a durable task commits twice.
+ */
+const submitLatency = (runtime: Runtime.Runtime<never>, commit?: Effect.Effect<unknown>) =>
   Effect.gen(function* () {
     const once = Effect.flatMap(runtime.submit(empty, undefined), (handle) => handle.await)
-    for (let i = 0; i < WARMUP; i++) yield* once
+    for (let i = 0; i < WARMUP; i++) yield* Effect.andThen(commit ?? Effect.void, once)
     const samples: Array<number> = []
-    for (let i = 0; i < OPS; i++) samples.push(yield* timed(once))
-    return median(samples)
+    const commits: Array<number> = []
+    for (let i = 0; i < OPS; i++) {
+      if (commit !== undefined) commits.push(yield* timed(commit))
+      samples.push(yield* timed(once))
+    }
+    return { taskMs: median(samples), commitMs: commits.length === 0 ? undefined : median(commits) }
+  })
+
+/** A one-row INSERT, committed, on a connection of its own to the server at `url`: the cost of one commit. */
+const serverCommit = (url: string) =>
+  Effect.gen(function* () {
+    const sql = yield* Effect.acquireRelease(
+      Effect.sync(() => postgres(url, { max: 1, onnotice: () => {} })),
+      (sql) => Effect.promise(() => sql.end())
+    )
+    yield* Effect.promise(() => sql`create table raw_commit (id serial primary key, data jsonb not null)`)
+    return Effect.promise(() => sql`insert into raw_commit (data) values (${"{}"}::jsonb)`)
   })
 
 const inputs = Array.from({ length: THROUGHPUT_TASKS }, (_, i) => i)
@@ -149,13 +170,15 @@ const bareOpen = (dataDir: string) =>
     return median(samples)
   })
 
-const report = (label: string, open: Open, dataDir?: string) =>
+const report = (label: string, open: Open, options: { readonly dataDir?: string; readonly url?: string } = {}) =>
   Effect.gen(function* () {
+    const { dataDir, url } = options
     const { latency, workerLatency, submitted, found } = yield* Effect.scoped(
       Effect.gen(function* () {
         const context = yield* Layer.build(open())
+        const commit = url === undefined ? undefined : yield* serverCommit(url)
         const plain = yield* Runtime.make({ tasks: [empty, trivial] }).pipe(Effect.provideContext(context))
-        const latency = yield* submitLatency(plain)
+        const latency = yield* submitLatency(plain, commit)
         const submitted = yield* submitThroughput(plain)
         const worker = yield* Runtime.make({
           tasks: [empty, trivial],
@@ -170,8 +193,15 @@ const report = (label: string, open: Open, dataDir?: string) =>
     for (let round = 0; round < RESTARTS; round++) restarts.push(yield* restart(open, round))
     const bareOpenMs = dataDir === undefined ? undefined : yield* bareOpen(dataDir)
     console.log(label)
-    console.log(`  empty task, submit -> completed, median:         ${ms(latency)}  (target <= 1 ms on the server)`)
-    console.log(`    same, in a worker runtime:                     ${ms(workerLatency)}`)
+    console.log(
+      `  empty task, submit -> completed, median:         ${ms(latency.taskMs)}  (target <= 1 ms on the server)`
+    )
+    if (latency.commitMs !== undefined) {
+      console.log(
+        `    one raw single-row INSERT, in turns with it:   ${ms(latency.commitMs)}  (the task commits twice: ${ratioOf(latency.taskMs, latency.commitMs)} of these)`
+      )
+    }
+    console.log(`    same, in a worker runtime:                     ${ms(workerLatency.taskMs)}`)
     console.log(
       `  ${THROUGHPUT_TASKS} trivial tasks, submit -> completed, ${ENQUEUE_CONCURRENCY} submits at a time: ${Math.round(submitted)} tasks/s  (target >= 3000/s)`
     )
@@ -197,11 +227,11 @@ const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease
 const program = Effect.gen(function* () {
   console.log(`sequential samples: ${OPS} (after ${WARMUP} warm-up)`)
   const dataDir = join(yield* tempDir, "store")
-  yield* report("PGlite (temp folder)", () => PgliteStore.layer({ dataDir }), dataDir)
+  yield* report("PGlite (temp folder)", () => PgliteStore.layer({ dataDir }), { dataDir })
   const adminUrl = process.env.DATABASE_URL
   if (adminUrl === undefined || adminUrl === "") return console.log("Postgres: skipped (DATABASE_URL not set)")
   const url = yield* freshDatabase(adminUrl)
-  yield* report("Postgres (postgres.js -> server)", () => PostgresStore.layer({ url }))
+  yield* report("Postgres (postgres.js -> server)", () => PostgresStore.layer({ url }), { url })
 }).pipe(Effect.scoped)
 
 Effect.runPromise(program)

@@ -25,10 +25,12 @@ const present = (row: Record<string, unknown>): Record<string, unknown> => {
   return fields
 }
 
-const decodeWith =
-  <A>(schema: Schema.Decoder<A>, operation: string) =>
-  (row: Record<string, unknown>): Effect.Effect<A, StoreError> =>
-    Effect.mapError(Schema.decodeUnknownEffect(schema)(present(row)), (cause) => new StoreError({ operation, cause }))
+/** A decoder of rows whose failure is a `StoreError` of `operation`; the parser is made once. */
+const decodeWith = <A>(schema: Schema.Decoder<A>, operation: string) => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  return (row: Record<string, unknown>): Effect.Effect<A, StoreError> =>
+    Effect.mapError(decode(present(row)), (cause) => new StoreError({ operation, cause }))
+}
 
 /** A log row as the drivers return it: `data` is jsonb read as text, SQL NULL when the line has none. */
 const LogRow = Schema.Struct({ ...LogEntry.fields, data: Schema.optionalKey(Schema.fromJsonString(Schema.Json)) })

@@ -17,11 +17,14 @@ const valueText = sql<string>`${steps.value}::text`.as("value")
 const ValueRow = Schema.Struct({ value: Schema.fromJsonString(Schema.Json) })
 const StepRow = Schema.Struct({ key: Schema.String, value: Schema.fromJsonString(Schema.Json) })
 const CountRow = Schema.Struct({ count: Schema.Number })
+const decodeJson = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Json))
 
-const decodeWith =
-  <A>(schema: Schema.Decoder<A>, operation: string) =>
-  (row: unknown): Effect.Effect<A, StoreError> =>
-    Effect.mapError(Schema.decodeUnknownEffect(schema)(row), (cause) => new StoreError({ operation, cause }))
+/** A decoder of rows whose failure is a `StoreError` of `operation`; the parser is made once. */
+const decodeWith = <A>(schema: Schema.Decoder<A>, operation: string) => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  return (row: unknown): Effect.Effect<A, StoreError> =>
+    Effect.mapError(decode(row), (cause) => new StoreError({ operation, cause }))
+}
 
 /** The value of the first row, if any. */
 const firstValue = (operation: string) => {
@@ -131,12 +134,15 @@ export const make = Effect.gen(function* () {
   const decodeCount = decodeWith(CountRow, "pendingSignals")
 
   // The per-step operations go untraced, as the task store's do: a span costs about as much as a PGlite round trip.
-  const getStep = (taskId: string, key: string) => Effect.flatMap(getStatement({ taskId, key }), firstValue("getStep"))
+  const firstGot = firstValue("getStep")
+  const firstPut = firstValue("putStep")
+  const firstReceived = firstValue("receiveSignal")
+  const getStep = (taskId: string, key: string) => Effect.flatMap(getStatement({ taskId, key }), firstGot)
 
   const putStep = (taskId: string, key: string, value: Schema.Json): Effect.Effect<Schema.Json, StoreError> =>
     Effect.flatMap(putStatement({ taskId, key, value: JSON.stringify(value) }), (rows) =>
       Effect.flatMap(
-        firstValue("putStep")(rows),
+        firstPut(rows),
         Option.match({
           onNone: () =>
             Effect.fail(new StoreError({ operation: "putStep", cause: new Error("the upsert returned no row") })),
@@ -160,7 +166,7 @@ export const make = Effect.gen(function* () {
       // the insert fails on the primary key and the whole statement, its delete included, is undone. The conflict
       // is raised only once that record is committed, so the second run reads it and consumes nothing.
       Effect.retry({ times: 1, while: isUniqueViolation }),
-      Effect.flatMap(firstValue("receiveSignal"))
+      Effect.flatMap(firstReceived)
     )
 
   const pendingSignals = Effect.fn("PgStepStore.pendingSignals")(function* (taskId: string, name: string) {
@@ -215,10 +221,7 @@ export const make = Effect.gen(function* () {
     })
     const row = yield* decodeCheckpoint(rows[0])
     if (row.value === null) return yield* new LeaseLost({ taskId: input.taskId, token: input.token })
-    return yield* Effect.mapError(
-      Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Json))(row.value),
-      (cause) => new StoreError({ operation: "checkpoint", cause })
-    )
+    return yield* Effect.mapError(decodeJson(row.value), (cause) => new StoreError({ operation: "checkpoint", cause }))
   })
 
   return StepStore.of({ getStep, putStep, checkpoint, listSteps, sendSignal, receiveSignal, pendingSignals })

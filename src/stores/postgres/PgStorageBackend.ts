@@ -14,10 +14,12 @@ const encoder = new TextEncoder()
 const ValueRow = Schema.Struct({ value: Schema.Uint8Array })
 const KeyRow = Schema.Struct({ key: Schema.String })
 
-const decodeWith =
-  <A>(schema: Schema.Decoder<A>, operation: string) =>
-  (row: unknown): Effect.Effect<A, StoreError> =>
-    Effect.mapError(Schema.decodeUnknownEffect(schema)(row), (cause) => new StoreError({ operation, cause }))
+/** A decoder of rows whose failure is a `StoreError` of `operation`; the parser is made once. */
+const decodeWith = <A>(schema: Schema.Decoder<A>, operation: string) => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  return (row: unknown): Effect.Effect<A, StoreError> =>
+    Effect.mapError(decode(row), (cause) => new StoreError({ operation, cause }))
+}
 
 /**
  * The smallest string above every string that starts with `prefix`, in code point order (the keys' collation "C"
