@@ -10,7 +10,7 @@
  * once, as a single-row statement; calls that arrive meanwhile go together as one statement (`taskBatches.ts`) once
  * it has returned, and each gets its own outcome. Under load that is one commit for many tasks.
  */
-import { and, eq, gte, inArray, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
+import { and, eq, gte, inArray, isNotNull, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
 import { Clock, Effect, Layer, Option } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
@@ -94,13 +94,15 @@ export const make = Effect.gen(function* () {
     createdAt: sql.placeholder("now"),
     updatedAt: sql.placeholder("now")
   }
+  // The unique index on idempotency keys holds only the tasks that have one: its predicate, repeated, names it.
+  const hasIdempotencyKey = isNotNull(tasks.idempotencyKey)
   const insertStatement = driver.prepare(
     "create",
     db
       .insert(tasks)
       .values({ ...newTask, status: "pending", runAt: sql.placeholder("runAt"), fencingToken: 0 })
       // ON CONFLICT waits for a concurrent insert of the same key to commit, so the read that follows sees it
-      .onConflictDoNothing({ target: tasks.idempotencyKey })
+      .onConflictDoNothing({ target: tasks.idempotencyKey, where: hasIdempotencyKey })
       .returning(waking)
   )
   // Created already claimed, as `claim` would leave it; not runnable, so nobody is woken.
@@ -116,7 +118,7 @@ export const make = Effect.gen(function* () {
         fencingToken: nextFencingToken,
         startedAt: sql.placeholder("now")
       })
-      .onConflictDoNothing({ target: tasks.idempotencyKey })
+      .onConflictDoNothing({ target: tasks.idempotencyKey, where: hasIdempotencyKey })
       .returning(returnedNamed)
   )
 

@@ -51,7 +51,8 @@ export const tasks = waypoint.table(
     finishedAt: bigint("finished_at", { mode: "number" })
   },
   (t) => [
-    uniqueIndex("tasks_idempotency_key_idx").on(t.idempotencyKey),
+    // partial: most tasks have no key, and every insert (and every update that cannot be HOT) skips it for them
+    uniqueIndex("tasks_idempotency_key_idx").on(t.idempotencyKey).where(isNotNull(t.idempotencyKey)),
     // claiming and `list({ status })`: runnable tasks are found by status, then by due time
     index("tasks_status_run_at_idx").on(t.status, t.runAt),
     // `list` pages in (created_at, id) order, with or without a filter

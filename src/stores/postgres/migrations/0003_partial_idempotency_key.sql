@@ -1,0 +1,2 @@
+DROP INDEX "waypoint"."tasks_idempotency_key_idx";--> statement-breakpoint
+CREATE UNIQUE INDEX "tasks_idempotency_key_idx" ON "waypoint"."tasks" USING btree ("idempotency_key") WHERE "waypoint"."tasks"."idempotency_key" is not null;
