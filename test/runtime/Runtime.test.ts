@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { MemoryTaskStore, plugin, Runtime, type StatusChanged, TaskInfo, TaskStore, task } from "../../src/index.ts"
+import { LeaseLost } from "../../src/stores/errors.ts"
 
 class Greeting extends Context.Service<Greeting, { readonly prefix: string }>()("test/Greeting") {}
 
@@ -609,6 +610,42 @@ describe("Runtime", () => {
         assert.strictEqual(missing._tag, "TaskNotFound")
       })
     )
+  )
+
+  it.effect("ends normally when its finish was written but the reply was lost (LeaseLost on the retry)", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      // As a statement retried after a dropped connection: the first try committed, the retry finds its token spent.
+      const lostReply = TaskStore.of({
+        ...memory,
+        finish: (id, token, transition) =>
+          Effect.andThen(memory.finish(id, token, transition), Effect.fail(new LeaseLost({ taskId: id, token })))
+      })
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const watcher = plugin({
+        name: "watcher",
+        layer: Layer.empty,
+        hooks: {
+          onSuccess: (info, output) => Ref.update(seen, (all) => [...all, `success ${info.name} ${String(output)}`]),
+          onFinish: (info, status) => Ref.update(seen, (all) => [...all, `finish ${info.name} ${status}`])
+        }
+      })
+      const runtime = yield* Runtime.make({ plugins: [watcher] }).pipe(Effect.provideService(TaskStore, lostReply))
+      // Subscribed before the submit: the task ends within it.
+      const events = yield* Effect.forkChild(
+        Stream.runCollect(
+          runtime
+            .subscribe({ taskId: "lost-reply" })
+            .pipe(Stream.takeUntil((event) => event._tag === "StatusChanged" && event.status === "completed"))
+        ),
+        { startImmediately: true }
+      )
+      const handle = yield* runtime.submit(greet, { name: "lost" }, { id: "lost-reply" })
+      assert.strictEqual(yield* handle.await, "hello lost")
+      const statuses = (yield* Fiber.join(events)).map((event) => (event as StatusChanged).status)
+      assert.deepStrictEqual(statuses, ["pending", "running", "completed"])
+      assert.deepStrictEqual(yield* Ref.get(seen), ["success greet hello lost", "finish greet completed"])
+    }).pipe(Effect.scoped)
   )
 
   it.effect("gives plugins' services to each execution and runs their hooks", () =>

@@ -17,8 +17,8 @@ import {
   type Scope,
   Semaphore
 } from "effect"
-import type { StoreError } from "../../stores/errors.ts"
-import { isTerminal, type StoredError, type TaskRecord } from "../../stores/TaskRecord.ts"
+import type { LeaseLost, StoreError } from "../../stores/errors.ts"
+import { isTerminal, type StoredError, type TaskRecord, type TaskStatus } from "../../stores/TaskRecord.ts"
 import type { TaskStore, Transition } from "../../stores/TaskStore.ts"
 import { type SignalRejected, TaskCancelled, TaskNotFound, TaskTimeout } from "../errors.ts"
 import type { LifecycleHooks } from "../Plugin.ts"
@@ -29,6 +29,15 @@ import { makeHandles } from "./handle.ts"
 import { type AnyTask, codecsOf, decideEnding, type Ending, exitFromRecord } from "./outcome.ts"
 
 type AnyExit = Exit.Exit<unknown, unknown>
+
+/** The status a task is left in by each transition `finish` records. */
+const statusAfter: { readonly [K in Transition["_tag"]]: TaskStatus } = {
+  Completed: "completed",
+  Failed: "failed",
+  Cancelled: "cancelled",
+  Suspended: "suspended",
+  Requeued: "pending"
+}
 
 export interface DriverOptions {
   readonly runtimeId: string
@@ -285,7 +294,12 @@ export const makeDriver = (options: DriverOptions): Driver => {
       })
       const recordEnding = (end: Ending) => {
         const transition = end.transition
-        const finish = Effect.ensuring(store.finish(record.id, record.fencingToken, transition), markRecorded)
+        const finish = Effect.ensuring(
+          Effect.catchTag(store.finish(record.id, record.fencingToken, transition), "LeaseLost", (lost) =>
+            landed(record, transition, lost)
+          ),
+          markRecorded
+        )
         const written =
           transition._tag === "Suspended" && hooks.length > 0
             ? Effect.andThen(
@@ -334,6 +348,20 @@ export const makeDriver = (options: DriverOptions): Driver => {
         return Effect.flatMap(awaitAttempt(attemptFiber), afterAttempt)
       })
     })
+
+  /**
+   * A `finish` refused with `LeaseLost` may be this attempt's own write, committed by a try whose reply was lost (a
+   * dropped connection, retried): then the task is left as the transition leaves it, still under this attempt's
+   * token, and the attempt ends as if the write had answered (its event published, its hooks run).
+   */
+  const landed = (record: TaskRecord, transition: Transition, lost: LeaseLost) =>
+    Effect.flatMap(store.get(record.id), (found) =>
+      Option.isSome(found) &&
+      found.value.fencingToken === record.fencingToken &&
+      found.value.status === statusAfter[transition._tag]
+        ? Effect.succeed(found.value)
+        : Effect.fail(lost)
+    )
 
   /** Waits until `millis` have passed (forever when undefined) or someone wakes the task. */
   const sleepOrWake = (id: string, millis: number | undefined) =>
