@@ -329,15 +329,15 @@ export const makeDriver = (options: DriverOptions): Driver => {
           ? recordEnding(ending.value as Ending)
           : Effect.flatMap(ending, recordEnding)
       }
-      const started = Effect.suspend(() => {
-        publishNow(record)
-        return hooks.length === 0
+      // This function runs when `execute` runs, once: it can publish and fork without a step of its own.
+      publishNow(record)
+      const started =
+        hooks.length === 0
           ? forkAttempt()
           : Effect.andThen(
               runHooks("onStart", (f) => f(info)),
               Effect.suspend(forkAttempt)
             )
-      })
       return Effect.flatMap(started, (attemptFiber) => {
         // A body that needed no wait has ended already (the fiber started at once): take its end as it is.
         const ended = slot.stopped === undefined ? attemptFiber.pollUnsafe() : undefined
