@@ -238,8 +238,10 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         )
         const id = opts?.id ?? crypto.randomUUID()
         const parent = Context.getOption(fiber.context, TaskInfo)
-        const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+        const clock = fiber.getRef(Clock.Clock)
         const create = (encoded: unknown) => {
+          // Read once the input is encoded (which may take time): the lease runs from the create.
+          const now = clock.currentTimeMillisUnsafe()
           const created = store.create({
             id,
             name: task.name,

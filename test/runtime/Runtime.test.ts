@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { MemoryTaskStore, plugin, Runtime, type StatusChanged, TaskInfo, TaskStore, task } from "../../src/index.ts"
-import { LeaseLost } from "../../src/stores/errors.ts"
+import { LeaseLost, StoreError } from "../../src/stores/errors.ts"
 
 class Greeting extends Context.Service<Greeting, { readonly prefix: string }>()("test/Greeting") {}
 
@@ -423,6 +423,32 @@ describe("Runtime", () => {
         )
       })
     )
+  )
+
+  it.effect("a cancel the store refuses tells the waiter, and leaves the task to resume later", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      const refusing = TaskStore.of({
+        ...memory,
+        cancelIdle: (id) => Effect.fail(new StoreError({ operation: "cancelIdle", cause: new Error(`down: ${id}`) }))
+      })
+      const runtime = yield* Runtime.make().pipe(Effect.provideService(TaskStore, refusing))
+      const gate = yield* Deferred.make<void>()
+      const single = task({ name: "single", input: Schema.Number, maxParallel: 1 }, (i) =>
+        Effect.as(Deferred.await(gate), i)
+      )
+      const first = yield* runtime.submit(single, 1)
+      const second = yield* runtime.submit(single, 2)
+      yield* Effect.yieldNow
+      assert.strictEqual(yield* second.status, "pending", "waits for the slot the first holds")
+      assert.strictEqual((yield* Effect.flip(second.cancel))._tag, "StoreError")
+      assert.strictEqual((yield* Effect.flip(second.await))._tag, "TaskCancelled")
+      assert.strictEqual(yield* second.status, "pending", "the store did not record the cancel")
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual(yield* first.await, 1)
+      yield* runtime.resume(second.id)
+      assert.strictEqual(yield* runtime.handle(single, second.id).await, 2)
+    }).pipe(Effect.scoped)
   )
 
   it.effect("cancels every unfinished task of a session, and only those", () =>

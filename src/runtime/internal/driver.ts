@@ -511,9 +511,11 @@ export const makeDriver = (options: DriverOptions): Driver => {
         })
         // Interrupted while idle after a cancel was asked: the task is cancelled in the store, then its waiter told.
         if (!(Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) && cancelRequested.has(id))) return settle
-        return Effect.flatMap(Effect.orDie(store.cancelIdle(id)), (cancelled) =>
+        // The waiter is told and the entry removed however the store answers (a failed cancel leaves the task as
+        // it was, for a later cancel or resume).
+        return Effect.flatMap(store.cancelIdle(id), (cancelled) =>
           Option.isSome(cancelled) ? publish(cancelled.value) : Effect.void
-        ).pipe(Effect.ignore, Effect.andThen(settle))
+        ).pipe(Effect.exit, Effect.andThen(settle))
       }),
       Effect.provideContext(options.context)
     ) as Effect.Effect<AnyExit | undefined>

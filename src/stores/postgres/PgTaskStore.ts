@@ -10,7 +10,7 @@
  * once, as a single-row statement; calls that arrive meanwhile go together as one statement (`taskBatches.ts`) once
  * it has returned, and each gets its own outcome. Under load that is one commit for many tasks.
  */
-import { and, eq, gte, inArray, isNotNull, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
+import { and, eq, gte, inArray, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
 import { Clock, Effect, Layer, Option } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
@@ -94,15 +94,15 @@ export const make = Effect.gen(function* () {
     createdAt: sql.placeholder("now"),
     updatedAt: sql.placeholder("now")
   }
-  // The unique index on idempotency keys holds only the tasks that have one: its predicate, repeated, names it.
-  const hasIdempotencyKey = isNotNull(tasks.idempotencyKey)
   const insertStatement = driver.prepare(
     "create",
     db
       .insert(tasks)
       .values({ ...newTask, status: "pending", runAt: sql.placeholder("runAt"), fencingToken: 0 })
-      // ON CONFLICT waits for a concurrent insert of the same key to commit, so the read that follows sees it
-      .onConflictDoNothing({ target: tasks.idempotencyKey, where: hasIdempotencyKey })
+      // No conflict target, as in the batched create: a taken id or idempotency key inserts nothing, whichever form
+      // the unique index on keys has (partial since migration 0003). ON CONFLICT waits for a concurrent insert of
+      // the same key to commit, so the read that follows sees it.
+      .onConflictDoNothing()
       .returning(waking)
   )
   // Created already claimed, as `claim` would leave it; not runnable, so nobody is woken.
@@ -118,7 +118,7 @@ export const make = Effect.gen(function* () {
         fencingToken: nextFencingToken,
         startedAt: sql.placeholder("now")
       })
-      .onConflictDoNothing({ target: tasks.idempotencyKey, where: hasIdempotencyKey })
+      .onConflictDoNothing()
       .returning(returnedNamed)
   )
 
@@ -278,14 +278,16 @@ export const make = Effect.gen(function* () {
     if (lease === undefined) yield* notified(inserted, task.runAt)
     const created = yield* firstRecord("create")(inserted)
     if (Option.isSome(created)) return created.value
-    const existing = yield* Effect.flatMap(
-      byIdempotencyKey({ idempotencyKey: task.idempotencyKey ?? null }),
-      firstRecord("create")
-    )
-    if (Option.isSome(existing)) return existing.value
+    if (task.idempotencyKey !== undefined) {
+      const existing = yield* Effect.flatMap(
+        byIdempotencyKey({ idempotencyKey: task.idempotencyKey }),
+        firstRecord("create")
+      )
+      if (Option.isSome(existing)) return existing.value
+    }
     return yield* new StoreError({
       operation: "create",
-      cause: new Error(`task ${task.id}: not inserted, and no task holds its idempotency key`)
+      cause: new Error(`task ${task.id}: not inserted (its id is taken), and no task holds its idempotency key`)
     })
   })
 
