@@ -218,12 +218,10 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         const limited = Number.isFinite(task.maxParallel)
         const failFast = opts?.onLimit === "fail" && limited
         let slotHeld = false
-        const releaseSlot = Effect.suspend(() =>
-          slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void
-        )
-        const takeSlot = Effect.flatMap(
-          Effect.suspend(() => driver.slot(task, sessionId).takeIfAvailable(1)),
-          (taken) => {
+        // Functions, not effects: most submits take no slot up front, and build neither.
+        const releaseSlot = () => (slotHeld ? Effect.asVoid(driver.slot(task, sessionId).release(1)) : Effect.void)
+        const takeSlot = () =>
+          Effect.flatMap(driver.slot(task, sessionId).takeIfAvailable(1), (taken) => {
             slotHeld = taken
             return taken
               ? Effect.void
@@ -234,8 +232,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
                     maxParallel: task.maxParallel
                   })
                 )
-          }
-        )
+          })
         const id = opts?.id ?? crypto.randomUUID()
         const parent = Context.getOption(fiber.context, TaskInfo)
         const clock = fiber.getRef(Clock.Clock)
@@ -251,7 +248,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
             idempotencyKey: opts?.idempotencyKey,
             lease: limited ? undefined : { owner: runtimeId, expiresAt: now + leaseMillis }
           })
-          return failFast ? Effect.onError(created, () => releaseSlot) : created
+          return failFast ? Effect.onError(created, releaseSlot) : created
         }
         const created = (record: TaskRecord): Effect.Effect<Enqueued, IdempotencyKeyReused> => {
           if (record.id === id) {
@@ -262,7 +259,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
           }
           // An earlier submit with this idempotency key created the task: nothing new starts.
           return Effect.andThen(
-            releaseSlot,
+            Effect.suspend(releaseSlot),
             record.name === task.name
               ? Effect.succeed({ record, slotHeld: false, from: {} })
               : Effect.fail(
@@ -280,7 +277,13 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
           return Effect.flatMap(create(encoded.value), created)
         }
         return Effect.flatMap(encoded, (value) =>
-          (failFast ? Effect.andThen(takeSlot, create(value)) : create(value)).pipe(Effect.flatMap(created))
+          (failFast
+            ? Effect.andThen(
+                takeSlot(),
+                Effect.suspend(() => create(value))
+              )
+            : create(value)
+          ).pipe(Effect.flatMap(created))
         )
       })
 

@@ -157,29 +157,36 @@ export const make = Effect.sync(() => {
         return Effect.fail(new StoreError({ operation: "create", cause: new Error(`task ${task.id} already exists`) }))
       }
       const lease = task.lease
-      const record: MutableRecord = {
-        id: task.id,
-        name: task.name,
-        input: task.input,
-        status: "pending",
-        attempt: 1,
-        fencingToken: 0,
-        createdAt: now,
-        updatedAt: now
-      }
+      // Created already claimed, as `claim` would leave it: built in one literal, the common case in a runtime.
+      const record: MutableRecord =
+        lease === undefined
+          ? {
+              id: task.id,
+              name: task.name,
+              input: task.input,
+              status: "pending",
+              attempt: 1,
+              fencingToken: 0,
+              createdAt: now,
+              updatedAt: now
+            }
+          : {
+              id: task.id,
+              name: task.name,
+              input: task.input,
+              status: "running",
+              attempt: 1,
+              fencingToken: ++token,
+              createdAt: now,
+              updatedAt: now,
+              leaseOwner: lease.owner,
+              leaseExpiresAt: lease.expiresAt,
+              startedAt: now
+            }
       if (task.sessionId !== undefined) record.sessionId = task.sessionId
       if (task.parentId !== undefined) record.parentId = task.parentId
       if (task.idempotencyKey !== undefined) record.idempotencyKey = task.idempotencyKey
-      if (lease !== undefined) {
-        // created already claimed, as `claim` would leave it
-        record.status = "running"
-        record.leaseOwner = lease.owner
-        record.leaseExpiresAt = lease.expiresAt
-        record.fencingToken = ++token
-        record.startedAt = now
-      } else if (task.runAt !== undefined) {
-        record.runAt = task.runAt
-      }
+      if (lease === undefined && task.runAt !== undefined) record.runAt = task.runAt
       tasks.set(task.id, record)
       if (task.idempotencyKey !== undefined) byIdempotencyKey.set(task.idempotencyKey, record)
       // a task created claimed is not runnable: nobody to wake
