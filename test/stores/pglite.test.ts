@@ -4,7 +4,7 @@ import { PGlite } from "@electric-sql/pglite"
 import { sql } from "drizzle-orm"
 import { Effect, Layer, Option } from "effect"
 import { PgliteStore } from "../../src/postgres.ts"
-import { Db, Driver } from "../../src/stores/postgres/Database.ts"
+import { Db, Driver, execute } from "../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
@@ -114,5 +114,22 @@ describe("PgliteStore", () => {
         assert.deepStrictEqual(read, Option.some(created))
       }),
     30_000 // a fresh folder runs initdb: seconds, more on a loaded machine
+  )
+
+  it.effect("holds 16MB of buffers unless told otherwise, and fails to open with a size PostgreSQL refuses", () =>
+    Effect.gen(function* () {
+      const sharedBuffers = Effect.flatMap(Effect.service(Db), (db) =>
+        execute(db, "show", sql`select current_setting('shared_buffers') as size`)
+      )
+      const sizes = yield* Effect.all([
+        Effect.provide(sharedBuffers, Db.layerPglite({ loadDataDir: template })),
+        Effect.provide(sharedBuffers, Db.layerPglite({ loadDataDir: template, sharedBuffers: "8MB" }))
+      ])
+      assert.deepStrictEqual(sizes, [[{ size: "16MB" }], [{ size: "8MB" }]])
+      const refused = yield* Effect.flip(
+        Effect.provide(sharedBuffers, Db.layerPglite({ loadDataDir: template, sharedBuffers: "lots" }))
+      )
+      assert.deepStrictEqual([refused._tag, refused.operation], ["StoreError", "open"])
+    })
   )
 })

@@ -13,10 +13,15 @@ import type { TaskStore } from "../TaskStore.ts"
 import { Db } from "./Database.ts"
 import * as PgStores from "./PgStores.ts"
 
-/** Where PGlite keeps its data. */
+/** Where PGlite keeps its data, and how much of it it holds in memory. */
 export interface Options {
   /** A folder, created with its parents if missing. Omitted: in memory, gone when the layer closes. */
   readonly dataDir?: string | undefined
+  /**
+   * PostgreSQL's buffer pool inside PGlite, as PostgreSQL writes sizes (`"64MB"`). Default: 16MB, which opens about
+   * twice as fast as PGlite's own 128MB; pages it does not hold are read from the folder's files.
+   */
+  readonly sharedBuffers?: string | undefined
 }
 
 /**
@@ -28,4 +33,4 @@ export interface Options {
 export const layer = (
   options: Options = {}
 ): Layer.Layer<TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend, StoreError> =>
-  Layer.provide(PgStores.layer, Db.layerPglite({ dataDir: options.dataDir }))
+  Layer.provide(PgStores.layer, Db.layerPglite({ dataDir: options.dataDir, sharedBuffers: options.sharedBuffers }))
