@@ -46,20 +46,20 @@ const handWrittenFloor = Effect.suspend(() => {
     seq++
     ring[seq % ring.length] = { taskId, status, seq, at: Date.now() }
   }
-  const valueOf = (exit: Effect.Effect<unknown, unknown>) =>
+  const encodedValue = (exit: Effect.Effect<unknown, unknown>) =>
     Exit.isExit(exit) && Exit.isSuccess(exit) ? exit.value : undefined
   return Effect.gen(function* () {
     const waiters = []
     for (let i = 0; i < COUNT; i++) {
       const id = crypto.randomUUID()
-      rows.set(id, { id, input: valueOf(encodeNumber(i)), status: "running", at: Date.now() })
+      rows.set(id, { id, input: encodedValue(encodeNumber(i)), status: "running", at: Date.now() })
       event(id, "pending")
       const waiter = Deferred.makeUnsafe<number>()
       const attempt = Effect.suspend(() => {
         event(id, "running")
         return Effect.flatMap(decodeNumber(i), (n) =>
           Effect.map(body(n), (output) => {
-            rows.set(id, { id, input: i, status: "completed", output: valueOf(encodeNumber(output)), at: Date.now() })
+            rows.set(id, { id, input: i, status: "completed", output: encodedValue(encodeNumber(output)), at: Date.now() })
             event(id, "completed")
             Deferred.doneUnsafe(waiter, Exit.succeed(output))
           })
