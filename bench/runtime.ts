@@ -59,7 +59,13 @@ const handWrittenFloor = Effect.suspend(() => {
         event(id, "running")
         return Effect.flatMap(decodeNumber(i), (n) =>
           Effect.map(body(n), (output) => {
-            rows.set(id, { id, input: i, status: "completed", output: encodedValue(encodeNumber(output)), at: Date.now() })
+            rows.set(id, {
+              id,
+              input: i,
+              status: "completed",
+              output: encodedValue(encodeNumber(output)),
+              at: Date.now()
+            })
             event(id, "completed")
             Deferred.doneUnsafe(waiter, Exit.succeed(output))
           })
