@@ -1,5 +1,5 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Option, Schedule } from "effect"
 import postgres from "postgres"
 import { PostgresStore } from "../../src/postgres.ts"
 import { ProgressStore } from "../../src/stores/ProgressStore.ts"
@@ -72,6 +72,42 @@ if (adminUrl !== undefined && adminUrl !== "") {
           [...tokens].sort((x, y) => x - y)
         )
         assert.strictEqual(new Set(tokens).size, tokens.length)
+      })
+    )
+
+    it.effect("a batch of claims skips a task another transaction holds, without waiting for it", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const store = yield* open(database)
+        for (const id of ["first", "free", "locked"]) yield* store.create({ id, name: "job", input: null })
+        const other = yield* Effect.acquireRelease(
+          Effect.sync(() => postgres(database, { max: 1, onnotice: () => {} })),
+          (sql) => Effect.promise(() => sql.end())
+        )
+        const locked = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        // another worker's transaction holds the row of "locked" until told to end
+        const holder = yield* Effect.forkChild(
+          Effect.promise(() =>
+            other.begin(async (tx) => {
+              await tx`select id from waypoint.tasks where id = 'locked' for update`
+              Effect.runSync(Deferred.succeed(locked, undefined))
+              await Effect.runPromise(Deferred.await(release))
+            })
+          )
+        )
+        yield* Deferred.await(locked)
+        const lease = { owner: "w", expiresAt: Number.MAX_SAFE_INTEGER }
+        // "first" goes alone; "free" and "locked" queue behind it as one batch. A batch that waited for the lock would
+        // never return: the lock is released only after it.
+        const claims = yield* Effect.all(
+          ["first", "free", "locked"].map((id) => store.claim(id, lease)),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(claims.map(Option.isSome), [true, true, false])
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        assert.isTrue(Option.isSome(yield* store.claim("locked", lease)), "claimable once the lock is gone")
       })
     )
 

@@ -26,7 +26,7 @@ import {
 } from "../TaskStore.ts"
 import { attempt, Db, Driver } from "./Database.ts"
 import { makeBatcher, type Outcomes } from "./internal/batcher.ts"
-import { type Creation, type Ending, makeTaskBatches, type Renewal } from "./internal/taskBatches.ts"
+import { type Claiming, type Creation, type Ending, makeTaskBatches, type Renewal } from "./internal/taskBatches.ts"
 import {
   firstRecord,
   jsonb,
@@ -320,8 +320,8 @@ export const make = Effect.gen(function* () {
     } satisfies TaskPage
   })
 
-  const claimOne = (id: string, lease: Lease, now: number) =>
-    Effect.flatMap(claimStatement({ id, owner: lease.owner, expiresAt: lease.expiresAt, now }), firstRecord("claim"))
+  const claimAlone = ({ id, owner, expiresAt, now }: Claiming) =>
+    Effect.flatMap(claimStatement({ id, owner, expiresAt, now }), firstRecord("claim"))
 
   /**
    * A claim under `maxParallel`: one transaction that first takes an advisory lock on (session, name), so claims of
@@ -382,7 +382,7 @@ export const make = Effect.gen(function* () {
   const claim = Effect.fnUntraced(function* (id: string, lease: Lease) {
     const now = yield* Clock.currentTimeMillis
     return yield* lease.maxParallel === undefined || !Number.isFinite(lease.maxParallel)
-      ? claimOne(id, lease, now)
+      ? claimBatched({ id, owner: lease.owner, expiresAt: lease.expiresAt, now })
       : claimLimited(id, lease, lease.maxParallel, now)
   })
 
@@ -436,6 +436,8 @@ export const make = Effect.gen(function* () {
   const batches = makeTaskBatches({ db, driver, notifyAfter })
   const createBatched = yield* makeBatcher({ maxSize: maxBatchSize, execute: aloneOr(createAlone, batches.create) })
   const finishBatched = yield* makeBatcher({ maxSize: maxBatchSize, execute: aloneOr(finishAlone, batches.finish) })
+  // A worker starts a driver per task it found, and each claims at once: their claims go as one statement.
+  const claimBatched = yield* makeBatcher({ maxSize: maxBatchSize, execute: aloneOr(claimAlone, batches.claim) })
   const heartbeatBatched = yield* makeBatcher({
     maxSize: maxBatchSize,
     execute: aloneOr(heartbeatAlone, batches.heartbeat)

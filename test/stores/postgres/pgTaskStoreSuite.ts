@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { sql } from "drizzle-orm"
 import { Effect, Exit, type Layer, Option } from "effect"
+import { TestClock } from "effect/testing"
 import type { StoreError } from "../../../src/stores/errors.ts"
 import { attempt, Db, Driver, execute } from "../../../src/stores/postgres/Database.ts"
 import * as PgTaskStore from "../../../src/stores/postgres/PgTaskStore.ts"
@@ -90,7 +91,7 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
     )
 
     test(
-      "sends concurrent creates, heartbeats and finishes as a few statements, a lone one at once",
+      "sends concurrent creates, claims, heartbeats and finishes as a few statements, a lone one at once",
       Effect.gen(function* () {
         const driver = yield* Driver
         const sent = new Map<string, number>()
@@ -112,6 +113,19 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
         const created = yield* all(
           Array.from({ length: count }, (_, i) => store.create({ id: `t${i}`, name: "job", input: i, lease }))
         )
+        const pending = yield* all(
+          Array.from({ length: count }, (_, i) => store.create({ id: `p${i}`, name: "job", input: i }))
+        )
+        const claimed = yield* all(pending.map((task) => store.claim(task.id, lease)))
+        assert.deepStrictEqual(
+          claimed.map((claim) => Option.map(claim, (task) => [task.id, task.status, task.leaseOwner])),
+          pending.map((task) => Option.some([task.id, "running", "w"]))
+        )
+        assert.strictEqual(
+          new Set(claimed.map((claim) => Option.getOrThrow(claim).fencingToken)).size,
+          count,
+          "each claim takes its own fencing token"
+        )
         yield* all(created.map((task) => store.heartbeat(task.id, task.fencingToken, 20_000)))
         const finished = yield* all(
           created.map((task) => store.finish(task.id, task.fencingToken, { _tag: "Completed", output: task.input }))
@@ -121,10 +135,13 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
           created.map((task) => [task.id, task.input, undefined])
         )
         // the first call of each kind goes alone, the others queue behind it
-        for (const operation of ["create", "heartbeat", "finish"]) {
+        for (const operation of ["claim", "heartbeat", "finish"]) {
           assert.isAtLeast(sent.get(operation) ?? 0, 2, operation)
           assert.isAtMost(sent.get(operation) ?? 0, 10, operation)
         }
+        // two rounds of creates
+        assert.isAtLeast(sent.get("create") ?? 0, 2, "create")
+        assert.isAtMost(sent.get("create") ?? 0, 20, "create")
         yield* store.create({ id: "alone", name: "job", input: null })
         assert.strictEqual(
           Option.getOrThrow(yield* store.get("alone")).status,
@@ -175,6 +192,36 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
             assert.deepStrictEqual([stored.status, stored.output], ["completed", task.input])
           }
         }
+      })
+    )
+
+    test(
+      "claims in one batch as one by one: only runnable tasks, a task asked twice once, each its own outcome",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const now = 5_000
+        yield* TestClock.setTime(now)
+        yield* store.create({ id: "first", name: "job", input: null })
+        yield* store.create({ id: "pending", name: "job", input: null })
+        yield* store.create({ id: "later", name: "job", input: null, runAt: now + 1_000 })
+        yield* store.create({ id: "held", name: "job", input: null, lease: { owner: "other", expiresAt: now + 1_000 } })
+        yield* store.create({ id: "expired", name: "job", input: null, lease: { owner: "dead", expiresAt: now - 1 } })
+        yield* store.create({ id: "twice", name: "job", input: null })
+        const lease = { owner: "w", expiresAt: now + 30_000 }
+        // the first claim goes alone; the others queue behind it and go as one batch
+        const ids = ["first", "pending", "later", "held", "expired", "missing", "twice", "twice"]
+        const claims = yield* Effect.all(
+          ids.map((id) => store.claim(id, lease)),
+          { concurrency: "unbounded" }
+        )
+        const won = claims.map((claim) => Option.isSome(claim))
+        assert.deepStrictEqual(won.slice(0, 6), [true, true, false, false, true, false])
+        assert.strictEqual(won.slice(6).filter(Boolean).length, 1, "a task asked twice in a batch is claimed once")
+        const expired = Option.getOrThrow(claims[4] ?? Option.none())
+        assert.deepStrictEqual([expired.leaseOwner, expired.leaseExpiresAt], ["w", now + 30_000])
+        const held = Option.getOrThrow(yield* store.get("held"))
+        assert.deepStrictEqual([held.leaseOwner, held.status], ["other", "running"])
+        assert.strictEqual(Option.getOrThrow(yield* store.get("later")).status, "pending")
       })
     )
 

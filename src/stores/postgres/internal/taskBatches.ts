@@ -1,10 +1,10 @@
 /**
- * The task store's batched writes: many `create`s as one INSERT, many `finish`es as one UPDATE, many `heartbeat`s
- * as one UPDATE, each committed at once, and each caller's own outcome read back from what the statement returned.
+ * The task store's batched writes: many `create`s as one INSERT, many `claim`s, `finish`es and `heartbeat`s each as
+ * one UPDATE, each committed at once, and each caller's own outcome read back from what the statement returned.
  * The rows come as one JSON array parameter, so each statement has one text, whatever the batch's size, on both
  * drivers. `PgTaskStore` sends a lone call through its single-row statements instead (cheaper for one row).
  */
-import { and, eq, type SQL, sql } from "drizzle-orm"
+import { and, eq, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm"
 import { Effect, Exit, Option } from "effect"
 import { LeaseLost, StoreError } from "../../errors.ts"
 import type { TaskRecord, TaskStatus } from "../../TaskRecord.ts"
@@ -18,6 +18,14 @@ import { named, nextFencingToken, returnedNamed, toRecord } from "./taskRows.ts"
 /** A `create` waiting for its batch, with the time it was asked at. */
 export interface Creation {
   readonly task: NewTask
+  readonly now: number
+}
+
+/** A `claim` of a task without a `maxParallel`, waiting for its batch. */
+export interface Claiming {
+  readonly id: string
+  readonly owner: string
+  readonly expiresAt: number
   readonly now: number
 }
 
@@ -39,6 +47,9 @@ export interface Renewal {
 
 export interface TaskBatches {
   readonly create: (batch: ReadonlyArray<Creation>) => Effect.Effect<Outcomes<TaskRecord, never>, StoreError>
+  readonly claim: (
+    batch: ReadonlyArray<Claiming>
+  ) => Effect.Effect<Outcomes<Option.Option<TaskRecord>, never>, StoreError>
   readonly finish: (batch: ReadonlyArray<Ending>) => Effect.Effect<Outcomes<TaskRecord, LeaseLost>, StoreError>
   readonly heartbeat: (batch: ReadonlyArray<Renewal>) => Effect.Effect<Outcomes<void, LeaseLost>, StoreError>
 }
@@ -238,6 +249,43 @@ export const makeTaskBatches = (options: {
       })
   )
 
+  // Claims, as `claim` defines a runnable task, at each row's time. The tasks are locked first, skipping those another
+  // transaction holds rather than waiting: batches of claims from several workers would lock shared tasks in
+  // different orders and could deadlock. A task skipped is being claimed by the other (or changed by its owner): its
+  // claim here answers None, as a claim that lost the race does, and a worker finds it again if it is still runnable.
+  // Two rows for one task claim it once, and RETURNING names the row that did (`i`).
+  const claimRows = updateRows("i int, id text, owner text, expires_at bigint, now bigint")
+  const claimStatement = driver.prepare(
+    "claim",
+    db
+      .with(claimRows)
+      .update(tasks)
+      .set({
+        status: "running",
+        leaseOwner: r("owner"),
+        leaseExpiresAt: r("expires_at"),
+        fencingToken: nextFencingToken,
+        runAt: null,
+        suspendReason: null,
+        updatedAt: r("now"),
+        startedAt: sql`coalesce(${tasks.startedAt}, r.now)`
+      })
+      .from(claimRows)
+      .where(
+        and(
+          sql`${tasks.id} in (select locked.id from ${tasks} as locked
+            where locked.id = any(array(select r.id from r)) for update skip locked)`,
+          eq(tasks.id, r("id")),
+          or(
+            and(eq(tasks.status, "pending"), or(isNull(tasks.runAt), lte(tasks.runAt, r("now")))),
+            and(eq(tasks.status, "suspended"), lte(tasks.runAt, r("now"))),
+            and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, r("now")))
+          )
+        )
+      )
+      .returning({ ...returnedNamed, i: r("i").as("i") })
+  )
+
   const heartbeatRows = updateRows("i int, id text, token bigint, expires_at bigint, now bigint")
   const heartbeatStatement = driver.prepare(
     "heartbeat",
@@ -292,6 +340,19 @@ export const makeTaskBatches = (options: {
     )
   })
 
+  const claim = Effect.fnUntraced(function* (batch: ReadonlyArray<Claiming>) {
+    const rows = yield* claimStatement({
+      rows: JSON.stringify(
+        batch.map(({ id, owner, expiresAt, now }, i) => ({ i, id, owner, expires_at: expiresAt, now }))
+      )
+    })
+    const outcomes: Array<Exit.Exit<Option.Option<TaskRecord>, StoreError> | undefined> = batch.map(() => undefined)
+    for (const { i, ...row } of rows) {
+      if (typeof i === "number") outcomes[i] = yield* Effect.exit(Effect.map(toRecord("claim")(row), Option.some))
+    }
+    return batch.map((_, i) => outcomes[i] ?? Exit.succeed(Option.none<TaskRecord>()))
+  })
+
   const finish = Effect.fnUntraced(function* (batch: ReadonlyArray<Ending>) {
     const rows = yield* finishStatement({ rows: JSON.stringify(batch.map(transitionRow)) })
     yield* notifyRows(rows, (row) => row.status === "pending" || (row.status === "suspended" && row.runAt !== null))
@@ -321,5 +382,5 @@ export const makeTaskBatches = (options: {
     )
   })
 
-  return { create, finish, heartbeat }
+  return { create, claim, finish, heartbeat }
 }
