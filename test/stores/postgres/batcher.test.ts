@@ -68,6 +68,19 @@ describe("makeBatcher", () => {
     })
   )
 
+  it.effect("drops a queued call whose caller gave up before its batch was sent", () =>
+    Effect.gen(function* () {
+      const { batches, release, send } = yield* recording({})
+      const first = yield* Effect.forkChild(send(0), { startImmediately: true })
+      const given = yield* Effect.forkChild(send(1), { startImmediately: true })
+      const kept = yield* Effect.forkChild(send(2), { startImmediately: true })
+      yield* Fiber.interrupt(given)
+      yield* Deferred.succeed(release, undefined)
+      assert.strictEqual(yield* Fiber.join(first), "#0")
+      assert.strictEqual(yield* Fiber.join(kept), "#2")
+      assert.deepStrictEqual(batches, [[0], [2]], "the item given up was never sent")
+    })
+  )
   it.effect("caps a batch at its maximum size, in the order the calls came", () =>
     Effect.gen(function* () {
       const { batches, release, send } = yield* recording({ maxSize: 3 })

@@ -110,9 +110,16 @@ export const makeBatcher = <A, B, E>(
       Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
           if (isFlushing) {
-            const deferred = Deferred.makeUnsafe<B, E | StoreError>()
-            waiting.push({ item, deferred })
-            return restore(Deferred.await(deferred))
+            const entry: Waiting<A, B, E> = { item, deferred: Deferred.makeUnsafe<B, E | StoreError>() }
+            waiting.push(entry)
+            // A caller that gives up before its batch is sent takes its item back: nobody would see its outcome (a
+            // claim would hold a task nobody runs). Once sent, the write goes on, as a lone call's does.
+            return Effect.onInterrupt(restore(Deferred.await(entry.deferred)), () =>
+              Effect.sync(() => {
+                const at = waiting.indexOf(entry)
+                if (at >= 0) waiting.splice(at, 1)
+              })
+            )
           }
           // Nothing in flight: this call runs its statement in its own fiber, at once, and its interruption concerns
           // only it; whatever queued meanwhile goes as the next batch when it ends, however it ends.

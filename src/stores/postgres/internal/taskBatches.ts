@@ -249,8 +249,8 @@ export const makeTaskBatches = (options: {
       })
   )
 
-  // Claims, as `claim` defines a runnable task, at each row's time. The tasks are locked first, skipping those another
-  // transaction holds rather than waiting: batches of claims from several workers would lock shared tasks in
+  // Claims, as `claim` defines a runnable task, at each row's time. The claimable tasks are locked first, skipping
+  // those another transaction holds rather than waiting: batches of claims from several workers would lock shared tasks in
   // different orders and could deadlock. A task skipped is being claimed by the other (or changed by its owner): its
   // claim here answers None, as a claim that lost the race does, and a worker finds it again if it is still runnable.
   // Two rows for one task claim it once, and RETURNING names the row that did (`i`).
@@ -273,8 +273,14 @@ export const makeTaskBatches = (options: {
       .from(claimRows)
       .where(
         and(
-          sql`${tasks.id} in (select locked.id from ${tasks} as locked
-            where locked.id = any(array(select r.id from r)) for update skip locked)`,
+          // Only the rows claimable when locked: a row locked and then left alone would be skipped, for nothing, by
+          // another batch. Locking re-checks the condition on a row's newest version.
+          sql`${tasks.id} in (select locked.id from ${tasks} as locked join r as wanted on wanted.id = locked.id
+            where locked.id = any(array(select r.id from r)) and (
+              (locked.status = 'pending' and (locked.run_at is null or locked.run_at <= wanted.now))
+              or (locked.status = 'suspended' and locked.run_at <= wanted.now)
+              or (locked.status = 'running' and locked.lease_expires_at < wanted.now))
+            for update of locked skip locked)`,
           eq(tasks.id, r("id")),
           or(
             and(eq(tasks.status, "pending"), or(isNull(tasks.runAt), lte(tasks.runAt, r("now")))),
