@@ -170,11 +170,17 @@ export class Driver extends Context.Service<
   static readonly postgres = (client: postgres.Sql): Driver["Service"] => makeDriver(runPostgres(client))
 }
 
+// A statement is rendered on its first run, not when prepared: a store prepares every statement it may run when it
+// opens, and rendering them all cost several milliseconds of each open (of a restarted worker's recovery).
 const makeDriver = (run: Run): Driver["Service"] =>
   Driver.of({
     prepare: (operation, query) => {
-      const { sql: text, params } = dialect.sqlToQuery(query.getSQL())
-      return (values = {}) => attempt(operation, () => run(text, fillPlaceholders(params, values)))
+      let rendered: { readonly sql: string; readonly params: Array<unknown> } | undefined
+      return (values = {}) =>
+        attempt(operation, () => {
+          rendered ??= dialect.sqlToQuery(query.getSQL())
+          return run(rendered.sql, fillPlaceholders(rendered.params, values))
+        })
     }
   })
 
