@@ -4,7 +4,7 @@ import { PGlite } from "@electric-sql/pglite"
 import { sql } from "drizzle-orm"
 import { Effect, Layer, Option } from "effect"
 import { PgliteStore } from "../../src/postgres.ts"
-import { Db, Driver, execute } from "../../src/stores/postgres/Database.ts"
+import { attempt, Db, Driver, execute, isMigrated } from "../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
@@ -130,6 +130,29 @@ describe("PgliteStore", () => {
         Effect.provide(sharedBuffers, Db.layerPglite({ loadDataDir: template, sharedBuffers: "lots" }))
       )
       assert.deepStrictEqual([refused._tag, refused.operation], ["StoreError", "open"])
+    })
+  )
+
+  it.effect("tells a database with every migration from one that lacks the newest or has none", () =>
+    Effect.gen(function* () {
+      const client = yield* Effect.acquireRelease(
+        attempt("open", () => PGlite.create({ loadDataDir: template })),
+        (client) => Effect.promise(() => client.close())
+      )
+      const latest = () =>
+        client
+          .query<{ latest: string | null }>(`select max(created_at)::text as latest from drizzle.__waypoint_migrations`)
+          .then((result) => result.rows[0]?.latest)
+      const migrated = yield* isMigrated(latest)
+      yield* attempt("delete", () =>
+        client.query(
+          `delete from drizzle.__waypoint_migrations where created_at = (select max(created_at) from drizzle.__waypoint_migrations)`
+        )
+      )
+      const lacksNewest = yield* isMigrated(latest)
+      yield* attempt("drop", () => client.query(`drop schema drizzle cascade`))
+      const hasNone = yield* isMigrated(latest)
+      assert.deepStrictEqual([migrated, lacksNewest, hasNone], [true, false, false])
     })
   )
 })
