@@ -8,9 +8,12 @@
  *     submitted to the runtime, and created in the store for a worker runtime to find;
  *   - after a crash (the task left `running` under a live lease of this runtime's id, one step recorded): store open
  *     -> first resumed step, median of a few restarts (target <= 100 ms), split into the store's open and the part
- *     after it; on PGlite also the open of the bare PGlite client on the same folder (the floor of the store's open).
+ *     after it, in this process (its engine loaded and warm); then the same in a new process after a real SIGKILL of the
+ *     one that held the task (bench/restartProcess.ts), which is what a restarted worker waits for; on PGlite also the
+ *     open of the bare PGlite client on the same folder (the floor of the store's open in a warm process).
  * Run: node bench/workers.ts (BENCH_OPS sets the sequential samples, 500 by default).
  */
+import { spawnSync } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -157,7 +160,31 @@ const restart = (open: Open, round: number) =>
     )
   })
 
-/** Median time to open and close the bare PGlite client on `dataDir`: no migrations, no stores. */
+/**
+ * A real restart, `RESTARTS` times: a process that claimed a task and recorded step 1 kills itself with SIGKILL, and
+ * a new process opens the store and resumes it (bench/restartProcess.ts). Medians of what the new process measured.
+ */
+const processRestarts = (kind: "pglite" | "postgres", location: string) =>
+  Effect.sync(() => {
+    const script = new URL("./restartProcess.ts", import.meta.url).pathname
+    const life = (mode: "crash" | "resume", id: string) =>
+      spawnSync(process.execPath, [script, mode, kind, location, id], { encoding: "utf8" })
+    const lives: Array<{ boot: number; open: number; total: number }> = []
+    for (let round = 0; round < RESTARTS; round++) {
+      const id = `restarted-${round}`
+      const crashed = life("crash", id)
+      if (crashed.signal !== "SIGKILL") throw new Error(`the crashing process was not killed: ${crashed.stderr}`)
+      const resumed = life("resume", id)
+      if (resumed.status !== 0) throw new Error(`the restarted process failed: ${resumed.stderr}`)
+      lives.push(JSON.parse(resumed.stdout.trim().split("\n").at(-1) ?? "{}"))
+    }
+    return {
+      boot: median(lives.map((l) => l.boot)),
+      open: median(lives.map((l) => l.open)),
+      total: median(lives.map((l) => l.total))
+    }
+  })
+
 /** Medians of opening the bare PGlite client on the folder: with the store's 16MB of buffers, and with PGlite's own 128MB. */
 const bareOpen = (dataDir: string) =>
   Effect.gen(function* () {
@@ -199,6 +226,12 @@ const report = (label: string, open: Open, options: { readonly dataDir?: string;
     const restarts: Array<{ total: number; open: number; afterOpen: number }> = []
     for (let round = 0; round < RESTARTS; round++) restarts.push(yield* restart(open, round))
     const bareOpenMs = dataDir === undefined ? undefined : yield* bareOpen(dataDir)
+    const restarted =
+      dataDir !== undefined
+        ? yield* processRestarts("pglite", dataDir)
+        : url !== undefined
+          ? yield* processRestarts("postgres", url)
+          : undefined
     console.log(label)
     console.log(
       `  empty task, submit -> completed, median:         ${ms(latency.taskMs)}  (target <= 1 ms on the server)`
@@ -216,10 +249,15 @@ const report = (label: string, open: Open, options: { readonly dataDir?: string;
       `    same, created in the store, found by a worker (${WORKER_CONCURRENCY} at once): ${Math.round(found)} tasks/s`
     )
     console.log(
-      `  store open -> first resumed step, median of ${RESTARTS}: ${ms(median(restarts.map((r) => r.total)))}  (target <= 100 ms)`
+      `  store open -> first resumed step, in this process, median of ${RESTARTS}: ${ms(median(restarts.map((r) => r.total)))}  (target <= 100 ms)`
     )
     console.log(`    of which the store's open (client + migration check): ${ms(median(restarts.map((r) => r.open)))}`)
     console.log(`    of which after the open:                       ${ms(median(restarts.map((r) => r.afterOpen)))}`)
+    if (restarted !== undefined) {
+      console.log(
+        `    in a new process after a SIGKILL, median of ${RESTARTS}: ${ms(restarted.total)}  (the open: ${ms(restarted.open)}; the process's start before it: ${ms(restarted.boot)})`
+      )
+    }
     if (bareOpenMs !== undefined) {
       console.log(
         `  bare PGlite client open on the same folder, median of ${RESTARTS}: ${ms(bareOpenMs.asStoreMs)} with the store's 16MB of buffers, ${ms(bareOpenMs.asPgliteMs)} with PGlite's default 128MB`
