@@ -380,6 +380,46 @@ describe("Runtime", () => {
     )
   )
 
+  it.effect("ends the fibers an attempt forked when the attempt ends, before the next attempt runs", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const log = yield* Ref.make<ReadonlyArray<string>>([])
+        const note = (line: string) => Ref.update(log, (all) => [...all, line])
+        const forking = task(
+          { name: "forking", input: Schema.Void, retry: Schedule.spaced("1 minute").pipe(Schedule.upTo({ times: 1 })) },
+          () =>
+            Effect.gen(function* () {
+              const info = yield* TaskInfo
+              yield* note(`attempt ${info.attempt}`)
+              // a child left running when the attempt ends
+              yield* Effect.forkChild(
+                Effect.never.pipe(Effect.onInterrupt(() => note(`child of attempt ${info.attempt} interrupted`)))
+              )
+              yield* Effect.yieldNow
+              if (info.attempt === 1) return yield* new Boom({ reason: "once" })
+              return info.attempt
+            })
+        )
+        const handle = yield* runtime.submit(forking, undefined)
+        // attempt 1 recorded as failed, to be retried in a minute
+        yield* handle.events.pipe(
+          Stream.filter((event) => event._tag === "StatusChanged" && event.status === "pending" && event.attempt === 2),
+          Stream.take(1),
+          Stream.runDrain
+        )
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(yield* handle.await, 2)
+        yield* Effect.yieldNow
+        assert.deepStrictEqual(yield* Ref.get(log), [
+          "attempt 1",
+          "child of attempt 1 interrupted",
+          "attempt 2",
+          "child of attempt 2 interrupted"
+        ])
+      })
+    )
+  )
+
   it.effect("fails with the last error once the Schedule allows no more attempts", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
