@@ -311,6 +311,69 @@ describe("Runtime", () => {
     )
   )
 
+  it.effect(
+    "a pause that comes while an ended attempt is being recorded pauses the retry, or fails if the task ended",
+    () =>
+      Effect.gen(function* () {
+        const memory = yield* MemoryTaskStore.make
+        // A store slow to record an attempt's end: the window in which the body has ended but its outcome is not stored.
+        const gates = new Map<
+          string,
+          { readonly finishing: Deferred.Deferred<void>; readonly open: Deferred.Deferred<void> }
+        >()
+        const gateFor = (id: string) =>
+          Effect.map(Effect.all([Deferred.make<void>(), Deferred.make<void>()]), ([finishing, open]) => {
+            gates.set(id, { finishing, open })
+            return { finishing, open }
+          })
+        const slow = TaskStore.of({
+          ...memory,
+          finish: (id, token, transition) => {
+            const gate = gates.get(id)
+            const held =
+              gate === undefined
+                ? Effect.void
+                : Effect.andThen(Deferred.succeed(gate.finishing, undefined), Deferred.await(gate.open))
+            return Effect.andThen(held, memory.finish(id, token, transition))
+          }
+        })
+        const attempts = yield* Ref.make(0)
+        const flaky = task(
+          { name: "flaky", input: Schema.Void, retry: Schedule.spaced("1 minute").pipe(Schedule.upTo({ times: 2 })) },
+          () =>
+            Effect.flatMap(
+              Ref.updateAndGet(attempts, (n) => n + 1),
+              (n) => new Boom({ reason: `attempt ${n}` })
+            )
+        )
+        const runtime = yield* Runtime.make({ tasks: [flaky, greet] }).pipe(Effect.provideService(TaskStore, slow))
+
+        const retried = yield* gateFor("retried")
+        const handle = yield* runtime.submit(flaky, undefined, { id: "retried" })
+        yield* Deferred.await(retried.finishing)
+        const pausing = yield* Effect.forkChild(runtime.pause(handle.id), { startImmediately: true })
+        yield* Deferred.succeed(retried.open, undefined)
+        yield* Fiber.join(pausing)
+        const paused = Option.getOrThrow(yield* memory.get(handle.id))
+        assert.deepStrictEqual(
+          [paused.status, paused.suspendReason, paused.attempt],
+          ["suspended", { _tag: "Paused" }, 2]
+        )
+        // the retry's time comes and goes: paused, it does not run
+        yield* TestClock.adjust("2 minutes")
+        assert.strictEqual(yield* Ref.get(attempts), 1)
+
+        // The same window for a body that succeeded: the task has ended, there is nothing to pause.
+        const ended = yield* gateFor("ended")
+        const greeted = yield* runtime.submit(greet, { name: "Ada" }, { id: "ended" })
+        yield* Deferred.await(ended.finishing)
+        const refusing = yield* Effect.forkChild(Effect.flip(runtime.pause(greeted.id)), { startImmediately: true })
+        yield* Deferred.succeed(ended.open, undefined)
+        assert.strictEqual((yield* Fiber.join(refusing))._tag, "InvalidTransition")
+        assert.strictEqual(yield* greeted.await, "hello Ada")
+      }).pipe(Effect.scoped)
+  )
+
   it.effect("pauses a task that waits for a slot, and resumes it", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

@@ -148,6 +148,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
     /** Set once the attempt's outcome is in the store; `recorded` is made only for a pause that waits for it. */
     isRecorded: boolean
     recorded: Deferred.Deferred<void> | undefined
+    /** The record the attempt's outcome left (undefined when the store refused it). */
+    left: TaskRecord | undefined
   }
   const attempts = new Map<string, AttemptSlot>()
 
@@ -262,7 +264,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
         fiber: undefined,
         stopped: undefined,
         isRecorded: false,
-        recorded: undefined
+        recorded: undefined,
+        left: undefined
       }
       const forkAttempt = () => {
         attempts.set(record.id, slot)
@@ -287,14 +290,16 @@ export const makeDriver = (options: DriverOptions): Driver => {
           )
         )
       }
-      const markRecorded = Effect.sync(() => {
-        attempts.delete(record.id)
-        slot.isRecorded = true
-        if (slot.recorded !== undefined) Deferred.doneUnsafe(slot.recorded, Exit.void)
-      })
+      const markRecorded = (exit: Exit.Exit<TaskRecord, StoreError | LeaseLost>) =>
+        Effect.sync(() => {
+          attempts.delete(record.id)
+          slot.isRecorded = true
+          if (Exit.isSuccess(exit)) slot.left = exit.value
+          if (slot.recorded !== undefined) Deferred.doneUnsafe(slot.recorded, Exit.void)
+        })
       const recordEnding = (end: Ending) => {
         const transition = end.transition
-        const finish = Effect.ensuring(
+        const finish = Effect.onExit(
           Effect.catchTag(store.finish(record.id, record.fencingToken, transition), "LeaseLost", (lost) =>
             landed(record, transition, lost)
           ),
@@ -644,7 +649,11 @@ export const makeDriver = (options: DriverOptions): Driver => {
           slot.recorded ??= Deferred.makeUnsafe<void>()
           yield* Deferred.await(slot.recorded)
         }
-        return true
+        if (slot.left?.status === "suspended" && slot.left.suspendReason?._tag === "Paused") return true
+        // The body had ended before the pause came (its outcome was being recorded): the pause was not applied, and
+        // must not apply to a later attempt. Pause the task as that outcome left it (a retry to come is paused).
+        pauseRequested.delete(id)
+        return yield* pause(id)
       }
       const paused = yield* store.suspendIdle(id, { _tag: "Paused" })
       if (Option.isSome(paused)) yield* publish(paused.value)
