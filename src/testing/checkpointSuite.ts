@@ -50,13 +50,23 @@ export const checkpointSuite = <E>(name: string, layer: Layer.Layer<TaskStore | 
     )
 
     test(
-      "keeps the first recorded result of a step",
+      "keeps the first recorded result of a step, and the state written with it",
       Effect.gen(function* () {
         const token = yield* claimed("t")
         const steps = yield* StepStore
-        yield* steps.checkpoint({ taskId: "t", token, key: "step:one", value: "first" })
-        const again = yield* steps.checkpoint({ taskId: "t", token, key: "step:one", value: "second" })
+        const state = yield* StateStore
+        const withState = (value: string) => ({ scope: "task:t", entries: new Map([["by", { value }]]) })
+        yield* steps.checkpoint({ taskId: "t", token, key: "step:one", value: "first", state: withState("first") })
+        const again = yield* steps.checkpoint({
+          taskId: "t",
+          token,
+          key: "step:one",
+          value: "second",
+          state: withState("second")
+        })
         assert.strictEqual(again, "first")
+        const by = Option.getOrThrow(yield* state.get("task:t", "by"))
+        assert.deepStrictEqual([by.value, by.version], ["first", 1])
       })
     )
 

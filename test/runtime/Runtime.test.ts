@@ -359,6 +359,9 @@ describe("Runtime", () => {
           [paused.status, paused.suspendReason, paused.attempt],
           ["suspended", { _tag: "Paused" }, 2]
         )
+        // its events in the order its record went through them
+        const statuses = (yield* runtime.history({ taskId: handle.id })).map((event) => (event as StatusChanged).status)
+        assert.deepStrictEqual(statuses, ["pending", "running", "pending", "suspended"])
         // the retry's time comes and goes: paused, it does not run
         yield* TestClock.adjust("2 minutes")
         assert.strictEqual(yield* Ref.get(attempts), 1)

@@ -290,11 +290,15 @@ export const makeDriver = (options: DriverOptions): Driver => {
           )
         )
       }
+      // The outcome's event is published before a pause waiting for the outcome goes on, so events keep their order.
       const markRecorded = (exit: Exit.Exit<TaskRecord, StoreError | LeaseLost>) =>
         Effect.sync(() => {
           attempts.delete(record.id)
           slot.isRecorded = true
-          if (Exit.isSuccess(exit)) slot.left = exit.value
+          if (Exit.isSuccess(exit)) {
+            slot.left = exit.value
+            publishNow(exit.value)
+          }
           if (slot.recorded !== undefined) Deferred.doneUnsafe(slot.recorded, Exit.void)
         })
       const recordEnding = (end: Ending) => {
@@ -313,7 +317,6 @@ export const makeDriver = (options: DriverOptions): Driver => {
               )
             : finish
         return Effect.flatMap(written, (finished) => {
-          publishNow(finished)
           const result = { record: finished, exit: end.exit }
           // Without plugin hooks and for anything but a cancel, nothing is left to do: no further step.
           if (hooks.length === 0 && transition._tag !== "Cancelled") return Effect.succeed(result)

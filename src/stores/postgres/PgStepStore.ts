@@ -175,27 +175,32 @@ export const make = Effect.gen(function* () {
   })
 
   // One statement: the fence, the step and the state entries. Data-modifying CTEs all run, once, with one
-  // snapshot; each write is guarded by the fence, so a stale token writes nothing. Prepared on the driver itself: it
-  // is the per-step write, and parsing and planning it again on every call cost three times its run on PGlite.
+  // snapshot; each write is guarded by the fence, so a stale token writes nothing. The fence locks the task's row
+  // (FOR SHARE): a claim that commits while the statement runs would otherwise leave the fence true on the
+  // statement's older snapshot; with the lock, such a claim waits for this statement, or this statement re-reads the
+  // row it committed, and the fence fails. The state is written only with a step recorded now, not with one that
+  // already was (a replay keeps what the first write left). Prepared on the driver itself: it is the per-step
+  // write, and parsing and planning it again on every call cost three times its run on PGlite.
   const checkpointStatement = driver.prepare(
     "checkpoint",
     sql`with fence as (
         select 1 from ${tasks}
         where ${tasks.id} = ${text("taskId")} and ${tasks.status} = 'running'
           and ${tasks.fencingToken} = ${sql.placeholder("token")}
+        for share
       ), step as (
         insert into ${steps} (${bare(steps.taskId)}, ${bare(steps.key)}, ${bare(steps.value)})
         select ${text("taskId")}, ${text("key")}, ${jsonb("value")}
         where exists (select 1 from fence)
         on conflict (${bare(steps.taskId)}, ${bare(steps.key)}) do update set ${bare(steps.value)} = ${steps.value}
-        returning ${steps.value}::text as value
+        returning ${steps.value}::text as value, xmax = 0 as inserted
       ), state as (
         insert into ${stateEntries}
           (${bare(stateEntries.scope)}, ${bare(stateEntries.key)}, ${bare(stateEntries.value)},
            ${bare(stateEntries.expiresAt)}, ${bare(stateEntries.version)})
         select ${text("scope")}, entry.key, entry.value -> 'value', (entry.value ->> 'expiresAt')::bigint, 1
         from jsonb_each(${jsonb("entries")}) as entry
-        where exists (select 1 from fence)
+        where exists (select 1 from step where inserted)
         order by entry.key
         on conflict (${bare(stateEntries.scope)}, ${bare(stateEntries.key)}) do update
           set ${bare(stateEntries.value)} = excluded.value, ${bare(stateEntries.expiresAt)} = excluded.expires_at,
