@@ -732,6 +732,29 @@ describe("Runtime", () => {
     )
   )
 
+  it.effect("a run with the idempotency key of a task submitted here waits for that task, and sees its cancel", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const started = yield* Deferred.make<void>()
+        const runs = yield* Ref.make(0)
+        const slow = task({ name: "slow", input: Schema.Void }, () =>
+          Ref.update(runs, (n) => n + 1).pipe(
+            Effect.andThen(Deferred.succeed(started, undefined)),
+            Effect.andThen(Effect.never)
+          )
+        )
+        const submitted = yield* runtime.submit(slow, undefined, { idempotencyKey: "k" })
+        yield* Deferred.await(started)
+        const ran = yield* Effect.forkChild(Effect.flip(runtime.run(slow, undefined, { idempotencyKey: "k" })), {
+          startImmediately: true
+        })
+        yield* submitted.cancel
+        assert.strictEqual((yield* Fiber.join(ran))._tag, "TaskCancelled")
+        assert.deepStrictEqual([(yield* submitted.info).status, yield* Ref.get(runs)], ["cancelled", 1])
+      })
+    )
+  )
+
   it.effect("a handle by id reads a task's result from the store", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

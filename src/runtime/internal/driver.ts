@@ -575,6 +575,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const runHere = (task: AnyTask, id: string, slotHeld: boolean, from: StartFrom = {}) =>
     Effect.suspend(() => {
       const waiter = waiterFor(id)
+      // Already driven here (a run with the idempotency key of a task submitted here): wait for that driver.
+      if (active.has(id)) return Effect.succeed(waiter)
       const entry: DriverEntry = { fiber: undefined, onFiber: undefined, executed: false }
       active.set(id, entry)
       return Effect.map(
