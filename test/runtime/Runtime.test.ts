@@ -672,6 +672,46 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
+  it.effect("a body that cancels its own task ends it cancelled", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const quitter = task({ name: "quitter", input: Schema.Void }, () =>
+          Effect.flatMap(TaskInfo, (info) => runtime.cancel(info.id)).pipe(
+            Effect.andThen(Effect.succeed("not reached"))
+          )
+        )
+        const handle = yield* runtime.submit(quitter, undefined)
+        assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+        assert.strictEqual((yield* handle.info).status, "cancelled")
+      })
+    )
+  )
+
+  it.effect("cancelling a parent that waits for its retry cancels its children", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const child = task({ name: "child", input: Schema.Void }, () => Effect.never)
+        const childIds = yield* Ref.make<ReadonlyArray<string>>([])
+        const parent = task({ name: "parent", input: Schema.Void, retry: Schedule.spaced("1 hour") }, () =>
+          Effect.gen(function* () {
+            const started = yield* runtime.submit(child, undefined)
+            yield* Ref.update(childIds, (ids) => [...ids, started.id])
+            return yield* new Boom({ reason: "later" })
+          })
+        )
+        const handle = yield* runtime.submit(parent, undefined)
+        yield* Effect.yieldNow
+        assert.strictEqual((yield* handle.info).status, "pending")
+        yield* handle.cancel
+        const [childId] = yield* Ref.get(childIds)
+        assert.deepStrictEqual(
+          [(yield* handle.info).status, (yield* runtime.get(childId ?? "")).status],
+          ["cancelled", "cancelled"]
+        )
+      })
+    )
+  )
+
   it.effect("cancelling a parent cancels its children", () =>
     Effect.gen(function* () {
       const childStarted = yield* Deferred.make<string>()

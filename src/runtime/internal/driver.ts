@@ -506,10 +506,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
           active.delete(id)
           const waiter = waiters.get(id)
           waiters.delete(id)
-          if (waiter === undefined) return
-          if (Exit.isSuccess(exit)) {
-            if (exit.value === undefined) return // detached: nobody here waits for it
-            Deferred.doneUnsafe(waiter, exit.value)
+          if (waiter === undefined) {
+            // nobody here waits for it (a worker's driver let it go)
+          } else if (Exit.isSuccess(exit)) {
+            if (exit.value !== undefined) Deferred.doneUnsafe(waiter, exit.value)
           } else if (cancelRequested.has(id)) {
             Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
           } else {
@@ -621,16 +621,26 @@ export const makeDriver = (options: DriverOptions): Driver => {
       }
       // A driver interrupted before it started ran no finalizer: an idle task is cancelled here in any case.
       const cancelled = yield* store.cancelIdle(id)
-      if (Option.isSome(cancelled)) {
-        yield* publish(cancelled.value)
-        yield* cancelChildren(id)
-      }
+      if (Option.isSome(cancelled)) yield* publish(cancelled.value)
+      // Cancelled here, by its driver's end, or by its attempt: its unfinished children are cancelled too.
+      const after = yield* readRecord(id)
+      if (after.status === "cancelled") yield* cancelChildren(id)
       active.delete(id)
       const waiter = waiters.get(id)
       waiters.delete(id)
       if (waiter !== undefined) Deferred.doneUnsafe(waiter, Exit.fail(new TaskCancelled({ taskId: id })))
       cancelRequested.delete(id)
-    }).pipe(Effect.ensuring(Effect.sync(() => cancelRequested.delete(id))))
+    }).pipe(
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          // Interrupted (a body cancelling its own task is, by that cancel): the request stays for the driver still
+          // running here, which reads it when its attempt ends and clears it when it ends. Otherwise it goes.
+          if (Exit.isSuccess(exit) || !Cause.hasInterruptsOnly(exit.cause) || !active.has(id)) {
+            cancelRequested.delete(id)
+          }
+        })
+      )
+    )
 
   /**
    * Pauses a task until it is resumed: a running attempt here is interrupted (its finalizers run) and recorded
