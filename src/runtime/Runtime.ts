@@ -287,16 +287,22 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         )
       })
 
+    // A task created is driven whatever comes: a caller interrupted between the two (a timeout around `submit`)
+    // would leave it created, and, claimed at its create, `running` with nobody executing it.
     const submit = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
-      Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>
-        Effect.map(driver.start(task, record.id, slotHeld, from), (waiter) => driver.handle(task, record.id, waiter))
+      Effect.uninterruptible(
+        Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>
+          Effect.map(driver.start(task, record.id, slotHeld, from), (waiter) => driver.handle(task, record.id, waiter))
+        )
       )
 
     const run = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
-      Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>
-        Effect.flatMap(driver.runHere(task, record.id, slotHeld, from), (waiter) =>
-          // The caller giving up on a direct run cancels the task.
-          Deferred.await(waiter).pipe(Effect.onInterrupt(() => Effect.ignore(driver.cancel(record.id))))
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>
+          Effect.flatMap(driver.runHere(task, record.id, slotHeld, from), (waiter) =>
+            // The caller giving up on a direct run cancels the task.
+            restore(Deferred.await(waiter)).pipe(Effect.onInterrupt(() => Effect.ignore(driver.cancel(record.id))))
+          )
         )
       )
 

@@ -672,6 +672,36 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
+  it.effect("a cancel that comes while a claim is written cancels the claimed task, whose body never runs", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      const written = yield* Deferred.make<void>()
+      const reply = yield* Deferred.make<void>()
+      // A store whose claim is written at once and answers later, as a database's reply on its way.
+      const slowReply = TaskStore.of({
+        ...memory,
+        claim: (id, lease) =>
+          Effect.flatMap(memory.claim(id, lease), (claimed) =>
+            Deferred.succeed(written, undefined).pipe(Effect.andThen(Deferred.await(reply)), Effect.as(claimed))
+          )
+      })
+      const runs = yield* Ref.make(0)
+      // with a limit, a task is created pending and its driver claims it
+      const limited = task({ name: "limited", input: Schema.Void, maxParallel: 1 }, () =>
+        Ref.update(runs, (n) => n + 1)
+      )
+      const runtime = yield* Runtime.make().pipe(Effect.provideService(TaskStore, slowReply))
+      const handle = yield* runtime.submit(limited, undefined)
+      yield* Deferred.await(written)
+      const cancelling = yield* Effect.forkChild(handle.cancel, { startImmediately: true })
+      yield* Deferred.succeed(reply, undefined)
+      yield* Fiber.join(cancelling)
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+      const record = Option.getOrThrow(yield* memory.get(handle.id))
+      assert.deepStrictEqual([record.status, yield* Ref.get(runs)], ["cancelled", 0])
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("a body that cancels its own task ends it cancelled", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

@@ -30,6 +30,12 @@ import { type AnyTask, codecsOf, decideEnding, type Ending, exitFromRecord } fro
 
 type AnyExit = Exit.Exit<unknown, unknown>
 
+/** An attempt recorded: the record it left, and the result for waiters here if it ended the task. */
+interface Executed {
+  readonly record: TaskRecord
+  readonly exit: AnyExit
+}
+
 /** The status a task is left in by each transition `finish` records. */
 const statusAfter: { readonly [K in Transition["_tag"]]: TaskStatus } = {
   Completed: "completed",
@@ -248,7 +254,15 @@ export const makeDriver = (options: DriverOptions): Driver => {
    * runs once per attempt, and a generator costs about 2 µs here against 0.2 µs for a `flatMap` (bench/runtime.ts).
    */
   const execute = (task: AnyTask, record: TaskRecord) =>
-    Effect.uninterruptibleMask((restore) => {
+    Effect.uninterruptibleMask((restore) => executeWith(restore, task, record))
+
+  /** `execute`, within an uninterruptible region whose `restore` makes the body interruptible. */
+  const executeWith = (
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+    task: AnyTask,
+    record: TaskRecord
+  ) =>
+    Effect.suspend(() => {
       const info = TaskInfo.of({
         id: record.id,
         name: record.name,
@@ -339,6 +353,11 @@ export const makeDriver = (options: DriverOptions): Driver => {
       }
       // This function runs when `execute` runs, once: it can publish and fork without a step of its own.
       publishNow(record)
+      // Cancelled while its claim was on the way: the body does not start, and the attempt records the cancel.
+      if (cancelRequested.has(record.id)) {
+        attempts.set(record.id, slot)
+        return afterAttempt(Exit.interrupt())
+      }
       const started =
         hooks.length === 0
           ? forkAttempt()
@@ -415,7 +434,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
 
       /** Executes a claimed attempt, then goes on with the record it left behind (read again after a suspension). */
       const afterExecute = (
-        result: { readonly record: TaskRecord; readonly exit: AnyExit } | undefined
+        result: Executed | undefined
       ): Effect.Effect<AnyExit | undefined, StoreError | TaskNotFound> => {
         const next =
           result !== undefined && isTerminal(result.record.status)
@@ -424,11 +443,15 @@ export const makeDriver = (options: DriverOptions): Driver => {
               round(result?.record.status === "suspended" ? undefined : result?.record)
         return holding ? Effect.andThen(release, next) : next
       }
-      const executeClaimed = (record: TaskRecord): Effect.Effect<AnyExit | undefined, StoreError | TaskNotFound> =>
-        Effect.matchEffect(execute(task, record), {
+      /** Goes on after an executed attempt; one whose outcome the store refused (`LeaseLost`) reads the task again. */
+      const afterExecuted = (
+        executed: Effect.Effect<Executed, StoreError | LeaseLost>
+      ): Effect.Effect<AnyExit | undefined, StoreError | TaskNotFound> =>
+        Effect.matchEffect(executed, {
           onFailure: (error) => (error._tag === "LeaseLost" ? afterExecute(undefined) : Effect.fail(error)),
           onSuccess: afterExecute
         })
+      const executeClaimed = (record: TaskRecord) => afterExecuted(execute(task, record))
 
       const waitThenRound = (millis: number | undefined) =>
         // A worker's driver lets go of a task that is not runnable; the worker finds it again when it is.
@@ -445,20 +468,29 @@ export const makeDriver = (options: DriverOptions): Driver => {
         })
       }
 
+      // A claim the store has taken is executed whatever comes: an interruption during its write (a cancel, a
+      // shutdown) then stops the attempt at once, and the attempt records how it ended. Interrupted between the two,
+      // the task would be left `running` under this runtime's lease with nobody executing it.
       const claimAndExecute = (record: TaskRecord, now: number) =>
         Effect.andThen(
           takeSlot(record),
-          store.claim(id, {
-            owner: options.runtimeId,
-            expiresAt: now + leaseMillis,
-            maxParallel: Number.isFinite(task.maxParallel) ? task.maxParallel : undefined
-          })
+          Effect.uninterruptibleMask((restore) =>
+            Effect.flatMap(
+              store.claim(id, {
+                owner: options.runtimeId,
+                expiresAt: now + leaseMillis,
+                maxParallel: Number.isFinite(task.maxParallel) ? task.maxParallel : undefined
+              }),
+              (claim) =>
+                Option.isSome(claim) ? Effect.exit(executeWith(restore, task, claim.value)) : Effect.succeed(undefined)
+            )
+          )
         ).pipe(
-          Effect.flatMap((claim) =>
-            Option.isSome(claim)
-              ? executeClaimed(claim.value)
-              : // Taken by another worker, or its session's maxParallel is reached in other processes: look later.
+          Effect.flatMap((executed) =>
+            executed === undefined
+              ? // Taken by another worker, or its session's maxParallel is reached in other processes: look later.
                 Effect.andThen(release, waitThenRound(undefined))
+              : afterExecuted(executed)
           )
         )
 
