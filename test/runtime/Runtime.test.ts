@@ -1,5 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Schema, Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Ref,
+  Schedule,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import { TestClock } from "effect/testing"
 import { MemoryTaskStore, plugin, Runtime, type StatusChanged, TaskInfo, TaskStore, task } from "../../src/index.ts"
 import { LeaseLost, StoreError } from "../../src/stores/errors.ts"
@@ -482,6 +496,34 @@ describe("Runtime", () => {
           "attempt 2",
           "child of attempt 2 interrupted"
         ])
+      })
+    )
+  )
+
+  it.effect("stops retrying once a Schedule bounded in time has run out, counting from the task's start", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const attempts = yield* Ref.make<ReadonlyArray<number>>([])
+        const doomed = task(
+          {
+            name: "doomed",
+            input: Schema.Void,
+            retry: Schedule.spaced("10 seconds").pipe(Schedule.upTo({ duration: "25 seconds" }))
+          },
+          () =>
+            Effect.gen(function* () {
+              const info = yield* TaskInfo
+              const now = yield* Clock.currentTimeMillis
+              yield* Ref.update(attempts, (all) => [...all, now])
+              return yield* new Boom({ reason: `attempt ${info.attempt}` })
+            })
+        )
+        const handle = yield* runtime.submit(doomed, undefined)
+        for (let i = 0; i < 10; i++) yield* TestClock.adjust("10 seconds")
+        const failed = yield* Effect.flip(handle.await)
+        assert.strictEqual(failed._tag, "Boom")
+        // retried at 10 and 20 s; the failure at 30 s is past the 25 s the schedule allows
+        assert.deepStrictEqual(yield* Ref.get(attempts), [0, 10_000, 20_000, 30_000])
       })
     )
   )

@@ -35,18 +35,21 @@ export const defectError = (cause: Cause.Cause<unknown>): StoredError => {
 
 /**
  * The delay before attempt `attempt + 1`, or `None` when the schedule allows no more. The schedule is stepped
- * afresh `attempt` times, so the answer depends only on the attempt number and survives a restart.
+ * afresh `attempt` times, so the answer depends only on the attempt number and the task's times, and survives a
+ * restart: the steps for the earlier attempts at `since` (when the task first started), the last one at `now`, so a
+ * schedule bounded in time (`Schedule.upTo({ duration })`) sees the time elapsed since the task started.
  */
 export const retryDelay = Effect.fnUntraced(function* (
   schedule: Schedule.Schedule<unknown, unknown>,
   attempt: number,
   error: unknown,
+  since: number,
   now: number
 ) {
   const step = yield* Schedule.toStep(schedule)
   let delay = 0
-  for (let i = 0; i < attempt; i++) {
-    const result = yield* Effect.exit(step(now, error))
+  for (let i = 1; i <= attempt; i++) {
+    const result = yield* Effect.exit(step(i === attempt ? now : Math.min(since, now), error))
     if (Exit.isFailure(result)) return Option.none<number>()
     delay = Duration.toMillis(result.value[1])
   }
@@ -195,7 +198,13 @@ const decideAny = Effect.fnUntraced(function* (
   const isRetryable = stored.tag !== "InvalidTaskInput" && stored.tag !== "InvalidTaskOutput"
   if (isRetryable && Option.isSome(task.retry)) {
     const now = yield* Clock.currentTimeMillis
-    const delay = yield* retryDelay(task.retry.value as Schedule.Schedule<unknown, unknown>, record.attempt, error, now)
+    const delay = yield* retryDelay(
+      task.retry.value as Schedule.Schedule<unknown, unknown>,
+      record.attempt,
+      error,
+      record.startedAt ?? record.createdAt,
+      now
+    )
     if (Option.isSome(delay)) {
       return {
         transition: { _tag: "Requeued", attempt: record.attempt + 1, runAt: now + delay.value, error: stored },
