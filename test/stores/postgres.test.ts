@@ -1,5 +1,5 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import postgres from "postgres"
 import { PostgresStore } from "../../src/postgres.ts"
 import { ProgressStore } from "../../src/stores/ProgressStore.ts"
@@ -215,6 +215,65 @@ if (adminUrl !== undefined && adminUrl !== "") {
             stored.filter((entry) => entry.message.startsWith(`${batch}.`)).map((entry) => entry.message),
             [0, 1, 2, 3, 4].map((i) => `${batch}.${i}`)
           )
+        }
+      })
+    )
+
+    it.live("a checkpoint under way when another attempt claims its task lands before that claim, or not at all", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const context = yield* Layer.build(PostgresStore.layer({ url: database }))
+        const tasks = Context.get(context, TaskStore)
+        const steps = Context.get(context, StepStore)
+        // attempt A holds the task under a lease that has run out: attempt B may claim it
+        const a = yield* tasks.create({ id: "t1", name: "n", input: 1, lease: { owner: "A", expiresAt: 0 } })
+        const other = yield* Effect.acquireRelease(
+          Effect.sync(() => postgres(database, { max: 2, onnotice: () => {} })),
+          (client) => Effect.promise(() => client.end())
+        )
+        // Another transaction holds the state key A's checkpoint writes, so the checkpoint waits in the middle.
+        const holder = yield* Effect.promise(() => other.reserve())
+        yield* Effect.promise(() => holder`begin`)
+        yield* Effect.promise(
+          () => holder`insert into waypoint.state_entries (scope, key, value, version) values ('s', 'k', '"held"', 1)`
+        )
+        const waiting = Effect.promise(
+          () => other`select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`
+        )
+        const checkpoint = yield* Effect.forkChild(
+          Effect.exit(
+            steps.checkpoint({
+              taskId: "t1",
+              token: a.fencingToken,
+              key: "step-1",
+              value: "from A",
+              state: { scope: "s", entries: new Map([["k", { value: "from A" }]]) }
+            })
+          )
+        )
+        yield* Effect.repeat(waiting, { until: (rows) => rows[0]?.n === 1, schedule: Schedule.spaced("10 millis") })
+        // B claims, then reads the steps recorded so far, as an attempt does before it replays its body
+        const b = yield* Effect.forkChild(
+          Effect.flatMap(tasks.claim("t1", { owner: "B", expiresAt: Date.now() + 60_000 }), (claim) =>
+            Effect.map(steps.getStep("t1", "step-1"), (seen) => ({ claimed: Option.isSome(claim), seen }))
+          )
+        )
+        // B either waits for A's statement (held on the task's row) or has gone ahead
+        yield* Effect.repeat(Effect.all([waiting, Effect.sync(() => b.pollUnsafe())]), {
+          until: ([rows, done]) => rows[0]?.n === 2 || done !== undefined,
+          schedule: Schedule.spaced("10 millis")
+        })
+        yield* Effect.promise(() => holder`commit`)
+        holder.release()
+        const written = yield* Fiber.join(checkpoint)
+        const { claimed, seen } = yield* Fiber.join(b)
+        assert.isTrue(claimed)
+        if (Exit.isSuccess(written)) {
+          // A's step landed: B, claiming after it, must have seen it
+          assert.deepStrictEqual(seen, Option.some("from A"))
+        } else {
+          assert.isTrue(Option.isNone(yield* steps.getStep("t1", "step-1")))
         }
       })
     )
