@@ -8,6 +8,7 @@ import type {
   CheckpointNotFound,
   CodecMismatch,
   DecryptionFailed,
+  InvalidCursor,
   InvalidKey,
   InvalidTaskInput,
   InvalidTransition,
@@ -132,6 +133,7 @@ export type HttpFailure =
   | InvalidTransition
   | SignalRejected
   | StoreError
+  | InvalidCursor
   | SnapshotNotFound
   | SnapshotForkConflict
   | SnapshotNotSerializable
@@ -147,6 +149,7 @@ export type HttpFailure =
 export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
   InvalidRequest: 400,
   InvalidTaskInput: 400,
+  InvalidCursor: 400,
   // The runtime refuses a signal for an ended task or a payload that does not match the signal's Schema; the
   // signal route answers the first as `TaskEnded`, so what is left is the payload.
   SignalRejected: 400,

@@ -4,8 +4,9 @@
  * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Schema, Scope, type Stream } from "effect"
-import type { StoreError } from "../stores/errors.ts"
+import type { InvalidCursor, StoreError } from "../stores/errors.ts"
 import { StepStore } from "../stores/StepStore.ts"
+import { unstorable } from "../stores/storable.ts"
 import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
 import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
 import {
@@ -80,7 +81,7 @@ export interface Runtime<P> {
   readonly get: (id: string) => Effect.Effect<TaskRecord, TaskNotFound | StoreError>
   /** Why a task is where it is: running, lease expired, waiting for a signal, sleeping, queued behind its limit. */
   readonly inspect: (id: string) => Effect.Effect<Inspection, TaskNotFound | StoreError>
-  readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>
+  readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError | InvalidCursor>
   /** Every event of every task this runtime drives, from the moment of subscription. */
   readonly events: Stream.Stream<TaskEvent>
   /** Events of all tasks or of one, optionally resuming after a sequence number (as far as the history keeps). */
@@ -338,6 +339,8 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(schema)(payload), (error) =>
         rejected("InvalidPayload", error.message)
       )
+      const issue = unstorable(encoded)
+      if (issue !== undefined) return yield* rejected("InvalidPayload", issue)
       if (Option.isNone(steps)) {
         return yield* Effect.die(new Error("runtime.signal needs a StepStore in the runtime's context"))
       }
@@ -395,13 +398,17 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       yield* Effect.forkIn(Effect.forever(Effect.flatMap(poll, waitForWork)), scope)
     }
 
+    /** A page of the store's tasks, walked with the store's own cursors: one it refuses is a defect. */
+    const listPage = (query: TaskQuery) =>
+      Effect.catchTag(store.list(query), "InvalidCursor", (error) => Effect.die(error))
+
     const inspectTask = Effect.fnUntraced(function* (id: string) {
       const record = yield* get(id)
       const now = yield* Clock.currentTimeMillis
       const maxParallel = registry.get(record.name)?.maxParallel ?? Number.POSITIVE_INFINITY
       let running = 0
       if (record.status === "pending" && Number.isFinite(maxParallel)) {
-        const page = yield* store.list({
+        const page = yield* listPage({
           status: "running",
           name: record.name,
           sessionId: record.sessionId,
@@ -437,7 +444,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         cancelAll: Effect.gen(function* () {
           let cursor: string | undefined
           do {
-            const page = yield* store.list({ sessionId: id, cursor, limit: 500 })
+            const page = yield* listPage({ sessionId: id, cursor, limit: 500 })
             for (const item of page.items) {
               if (!isTerminal(item.status)) yield* driver.cancel(item.id)
             }

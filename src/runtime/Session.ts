@@ -3,7 +3,7 @@
  * `maxParallel` counts the instances running in its session.
  */
 import type { Effect } from "effect"
-import type { StoreError } from "../stores/errors.ts"
+import type { InvalidCursor, StoreError } from "../stores/errors.ts"
 import type { TaskPage, TaskQuery } from "../stores/TaskStore.ts"
 import type { IdempotencyKeyReused, InvalidTaskInput, MaxInstancesReached } from "./errors.ts"
 import type { ExecutionServices } from "./Plugin.ts"
@@ -29,7 +29,7 @@ export interface Session<P> {
     options?: SessionSubmitOptions
   ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | IdempotencyKeyReused | StoreError>
   /** The session's tasks, oldest first. */
-  readonly list: (query: Omit<TaskQuery, "sessionId">) => Effect.Effect<TaskPage, StoreError>
+  readonly list: (query: Omit<TaskQuery, "sessionId">) => Effect.Effect<TaskPage, StoreError | InvalidCursor>
   /** Cancels every unfinished task of the session. */
   readonly cancelAll: Effect.Effect<void, StoreError>
 }

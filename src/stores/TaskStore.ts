@@ -4,7 +4,7 @@
  * attempts of one task never both record an outcome.
  */
 import { Context, type Effect, type Option, type Schema } from "effect"
-import type { LeaseLost, StoreError } from "./errors.ts"
+import type { InvalidCursor, LeaseLost, StoreError } from "./errors.ts"
 import type { StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
 
 /** What `create` needs; the store fills in status, attempt, token and times. */
@@ -80,7 +80,7 @@ export class TaskStore extends Context.Service<
      */
     readonly create: (task: NewTask) => Effect.Effect<TaskRecord, StoreError>
     readonly get: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
-    readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError>
+    readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError | InvalidCursor>
     /**
      * Takes a runnable task to `running` under a new lease and a new, larger fencing token: `pending` (no `runAt`,
      * or one passed), `suspended` with `runAt` passed, or `running` with its lease expired (its worker died; the

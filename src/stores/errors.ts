@@ -14,6 +14,15 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   }
 }
 
+/** `list` was given a cursor that is not one a page of this store gave (a client's typing, another store's). */
+export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", {
+  cursor: Schema.String
+}) {
+  override get message() {
+    return "not a cursor a page of this store gave"
+  }
+}
+
 /** A write carried a fencing token that is no longer current: another attempt owns the task now. */
 export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   taskId: Schema.String,

@@ -660,4 +660,16 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
         assert.strictEqual(third.nextCursor, undefined)
       })
     )
+
+    test(
+      "fails a list with a cursor no page gave with InvalidCursor",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "t", name: "job", input: null })
+        for (const cursor of ["not-a-cursor", `${"9".repeat(25)}:t`]) {
+          const error = yield* Effect.flip(store.list({ cursor }))
+          assert.strictEqual(error._tag, "InvalidCursor")
+        }
+      })
+    )
   })

@@ -311,7 +311,23 @@ describe("makeApp", () => {
         for (const query of ["limit=0", "limit=1001", "limit=abc", "limit=2.5", "status=done", "cursor=!!", "name="]) {
           yield* expectProblem(yield* request(app, `/tasks?${query}`), 400, "InvalidRequest")
         }
+        // well-formed base64url, but not a cursor a page gave
+        for (const cursor of ["abc", `${"9".repeat(25)}:x`]) {
+          const encoded = Buffer.from(cursor).toString("base64url")
+          yield* expectProblem(yield* request(app, `/tasks?cursor=${encoded}`), 400, "InvalidCursor")
+        }
         assert.strictEqual((yield* request(app, "/tasks?limit=1000")).status, 200)
+      })
+    )
+  )
+
+  it.effect("answers 400 to a task input with text no store can keep, and stores nothing", () =>
+    withApp(({ app }) =>
+      Effect.gen(function* () {
+        for (const name of ["a\u0000b", "\ud800"]) {
+          yield* expectProblem(yield* postJson(app, "/tasks/greet", { name }), 400, "InvalidTaskInput")
+        }
+        assert.deepStrictEqual((yield* readJson(yield* request(app, "/tasks"))).items, [])
       })
     )
   )

@@ -15,7 +15,16 @@ import {
   Stream
 } from "effect"
 import { TestClock } from "effect/testing"
-import { MemoryTaskStore, plugin, Runtime, type StatusChanged, TaskInfo, TaskStore, task } from "../../src/index.ts"
+import {
+  MemoryStore,
+  MemoryTaskStore,
+  plugin,
+  Runtime,
+  type StatusChanged,
+  TaskInfo,
+  TaskStore,
+  task
+} from "../../src/index.ts"
 import { LeaseLost, StoreError } from "../../src/stores/errors.ts"
 
 class Greeting extends Context.Service<Greeting, { readonly prefix: string }>()("test/Greeting") {}
@@ -193,6 +202,41 @@ describe("Runtime", () => {
         assert.strictEqual((yield* runtime.list({})).items[0]!.status, "failed")
       })
     )
+  )
+
+  it.effect(
+    "refuses text no store can keep: in an input, an output or a signal; and keeps an error message anyway",
+    () =>
+      Effect.gen(function* () {
+        const runtime = yield* Runtime.make()
+        const echo = task({ name: "echo", input: Schema.String, output: Schema.String }, (text) => Effect.succeed(text))
+        const input = yield* Effect.flip(runtime.submit(echo, "a\u0000b"))
+        assert.strictEqual(input._tag, "InvalidTaskInput")
+        assert.include(input.message, "U+0000")
+        assert.strictEqual((yield* runtime.list({})).items.length, 0)
+
+        const nul = task({ name: "nul", input: Schema.Void, output: Schema.String }, () => Effect.succeed("\ud800"))
+        const output = yield* Effect.flip(runtime.run(nul, undefined))
+        assert.strictEqual(output._tag, "InvalidTaskOutput")
+        const failed = (yield* runtime.list({ name: "nul" })).items[0]
+        assert.deepStrictEqual([failed?.status, failed?.error?.tag], ["failed", "InvalidTaskOutput"])
+        assert.include(failed?.error?.message, "lone UTF-16 surrogate")
+
+        const odd = task({ name: "odd", input: Schema.Void }, () => Effect.fail(new Error("bad\u0000byte")))
+        yield* Effect.flip(runtime.run(odd, undefined))
+        const stored = (yield* runtime.list({ name: "odd" })).items[0]?.error
+        assert.deepStrictEqual(stored, { tag: "Error", message: "bad\uFFFDbyte" })
+
+        const waiting = yield* runtime.submit(
+          task({ name: "waiting", input: Schema.Void }, () => Effect.never),
+          undefined
+        )
+        const signal = yield* Effect.flip(runtime.signal(waiting.id, "go", { text: "\u0000" }))
+        assert.deepStrictEqual(
+          [signal._tag, signal._tag === "SignalRejected" ? signal.cause : ""],
+          ["SignalRejected", "InvalidPayload"]
+        )
+      }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
   it.effect("cancels a running task: its fiber is interrupted, finalizers run, it ends cancelled", () =>

@@ -2,7 +2,8 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { PGlite } from "@electric-sql/pglite"
 import { sql } from "drizzle-orm"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
+import { Runtime, task } from "../../src/index.ts"
 import { PgliteStore } from "../../src/postgres.ts"
 import { attempt, Db, Driver, execute, isMigrated } from "../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../src/stores/postgres/PgStores.ts"
@@ -154,5 +155,23 @@ describe("PgliteStore", () => {
       const hasNone = yield* isMigrated(latest)
       assert.deepStrictEqual([migrated, lacksNewest, hasNone], [true, false, false])
     })
+  )
+})
+
+describe("Runtime over PgliteStore", () => {
+  it.effect("records a task failed, not stuck running, when its output or its error holds text jsonb refuses", () =>
+    Effect.gen(function* () {
+      const runtime = yield* Runtime.make()
+      const nul = task({ name: "nul", input: Schema.Void, output: Schema.String }, () => Effect.succeed("a\u0000b"))
+      assert.strictEqual((yield* Effect.flip(runtime.run(nul, undefined)))._tag, "InvalidTaskOutput")
+      const odd = task({ name: "odd", input: Schema.Void }, () => Effect.fail(new Error("bad\u0000byte")))
+      yield* Effect.flip(runtime.run(odd, undefined))
+      const items = (yield* runtime.list({})).items
+      assert.deepStrictEqual(items.map((item) => [item.name, item.status]).sort(), [
+        ["nul", "failed"],
+        ["odd", "failed"]
+      ])
+      assert.strictEqual(items.find((item) => item.name === "odd")?.error?.message, "bad\uFFFDbyte")
+    }).pipe(Effect.scoped, Effect.provide(layerFrom(template)))
   )
 })

@@ -2,6 +2,7 @@
  * Turning the end of an attempt into what the store records, and a stored record back into a result.
  */
 import { Cause, Clock, Duration, Effect, Exit, Option, Predicate, Schedule, Schema } from "effect"
+import { storableText, unstorable } from "../../stores/storable.ts"
 import type { StoredError, TaskRecord } from "../../stores/TaskRecord.ts"
 import type { Transition } from "../../stores/TaskStore.ts"
 import { InvalidTaskInput, InvalidTaskOutput, TaskCancelled, TaskFailed } from "../errors.ts"
@@ -15,6 +16,11 @@ export const erase = <I, O, E, R>(task: Task<I, O, E, R>): AnyTask => task as un
 
 /** The stored form of any failure value: its tag and message, nothing that could fail to serialise. */
 export const toStoredError = (error: unknown): StoredError => {
+  const { tag, message } = describe(error)
+  return { tag: storableText(tag), message: storableText(message) }
+}
+
+const describe = (error: unknown): StoredError => {
   if (Predicate.isObject(error)) {
     const tag = Predicate.hasProperty(error, "_tag") && Predicate.isString(error._tag) ? error._tag : undefined
     const message = Predicate.hasProperty(error, "message") && Predicate.isString(error.message) ? error.message : ""
@@ -29,7 +35,7 @@ export const defectError = (cause: Cause.Cause<unknown>): StoredError => {
   const defect = Cause.findDefect(cause)
   return {
     tag: "Defect",
-    message: defect._tag === "Success" ? toStoredError(defect.success).message : Cause.pretty(cause)
+    message: defect._tag === "Success" ? toStoredError(defect.success).message : storableText(Cause.pretty(cause))
   }
 }
 
@@ -83,15 +89,29 @@ const named = <E>(
   }
 }
 
+/** An encoder whose result must also be storable (see `unstorable`): one that is not fails as `error` says. */
+const storing = <E>(encode: (value: unknown) => Effect.Effect<unknown, E>, error: (issue: string) => E) => {
+  const check = (encoded: unknown): Exit.Exit<unknown, E> => {
+    const issue = unstorable(encoded)
+    return issue === undefined ? Exit.succeed(encoded) : Exit.fail(error(issue))
+  }
+  return (value: unknown): Effect.Effect<unknown, E> => {
+    const encoded = encode(value)
+    if (!Exit.isExit(encoded)) return Effect.flatMap(encoded, check)
+    const exit = encoded as Exit.Exit<unknown, E>
+    return Exit.isSuccess(exit) ? check(exit.value) : exit
+  }
+}
+
 export const codecsOf = (task: AnyTask): Codecs => {
   let found = codecs.get(task)
   if (found === undefined) {
     const input = (issue: string) => new InvalidTaskInput({ taskName: task.name, issue })
     const output = (issue: string) => new InvalidTaskOutput({ taskName: task.name, issue })
     found = {
-      encodeInput: named(Schema.encodeUnknownEffect(task.input), input),
+      encodeInput: storing(named(Schema.encodeUnknownEffect(task.input), input), input),
       decodeInput: named(Schema.decodeUnknownEffect(task.input), input),
-      encodeOutput: named(Schema.encodeUnknownEffect(task.output), output),
+      encodeOutput: storing(named(Schema.encodeUnknownEffect(task.output), output), output),
       decodeOutput: named(Schema.decodeUnknownEffect(task.output), output)
     }
     codecs.set(task, found)

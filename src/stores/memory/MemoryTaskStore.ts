@@ -3,7 +3,7 @@
  * synchronous step, so no two operations interleave and a fenced write is checked and applied atomically.
  */
 import { Clock, Deferred, Effect, Exit, Layer, Option } from "effect"
-import { LeaseLost, StoreError } from "../errors.ts"
+import { InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
 import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
@@ -113,7 +113,7 @@ const cursorOf = (task: TaskRecord): string => `${task.createdAt}:${task.id}`
 
 /** The position a cursor names, or `null` for a string that is not a cursor. */
 const parseCursor = (cursor: string): { readonly createdAt: number; readonly id: string } | null => {
-  const match = /^(\d+):(.*)$/s.exec(cursor)
+  const match = /^(\d{1,15}):(.*)$/s.exec(cursor)
   return match === null ? null : { createdAt: Number(match[1]), id: match[2] ?? "" }
 }
 
@@ -197,12 +197,10 @@ export const make = Effect.sync(() => {
   const get = (id: string) => Effect.sync(() => Option.fromUndefinedOr(tasks.get(id)))
 
   const list = (query: TaskQuery) =>
-    Effect.suspend((): Effect.Effect<TaskPage, StoreError> => {
+    Effect.suspend((): Effect.Effect<TaskPage, InvalidCursor> => {
       const after = query.cursor === undefined ? undefined : parseCursor(query.cursor)
       if (after === null) {
-        return Effect.fail(
-          new StoreError({ operation: "list", cause: new Error(`not a task cursor: ${query.cursor}`) })
-        )
+        return Effect.fail(new InvalidCursor({ cursor: query.cursor ?? "" }))
       }
       const limit = Math.max(1, Math.min(query.limit ?? 100, 1000))
       const all = Array.from(tasks.values())

@@ -13,7 +13,7 @@
 import { and, eq, gte, inArray, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
 import { Clock, Effect, Layer, Option } from "effect"
-import { LeaseLost, StoreError } from "../errors.ts"
+import { InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
 import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
@@ -47,10 +47,11 @@ const returnedNotifyingWhenDue = named({ notified: notifyWork(tasks.runAt, sql`$
 
 const cursorOf = (task: TaskRecord): string => `${task.createdAt}:${task.id}`
 
+// At most 15 digits: a time in milliseconds, and always within a bigint.
 const parseCursor = (cursor: string) => {
-  const match = /^(\d+):(.*)$/s.exec(cursor)
+  const match = /^(\d{1,15}):(.*)$/s.exec(cursor)
   return match === null
-    ? Effect.fail(new StoreError({ operation: "list", cause: new Error(`not a task cursor: ${cursor}`) }))
+    ? Effect.fail(new InvalidCursor({ cursor }))
     : Effect.succeed({ createdAt: Number(match[1]), id: match[2] as string })
 }
 

@@ -62,15 +62,6 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
     )
 
     test(
-      "fails a list with a cursor it did not hand out",
-      Effect.gen(function* () {
-        const store = yield* TaskStore
-        const error = yield* Effect.flip(store.list({ cursor: "not-a-cursor" }))
-        assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "list"])
-      })
-    )
-
-    test(
       "creates one task for 8 concurrent creates with one idempotency key",
       Effect.gen(function* () {
         const store = yield* TaskStore
