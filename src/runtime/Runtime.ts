@@ -76,7 +76,11 @@ export interface Runtime<P> {
    * stay `pending` for a runtime that knows them.
    */
   readonly recover: Effect.Effect<ReadonlyArray<string>, StoreError>
-  /** Cancels a task and its unfinished child tasks. Cancelling a finished task does nothing. */
+  /**
+   * Cancels a task and its unfinished child tasks. Cancelling a finished task does nothing. A task running in
+   * another process is asked, through the store, and cancelled by that process at its next heartbeat (within a
+   * third of the lease's duration); this returns once it is asked.
+   */
   readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
   readonly get: (id: string) => Effect.Effect<TaskRecord, TaskNotFound | StoreError>
   /** Why a task is where it is: running, lease expired, waiting for a signal, sleeping, queued behind its limit. */

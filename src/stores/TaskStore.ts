@@ -4,7 +4,7 @@
  * attempts of one task never both record an outcome.
  */
 import { Context, type Effect, type Option, type Schema } from "effect"
-import type { InvalidCursor, LeaseLost, StoreError } from "./errors.ts"
+import type { CancelRequested, InvalidCursor, LeaseLost, StoreError } from "./errors.ts"
 import type { StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
 
 /** What `create` needs; the store fills in status, attempt, token and times. */
@@ -95,8 +95,21 @@ export class TaskStore extends Context.Service<
     readonly awaitWork: (maxWaitMillis: number) => Effect.Effect<void, StoreError>
     /** Runnable tasks of these names (as `claim` defines it), the longest due first. Reads only. */
     readonly listRunnable: (query: RunnableQuery) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
-    /** Extends the lease of the attempt that holds `token`; `LeaseLost` if another attempt took the task. */
-    readonly heartbeat: (id: string, token: number, expiresAt: number) => Effect.Effect<void, StoreError | LeaseLost>
+    /**
+     * Extends the lease of the attempt that holds `token`; `LeaseLost` if another attempt took the task. Fails with
+     * `CancelRequested` (the lease extended all the same) once `requestCancel` has asked for the task's cancel.
+     */
+    readonly heartbeat: (
+      id: string,
+      token: number,
+      expiresAt: number
+    ) => Effect.Effect<void, StoreError | LeaseLost | CancelRequested>
+    /**
+     * Asks whoever runs a `running` task to cancel it (a cancel from a process that does not run it): kept with the
+     * task until it ends, whichever attempt holds it; the holder hears of it at its next `heartbeat`. `false`, and
+     * nothing kept, for a task in any other status.
+     */
+    readonly requestCancel: (id: string) => Effect.Effect<boolean, StoreError>
     /** Ends the running attempt that holds `token`. A stale token fails with `LeaseLost` and writes nothing. */
     readonly finish: (
       id: string,

@@ -23,6 +23,15 @@ export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidC
   }
 }
 
+/** Another process asked for this running task's cancel (`TaskStore.requestCancel`). */
+export class CancelRequested extends Schema.TaggedError<CancelRequested>()("CancelRequested", {
+  taskId: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId}: a cancel was asked`
+  }
+}
+
 /** A write carried a fencing token that is no longer current: another attempt owns the task now. */
 export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   taskId: Schema.String,

@@ -662,6 +662,35 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     )
 
     test(
+      "keeps a cancel asked for a running task until it ends: each heartbeat of its holder fails with CancelRequested",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        yield* store.create({ id: "idle", name: "job", input: null })
+        assert.isFalse(yield* store.requestCancel("idle"))
+        assert.isFalse(yield* store.requestCancel("missing"))
+        yield* store.create({ id: "t", name: "job", input: null })
+        const first = Option.getOrThrow(yield* store.claim("t", { owner: "w", expiresAt: 1_000 })).fencingToken
+        yield* store.heartbeat("t", first, 2_000)
+        assert.isTrue(yield* store.requestCancel("t"))
+        const asked = yield* Effect.flip(store.heartbeat("t", first, 3_000))
+        assert.strictEqual(asked._tag, "CancelRequested")
+        // the lease is extended all the same
+        assert.strictEqual(Option.getOrThrow(yield* store.get("t")).leaseExpiresAt, 3_000)
+        // handed back and claimed again: the request stays with the task
+        yield* store.finish("t", first, { _tag: "Requeued", attempt: 1 })
+        const second = Option.getOrThrow(yield* store.claim("t", { owner: "w2", expiresAt: 4_000 })).fencingToken
+        assert.strictEqual((yield* Effect.flip(store.heartbeat("t", second, 5_000)))._tag, "CancelRequested")
+        // a stale token is still refused as such
+        assert.strictEqual((yield* Effect.flip(store.heartbeat("t", first, 5_000)))._tag, "LeaseLost")
+        // ended, and created again under the same name: nothing is left asked
+        yield* store.finish("t", second, { _tag: "Cancelled" })
+        yield* store.create({ id: "u", name: "job", input: null })
+        const third = Option.getOrThrow(yield* store.claim("u", { owner: "w", expiresAt: 6_000 })).fencingToken
+        yield* store.heartbeat("u", third, 7_000)
+      })
+    )
+
+    test(
       "fails a list with a cursor no page gave with InvalidCursor",
       Effect.gen(function* () {
         const store = yield* TaskStore

@@ -788,6 +788,30 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("cancels a task that runs in another runtime: that runtime stops it at its next heartbeat", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const finalized = yield* Ref.make(false)
+      const long = task({ name: "long", input: Schema.Void }, () =>
+        Deferred.succeed(started, undefined).pipe(
+          Effect.andThen(Effect.never),
+          Effect.ensuring(Ref.set(finalized, true))
+        )
+      )
+      const running = yield* Runtime.make({ leaseDuration: "30 seconds" })
+      const elsewhere = yield* Runtime.make({ tasks: [long] })
+      const handle = yield* running.submit(long, undefined)
+      yield* Deferred.await(started)
+      yield* elsewhere.cancel(handle.id)
+      // asked, not done yet: the runtime running it hears of it at its next heartbeat, a third of the lease on
+      assert.strictEqual((yield* handle.info).status, "running")
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+      assert.isTrue(yield* Ref.get(finalized))
+      assert.strictEqual((yield* elsewhere.get(handle.id)).status, "cancelled")
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
   it.effect("a body that cancels its own task ends it cancelled", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

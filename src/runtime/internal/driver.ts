@@ -644,6 +644,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
       if (isTerminal(record.status)) return
       cancelRequested.add(id)
       const fiber = yield* fiberOf(active.get(id))
+      // Running in another process: ask it, through the store; it cancels the task at its next heartbeat.
+      if (fiber === undefined && record.status === "running") yield* store.requestCancel(id)
       if (fiber !== undefined) {
         // A running body may see `shouldStop` and end by itself within the grace period; then it is interrupted.
         if (graceMillis > 0 && record.status === "running") {
@@ -719,6 +721,17 @@ export const makeDriver = (options: DriverOptions): Driver => {
         slot.fiber === undefined
           ? Effect.void
           : Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
+      ),
+      Effect.catchTag("CancelRequested", () =>
+        // Asked from another process: cancel here, as a local cancel would (the attempt records `Cancelled`).
+        Effect.suspend(() => {
+          if (attempts.get(id) !== slot) return Effect.void
+          cancelRequested.add(id)
+          // an attempt not started yet sees the request when it starts
+          return slot.fiber === undefined
+            ? Effect.void
+            : Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
+        })
       ),
       Effect.catchTag("StoreError", () => Effect.void)
     )

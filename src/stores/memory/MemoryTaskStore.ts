@@ -3,8 +3,8 @@
  * synchronous step, so no two operations interleave and a fenced write is checked and applied atomically.
  */
 import { Clock, Deferred, Effect, Exit, Layer, Option } from "effect"
-import { InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
-import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
+import { CancelRequested, InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
+import { isTerminal, type SuspendReason, type TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
   type NewTask,
@@ -138,6 +138,8 @@ const atNowSync = <A>(f: (now: number) => A): Effect.Effect<A> =>
 /** Builds an empty in-memory task store. */
 export const make = Effect.sync(() => {
   const tasks = new Map<string, TaskRecord>()
+  // the tasks whose cancel another process asked for, until they end
+  const cancelsAsked = new Set<string>()
   const byIdempotencyKey = new Map<string, TaskRecord>()
   let token = 0
   // Completed and replaced whenever a task may have become runnable.
@@ -255,13 +257,20 @@ export const make = Effect.sync(() => {
     )
 
   const heartbeat = (id: string, fencingToken: number, expiresAt: number) =>
-    atNow((now) => {
+    atNow((now): Effect.Effect<void, LeaseLost | CancelRequested> => {
       const task = tasks.get(id)
       if (task === undefined || task.status !== "running" || task.fencingToken !== fencingToken) {
         return Effect.fail(new LeaseLost({ taskId: id, token: fencingToken }))
       }
       tasks.set(id, { ...task, leaseExpiresAt: expiresAt, updatedAt: now })
-      return Effect.void
+      return cancelsAsked.has(id) ? Effect.fail(new CancelRequested({ taskId: id })) : Effect.void
+    })
+
+  const requestCancel = (id: string) =>
+    Effect.sync(() => {
+      if (tasks.get(id)?.status !== "running") return false
+      cancelsAsked.add(id)
+      return true
     })
 
   const finish = (id: string, fencingToken: number, transition: Transition) =>
@@ -272,6 +281,7 @@ export const make = Effect.sync(() => {
       }
       const next = apply(task, transition, now)
       tasks.set(id, next)
+      if (isTerminal(next.status)) cancelsAsked.delete(id)
       if (next.status === "pending" || next.status === "suspended") notifyWork()
       return Effect.succeed(next)
     })
@@ -318,6 +328,7 @@ export const make = Effect.sync(() => {
       if (task === undefined || (task.status !== "pending" && task.status !== "suspended")) return Option.none()
       const next = apply(task, { _tag: "Cancelled" }, now)
       tasks.set(id, next)
+      cancelsAsked.delete(id)
       return Option.some(next)
     })
 
@@ -329,6 +340,7 @@ export const make = Effect.sync(() => {
     awaitWork,
     listRunnable,
     heartbeat,
+    requestCancel,
     finish,
     recoverOwned,
     wake,

@@ -13,7 +13,7 @@
 import { and, eq, gte, inArray, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
 import { Clock, Effect, Layer, Option } from "effect"
-import { InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
+import { CancelRequested, InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
 import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
@@ -222,6 +222,15 @@ export const make = Effect.gen(function* () {
       .update(tasks)
       .set({ leaseExpiresAt: param("expiresAt"), updatedAt: param("now") })
       .where(isHeld)
+      .returning({ cancelRequested: sql`${tasks.cancelRequested}`.as("cancel_requested") })
+  )
+
+  const requestCancelStatement = driver.prepare(
+    "requestCancel",
+    db
+      .update(tasks)
+      .set({ cancelRequested: true })
+      .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "running")))
       .returning({ id: sql`${tasks.id}`.as("id") })
   )
 
@@ -397,7 +406,10 @@ export const make = Effect.gen(function* () {
   const heartbeatAlone = Effect.fnUntraced(function* ({ id, token, expiresAt, now }: Renewal) {
     const rows = yield* heartbeatStatement({ id, token, expiresAt, now })
     if (rows.length === 0) return yield* new LeaseLost({ taskId: id, token })
+    if (rows[0]?.cancel_requested === true) return yield* new CancelRequested({ taskId: id })
   })
+
+  const requestCancel = (id: string) => Effect.map(requestCancelStatement({ id }), (rows) => rows.length > 0)
 
   const runTransition = (id: string, token: number, transition: Transition, now: number) => {
     const held = { id, token, now }
@@ -492,6 +504,7 @@ export const make = Effect.gen(function* () {
     claim,
     listRunnable,
     heartbeat,
+    requestCancel,
     finish,
     recoverOwned,
     wake,

@@ -6,7 +6,7 @@
  */
 import { and, eq, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm"
 import { Effect, Exit, Option } from "effect"
-import { LeaseLost, StoreError } from "../../errors.ts"
+import { CancelRequested, LeaseLost, StoreError } from "../../errors.ts"
 import type { TaskRecord, TaskStatus } from "../../TaskRecord.ts"
 import type { NewTask, Transition } from "../../TaskStore.ts"
 import type { Database, Driver, Rows } from "../Database.ts"
@@ -51,7 +51,9 @@ export interface TaskBatches {
     batch: ReadonlyArray<Claiming>
   ) => Effect.Effect<Outcomes<Option.Option<TaskRecord>, never>, StoreError>
   readonly finish: (batch: ReadonlyArray<Ending>) => Effect.Effect<Outcomes<TaskRecord, LeaseLost>, StoreError>
-  readonly heartbeat: (batch: ReadonlyArray<Renewal>) => Effect.Effect<Outcomes<void, LeaseLost>, StoreError>
+  readonly heartbeat: (
+    batch: ReadonlyArray<Renewal>
+  ) => Effect.Effect<Outcomes<void, LeaseLost | CancelRequested>, StoreError>
 }
 
 /**
@@ -152,6 +154,7 @@ export const makeTaskBatches = (options: {
     leaseOwner: r("owner"),
     leaseExpiresAt: r("expires_at"),
     fencingToken: sql`case when ${isLeased} then ${nextFencingToken} else 0 end`,
+    cancelRequested: sql`false`,
     createdAt: r("now"),
     updatedAt: r("now"),
     startedAt: sql`case when ${isLeased} then r.now end`,
@@ -301,7 +304,7 @@ export const makeTaskBatches = (options: {
       .set({ leaseExpiresAt: r("expires_at"), updatedAt: r("now") })
       .from(heartbeatRows)
       .where(isHeldByRow)
-      .returning({ i: r("i").as("i") })
+      .returning({ i: r("i").as("i"), cancelRequested: sql`${tasks.cancelRequested}`.as("cancel_requested") })
   )
 
   /**
@@ -378,14 +381,17 @@ export const makeTaskBatches = (options: {
         sent.map(({ id, token, expiresAt, now }, i) => ({ i, id, token, expires_at: expiresAt, now }))
       )
     })
-    const held = new Set<string>()
+    // held: whether a cancel was asked
+    const held = new Map<string, boolean>()
     for (const row of rows) {
       const renewal = sent[Number(row.i)]
-      if (renewal !== undefined) held.add(leaseKey(renewal))
+      if (renewal !== undefined) held.set(leaseKey(renewal), row.cancel_requested === true)
     }
-    return batch.map((renewal) =>
-      held.has(leaseKey(renewal)) ? Exit.void : Exit.fail(new LeaseLost({ taskId: renewal.id, token: renewal.token }))
-    )
+    return batch.map((renewal) => {
+      const cancelAsked = held.get(leaseKey(renewal))
+      if (cancelAsked === undefined) return Exit.fail(new LeaseLost({ taskId: renewal.id, token: renewal.token }))
+      return cancelAsked ? Exit.fail(new CancelRequested({ taskId: renewal.id })) : Exit.void
+    })
   })
 
   return { create, claim, finish, heartbeat }
