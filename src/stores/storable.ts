@@ -13,12 +13,15 @@ const textIssue = (text: string): string | undefined =>
       ? undefined
       : "holds a lone UTF-16 surrogate, which PostgreSQL cannot store"
 
+/** Why the text at `path` cannot be stored, or undefined when it can. */
+export const unstorableText = (text: string, path: string): string | undefined => {
+  const issue = textIssue(text)
+  return issue === undefined ? undefined : `the text at ${path} ${issue}`
+}
+
 /** Why `value` (already JSON) cannot be stored, naming where in it (`$.a[0]`), or undefined when it can. */
 export const unstorable = (value: unknown, path = "$"): string | undefined => {
-  if (typeof value === "string") {
-    const issue = textIssue(value)
-    return issue === undefined ? undefined : `the text at ${path} ${issue}`
-  }
+  if (typeof value === "string") return unstorableText(value, path)
   if (typeof value !== "object" || value === null) return undefined
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {

@@ -14,6 +14,7 @@ import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import type { StoreError } from "../../stores/errors.ts"
 import type { StateWrite } from "../../stores/StateStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
+import { unstorable } from "../../stores/storable.ts"
 import { Snapshots } from "../snapshots/Snapshots.ts"
 import { DuplicateStep, SignalTimeout, StateNotSerializable, StepResultInvalid } from "./errors.ts"
 import { asJson, whyNotJson } from "./internal/json.ts"
@@ -101,6 +102,8 @@ export class Durable extends Context.Service<
           }
           const result = yield* effect
           const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(codec)(result), invalid)
+          const unkept = unstorable(encoded)
+          if (unkept !== undefined) return yield* new StepResultInvalid({ name, issue: unkept })
           const entries = new Map<string, StateWrite>()
           for (const [stateKey, value] of Object.entries(options?.state?.(result) ?? {})) {
             const reason = whyNotJson(value)

@@ -181,7 +181,9 @@ describe("Snapshots", () => {
     ["a Date", { at: new Date(0) }, "$.at is an instance of Date"],
     ["a Map", new Map([["a", 1]]), "$ is an instance of Map"],
     ["a class instance", { p: new Point(1, 2) }, "$.p is an instance of Point"],
-    ["symbol keys", { [Symbol("k")]: 1 }, "$ has symbol keys"]
+    ["symbol keys", { [Symbol("k")]: 1 }, "$ has symbol keys"],
+    ["text with U+0000", { note: ["a\u0000b"] }, "$.note[0] holds the character U+0000"],
+    ["a lone surrogate", "\udc00", "$ holds a lone UTF-16 surrogate"]
   ]
 
   for (const [what, value, reason] of notSerializable) {

@@ -148,6 +148,11 @@ describe("StatePlugin", () => {
       )
       const error = yield* Effect.flip(runtime.run(broken, undefined))
       assert.strictEqual(error._tag, "StateNotSerializable")
+      // a result no store can keep fails the step before anything is written, on every store alike
+      const unkept = task({ name: "unkept", input: Schema.Void }, () => step("text", Effect.succeed("a\u0000b")))
+      const refused = yield* Effect.flip(runtime.run(unkept, undefined))
+      assert.strictEqual(refused._tag, "StepResultInvalid")
+      assert.include(refused.message, "U+0000")
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 

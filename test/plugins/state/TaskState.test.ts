@@ -234,7 +234,9 @@ describe("TaskState", () => {
       ["a class instance", { at: new Point(1) }, "$.at is an instance of Point"],
       ["a Date", new Date(0), "$ is an instance of Date"],
       ["a Map", new Map([["k", 1]]), "$ is an instance of Map"],
-      ["undefined itself", undefined, "$ is undefined"]
+      ["undefined itself", undefined, "$ is undefined"],
+      ["text with U+0000", { note: "a\u0000b" }, "$.note holds the character U+0000"],
+      ["a key with a lone surrogate", { "\ud800": 1 }, "a key of $ holds a lone UTF-16 surrogate"]
     ]
     for (const [what, value, reason] of cases) {
       it.effect(what, () =>

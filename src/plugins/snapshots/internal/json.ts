@@ -3,6 +3,7 @@
  * the same after `JSON.stringify` and `JSON.parse` is refused, so a stored value never changes silently.
  */
 import { Effect, Result, type Schema } from "effect"
+import { unstorableText } from "../../../stores/storable.ts"
 import { SnapshotNotSerializable, SnapshotTooLarge } from "../errors.ts"
 
 type Json = Schema.Json
@@ -27,7 +28,11 @@ export const toJsonResult = (value: unknown): Result.Result<Json, string> => {
 
   const walk = (current: unknown, path: string): Result.Result<Json, string> => {
     switch (typeof current) {
-      case "string":
+      case "string": {
+        // JSON, but no store can keep it (PostgreSQL's jsonb refuses U+0000 and lone surrogates)
+        const unkept = unstorableText(current, path)
+        return unkept === undefined ? Result.succeed(current) : Result.fail(unkept)
+      }
       case "boolean":
         return Result.succeed(current)
       case "number":
@@ -66,6 +71,8 @@ export const toJsonResult = (value: unknown): Result.Result<Json, string> => {
     const entries: Array<[string, Json]> = []
     for (const [key, item] of Object.entries(object)) {
       if (item === undefined) continue
+      const unkeptKey = unstorableText(key, `a key of ${path}`)
+      if (unkeptKey !== undefined) return Result.fail(unkeptKey)
       const json = walk(item, at(path, key))
       if (Result.isFailure(json)) return json
       entries.push([key, json.success])

@@ -2,10 +2,13 @@
  * Checks that a value survives a trip through JSON unchanged, and says why when it does not.
  */
 import { Predicate, type Schema } from "effect"
+import { unstorableText } from "../../../stores/storable.ts"
 
 /** Why `value` is not plain JSON, or `undefined` when it is. Finds cycles, functions, NaN, class instances... */
 export const whyNotJson = (value: unknown, path = "$", seen: Set<object> = new Set()): string | undefined => {
-  if (value === null || Predicate.isString(value) || Predicate.isBoolean(value)) return undefined
+  if (value === null || Predicate.isBoolean(value)) return undefined
+  // text that is JSON but that no store can keep (PostgreSQL's jsonb refuses U+0000 and lone surrogates)
+  if (Predicate.isString(value)) return unstorableText(value, path)
   if (Predicate.isNumber(value)) return Number.isFinite(value) ? undefined : `${path} is ${value}, not a JSON number`
   if (value === undefined) return `${path} is undefined`
   if (Predicate.isFunction(value)) return `${path} is a function`
@@ -28,6 +31,8 @@ export const whyNotJson = (value: unknown, path = "$", seen: Set<object> = new S
     }
     for (const [key, entry] of Object.entries(value)) {
       if (entry === undefined) continue // JSON.stringify drops undefined properties, so they round-trip as absent
+      const keyReason = unstorableText(key, `a key of ${path}`)
+      if (keyReason !== undefined) return keyReason
       const reason = whyNotJson(entry, `${path}.${key}`, seen)
       if (reason !== undefined) return reason
     }
