@@ -110,7 +110,10 @@ export class TaskStore extends Context.Service<
      * nothing kept, for a task in any other status.
      */
     readonly requestCancel: (id: string) => Effect.Effect<boolean, StoreError>
-    /** Ends the running attempt that holds `token`. A stale token fails with `LeaseLost` and writes nothing. */
+    /**
+     * Ends the running attempt that holds `token`. A stale token fails with `LeaseLost` and writes nothing. A
+     * `Suspended` or `Requeued` transition of a task whose cancel was asked (`requestCancel`) records `cancelled`.
+     */
     readonly finish: (
       id: string,
       token: number,

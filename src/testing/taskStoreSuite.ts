@@ -662,31 +662,53 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     )
 
     test(
-      "keeps a cancel asked for a running task until it ends: each heartbeat of its holder fails with CancelRequested",
+      "keeps a cancel asked for a running task: its heartbeats fail with CancelRequested, and it cannot be requeued",
       Effect.gen(function* () {
         const store = yield* TaskStore
         yield* store.create({ id: "idle", name: "job", input: null })
         assert.isFalse(yield* store.requestCancel("idle"))
         assert.isFalse(yield* store.requestCancel("missing"))
         yield* store.create({ id: "t", name: "job", input: null })
-        const first = Option.getOrThrow(yield* store.claim("t", { owner: "w", expiresAt: 1_000 })).fencingToken
-        yield* store.heartbeat("t", first, 2_000)
+        const token = Option.getOrThrow(yield* store.claim("t", { owner: "w", expiresAt: 1_000 })).fencingToken
+        yield* store.heartbeat("t", token, 2_000)
         assert.isTrue(yield* store.requestCancel("t"))
-        const asked = yield* Effect.flip(store.heartbeat("t", first, 3_000))
+        const asked = yield* Effect.flip(store.heartbeat("t", token, 3_000))
         assert.strictEqual(asked._tag, "CancelRequested")
-        // the lease is extended all the same
+        // the lease is extended all the same, and a stale token is still refused as such
         assert.strictEqual(Option.getOrThrow(yield* store.get("t")).leaseExpiresAt, 3_000)
-        // handed back and claimed again: the request stays with the task
-        yield* store.finish("t", first, { _tag: "Requeued", attempt: 1 })
-        const second = Option.getOrThrow(yield* store.claim("t", { owner: "w2", expiresAt: 4_000 })).fencingToken
-        assert.strictEqual((yield* Effect.flip(store.heartbeat("t", second, 5_000)))._tag, "CancelRequested")
-        // a stale token is still refused as such
-        assert.strictEqual((yield* Effect.flip(store.heartbeat("t", first, 5_000)))._tag, "LeaseLost")
-        // ended, and created again under the same name: nothing is left asked
-        yield* store.finish("t", second, { _tag: "Cancelled" })
-        yield* store.create({ id: "u", name: "job", input: null })
-        const third = Option.getOrThrow(yield* store.claim("u", { owner: "w", expiresAt: 6_000 })).fencingToken
-        yield* store.heartbeat("u", third, 7_000)
+        assert.strictEqual((yield* Effect.flip(store.heartbeat("t", token + 1, 3_000)))._tag, "LeaseLost")
+        // the attempt ends before it heard of it: a retry (or a suspension) is recorded as the cancel instead
+        const requeued = yield* store.finish("t", token, { _tag: "Requeued", attempt: 2, runAt: 9_000 })
+        assert.deepStrictEqual([requeued.status, requeued.runAt], ["cancelled", undefined])
+        yield* store.create({ id: "s", name: "job", input: null })
+        const other = Option.getOrThrow(yield* store.claim("s", { owner: "w", expiresAt: 4_000 })).fencingToken
+        yield* store.requestCancel("s")
+        const suspended = yield* store.finish("s", other, { _tag: "Suspended", reason: { _tag: "Paused" } })
+        assert.deepStrictEqual([suspended.status, suspended.suspendReason], ["cancelled", undefined])
+        // the same for attempts that end together (a store may write them as one statement)
+        const ids = ["b1", "b2", "b3"]
+        const tokens = yield* Effect.forEach(ids, (id) =>
+          Effect.gen(function* () {
+            yield* store.create({ id, name: "job", input: null })
+            const claimed = Option.getOrThrow(yield* store.claim(id, { owner: "w", expiresAt: 4_000 }))
+            yield* store.requestCancel(id)
+            return claimed.fencingToken
+          })
+        )
+        const together = yield* Effect.forEach(
+          ids,
+          (id, i) => store.finish(id, tokens[i] ?? 0, { _tag: "Requeued", attempt: 2, runAt: 9_000 }),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(
+          together.map((task) => task.status),
+          ["cancelled", "cancelled", "cancelled"]
+        )
+        // an attempt that completes anyway completes
+        yield* store.create({ id: "c", name: "job", input: null })
+        const last = Option.getOrThrow(yield* store.claim("c", { owner: "w", expiresAt: 5_000 })).fencingToken
+        yield* store.requestCancel("c")
+        assert.strictEqual((yield* store.finish("c", last, { _tag: "Completed", output: 1 })).status, "completed")
       })
     )
 

@@ -812,6 +812,50 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
+  it.effect("a cancel asked from another runtime is not lost when the attempt ends before it hears of it", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const runs = yield* Ref.make(0)
+      const flaky = task({ name: "flaky", input: Schema.Void, retry: Schedule.spaced("1 second") }, () =>
+        Ref.update(runs, (n) => n + 1).pipe(
+          Effect.andThen(Deferred.succeed(started, undefined)),
+          Effect.andThen(Deferred.await(gate)),
+          Effect.andThen(Effect.fail(new Boom({ reason: "again" })))
+        )
+      )
+      const running = yield* Runtime.make()
+      const elsewhere = yield* Runtime.make({ tasks: [flaky] })
+      const handle = yield* running.submit(flaky, undefined)
+      yield* Deferred.await(started)
+      yield* elsewhere.cancel(handle.id)
+      // the attempt fails before any heartbeat: its retry is recorded as the cancel
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual([(yield* elsewhere.get(handle.id)).status, yield* Ref.get(runs)], ["cancelled", 1])
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
+  it.effect("a cancel from a runtime that only waits for a task another runs asks the one that runs it", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const long = task({ name: "long", input: Schema.Void }, () =>
+        Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never))
+      )
+      const running = yield* Runtime.make()
+      const waiting = yield* Runtime.make({ tasks: [long] })
+      const handle = yield* running.submit(long, undefined)
+      yield* Deferred.await(started)
+      // a driver here waits for the other runtime's lease
+      yield* waiting.resume(handle.id)
+      yield* waiting.cancel(handle.id)
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+      assert.strictEqual((yield* waiting.get(handle.id)).status, "cancelled")
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
   it.effect("a body that cancels its own task ends it cancelled", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

@@ -331,11 +331,17 @@ export const makeDriver = (options: DriverOptions): Driver => {
               )
             : finish
         return Effect.flatMap(written, (finished) => {
-          const result = { record: finished, exit: end.exit }
+          // Cancelled instead, as another process asked (`requestCancel`) before this attempt heard of it.
+          const cancelledInstead = finished.status === "cancelled" && transition._tag !== "Cancelled"
+          const recorded: Transition = cancelledInstead ? { _tag: "Cancelled" } : transition
+          const result = {
+            record: finished,
+            exit: cancelledInstead ? Exit.fail(new TaskCancelled({ taskId: record.id })) : end.exit
+          }
           // Without plugin hooks and for anything but a cancel, nothing is left to do: no further step.
-          if (hooks.length === 0 && transition._tag !== "Cancelled") return Effect.succeed(result)
-          return finishHooks(info, finished, transition).pipe(
-            Effect.andThen(transition._tag === "Cancelled" ? cancelChildren(record.id) : Effect.void),
+          if (hooks.length === 0 && recorded._tag !== "Cancelled") return Effect.succeed(result)
+          return finishHooks(info, finished, recorded).pipe(
+            Effect.andThen(recorded._tag === "Cancelled" ? cancelChildren(record.id) : Effect.void),
             Effect.as(result)
           )
         })
@@ -353,11 +359,9 @@ export const makeDriver = (options: DriverOptions): Driver => {
       }
       // This function runs when `execute` runs, once: it can publish and fork without a step of its own.
       publishNow(record)
-      // Cancelled while its claim was on the way: the body does not start, and the attempt records the cancel.
-      if (cancelRequested.has(record.id)) {
-        attempts.set(record.id, slot)
-        return afterAttempt(Exit.interrupt())
-      }
+      // Cancelled while its claim was on the way: the body does not start, and the attempt records the cancel (there
+      // is nothing for a pause or a heartbeat to stop).
+      if (cancelRequested.has(record.id)) return afterAttempt(Exit.interrupt())
       const started =
         hooks.length === 0
           ? forkAttempt()
@@ -385,7 +389,9 @@ export const makeDriver = (options: DriverOptions): Driver => {
     Effect.flatMap(store.get(record.id), (found) =>
       Option.isSome(found) &&
       found.value.fencingToken === record.fencingToken &&
-      found.value.status === statusAfter[transition._tag]
+      (found.value.status === statusAfter[transition._tag] ||
+        // a suspension or requeue recorded as `cancelled`: another process had asked for the cancel
+        (found.value.status === "cancelled" && (transition._tag === "Suspended" || transition._tag === "Requeued")))
         ? Effect.succeed(found.value)
         : Effect.fail(lost)
     )
@@ -644,8 +650,9 @@ export const makeDriver = (options: DriverOptions): Driver => {
       if (isTerminal(record.status)) return
       cancelRequested.add(id)
       const fiber = yield* fiberOf(active.get(id))
-      // Running in another process: ask it, through the store; it cancels the task at its next heartbeat.
-      if (fiber === undefined && record.status === "running") yield* store.requestCancel(id)
+      // Running in another process (a driver here may be waiting for its lease): ask it, through the store; it
+      // cancels the task at its next heartbeat, or when the attempt ends.
+      if (record.status === "running" && !attempts.has(id)) yield* store.requestCancel(id)
       if (fiber !== undefined) {
         // A running body may see `shouldStop` and end by itself within the grace period; then it is interrupted.
         if (graceMillis > 0 && record.status === "running") {
@@ -723,15 +730,12 @@ export const makeDriver = (options: DriverOptions): Driver => {
           : Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
       ),
       Effect.catchTag("CancelRequested", () =>
-        // Asked from another process: cancel here, as a local cancel would (the attempt records `Cancelled`).
-        Effect.suspend(() => {
-          if (attempts.get(id) !== slot) return Effect.void
-          cancelRequested.add(id)
-          // an attempt not started yet sees the request when it starts
-          return slot.fiber === undefined
-            ? Effect.void
-            : Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
-        })
+        // Asked from another process: cancel here, as a local cancel does (its grace period included).
+        Effect.suspend(() =>
+          attempts.get(id) === slot
+            ? Effect.asVoid(Effect.forkIn(Effect.ignore(cancel(id)), options.scope))
+            : Effect.void
+        )
       ),
       Effect.catchTag("StoreError", () => Effect.void)
     )

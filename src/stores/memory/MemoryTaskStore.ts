@@ -279,7 +279,9 @@ export const make = Effect.sync(() => {
       if (task === undefined || task.status !== "running" || task.fencingToken !== fencingToken) {
         return Effect.fail(new LeaseLost({ taskId: id, token: fencingToken }))
       }
-      const next = apply(task, transition, now)
+      // A task whose cancel another process asked for is not suspended or requeued: it ends cancelled.
+      const asked = cancelsAsked.has(id) && (transition._tag === "Suspended" || transition._tag === "Requeued")
+      const next = apply(task, asked ? { _tag: "Cancelled" } : transition, now)
       tasks.set(id, next)
       if (isTerminal(next.status)) cancelsAsked.delete(id)
       if (next.status === "pending" || next.status === "suspended") notifyWork()

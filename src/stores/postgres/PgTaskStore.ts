@@ -10,7 +10,7 @@
  * once, as a single-row statement; calls that arrive meanwhile go together as one statement (`taskBatches.ts`) once
  * it has returned, and each gets its own outcome. Under load that is one commit for many tasks.
  */
-import { and, eq, gte, inArray, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
+import { and, eq, gte, inArray, isNull, lt, lte, ne, or, type SQL, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
 import { Clock, Effect, Layer, Option } from "effect"
 import { CancelRequested, InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
@@ -199,16 +199,26 @@ export const make = Effect.gen(function* () {
   const completeStatement = fenced({ ...ended, status: "completed", output: jsonb("output") })
   const failStatement = fenced({ ...ended, status: "failed", error: jsonb("error") })
   const cancelStatement = fenced({ ...ended, status: "cancelled" })
+  // A task whose cancel another process asked for (`requestCancel`) is not suspended or requeued: it ends cancelled.
+  const asked = sql`${tasks.cancelRequested}`
+  const unlessAsked = (value: SQL) => sql`case when ${asked} then null else ${value} end`
+  const cancelledIfAsked = { finishedAt: sql`case when ${asked} then ${param("now")}::bigint end` }
   // A suspension without runAt waits for a wake, which notifies then.
   const suspendStatement = fenced(
-    { status: "suspended", suspendReason: jsonb("reason"), runAt: param("runAt") },
+    {
+      ...cancelledIfAsked,
+      status: sql`case when ${asked} then 'cancelled' else 'suspended' end`,
+      suspendReason: unlessAsked(jsonb("reason")),
+      runAt: unlessAsked(sql`${param("runAt")}::bigint`)
+    },
     wakingWhenDue
   )
   const requeueStatement = fenced(
     {
-      status: "pending",
+      ...cancelledIfAsked,
+      status: sql`case when ${asked} then 'cancelled' else 'pending' end`,
       attempt: param("attempt"),
-      runAt: param("runAt"),
+      runAt: unlessAsked(sql`${param("runAt")}::bigint`),
       suspendReason: null,
       // a requeue without an error keeps the previous attempt's
       error: sql`coalesce(${jsonb("error")}, ${tasks.error})`

@@ -218,6 +218,7 @@ export const makeTaskBatches = (options: {
   const finishRows = updateRows(
     "i int, id text, token bigint, status text, now bigint, output jsonb, error jsonb, reason jsonb, run_at bigint, attempt int, finished_at bigint"
   )
+  const cancelAsked = sql`(${tasks.cancelRequested} and r.status in ('pending', 'suspended'))`
   const finishStatement = driver.prepare(
     "finish",
     db
@@ -226,11 +227,12 @@ export const makeTaskBatches = (options: {
       .set({
         leaseOwner: null,
         leaseExpiresAt: null,
-        status: r("status"),
+        // a task whose cancel another process asked for is not suspended or requeued: it ends cancelled
+        status: sql`case when ${cancelAsked} then 'cancelled' else r.status end`,
         updatedAt: r("now"),
-        runAt: r("run_at"),
-        suspendReason: json("reason"),
-        finishedAt: sql`coalesce(r.finished_at, ${tasks.finishedAt})`,
+        runAt: sql`case when ${cancelAsked} then null else r.run_at end`,
+        suspendReason: sql`case when ${cancelAsked} then null else ${json("reason")} end`,
+        finishedAt: sql`case when ${cancelAsked} then r.now else coalesce(r.finished_at, ${tasks.finishedAt}) end`,
         output: sql`case when r.status = 'completed' then ${json("output")} else ${tasks.output} end`,
         // a requeue without an error keeps the previous attempt's
         error: sql`case when r.status = 'failed' then ${json("error")} else coalesce(${json("error")}, ${tasks.error}) end`,
