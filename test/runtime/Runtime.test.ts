@@ -435,6 +435,40 @@ describe("Runtime", () => {
       }).pipe(Effect.scoped)
   )
 
+  it.effect("pauses a task whose onStart hooks are running: its body does not start until resumed", () =>
+    Effect.gen(function* () {
+      const inHook = yield* Deferred.make<void>()
+      const hookGate = yield* Deferred.make<void>()
+      const slowStart = plugin({
+        name: "slow-start",
+        layer: Layer.empty,
+        hooks: {
+          onStart: () =>
+            Deferred.isDone(hookGate).pipe(
+              Effect.flatMap((open) =>
+                open ? Effect.void : Effect.andThen(Deferred.succeed(inHook, undefined), Deferred.await(hookGate))
+              )
+            )
+        }
+      })
+      const runs = yield* Ref.make(0)
+      const counted = task({ name: "counted", input: Schema.Void }, () => Ref.updateAndGet(runs, (n) => n + 1))
+      const runtime = yield* Runtime.make({ plugins: [slowStart] })
+      const handle = yield* runtime.submit(counted, undefined)
+      yield* Deferred.await(inHook)
+      const pausing = yield* Effect.forkChild(runtime.pause(handle.id), { startImmediately: true })
+      yield* Deferred.succeed(hookGate, undefined)
+      yield* Fiber.join(pausing)
+      const paused = yield* handle.info
+      assert.deepStrictEqual(
+        [paused.status, paused.suspendReason, yield* Ref.get(runs)],
+        ["suspended", { _tag: "Paused" }, 0]
+      )
+      yield* runtime.resume(handle.id)
+      assert.strictEqual(yield* handle.await, 1)
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
   it.effect("pauses a task that waits for a slot, and resumes it", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {

@@ -282,13 +282,11 @@ export const makeDriver = (options: DriverOptions): Driver => {
         left: undefined
       }
       const forkAttempt = () => {
-        attempts.set(record.id, slot)
-        const entry = active.get(record.id)
-        if (entry !== undefined) entry.executed = true
-        // Suspended, so that a body that throws instead of returning an Effect fails its own fiber.
-        return Effect.forkChild(restore(Effect.suspend(() => attempt(task, info, record.input))), {
-          startImmediately: true
-        })
+        // Suspended, so that a body that throws instead of returning an Effect fails its own fiber. A pause that came
+        // while the `onStart` hooks ran stops the attempt before its body starts.
+        const body =
+          slot.stopped === undefined ? Effect.suspend(() => attempt(task, info, record.input)) : Effect.interrupt
+        return Effect.forkChild(restore(body), { startImmediately: true })
       }
       const awaitAttempt = (attemptFiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<AnyExit> => {
         slot.fiber = attemptFiber
@@ -362,6 +360,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
       // Cancelled while its claim was on the way: the body does not start, and the attempt records the cancel (there
       // is nothing for a pause or a heartbeat to stop).
       if (cancelRequested.has(record.id)) return afterAttempt(Exit.interrupt())
+      // Known as executing from here on, so that a pause during the `onStart` hooks finds the attempt.
+      attempts.set(record.id, slot)
+      const entry = active.get(record.id)
+      if (entry !== undefined) entry.executed = true
       const started =
         hooks.length === 0
           ? forkAttempt()
