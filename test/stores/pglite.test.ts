@@ -3,8 +3,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { PGlite } from "@electric-sql/pglite"
 import { sql } from "drizzle-orm"
 import { Effect, Layer, Option, Schema } from "effect"
-import { Runtime, task } from "../../src/index.ts"
+import { Progress, ProgressPlugin, Runtime, task } from "../../src/index.ts"
 import { PgliteStore } from "../../src/postgres.ts"
+import { ProgressStore } from "../../src/stores/ProgressStore.ts"
 import { attempt, Db, Driver, execute, isMigrated } from "../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
@@ -173,5 +174,31 @@ describe("Runtime over PgliteStore", () => {
       ])
       assert.strictEqual(items.find((item) => item.name === "odd")?.error?.message, "bad\uFFFDbyte")
     }).pipe(Effect.scoped, Effect.provide(layerFrom(template)))
+  )
+
+  it.effect(
+    "writes every progress line of a task, one whose text jsonb refuses included, with U+FFFD in its place",
+    () =>
+      Effect.gen(function* () {
+        const runtime = yield* Runtime.make({ plugins: [ProgressPlugin.make()] })
+        const chatty = task({ name: "chatty", input: Schema.Void }, () =>
+          Effect.gen(function* () {
+            const progress = yield* Progress
+            yield* progress.log("before")
+            yield* progress.log("odd \u0000 line")
+            yield* progress.status("status \ud800")
+            yield* progress.log("after")
+          })
+        )
+        const handle = yield* runtime.submit(chatty, undefined)
+        yield* handle.await
+        const logs = yield* (yield* ProgressStore).listLogs(handle.id, { limit: 10 })
+        assert.deepStrictEqual(
+          logs.map((entry) => entry.message),
+          ["before", "odd \uFFFD line", "after"]
+        )
+        const latest = Option.getOrThrow(yield* (yield* ProgressStore).getLatest(handle.id))
+        assert.strictEqual(latest.status, "status \uFFFD")
+      }).pipe(Effect.scoped, Effect.provide(layerFrom(template)))
   )
 })

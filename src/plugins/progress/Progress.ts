@@ -8,6 +8,7 @@ import type { LogLevel, LogWritten, ProgressReported, StatusMessage } from "../.
 import { TaskEvents } from "../../runtime/TaskEvents.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import { type LatestUpdate, type NewLogEntry, ProgressStore } from "../../stores/ProgressStore.ts"
+import { storableText, unstorable } from "../../stores/storable.ts"
 import { InvalidProgress, LogDataNotSerializable } from "./errors.ts"
 
 /** An event a `Progress` call published, as every subscriber sees it. */
@@ -107,13 +108,18 @@ export class Progress extends Context.Service<
         yield* Effect.addFinalizer(() => flushAll)
         yield* Effect.sleep(intervalMillis).pipe(Effect.andThen(flushAll), Effect.forever, Effect.forkScoped)
 
-        const log = Effect.fn("Progress.log")(function* (message: string, level: LogLevel = "info", data?: unknown) {
+        const log = Effect.fn("Progress.log")(function* (text: string, level: LogLevel = "info", data?: unknown) {
+          // Text no store can keep is replaced in a message (a line that could never be written would hold back
+          // every line after it); in data, it is refused, as any value that is not JSON.
+          const message = storableText(text)
           if (data !== undefined && !isJson(data)) {
             return yield* new LogDataNotSerializable({
               logMessage: message,
               reason: "not a JSON value (NaN, Infinity, undefined, a function, a class instance or a cycle in it)"
             })
           }
+          const unkept = data === undefined ? undefined : unstorable(data)
+          if (unkept !== undefined) return yield* new LogDataNotSerializable({ logMessage: message, reason: unkept })
           // A copy: the caller may keep mutating its value while the line waits in the buffer.
           const json = data === undefined ? undefined : structuredClone(data as Schema.Json)
           const event = (yield* events.publish({
@@ -133,7 +139,8 @@ export class Progress extends Context.Service<
           if (buffer.length >= flushAt) yield* flushIfFull
         })
 
-        const update = Effect.fn("Progress.update")(function* (percent: number, message?: string) {
+        const update = Effect.fn("Progress.update")(function* (percent: number, text?: string) {
+          const message = text === undefined ? undefined : storableText(text)
           if (!Number.isFinite(percent) || percent < 0 || percent > 100) {
             return yield* new InvalidProgress({
               percent,
@@ -151,7 +158,8 @@ export class Progress extends Context.Service<
           if (handler !== undefined) yield* handler(event)
         })
 
-        const status = Effect.fn("Progress.status")(function* (message: string) {
+        const status = Effect.fn("Progress.status")(function* (text: string) {
+          const message = storableText(text)
           const event = (yield* events.publish({
             _tag: "StatusMessage",
             taskId: task.id,

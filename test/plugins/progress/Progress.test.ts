@@ -194,7 +194,8 @@ describe("Progress", () => {
           new Map([["a", 1]]),
           cycle,
           { missing: undefined },
-          10n
+          10n,
+          { text: "a\u0000b" }
         ]
         const errors: Array<LogDataNotSerializable> = []
         const invalid = task({ name: "invalid-log", input: Schema.Void }, () =>
