@@ -85,7 +85,8 @@ export class TaskStore extends Context.Service<
      * Takes a runnable task to `running` under a new lease and a new, larger fencing token: `pending` (no `runAt`,
      * or one passed), `suspended` with `runAt` passed, or `running` with its lease expired (its worker died; the
      * attempt number stays). `None` when the task is not runnable now or `maxParallel` is reached; a store may also
-     * answer `None` for a task that another write holds at that moment, rather than wait for it.
+     * answer `None` for a task that another write holds at that moment, rather than wait for it. A task whose cancel
+     * was asked (`requestCancel`) is not claimed: it is recorded `cancelled`, and the answer is `None`.
      */
     readonly claim: (id: string, lease: Lease) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     /**

@@ -678,8 +678,17 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
         assert.strictEqual(Option.getOrThrow(yield* store.get("t")).leaseExpiresAt, 3_000)
         assert.strictEqual((yield* Effect.flip(store.heartbeat("t", token + 1, 3_000)))._tag, "LeaseLost")
         // the attempt ends before it heard of it: a retry (or a suspension) is recorded as the cancel instead
-        const requeued = yield* store.finish("t", token, { _tag: "Requeued", attempt: 2, runAt: 9_000 })
-        assert.deepStrictEqual([requeued.status, requeued.runAt], ["cancelled", undefined])
+        const requeued = yield* store.finish("t", token, {
+          _tag: "Requeued",
+          attempt: 2,
+          runAt: 9_000,
+          error: { tag: "Boom", message: "again" }
+        })
+        // as a cancel leaves it: at its attempt, without the retry's error
+        assert.deepStrictEqual(
+          [requeued.status, requeued.runAt, requeued.attempt, requeued.error],
+          ["cancelled", undefined, 1, undefined]
+        )
         yield* store.create({ id: "s", name: "job", input: null })
         const other = Option.getOrThrow(yield* store.claim("s", { owner: "w", expiresAt: 4_000 })).fencingToken
         yield* store.requestCancel("s")
@@ -704,6 +713,14 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
           together.map((task) => task.status),
           ["cancelled", "cancelled", "cancelled"]
         )
+        // its holder died (the lease ran out) before it heard of it: the next claim cancels it instead
+        yield* store.create({ id: "d", name: "job", input: null })
+        yield* store.claim("d", { owner: "dead", expiresAt: 0 })
+        assert.isTrue(yield* store.requestCancel("d"))
+        yield* TestClock.adjust(1)
+        assert.isTrue(Option.isNone(yield* store.claim("d", { owner: "w", expiresAt: 60_000 })))
+        const reclaimed = Option.getOrThrow(yield* store.get("d"))
+        assert.deepStrictEqual([reclaimed.status, reclaimed.leaseOwner], ["cancelled", undefined])
         // an attempt that completes anyway completes
         yield* store.create({ id: "c", name: "job", input: null })
         const last = Option.getOrThrow(yield* store.claim("c", { owner: "w", expiresAt: 5_000 })).fencingToken

@@ -156,8 +156,12 @@ export const makeDriver = (options: DriverOptions): Driver => {
     recorded: Deferred.Deferred<void> | undefined
     /** The record the attempt's outcome left (undefined when the store refused it). */
     left: TaskRecord | undefined
+    /** A heartbeat found the lease lost before the body started: it does not start. */
+    fenced: boolean
   }
   const attempts = new Map<string, AttemptSlot>()
+  // Tasks a cancel asked from another process is being carried out for here (one at a time per task).
+  const remoteCancels = new Set<string>()
 
   // Creating a semaphore is synchronous, so two fibers can never create two for one key.
   const slot = (task: AnyTask, sessionId: string | undefined) => {
@@ -279,13 +283,16 @@ export const makeDriver = (options: DriverOptions): Driver => {
         stopped: undefined,
         isRecorded: false,
         recorded: undefined,
-        left: undefined
+        left: undefined,
+        fenced: false
       }
       const forkAttempt = () => {
         // Suspended, so that a body that throws instead of returning an Effect fails its own fiber. A pause that came
         // while the `onStart` hooks ran stops the attempt before its body starts.
         const body =
-          slot.stopped === undefined ? Effect.suspend(() => attempt(task, info, record.input)) : Effect.interrupt
+          slot.stopped === undefined && !slot.fenced
+            ? Effect.suspend(() => attempt(task, info, record.input))
+            : Effect.interrupt
         return Effect.forkChild(restore(body), { startImmediately: true })
       }
       const awaitAttempt = (attemptFiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<AnyExit> => {
@@ -650,11 +657,12 @@ export const makeDriver = (options: DriverOptions): Driver => {
     Effect.gen(function* () {
       const record = yield* readRecord(id)
       if (isTerminal(record.status)) return
+      // Running in another process (a driver here may only be waiting for its lease): ask it, through the store. It
+      // cancels the task at its next heartbeat, or when the attempt ends; a driver here sees how the task ends.
+      const elsewhere = record.status === "running" && record.leaseOwner !== options.runtimeId
+      if (elsewhere && (yield* store.requestCancel(id))) return
       cancelRequested.add(id)
       const fiber = yield* fiberOf(active.get(id))
-      // Running in another process (a driver here may be waiting for its lease): ask it, through the store; it
-      // cancels the task at its next heartbeat, or when the attempt ends.
-      if (record.status === "running" && !attempts.has(id)) yield* store.requestCancel(id)
       if (fiber !== undefined) {
         // A running body may see `shouldStop` and end by itself within the grace period; then it is interrupted.
         if (graceMillis > 0 && record.status === "running") {
@@ -662,9 +670,17 @@ export const makeDriver = (options: DriverOptions): Driver => {
         }
         yield* Fiber.interrupt(fiber)
       }
-      // A driver interrupted before it started ran no finalizer: an idle task is cancelled here in any case.
-      const cancelled = yield* store.cancelIdle(id)
-      if (Option.isSome(cancelled)) yield* publish(cancelled.value)
+      // A driver interrupted before it started ran no finalizer: an idle task is cancelled here in any case. Claimed
+      // by another process meanwhile, it is asked of that process (a few tries, for a task that keeps changing).
+      for (let tries = 0; tries < 3; tries++) {
+        const cancelled = yield* store.cancelIdle(id)
+        if (Option.isSome(cancelled)) {
+          yield* publish(cancelled.value)
+          break
+        }
+        const now = yield* readRecord(id)
+        if (now.status !== "running" || now.leaseOwner === options.runtimeId || (yield* store.requestCancel(id))) break
+      }
       // Cancelled here, by its driver's end, or by its attempt: its unfinished children are cancelled too.
       const after = yield* readRecord(id)
       if (after.status === "cancelled") yield* cancelChildren(id)
@@ -726,18 +742,27 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const beat = (id: string, slot: AttemptSlot): Effect.Effect<void> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => store.heartbeat(id, slot.token, now + leaseMillis)).pipe(
       Effect.catchTag("LeaseLost", () =>
-        // Interrupt without waiting for the attempt's finalizers, so the other leases are renewed on time.
-        slot.fiber === undefined
-          ? Effect.void
-          : Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
+        Effect.suspend(() => {
+          // Lost while its onStart hooks run: the body will not start.
+          if (slot.fiber === undefined) {
+            slot.fenced = true
+            return Effect.void
+          }
+          // Interrupt without waiting for the attempt's finalizers, so the other leases are renewed on time.
+          return Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
+        })
       ),
       Effect.catchTag("CancelRequested", () =>
-        // Asked from another process: cancel here, as a local cancel does (its grace period included).
-        Effect.suspend(() =>
-          attempts.get(id) === slot
-            ? Effect.asVoid(Effect.forkIn(Effect.ignore(cancel(id)), options.scope))
-            : Effect.void
-        )
+        // Asked from another process: cancel here, as a local cancel does (its grace period included), once.
+        Effect.suspend(() => {
+          if (attempts.get(id) !== slot || remoteCancels.has(id)) return Effect.void
+          remoteCancels.add(id)
+          const cancelling = Effect.ensuring(
+            Effect.ignore(cancel(id)),
+            Effect.sync(() => remoteCancels.delete(id))
+          )
+          return Effect.asVoid(Effect.forkIn(cancelling, options.scope))
+        })
       ),
       Effect.catchTag("StoreError", () => Effect.void)
     )

@@ -237,6 +237,12 @@ export const make = Effect.sync(() => {
       const task = tasks.get(id)
       if (task === undefined || !isRunnable(task, now)) return Option.none()
       if (lease.maxParallel !== undefined && liveLeases(task, now) >= lease.maxParallel) return Option.none()
+      // Another process asked for its cancel: it is not claimed, it ends cancelled.
+      if (cancelsAsked.has(id)) {
+        tasks.set(id, apply(task, { _tag: "Cancelled" }, now))
+        cancelsAsked.delete(id)
+        return Option.none()
+      }
       const claimed = unscheduled(task)
       claimed.status = "running"
       claimed.leaseOwner = lease.owner

@@ -147,19 +147,24 @@ export const make = Effect.gen(function* () {
     and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, sql.placeholder("now")))
   )
 
+  // A task whose cancel another process asked for (`requestCancel`) is not claimed, suspended or requeued: it ends
+  // cancelled (a claim of it answers `None`).
+  const asked = sql`${tasks.cancelRequested}`
+  const unlessAsked = (value: SQL) => sql`case when ${asked} then null else ${value} end`
   const claimStatement = driver.prepare(
     "claim",
     db
       .update(tasks)
       .set({
-        status: "running",
-        leaseOwner: param("owner"),
-        leaseExpiresAt: param("expiresAt"),
+        status: sql`case when ${asked} then 'cancelled' else 'running' end`,
+        leaseOwner: unlessAsked(sql`${param("owner")}::text`),
+        leaseExpiresAt: unlessAsked(sql`${param("expiresAt")}::bigint`),
         fencingToken: nextFencingToken,
         runAt: null,
         suspendReason: null,
         updatedAt: param("now"),
-        startedAt: sql`coalesce(${tasks.startedAt}, ${sql.placeholder("now")})`
+        startedAt: sql`coalesce(${tasks.startedAt}, ${sql.placeholder("now")})`,
+        finishedAt: sql`case when ${asked} then ${param("now")}::bigint else ${tasks.finishedAt} end`
       })
       .where(and(eq(tasks.id, sql.placeholder("id")), isRunnable))
       .returning(returnedNamed)
@@ -199,9 +204,6 @@ export const make = Effect.gen(function* () {
   const completeStatement = fenced({ ...ended, status: "completed", output: jsonb("output") })
   const failStatement = fenced({ ...ended, status: "failed", error: jsonb("error") })
   const cancelStatement = fenced({ ...ended, status: "cancelled" })
-  // A task whose cancel another process asked for (`requestCancel`) is not suspended or requeued: it ends cancelled.
-  const asked = sql`${tasks.cancelRequested}`
-  const unlessAsked = (value: SQL) => sql`case when ${asked} then null else ${value} end`
   const cancelledIfAsked = { finishedAt: sql`case when ${asked} then ${param("now")}::bigint end` }
   // A suspension without runAt waits for a wake, which notifies then.
   const suspendStatement = fenced(
@@ -217,11 +219,12 @@ export const make = Effect.gen(function* () {
     {
       ...cancelledIfAsked,
       status: sql`case when ${asked} then 'cancelled' else 'pending' end`,
-      attempt: param("attempt"),
+      // cancelled instead, it keeps its attempt and error, as a cancel does
+      attempt: sql`case when ${asked} then ${tasks.attempt} else ${param("attempt")}::int end`,
       runAt: unlessAsked(sql`${param("runAt")}::bigint`),
       suspendReason: null,
       // a requeue without an error keeps the previous attempt's
-      error: sql`coalesce(${jsonb("error")}, ${tasks.error})`
+      error: sql`case when ${asked} then ${tasks.error} else coalesce(${jsonb("error")}, ${tasks.error}) end`
     },
     waking
   )
@@ -376,14 +379,15 @@ export const make = Effect.gen(function* () {
         return tx
           .update(tasks)
           .set({
-            status: "running",
-            leaseOwner: lease.owner,
-            leaseExpiresAt: lease.expiresAt,
+            status: sql`case when ${asked} then 'cancelled' else 'running' end`,
+            leaseOwner: sql`case when ${asked} then null else ${lease.owner}::text end`,
+            leaseExpiresAt: sql`case when ${asked} then null else ${lease.expiresAt}::bigint end`,
             fencingToken: nextFencingToken,
             runAt: null,
             suspendReason: null,
             updatedAt: now,
-            startedAt: sql`coalesce(${tasks.startedAt}, ${now})`
+            startedAt: sql`coalesce(${tasks.startedAt}, ${now})`,
+            finishedAt: sql`case when ${asked} then ${now}::bigint else ${tasks.finishedAt} end`
           })
           .where(
             and(
@@ -401,9 +405,11 @@ export const make = Effect.gen(function* () {
 
   const claim = Effect.fnUntraced(function* (id: string, lease: Lease) {
     const now = yield* Clock.currentTimeMillis
-    return yield* lease.maxParallel === undefined || !Number.isFinite(lease.maxParallel)
+    const claimed = yield* lease.maxParallel === undefined || !Number.isFinite(lease.maxParallel)
       ? claimBatched({ id, owner: lease.owner, expiresAt: lease.expiresAt, now })
       : claimLimited(id, lease, lease.maxParallel, now)
+    // ended cancelled instead, as another process had asked
+    return Option.filter(claimed, (record) => record.status === "running")
   })
 
   const listRunnable = Effect.fnUntraced(function* (query: RunnableQuery) {

@@ -235,8 +235,8 @@ export const makeTaskBatches = (options: {
         finishedAt: sql`case when ${cancelAsked} then r.now else coalesce(r.finished_at, ${tasks.finishedAt}) end`,
         output: sql`case when r.status = 'completed' then ${json("output")} else ${tasks.output} end`,
         // a requeue without an error keeps the previous attempt's
-        error: sql`case when r.status = 'failed' then ${json("error")} else coalesce(${json("error")}, ${tasks.error}) end`,
-        attempt: sql`coalesce(r.attempt, ${tasks.attempt})`
+        error: sql`case when r.status = 'failed' then ${json("error")} when ${cancelAsked} then ${tasks.error} else coalesce(${json("error")}, ${tasks.error}) end`,
+        attempt: sql`case when ${cancelAsked} then ${tasks.attempt} else coalesce(r.attempt, ${tasks.attempt}) end`
       })
       .from(finishRows)
       .where(isHeldByRow)
@@ -266,14 +266,16 @@ export const makeTaskBatches = (options: {
       .with(claimRows)
       .update(tasks)
       .set({
-        status: "running",
-        leaseOwner: r("owner"),
-        leaseExpiresAt: r("expires_at"),
+        // a task whose cancel another process asked for is not claimed: it ends cancelled (see `claim` below)
+        status: sql`case when ${tasks.cancelRequested} then 'cancelled' else 'running' end`,
+        leaseOwner: sql`case when ${tasks.cancelRequested} then null else r.owner end`,
+        leaseExpiresAt: sql`case when ${tasks.cancelRequested} then null else r.expires_at end`,
         fencingToken: nextFencingToken,
         runAt: null,
         suspendReason: null,
         updatedAt: r("now"),
-        startedAt: sql`coalesce(${tasks.startedAt}, r.now)`
+        startedAt: sql`coalesce(${tasks.startedAt}, r.now)`,
+        finishedAt: sql`case when ${tasks.cancelRequested} then r.now else ${tasks.finishedAt} end`
       })
       .from(claimRows)
       .where(
