@@ -890,6 +890,30 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
+  it.effect("a waiter in a runtime that asked another for a cancel sees how the task ends: here, completed", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const quick = task({ name: "quick", input: Schema.Void, output: Schema.String }, () =>
+        Deferred.succeed(started, undefined).pipe(Effect.andThen(Deferred.await(gate)), Effect.as("done"))
+      )
+      const running = yield* Runtime.make()
+      const waiting = yield* Runtime.make({ tasks: [quick] })
+      const handle = yield* running.submit(quick, undefined, { idempotencyKey: "k" })
+      yield* Deferred.await(started)
+      // a direct run with the same key waits here, through a driver of its own, for the task the other runs
+      const there = yield* Effect.forkChild(waiting.run(quick, undefined, { idempotencyKey: "k" }), {
+        startImmediately: true
+      })
+      yield* waiting.cancel(handle.id)
+      // the attempt completes before any heartbeat carried the cancel to it
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual(yield* handle.await, "done")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(there), "done")
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
   it.effect("a body that cancels its own task ends it cancelled", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
