@@ -66,8 +66,9 @@ export interface Runtime<P> {
   readonly resume: (id: string) => Effect.Effect<void, TaskNotFound | UnknownTask | InvalidTransition | StoreError>
   /**
    * Pauses a task until `resume`: a running attempt is interrupted (finalizers run) and the task recorded
-   * `suspended`; the body runs again from its start when resumed. Fails for a finished task, or one running in
-   * another process.
+   * `suspended`; the body runs again from its start when resumed. A task running in another process is asked,
+   * through the store, and paused by that process as soon as it hears of it (a notification, or its next
+   * heartbeat); this returns once it is asked. Fails with `InvalidTransition` for a finished task.
    */
   readonly pause: (id: string) => Effect.Effect<void, TaskNotFound | InvalidTransition | StoreError>
   /**
@@ -78,8 +79,8 @@ export interface Runtime<P> {
   readonly recover: Effect.Effect<ReadonlyArray<string>, StoreError>
   /**
    * Cancels a task and its unfinished child tasks. Cancelling a finished task does nothing. A task running in
-   * another process is asked, through the store, and cancelled by that process at its next heartbeat (within a
-   * third of the lease's duration); this returns once it is asked.
+   * another process is asked, through the store, and cancelled by that process as soon as it hears of it (a
+   * notification, or its next heartbeat, within a third of the lease's duration); this returns once it is asked.
    */
   readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
   readonly get: (id: string) => Effect.Effect<TaskRecord, TaskNotFound | StoreError>

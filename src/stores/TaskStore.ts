@@ -3,8 +3,8 @@
  * token, and leave `running` by exactly one fenced transition. A write whose token is stale is refused, so two
  * attempts of one task never both record an outcome.
  */
-import { Context, type Effect, type Option, type Schema } from "effect"
-import type { CancelRequested, InvalidCursor, LeaseLost, StoreError } from "./errors.ts"
+import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
+import type { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError } from "./errors.ts"
 import type { StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
 
 /** What `create` needs; the store fills in status, attempt, token and times. */
@@ -86,7 +86,8 @@ export class TaskStore extends Context.Service<
      * or one passed), `suspended` with `runAt` passed, or `running` with its lease expired (its worker died; the
      * attempt number stays). `None` when the task is not runnable now or `maxParallel` is reached; a store may also
      * answer `None` for a task that another write holds at that moment, rather than wait for it. A task whose cancel
-     * was asked (`requestCancel`) is not claimed: it is recorded `cancelled`, and the answer is `None`.
+     * was asked (`requestCancel`) is not claimed: it is recorded `cancelled`, and the answer is `None`; one whose pause
+     * was asked (`requestPause`) is recorded `suspended` (`Paused`, until `wake`), and the answer is `None`.
      */
     readonly claim: (id: string, lease: Lease) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     /**
@@ -98,13 +99,14 @@ export class TaskStore extends Context.Service<
     readonly listRunnable: (query: RunnableQuery) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
     /**
      * Extends the lease of the attempt that holds `token`; `LeaseLost` if another attempt took the task. Fails with
-     * `CancelRequested` (the lease extended all the same) once `requestCancel` has asked for the task's cancel.
+     * `CancelRequested` (the lease extended all the same) once `requestCancel` has asked for the task's cancel, else
+     * with `PauseRequested` once `requestPause` has asked for its pause.
      */
     readonly heartbeat: (
       id: string,
       token: number,
       expiresAt: number
-    ) => Effect.Effect<void, StoreError | LeaseLost | CancelRequested>
+    ) => Effect.Effect<void, StoreError | LeaseLost | CancelRequested | PauseRequested>
     /**
      * Asks whoever runs a `running` task to cancel it (a cancel from a process that does not run it): kept with the
      * task until it ends, whichever attempt holds it; the holder hears of it at its next `heartbeat`. `false`, and
@@ -112,8 +114,22 @@ export class TaskStore extends Context.Service<
      */
     readonly requestCancel: (id: string) => Effect.Effect<boolean, StoreError>
     /**
+     * Asks whoever runs a `running` task to pause it, as `requestCancel` asks for a cancel (a cancel asked wins). Kept
+     * until the task is paused or ends: the holder hears of it at its next `heartbeat`; an attempt that ends first
+     * with a `Suspended` or `Requeued` transition is recorded paused instead, and a claim records it paused. `false`,
+     * and nothing kept, for a task in any other status.
+     */
+    readonly requestPause: (id: string) => Effect.Effect<boolean, StoreError>
+    /**
+     * The ids of tasks whose cancel or pause is asked (`requestCancel`, `requestPause`) from the subscription on, by
+     * any process sharing the store: the holder acts on a request at once instead of at its next heartbeat. A
+     * request missed (a listener reconnecting) is still heard at that heartbeat. Never fails.
+     */
+    readonly requests: Stream.Stream<string>
+    /**
      * Ends the running attempt that holds `token`. A stale token fails with `LeaseLost` and writes nothing. A
-     * `Suspended` or `Requeued` transition of a task whose cancel was asked (`requestCancel`) records `cancelled`.
+     * `Suspended` or `Requeued` transition of a task whose cancel was asked (`requestCancel`) records `cancelled`;
+     * of one whose pause was asked (`requestPause`), `suspended` (`Paused`, keeping a requeue's attempt and error).
      */
     readonly finish: (
       id: string,

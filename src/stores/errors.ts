@@ -32,6 +32,15 @@ export class CancelRequested extends Schema.TaggedError<CancelRequested>()("Canc
   }
 }
 
+/** Another process asked for this running task's pause (`TaskStore.requestPause`). */
+export class PauseRequested extends Schema.TaggedError<PauseRequested>()("PauseRequested", {
+  taskId: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId}: a pause was asked`
+  }
+}
+
 /** A write carried a fencing token that is no longer current: another attempt owns the task now. */
 export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   taskId: Schema.String,

@@ -469,6 +469,62 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
+  it.effect("a lease lost while an attempt's onStart hooks run keeps that attempt's body from starting", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      const inHook = yield* Deferred.make<void>()
+      const hookGate = yield* Deferred.make<void>()
+      const firstToken = yield* Ref.make<number | undefined>(undefined)
+      // The first attempt's heartbeat is refused, as after another worker's claim; later ones are kept.
+      const stolen = TaskStore.of({
+        ...memory,
+        heartbeat: (id, token, expiresAt) =>
+          Effect.flatMap(Ref.get(firstToken), (first) =>
+            first === token ? Effect.fail(new LeaseLost({ taskId: id, token })) : memory.heartbeat(id, token, expiresAt)
+          )
+      })
+      const slowStart = plugin({
+        name: "slow-start",
+        layer: Layer.empty,
+        hooks: {
+          onStart: (info) =>
+            Deferred.isDone(hookGate).pipe(
+              Effect.flatMap((open) =>
+                open
+                  ? Effect.void
+                  : Ref.set(firstToken, info.fencingToken).pipe(
+                      Effect.andThen(Deferred.succeed(inHook, undefined)),
+                      Effect.andThen(Deferred.await(hookGate))
+                    )
+              )
+            )
+        }
+      })
+      const tokens = yield* Ref.make<ReadonlyArray<number>>([])
+      const counted = task({ name: "counted", input: Schema.Void }, () =>
+        Effect.flatMap(TaskInfo, (info) => Ref.update(tokens, (all) => [...all, info.fencingToken]))
+      )
+      const runtime = yield* Runtime.make({ plugins: [slowStart], leaseDuration: "30 seconds" }).pipe(
+        Effect.provideService(TaskStore, stolen)
+      )
+      const handle = yield* runtime.submit(counted, undefined)
+      yield* Deferred.await(inHook)
+      // the heartbeat, a third of the lease on, finds the lease lost while the hook still runs
+      yield* TestClock.adjust("10 seconds")
+      yield* Deferred.succeed(hookGate, undefined)
+      yield* TestClock.adjust("1 second")
+      yield* handle.await
+      const fenced = yield* Ref.get(firstToken)
+      const ran = yield* Ref.get(tokens)
+      assert.isDefined(fenced)
+      assert.isFalse(
+        ran.some((token) => token === fenced),
+        "the fenced attempt's body ran"
+      )
+      assert.strictEqual(ran.length, 1)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("pauses a task that waits for a slot, and resumes it", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
@@ -822,7 +878,7 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.effect("cancels a task that runs in another runtime: that runtime stops it at its next heartbeat", () =>
+  it.effect("cancels a task that runs in another runtime: the store tells that runtime, which stops it at once", () =>
     Effect.gen(function* () {
       const started = yield* Deferred.make<void>()
       const finalized = yield* Ref.make(false)
@@ -832,18 +888,229 @@ describe("Runtime", () => {
           Effect.ensuring(Ref.set(finalized, true))
         )
       )
-      const running = yield* Runtime.make({ leaseDuration: "30 seconds" })
+      const running = yield* Runtime.make({ leaseDuration: "30 seconds", cancelGracePeriod: 0 })
       const elsewhere = yield* Runtime.make({ tasks: [long] })
       const handle = yield* running.submit(long, undefined)
       yield* Deferred.await(started)
       yield* elsewhere.cancel(handle.id)
-      // asked, not done yet: the runtime running it hears of it at its next heartbeat, a third of the lease on
-      assert.strictEqual((yield* handle.info).status, "running")
-      yield* TestClock.adjust("10 seconds")
+      // no time passes: no heartbeat carried it
       assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
       assert.isTrue(yield* Ref.get(finalized))
       assert.strictEqual((yield* elsewhere.get(handle.id)).status, "cancelled")
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
+  it.effect("a cancel from another runtime that its holder did not hear of comes with the next heartbeat", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      // a store whose requests nobody hears (a listener reconnecting)
+      const deaf = TaskStore.of({ ...memory, requests: Stream.never })
+      const started = yield* Deferred.make<void>()
+      const long = task({ name: "long", input: Schema.Void }, () =>
+        Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never))
+      )
+      const running = yield* Runtime.make({ leaseDuration: "30 seconds" }).pipe(Effect.provideService(TaskStore, deaf))
+      const elsewhere = yield* Runtime.make({ tasks: [long] }).pipe(Effect.provideService(TaskStore, deaf))
+      const handle = yield* running.submit(long, undefined)
+      yield* Deferred.await(started)
+      yield* elsewhere.cancel(handle.id)
+      // asked, not done yet: the runtime running it hears of it at its next heartbeat, a third of the lease on
+      yield* TestClock.adjust("9 seconds")
+      assert.strictEqual((yield* handle.info).status, "running")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("pauses a task that runs in another runtime, which stops it at once; resumed, it runs again", () =>
+    Effect.gen(function* () {
+      const runs = yield* Ref.make(0)
+      const started = yield* Deferred.make<void>()
+      const finalized = yield* Ref.make(0)
+      const pausable = task({ name: "pausable", input: Schema.Void, output: Schema.Number }, () =>
+        Effect.gen(function* () {
+          const run = yield* Ref.updateAndGet(runs, (n) => n + 1)
+          if (run === 1) yield* Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never))
+          return run
+        }).pipe(Effect.ensuring(Ref.update(finalized, (n) => n + 1)))
+      )
+      const running = yield* Runtime.make({ leaseDuration: "30 seconds" })
+      const elsewhere = yield* Runtime.make({ tasks: [pausable] })
+      const handle = yield* running.submit(pausable, undefined)
+      const paused = yield* Effect.forkChild(
+        Stream.runHead(
+          Stream.filter(
+            running.subscribe({ taskId: handle.id }),
+            (event) => event._tag === "StatusChanged" && event.status === "suspended"
+          )
+        ),
+        { startImmediately: true }
+      )
+      yield* Deferred.await(started)
+      yield* elsewhere.pause(handle.id)
+      // no time passes: no heartbeat carried it
+      yield* Fiber.join(paused)
+      const record = yield* elsewhere.get(handle.id)
+      assert.deepStrictEqual(
+        [record.status, record.suspendReason, record.leaseOwner, yield* Ref.get(finalized)],
+        ["suspended", { _tag: "Paused" }, undefined, 1]
+      )
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual(yield* Ref.get(runs), 1, "a paused task stays paused")
+      yield* elsewhere.resume(handle.id)
+      assert.strictEqual(yield* elsewhere.handle(pausable, handle.id).await, 2)
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
+  it.effect("a pause from another runtime that its holder did not hear of comes with the next heartbeat", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      const deaf = TaskStore.of({ ...memory, requests: Stream.never })
+      const started = yield* Deferred.make<void>()
+      const long = task({ name: "long", input: Schema.Void }, () =>
+        Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never))
+      )
+      const running = yield* Runtime.make({ leaseDuration: "30 seconds" }).pipe(Effect.provideService(TaskStore, deaf))
+      const elsewhere = yield* Runtime.make({ tasks: [long] }).pipe(Effect.provideService(TaskStore, deaf))
+      const handle = yield* running.submit(long, undefined)
+      yield* Deferred.await(started)
+      yield* elsewhere.pause(handle.id)
+      yield* TestClock.adjust("9 seconds")
+      assert.strictEqual((yield* handle.info).status, "running")
+      yield* TestClock.adjust("1 second")
+      const record = yield* elsewhere.get(handle.id)
+      assert.deepStrictEqual([record.status, record.suspendReason], ["suspended", { _tag: "Paused" }])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a pause asked from another runtime is not lost when the attempt ends first: the retry is paused", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      const deaf = TaskStore.of({ ...memory, requests: Stream.never })
+      const started = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const runs = yield* Ref.make(0)
+      const flaky = task({ name: "flaky", input: Schema.Void, retry: Schedule.spaced("1 second") }, () =>
+        Ref.update(runs, (n) => n + 1).pipe(
+          Effect.andThen(Deferred.succeed(started, undefined)),
+          Effect.andThen(Deferred.await(gate)),
+          Effect.andThen(Effect.fail(new Boom({ reason: "again" })))
+        )
+      )
+      const running = yield* Runtime.make().pipe(Effect.provideService(TaskStore, deaf))
+      const elsewhere = yield* Runtime.make({ tasks: [flaky] }).pipe(Effect.provideService(TaskStore, deaf))
+      const handle = yield* running.submit(flaky, undefined)
+      yield* Deferred.await(started)
+      yield* elsewhere.pause(handle.id)
+      // the attempt fails before any heartbeat: its retry is recorded paused
+      yield* Deferred.succeed(gate, undefined)
+      yield* TestClock.adjust("1 minute")
+      const record = yield* elsewhere.get(handle.id)
+      assert.deepStrictEqual(
+        [record.status, record.suspendReason, record.attempt, record.error?.tag, yield* Ref.get(runs)],
+        ["suspended", { _tag: "Paused" }, 2, "Boom", 1]
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "a pause from another runtime carried out while the attempt's retry is written leaves no pause behind",
+    () =>
+      Effect.gen(function* () {
+        const memory = yield* MemoryTaskStore.make
+        const writing = yield* Deferred.make<void>()
+        const gate = yield* Deferred.make<void>()
+        const heard = yield* Deferred.make<void>()
+        // the first requeue is written only once the gate opens; a heartbeat that carries the pause says so
+        const slowRequeue = TaskStore.of({
+          ...memory,
+          heartbeat: (id, token, expiresAt) =>
+            memory
+              .heartbeat(id, token, expiresAt)
+              .pipe(
+                Effect.tapError((error) =>
+                  error._tag === "PauseRequested" ? Deferred.succeed(heard, undefined) : Effect.void
+                )
+              ),
+          finish: (id, token, transition) =>
+            transition._tag === "Requeued" && transition.attempt === 2
+              ? Deferred.succeed(writing, undefined).pipe(
+                  Effect.andThen(Deferred.await(gate)),
+                  Effect.andThen(memory.finish(id, token, transition))
+                )
+              : memory.finish(id, token, transition)
+        })
+        const started = yield* Deferred.make<number>()
+        const flaky = task({ name: "flaky", input: Schema.Void, retry: Schedule.spaced("1 second") }, () =>
+          Effect.flatMap(TaskInfo, (info) =>
+            info.attempt === 1
+              ? Effect.fail(new Boom({ reason: "again" }))
+              : Deferred.succeed(started, info.attempt).pipe(Effect.andThen(Effect.never))
+          )
+        )
+        const elsewhere = yield* Runtime.make({ tasks: [flaky] }).pipe(Effect.provideService(TaskStore, memory))
+        const id = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const running = yield* Runtime.make({ leaseDuration: "30 seconds" }).pipe(
+              Effect.provideService(TaskStore, slowRequeue)
+            )
+            const handle = yield* running.submit(flaky, undefined)
+            yield* Deferred.await(writing)
+            // asked while the retry is being written: the store records the pause instead of the retry
+            yield* elsewhere.pause(handle.id)
+            // the holder hears of it, and its pause waits for the retry's write
+            yield* Deferred.await(heard)
+            for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+            yield* Deferred.succeed(gate, undefined)
+            const paused = yield* elsewhere
+              .get(handle.id)
+              .pipe(Effect.repeat({ until: (record) => record.status !== "running" }))
+            assert.deepStrictEqual([paused.status, paused.suspendReason], ["suspended", { _tag: "Paused" }])
+            // resumed here, its next attempt runs; then this runtime shuts down
+            yield* running.resume(handle.id)
+            assert.strictEqual(yield* Deferred.await(started), 2)
+            return handle.id
+          })
+        )
+        // a shutdown hands the attempt back: no pause left over from the first one applies to it
+        const record = Option.getOrThrow(yield* memory.get(id))
+        assert.deepStrictEqual([record.status, record.attempt], ["pending", 2])
+      })
+  )
+
+  it.effect("a pause that comes while a claim is written pauses the claimed task, whose body never runs", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      const written = yield* Deferred.make<void>()
+      const reply = yield* Deferred.make<void>()
+      // A store whose claim is written at once and answers later, as a database's reply on its way.
+      const slowReply = TaskStore.of({
+        ...memory,
+        claim: (id, lease) =>
+          Effect.flatMap(memory.claim(id, lease), (claimed) =>
+            Deferred.succeed(written, undefined).pipe(Effect.andThen(Deferred.await(reply)), Effect.as(claimed))
+          )
+      })
+      const runs = yield* Ref.make(0)
+      // with a limit, a task is created pending and its driver claims it
+      const limited = task({ name: "limited", input: Schema.Void, maxParallel: 1 }, () =>
+        Ref.update(runs, (n) => n + 1).pipe(Effect.andThen(Effect.never))
+      )
+      const runtime = yield* Runtime.make({ leaseDuration: "30 seconds" }).pipe(
+        Effect.provideService(TaskStore, slowReply)
+      )
+      const handle = yield* runtime.submit(limited, undefined)
+      yield* Deferred.await(written)
+      // the task says `running`, under this runtime's lease, but no attempt of it executes here yet
+      yield* runtime.pause(handle.id)
+      yield* Deferred.succeed(reply, undefined)
+      yield* TestClock.adjust("10 seconds")
+      const record = Option.getOrThrow(yield* memory.get(handle.id))
+      assert.deepStrictEqual(
+        [record.status, record.suspendReason, yield* Ref.get(runs)],
+        ["suspended", { _tag: "Paused" }, 0]
+      )
+    }).pipe(Effect.scoped)
   )
 
   it.effect("a cancel asked from another runtime is not lost when the attempt ends before it hears of it", () =>

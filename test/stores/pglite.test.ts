@@ -23,6 +23,7 @@ import {
 import { layerFrom, makeTemplate, tempDir } from "./postgres/pgliteTemplate.ts"
 import { pgStoresSuite } from "./postgres/pgStoresSuite.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
+import { requestsAcross } from "./postgres/requestsAcross.ts"
 
 const template = await Effect.runPromise(makeTemplate)
 
@@ -160,6 +161,13 @@ describe("PgliteStore", () => {
 })
 
 describe("Runtime over PgliteStore", () => {
+  it.live("a cancel or pause asked by one runtime reaches another that runs the task at once, by notification", () =>
+    Effect.gen(function* () {
+      const context = yield* Layer.build(layerFrom(template))
+      yield* requestsAcross(context, context)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("records a task failed, not stuck running, when its output or its error holds text jsonb refuses", () =>
     Effect.gen(function* () {
       const runtime = yield* Runtime.make()

@@ -19,6 +19,7 @@ import {
 } from "../../src/testing.ts"
 import { pgStoresSuite } from "./postgres/pgStoresSuite.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
+import { requestsAcross } from "./postgres/requestsAcross.ts"
 import * as TestDatabase from "./postgres/TestDatabase.ts"
 
 // Registers nothing without a server: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx vitest run test/stores
@@ -310,6 +311,15 @@ if (adminUrl !== undefined && adminUrl !== "") {
         assert.strictEqual(yield* steps.pendingSignals("t1", "n"), 2)
         assert.deepStrictEqual(yield* steps.receiveSignal("t1", "n", "next"), Option.some("b"))
       })
+    )
+
+    it.live("a cancel or pause asked from another process's store reaches the holder at once, by notification", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const holder = yield* Layer.build(PostgresStore.layer({ url: database }))
+        const asker = yield* Layer.build(PostgresStore.layer({ url: database }))
+        yield* requestsAcross(holder, asker)
+      }).pipe(Effect.scoped)
     )
 
     it.effect("fails with StoreError once its database is gone", () =>

@@ -66,7 +66,13 @@ export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     tag: "tasks",
     parameters: [taskIdParameter],
     responses: {
-      200: { description: `The task after the ${action}.`, schema: TaskView },
+      200: {
+        description:
+          action === "pause"
+            ? "The task after the pause; still `running` if it runs in another process, which was asked to pause it."
+            : "The task after the resume.",
+        schema: TaskView
+      },
       ...unauthorized,
       404: problemDoc(action === "pause" ? "No such task." : "No such task, or the runtime does not know its name."),
       409: problemDoc(conflict)
@@ -81,7 +87,7 @@ export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         actionDoc(
           "pause",
           "Pause a task until it is resumed: a running attempt is interrupted, and runs again from its start",
-          "The task has ended, or runs in another process."
+          "The task has ended."
         )
       ],
       handle: pause

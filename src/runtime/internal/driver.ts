@@ -15,10 +15,17 @@ import {
   type Layer,
   Option,
   type Scope,
-  Semaphore
+  Semaphore,
+  Stream
 } from "effect"
 import type { LeaseLost, StoreError } from "../../stores/errors.ts"
-import { isTerminal, type StoredError, type TaskRecord, type TaskStatus } from "../../stores/TaskRecord.ts"
+import {
+  isTerminal,
+  type StoredError,
+  type SuspendReason,
+  type TaskRecord,
+  type TaskStatus
+} from "../../stores/TaskRecord.ts"
 import type { TaskStore, Transition } from "../../stores/TaskStore.ts"
 import { type SignalRejected, TaskCancelled, TaskNotFound, TaskTimeout } from "../errors.ts"
 import type { LifecycleHooks } from "../Plugin.ts"
@@ -128,6 +135,10 @@ const setFiber = (entry: DriverEntry, fiber: Fiber.Fiber<AnyExit | undefined>) =
   if (entry.onFiber !== undefined) Deferred.doneUnsafe(entry.onFiber, Exit.succeed(fiber))
 }
 
+/** Paused until someone resumes it (not a body's pause until a time). */
+const isPausedFromOutside = (reason: SuspendReason | undefined) =>
+  reason?._tag === "Paused" && reason.until === undefined
+
 /** The fiber of a driver, waiting for it when the driver is still being started. */
 const fiberOf = (entry: DriverEntry | undefined): Effect.Effect<Fiber.Fiber<AnyExit | undefined> | undefined> => {
   if (entry === undefined || entry.fiber !== undefined) return Effect.succeed(entry?.fiber)
@@ -160,8 +171,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
     fenced: boolean
   }
   const attempts = new Map<string, AttemptSlot>()
-  // Tasks a cancel asked from another process is being carried out for here (one at a time per task).
-  const remoteCancels = new Set<string>()
+  // Tasks a cancel or pause asked from another process is being carried out for here (one at a time per task).
+  const remoteRequests = new Set<string>()
+  // Whether this runtime listens to the store's requests (`TaskStore.requests`): from its first attempt on.
+  let listening = false
 
   // Creating a semaphore is synchronous, so two fibers can never create two for one key.
   const slot = (task: AnyTask, sessionId: string | undefined) => {
@@ -336,9 +349,18 @@ export const makeDriver = (options: DriverOptions): Driver => {
               )
             : finish
         return Effect.flatMap(written, (finished) => {
-          // Cancelled instead, as another process asked (`requestCancel`) before this attempt heard of it.
+          // Cancelled or paused instead, as another process asked (`requestCancel`, `requestPause`) before this
+          // attempt heard of it.
           const cancelledInstead = finished.status === "cancelled" && transition._tag !== "Cancelled"
-          const recorded: Transition = cancelledInstead ? { _tag: "Cancelled" } : transition
+          const pausedInstead =
+            finished.status === "suspended" &&
+            isPausedFromOutside(finished.suspendReason) &&
+            !(transition._tag === "Suspended" && isPausedFromOutside(transition.reason))
+          const recorded: Transition = cancelledInstead
+            ? { _tag: "Cancelled" }
+            : pausedInstead
+              ? { _tag: "Suspended", reason: { _tag: "Paused" } }
+              : transition
           const result = {
             record: finished,
             exit: cancelledInstead ? Exit.fail(new TaskCancelled({ taskId: record.id })) : end.exit
@@ -364,20 +386,26 @@ export const makeDriver = (options: DriverOptions): Driver => {
       }
       // This function runs when `execute` runs, once: it can publish and fork without a step of its own.
       publishNow(record)
-      // Cancelled while its claim was on the way: the body does not start, and the attempt records the cancel (there
-      // is nothing for a pause or a heartbeat to stop).
-      if (cancelRequested.has(record.id)) return afterAttempt(Exit.interrupt())
+      // Cancelled or paused while its claim was on the way: the body does not start, and the attempt records the
+      // cancel or the pause (there is nothing for a pause or a heartbeat to stop).
+      if (cancelRequested.has(record.id) || pauseRequested.has(record.id)) return afterAttempt(Exit.interrupt())
       // Known as executing from here on, so that a pause during the `onStart` hooks finds the attempt.
       attempts.set(record.id, slot)
       const entry = active.get(record.id)
       if (entry !== undefined) entry.executed = true
-      const started =
+      const forked =
         hooks.length === 0
           ? forkAttempt()
           : Effect.andThen(
               runHooks("onStart", (f) => f(info)),
               Effect.suspend(forkAttempt)
             )
+      const started = listening
+        ? forked
+        : Effect.andThen(
+            listenForRequests,
+            Effect.suspend(() => forked)
+          )
       return Effect.flatMap(started, (attemptFiber) => {
         // A body that needed no wait has ended already (the fiber started at once): take its end as it is.
         const ended = slot.stopped === undefined ? attemptFiber.pollUnsafe() : undefined
@@ -399,8 +427,9 @@ export const makeDriver = (options: DriverOptions): Driver => {
       Option.isSome(found) &&
       found.value.fencingToken === record.fencingToken &&
       (found.value.status === statusAfter[transition._tag] ||
-        // a suspension or requeue recorded as `cancelled`: another process had asked for the cancel
-        (found.value.status === "cancelled" && (transition._tag === "Suspended" || transition._tag === "Requeued")))
+        // a suspension or requeue recorded as `cancelled` or paused: another process had asked for it
+        ((found.value.status === "cancelled" || found.value.status === "suspended") &&
+          (transition._tag === "Suspended" || transition._tag === "Requeued")))
         ? Effect.succeed(found.value)
         : Effect.fail(lost)
     )
@@ -705,13 +734,20 @@ export const makeDriver = (options: DriverOptions): Driver => {
    * Pauses a task until it is resumed: a running attempt here is interrupted (its finalizers run) and recorded
    * `suspended`; a waiting task is suspended in the store. `false` when the task has ended or runs elsewhere.
    */
-  const pause = (id: string): Effect.Effect<boolean, TaskNotFound | StoreError> =>
+  const pause = (id: string, tries = 3): Effect.Effect<boolean, TaskNotFound | StoreError> =>
     Effect.gen(function* () {
       const record = yield* readRecord(id)
       if (isTerminal(record.status)) return false
       if (record.status === "running") {
         const slot = attempts.get(id)
-        if (slot === undefined) return false
+        if (slot === undefined) {
+          // This runtime's claim of it has committed and its reply is on its way: the attempt stops before its body.
+          if (record.leaseOwner === options.runtimeId && active.has(id)) pauseRequested.add(id)
+          // Running in another process: ask its holder, through the store. It pauses the task when it hears of it;
+          // an attempt that ends first, or a claim, records it paused. Ended meanwhile: look again.
+          if (yield* store.requestPause(id)) return true
+          return tries > 1 ? yield* pause(id, tries - 1) : false
+        }
         pauseRequested.add(id)
         if (slot.fiber !== undefined) {
           yield* Fiber.interrupt(slot.fiber)
@@ -723,15 +759,18 @@ export const makeDriver = (options: DriverOptions): Driver => {
           slot.recorded ??= Deferred.makeUnsafe<void>()
           yield* Deferred.await(slot.recorded)
         }
-        if (slot.left?.status === "suspended" && slot.left.suspendReason?._tag === "Paused") return true
-        // The body had ended before the pause came (its outcome was being recorded): the pause was not applied, and
-        // must not apply to a later attempt. Pause the task as that outcome left it (a retry to come is paused).
+        // Taken by the attempt's end if it came in time; otherwise it must not apply to a later attempt.
         pauseRequested.delete(id)
-        return yield* pause(id)
+        if (slot.left?.status === "suspended" && isPausedFromOutside(slot.left.suspendReason)) return true
+        // The body had ended before the pause came (its outcome was being recorded): the pause was not applied.
+        // Pause the task as that outcome left it (a retry to come is paused).
+        return yield* pause(id, tries)
       }
       const paused = yield* store.suspendIdle(id, { _tag: "Paused" })
       if (Option.isSome(paused)) yield* publish(paused.value)
-      return Option.isSome(paused)
+      if (Option.isSome(paused)) return true
+      // Claimed meanwhile (here or elsewhere): look again.
+      return tries > 1 ? yield* pause(id, tries - 1) : false
     })
 
   /**
@@ -752,20 +791,41 @@ export const makeDriver = (options: DriverOptions): Driver => {
           return Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
         })
       ),
-      Effect.catchTag("CancelRequested", () =>
-        // Asked from another process: cancel here, as a local cancel does (its grace period included), once.
-        Effect.suspend(() => {
-          if (attempts.get(id) !== slot || remoteCancels.has(id)) return Effect.void
-          remoteCancels.add(id)
-          const cancelling = Effect.ensuring(
-            Effect.ignore(cancel(id)),
-            Effect.sync(() => remoteCancels.delete(id))
-          )
-          return Effect.asVoid(Effect.forkIn(cancelling, options.scope))
-        })
-      ),
+      // Asked from another process: carried out here as a local cancel or pause is (a cancel's grace period
+      // included), once at a time.
+      Effect.catchTag("CancelRequested", () => carryOut(id, slot, cancel(id))),
+      Effect.catchTag("PauseRequested", () => carryOut(id, slot, pause(id))),
       Effect.catchTag("StoreError", () => Effect.void)
     )
+
+  /** Carries out a request another process made of the attempt in `slot`, in a fiber of its own, once at a time. */
+  const carryOut = (id: string, slot: AttemptSlot, request: Effect.Effect<unknown, unknown>) =>
+    Effect.suspend(() => {
+      if (attempts.get(id) !== slot || remoteRequests.has(id)) return Effect.void
+      remoteRequests.add(id)
+      const carried = Effect.ensuring(
+        Effect.ignore(request),
+        Effect.sync(() => remoteRequests.delete(id))
+      )
+      return Effect.asVoid(Effect.forkIn(carried, options.scope))
+    })
+
+  /**
+   * From this runtime's first attempt on, a request another process makes of a task executing here (a cancel, a
+   * pause) is heard at once: its heartbeat is taken now, and carries it. Missed, it comes with the next heartbeat.
+   */
+  const listenForRequests = Effect.suspend(() => {
+    if (listening) return Effect.void
+    listening = true
+    const heard = Stream.runForEach(store.requests, (id) =>
+      Effect.suspend(() => {
+        const slot = attempts.get(id)
+        return slot === undefined ? Effect.void : beat(id, slot)
+      })
+    )
+    // started at once: a store that subscribes synchronously (in memory) hears a request asked right after
+    return Effect.asVoid(Effect.forkIn(heard, options.scope, { startImmediately: true }))
+  })
 
   const heartbeats: Effect.Effect<never> = Effect.forever(
     Effect.andThen(

@@ -2,8 +2,8 @@
  * A `TaskStore` in this process's memory: as fast as a map, gone with the process. Every operation is one
  * synchronous step, so no two operations interleave and a fenced write is checked and applied atomically.
  */
-import { Clock, Deferred, Effect, Exit, Layer, Option } from "effect"
-import { CancelRequested, InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
+import { Clock, Deferred, Effect, Exit, Layer, Option, Queue, Stream } from "effect"
+import { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError } from "../errors.ts"
 import { isTerminal, type SuspendReason, type TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
@@ -109,6 +109,18 @@ const apply = (task: TaskRecord, transition: Transition, now: number): TaskRecor
   }
 }
 
+const paused: Transition = { _tag: "Suspended", reason: { _tag: "Paused" } }
+
+/** A `Suspended` or `Requeued` transition of a task whose pause was asked: paused, at the attempt a requeue gives. */
+const pausedAfter = (task: TaskRecord, transition: Transition, now: number): TaskRecord => {
+  const next = apply(task, paused, now)
+  if (transition._tag !== "Requeued") return next
+  const requeued = next as MutableRecord
+  requeued.attempt = transition.attempt
+  if (transition.error !== undefined) requeued.error = transition.error
+  return requeued
+}
+
 const cursorOf = (task: TaskRecord): string => `${task.createdAt}:${task.id}`
 
 /** The position a cursor names, or `null` for a string that is not a cursor. */
@@ -138,8 +150,11 @@ const atNowSync = <A>(f: (now: number) => A): Effect.Effect<A> =>
 /** Builds an empty in-memory task store. */
 export const make = Effect.sync(() => {
   const tasks = new Map<string, TaskRecord>()
-  // the tasks whose cancel another process asked for, until they end
-  const cancelsAsked = new Set<string>()
+  // The tasks whose cancel (until they end) or pause (until they are paused or end) another process asked for; a
+  // cancel asked wins over a pause.
+  const asked = new Map<string, "cancel" | "pause">()
+  // The subscribers of `requests`.
+  const listeners = new Set<(id: string) => void>()
   const byIdempotencyKey = new Map<string, TaskRecord>()
   let token = 0
   // Completed and replaced whenever a task may have become runnable.
@@ -237,10 +252,14 @@ export const make = Effect.sync(() => {
       const task = tasks.get(id)
       if (task === undefined || !isRunnable(task, now)) return Option.none()
       if (lease.maxParallel !== undefined && liveLeases(task, now) >= lease.maxParallel) return Option.none()
-      // Another process asked for its cancel: it is not claimed, it ends cancelled.
-      if (cancelsAsked.has(id)) {
-        tasks.set(id, apply(task, { _tag: "Cancelled" }, now))
-        cancelsAsked.delete(id)
+      // Another process asked for its cancel or pause: it is not claimed, it ends cancelled or is paused.
+      const request = asked.get(id)
+      if (request !== undefined) {
+        // a new token, as a claim takes: the holder that was asked can no longer write
+        const next = apply(task, request === "cancel" ? { _tag: "Cancelled" } : paused, now) as MutableRecord
+        next.fencingToken = ++token
+        tasks.set(id, next)
+        asked.delete(id)
         return Option.none()
       }
       const claimed = unscheduled(task)
@@ -263,21 +282,41 @@ export const make = Effect.sync(() => {
     )
 
   const heartbeat = (id: string, fencingToken: number, expiresAt: number) =>
-    atNow((now): Effect.Effect<void, LeaseLost | CancelRequested> => {
+    atNow((now): Effect.Effect<void, LeaseLost | CancelRequested | PauseRequested> => {
       const task = tasks.get(id)
       if (task === undefined || task.status !== "running" || task.fencingToken !== fencingToken) {
         return Effect.fail(new LeaseLost({ taskId: id, token: fencingToken }))
       }
       tasks.set(id, { ...task, leaseExpiresAt: expiresAt, updatedAt: now })
-      return cancelsAsked.has(id) ? Effect.fail(new CancelRequested({ taskId: id })) : Effect.void
+      const request = asked.get(id)
+      if (request === undefined) return Effect.void
+      return Effect.fail(
+        request === "cancel" ? new CancelRequested({ taskId: id }) : new PauseRequested({ taskId: id })
+      )
     })
 
-  const requestCancel = (id: string) =>
+  const request = (id: string, kind: "cancel" | "pause") =>
     Effect.sync(() => {
       if (tasks.get(id)?.status !== "running") return false
-      cancelsAsked.add(id)
+      if (asked.get(id) !== "cancel") asked.set(id, kind)
+      for (const listener of listeners) listener(id)
       return true
     })
+  const requestCancel = (id: string) => request(id, "cancel")
+  const requestPause = (id: string) => request(id, "pause")
+
+  const requests = Stream.callback<string>((queue) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const listener = (id: string) => {
+          Queue.offerUnsafe(queue, id)
+        }
+        listeners.add(listener)
+        return listener
+      }),
+      (listener) => Effect.sync(() => listeners.delete(listener))
+    )
+  )
 
   const finish = (id: string, fencingToken: number, transition: Transition) =>
     atNow((now) => {
@@ -285,11 +324,17 @@ export const make = Effect.sync(() => {
       if (task === undefined || task.status !== "running" || task.fencingToken !== fencingToken) {
         return Effect.fail(new LeaseLost({ taskId: id, token: fencingToken }))
       }
-      // A task whose cancel another process asked for is not suspended or requeued: it ends cancelled.
-      const asked = cancelsAsked.has(id) && (transition._tag === "Suspended" || transition._tag === "Requeued")
-      const next = apply(task, asked ? { _tag: "Cancelled" } : transition, now)
+      // A task whose cancel or pause another process asked for is not suspended or requeued: it ends cancelled, or
+      // is paused (at the attempt a requeue gives it, with its error).
+      const request = transition._tag === "Suspended" || transition._tag === "Requeued" ? asked.get(id) : undefined
+      const next =
+        request === "cancel"
+          ? apply(task, { _tag: "Cancelled" }, now)
+          : request === "pause"
+            ? pausedAfter(task, transition, now)
+            : apply(task, transition, now)
       tasks.set(id, next)
-      if (isTerminal(next.status)) cancelsAsked.delete(id)
+      if (isTerminal(next.status) || request === "pause") asked.delete(id)
       if (next.status === "pending" || next.status === "suspended") notifyWork()
       return Effect.succeed(next)
     })
@@ -327,6 +372,7 @@ export const make = Effect.sync(() => {
       next.suspendReason = reason
       next.updatedAt = now
       tasks.set(id, next)
+      if (asked.get(id) === "pause") asked.delete(id)
       return Option.some(next)
     })
 
@@ -336,7 +382,7 @@ export const make = Effect.sync(() => {
       if (task === undefined || (task.status !== "pending" && task.status !== "suspended")) return Option.none()
       const next = apply(task, { _tag: "Cancelled" }, now)
       tasks.set(id, next)
-      cancelsAsked.delete(id)
+      asked.delete(id)
       return Option.some(next)
     })
 
@@ -349,6 +395,8 @@ export const make = Effect.sync(() => {
     listRunnable,
     heartbeat,
     requestCancel,
+    requestPause,
+    requests,
     finish,
     recoverOwned,
     wake,

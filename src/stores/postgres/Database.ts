@@ -16,7 +16,7 @@ import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator"
 import { Context, Duration, Effect, Layer, Predicate, Schedule, Schema } from "effect"
 import postgres from "postgres"
 import { StoreError } from "../errors.ts"
-import { channel, type Listen, Notifications } from "./Notifications.ts"
+import { type Listen, Notifications } from "./Notifications.ts"
 import * as schema from "./schema.ts"
 
 /** A drizzle database over either driver; queries are written once against it. */
@@ -331,10 +331,12 @@ const migrateServer = (url: string) =>
     (client) => Effect.ignore(attemptOnce("close", () => client.end({ timeout: closeTimeoutSeconds })))
   )
 
+const notifyQuery = "select pg_notify($1, $2)"
+
 /** PGlite delivers a session's own notifications to it: the store hears what its own process writes. */
 const listenPglite =
   (client: PGlite): Listen =>
-  async (onNotify, onListen) => {
+  async (channel, onNotify, onListen) => {
     const unlisten = await client.listen(channel, onNotify)
     onListen()
     return unlisten
@@ -346,7 +348,7 @@ const listenPglite =
  */
 const listenPostgres =
   (client: postgres.Sql): Listen =>
-  async (onNotify, onListen) => {
+  async (channel, onNotify, onListen) => {
     const subscription = await client.listen(channel, onNotify, onListen)
     return subscription.unlisten
   }
@@ -365,7 +367,11 @@ export class Db extends Context.Service<Db, Database>()("waypoint/stores/postgre
         const latest = () =>
           client.query<{ latest: string | null }>(appliedQuery).then((result) => result.rows[0]?.latest)
         if (!(yield* isMigrated(latest))) yield* attemptOnce("migrate", () => migratePglite(db, migrationConfig))
-        const notifications = yield* Notifications.make(listenPglite(client))
+        const notifications = yield* Notifications.make(
+          listenPglite(client),
+          (channel, payload) => Effect.asVoid(attempt("notify", () => client.query(notifyQuery, [channel, payload]))),
+          { afterWrites: false }
+        )
         return Context.make(Db, db).pipe(
           Context.add(Driver, Driver.pglite(client)),
           Context.add(Notifications, notifications)
@@ -385,8 +391,10 @@ export class Db extends Context.Service<Db, Database>()("waypoint/stores/postgre
           Effect.ignore(attemptOnce("close", () => client.end({ timeout: closeTimeoutSeconds })))
         )
         // made after the client, so its finalizer (the unsubscribe) runs before the client ends
-        const notifications = yield* Notifications.make(listenPostgres(client), (payload) =>
-          Effect.asVoid(attempt("notify", () => client`select pg_notify(${channel}, ${payload})`))
+        const notifications = yield* Notifications.make(
+          listenPostgres(client),
+          (channel, payload) => Effect.asVoid(attempt("notify", () => client.unsafe(notifyQuery, [channel, payload]))),
+          { afterWrites: true }
         )
         return Context.make(Db, drizzlePostgres({ client, schema })).pipe(
           Context.add(Driver, Driver.postgres(client)),

@@ -11,14 +11,20 @@
  * 7 300-8 800/s with the statement after, 10 000-14 700/s without notifying), while the statement after adds about
  * 0.05 ms to one write. A process that dies between the two loses that wake-up: workers find the task at their next
  * poll.
+ *
+ * Requests of a cancel or a pause (`TaskStore.requestCancel`, `requestPause`) go on a second channel, `requestChannel`,
+ * each with the task's id, sent by a statement of its own once stored: the process that runs the task acts on it at
+ * once rather than at its next heartbeat, which still carries a request this listener missed.
  */
 import { type SQL, sql } from "drizzle-orm"
 import type { PgColumn } from "drizzle-orm/pg-core"
-import { Clock, Context, Deferred, Effect, Exit, type Fiber, Option, Scope, Semaphore } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, type Fiber, Option, Queue, Scope, Semaphore, Stream } from "effect"
 import { StoreError } from "../errors.ts"
 
 /** The channel of every wake-up; the payload is the task's due time in epoch milliseconds, or empty for now. */
 export const channel = "waypoint_work"
+/** The channel of requests of a cancel or a pause; the payload is the task's id. */
+export const requestChannel = "waypoint_requests"
 
 /**
  * A RETURNING column that notifies once per returned row (identical payloads of one transaction are delivered once)
@@ -31,16 +37,22 @@ export const notifyWork = (runAt: PgColumn, when?: SQL): SQL<null> =>
   })`
 
 /**
- * Subscribes to `channel`: `onNotify` gets each payload, `onListen` runs each time the subscription is (re)made (a
+ * Subscribes to a channel: `onNotify` gets each payload, `onListen` runs each time the subscription is (re)made (a
  * reconnect loses what was sent meanwhile). Resolves to the unsubscribe.
  */
-export type Listen = (onNotify: (payload: string) => void, onListen: () => void) => Promise<() => Promise<unknown>>
+export type Listen = (
+  channel: string,
+  onNotify: (payload: string) => void,
+  onListen: () => void
+) => Promise<() => Promise<unknown>>
 
-/** Sends one notification on `channel`, as a statement of its own. */
-export type Send = (payload: string) => Effect.Effect<void, StoreError>
+/** Sends one notification on a channel, as a statement of its own. */
+export type Send = (channel: string, payload: string) => Effect.Effect<void, StoreError>
 
 // Due times kept for waiters beyond this many are dropped (the latest first): polling finds those tasks.
 const maxDueTimes = 1024
+// How long a `requests` subscription that could not listen waits before it tries again.
+const listenRetryMillis = 1000
 // How long closing waits for the unsubscribe to reach the database.
 const unlistenTimeoutMillis = 1000
 
@@ -59,13 +71,21 @@ export class Notifications extends Context.Service<
      * themselves (`notifyWork`).
      */
     readonly notifyAfter: Option.Option<(runAt: number | undefined) => Effect.Effect<void>>
+    /** Tells every listening process that a cancel or pause of this task was asked; never fails (best effort). */
+    readonly announceRequest: (id: string) => Effect.Effect<void>
+    /** The ids announced from the subscription on; a listener that cannot start tries again every second. */
+    readonly requests: Stream.Stream<string>
   }
 >()("waypoint/stores/postgres/Notifications") {
   /**
-   * Wake-ups heard through `listen` and, with `send`, sent after each write (without, the writes notify themselves);
-   * the subscription, once made, is undone when the current scope closes.
+   * Wake-ups heard through `listen` and, with `afterWrites`, sent with `send` after each write (without, the writes
+   * notify themselves); the subscription, once made, is undone when the current scope closes.
    */
-  static readonly make = (listen: Listen, send?: Send): Effect.Effect<Notifications["Service"], never, Scope.Scope> =>
+  static readonly make = (
+    listen: Listen,
+    send: Send,
+    options: { readonly afterWrites: boolean }
+  ): Effect.Effect<Notifications["Service"], never, Scope.Scope> =>
     Effect.gen(function* () {
       const scope = yield* Effect.scope
       const lock = yield* Semaphore.make(1)
@@ -103,7 +123,7 @@ export class Notifications extends Context.Service<
         Effect.suspend(() => {
           if (listening) return Effect.void
           return Effect.tryPromise({
-            try: () => listen(onNotify, onListen),
+            try: () => listen(channel, onNotify, onListen),
             catch: (cause) => new StoreError({ operation: "listen", cause })
           }).pipe(
             Effect.flatMap((unlisten) => {
@@ -146,13 +166,36 @@ export class Notifications extends Context.Service<
           returnedAt.set(fiber, heard)
         })
 
-      const notifyAfter =
-        send === undefined
-          ? Option.none()
-          : Option.some((runAt: number | undefined) =>
-              Effect.ignore(send(runAt === undefined ? "" : String(runAt)), { log: "Warn" })
-            )
+      const notifyAfter = options.afterWrites
+        ? Option.some((runAt: number | undefined) =>
+            Effect.ignore(send(channel, runAt === undefined ? "" : String(runAt)), { log: "Warn" })
+          )
+        : Option.none()
 
-      return Notifications.of({ awaitWork, notifyAfter })
+      const announceRequest = (id: string) => Effect.ignore(send(requestChannel, id), { log: "Warn" })
+
+      // Each try to listen is a resource of its own; the waits between tries can be interrupted (a closing runtime).
+      const requests = Stream.callback<string>((queue) =>
+        Effect.acquireRelease(
+          Effect.tryPromise({
+            try: () =>
+              listen(
+                requestChannel,
+                (id) => {
+                  Queue.offerUnsafe(queue, id)
+                },
+                () => {}
+              ),
+            catch: (cause) => new StoreError({ operation: "listen", cause })
+          }),
+          (unlisten) =>
+            Effect.promise(() => unlisten()).pipe(Effect.timeoutOption(unlistenTimeoutMillis), Effect.ignore)
+        ).pipe(
+          Effect.tapError(() => Effect.sleep(listenRetryMillis)),
+          Effect.eventually
+        )
+      )
+
+      return Notifications.of({ awaitWork, notifyAfter, announceRequest, requests })
     })
 }

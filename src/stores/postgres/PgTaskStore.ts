@@ -10,10 +10,10 @@
  * once, as a single-row statement; calls that arrive meanwhile go together as one statement (`taskBatches.ts`) once
  * it has returned, and each gets its own outcome. Under load that is one commit for many tasks.
  */
-import { and, eq, gte, inArray, isNull, lt, lte, ne, or, type SQL, sql } from "drizzle-orm"
+import { and, eq, gte, inArray, isNull, lt, lte, ne, or, sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
-import { Clock, Effect, Layer, Option } from "effect"
-import { CancelRequested, InvalidCursor, LeaseLost, StoreError } from "../errors.ts"
+import { Clock, Effect, Layer, Option, Stream } from "effect"
+import { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError } from "../errors.ts"
 import type { SuspendReason, TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
@@ -24,10 +24,12 @@ import {
   TaskStore,
   type Transition
 } from "../TaskStore.ts"
-import { attempt, Db, Driver } from "./Database.ts"
+import { attempt, Db, Driver, type Rows } from "./Database.ts"
 import { makeBatcher, type Outcomes } from "./internal/batcher.ts"
 import { type Claiming, type Creation, type Ending, makeTaskBatches, type Renewal } from "./internal/taskBatches.ts"
 import {
+  claimedUnlessAsked,
+  finishedUnlessAsked,
   firstRecord,
   jsonb,
   jsonText,
@@ -147,25 +149,19 @@ export const make = Effect.gen(function* () {
     and(eq(tasks.status, "running"), lt(tasks.leaseExpiresAt, sql.placeholder("now")))
   )
 
-  // A task whose cancel another process asked for (`requestCancel`) is not claimed, suspended or requeued: it ends
-  // cancelled (a claim of it answers `None`).
-  const asked = sql`${tasks.cancelRequested}`
-  const unlessAsked = (value: SQL) => sql`case when ${asked} then null else ${value} end`
+  // A task whose cancel or pause another process asked for (`requestCancel`, `requestPause`) is not claimed: it ends
+  // cancelled, or is paused (a claim of it answers `None`).
   const claimStatement = driver.prepare(
     "claim",
     db
       .update(tasks)
-      .set({
-        status: sql`case when ${asked} then 'cancelled' else 'running' end`,
-        leaseOwner: unlessAsked(sql`${param("owner")}::text`),
-        leaseExpiresAt: unlessAsked(sql`${param("expiresAt")}::bigint`),
-        fencingToken: nextFencingToken,
-        runAt: null,
-        suspendReason: null,
-        updatedAt: param("now"),
-        startedAt: sql`coalesce(${tasks.startedAt}, ${sql.placeholder("now")})`,
-        finishedAt: sql`case when ${asked} then ${param("now")}::bigint else ${tasks.finishedAt} end`
-      })
+      .set(
+        claimedUnlessAsked(
+          sql`${param("owner")}::text`,
+          sql`${param("expiresAt")}::bigint`,
+          sql`${param("now")}::bigint`
+        )
+      )
       .where(and(eq(tasks.id, sql.placeholder("id")), isRunnable))
       .returning(returnedNamed)
   )
@@ -190,12 +186,13 @@ export const make = Effect.gen(function* () {
     eq(tasks.status, "running"),
     eq(tasks.fencingToken, sql.placeholder("token"))
   )
+  // An ended attempt leaves no pause request behind: it was applied (below), or is moot.
   const fenced = (set: PgUpdateSetSource<typeof tasks>, returning = returnedNamed) =>
     driver.prepare(
       "finish",
       db
         .update(tasks)
-        .set({ ...released, ...set })
+        .set({ ...released, pauseRequested: false, ...set })
         .where(isHeld)
         .returning(returning)
     )
@@ -204,28 +201,29 @@ export const make = Effect.gen(function* () {
   const completeStatement = fenced({ ...ended, status: "completed", output: jsonb("output") })
   const failStatement = fenced({ ...ended, status: "failed", error: jsonb("error") })
   const cancelStatement = fenced({ ...ended, status: "cancelled" })
-  const cancelledIfAsked = { finishedAt: sql`case when ${asked} then ${param("now")}::bigint end` }
+  // A suspension or requeue of a task whose cancel or pause another process asked for ends it cancelled, or pauses it.
   // A suspension without runAt waits for a wake, which notifies then.
   const suspendStatement = fenced(
-    {
-      ...cancelledIfAsked,
-      status: sql`case when ${asked} then 'cancelled' else 'suspended' end`,
-      suspendReason: unlessAsked(jsonb("reason")),
-      runAt: unlessAsked(sql`${param("runAt")}::bigint`)
-    },
+    finishedUnlessAsked(sql`true`, sql`${param("now")}::bigint`, {
+      status: sql`'suspended'`,
+      runAt: sql`${param("runAt")}::bigint`,
+      suspendReason: jsonb("reason"),
+      attempt: sql`${tasks.attempt}`,
+      error: sql`${tasks.error}`,
+      finishedAt: sql`${tasks.finishedAt}`
+    }),
     wakingWhenDue
   )
   const requeueStatement = fenced(
-    {
-      ...cancelledIfAsked,
-      status: sql`case when ${asked} then 'cancelled' else 'pending' end`,
-      // cancelled instead, it keeps its attempt and error, as a cancel does
-      attempt: sql`case when ${asked} then ${tasks.attempt} else ${param("attempt")}::int end`,
-      runAt: unlessAsked(sql`${param("runAt")}::bigint`),
-      suspendReason: null,
+    finishedUnlessAsked(sql`true`, sql`${param("now")}::bigint`, {
+      status: sql`'pending'`,
+      runAt: sql`${param("runAt")}::bigint`,
+      suspendReason: sql`null`,
+      attempt: sql`${param("attempt")}::int`,
       // a requeue without an error keeps the previous attempt's
-      error: sql`case when ${asked} then ${tasks.error} else coalesce(${jsonb("error")}, ${tasks.error}) end`
-    },
+      error: sql`coalesce(${jsonb("error")}, ${tasks.error})`,
+      finishedAt: sql`${tasks.finishedAt}`
+    }),
     waking
   )
 
@@ -235,7 +233,10 @@ export const make = Effect.gen(function* () {
       .update(tasks)
       .set({ leaseExpiresAt: param("expiresAt"), updatedAt: param("now") })
       .where(isHeld)
-      .returning({ cancelRequested: sql`${tasks.cancelRequested}`.as("cancel_requested") })
+      .returning({
+        cancelRequested: sql`${tasks.cancelRequested}`.as("cancel_requested"),
+        pauseRequested: sql`${tasks.pauseRequested}`.as("pause_requested")
+      })
   )
 
   const requestCancelStatement = driver.prepare(
@@ -243,6 +244,14 @@ export const make = Effect.gen(function* () {
     db
       .update(tasks)
       .set({ cancelRequested: true })
+      .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "running")))
+      .returning({ id: sql`${tasks.id}`.as("id") })
+  )
+  const requestPauseStatement = driver.prepare(
+    "requestPause",
+    db
+      .update(tasks)
+      .set({ pauseRequested: true })
       .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "running")))
       .returning({ id: sql`${tasks.id}`.as("id") })
   )
@@ -269,7 +278,14 @@ export const make = Effect.gen(function* () {
     "suspendIdle",
     db
       .update(tasks)
-      .set({ status: "suspended", suspendReason: jsonb("reason"), runAt: null, updatedAt: param("now") })
+      // a pause asked of the task while it ran is done, or replaced by this suspension
+      .set({
+        status: "suspended",
+        suspendReason: jsonb("reason"),
+        runAt: null,
+        pauseRequested: false,
+        updatedAt: param("now")
+      })
       .where(and(eq(tasks.id, sql.placeholder("id")), inArray(tasks.status, ["pending", "suspended"])))
       .returning(returnedNamed)
   )
@@ -378,17 +394,7 @@ export const make = Effect.gen(function* () {
         if ((live[0]?.count ?? 0) >= maxParallel) return []
         return tx
           .update(tasks)
-          .set({
-            status: sql`case when ${asked} then 'cancelled' else 'running' end`,
-            leaseOwner: sql`case when ${asked} then null else ${lease.owner}::text end`,
-            leaseExpiresAt: sql`case when ${asked} then null else ${lease.expiresAt}::bigint end`,
-            fencingToken: nextFencingToken,
-            runAt: null,
-            suspendReason: null,
-            updatedAt: now,
-            startedAt: sql`coalesce(${tasks.startedAt}, ${now})`,
-            finishedAt: sql`case when ${asked} then ${now}::bigint else ${tasks.finishedAt} end`
-          })
+          .set(claimedUnlessAsked(sql`${lease.owner}::text`, sql`${lease.expiresAt}::bigint`, sql`${now}::bigint`))
           .where(
             and(
               eq(tasks.id, id),
@@ -423,9 +429,14 @@ export const make = Effect.gen(function* () {
     const rows = yield* heartbeatStatement({ id, token, expiresAt, now })
     if (rows.length === 0) return yield* new LeaseLost({ taskId: id, token })
     if (rows[0]?.cancel_requested === true) return yield* new CancelRequested({ taskId: id })
+    if (rows[0]?.pause_requested === true) return yield* new PauseRequested({ taskId: id })
   })
 
-  const requestCancel = (id: string) => Effect.map(requestCancelStatement({ id }), (rows) => rows.length > 0)
+  // A request is also sent to the processes listening (`requests`), once it is stored.
+  const requested = (id: string, rows: Rows) =>
+    rows.length === 0 ? Effect.succeed(false) : Effect.as(announceRequest(id), true)
+  const requestCancel = (id: string) => Effect.flatMap(requestCancelStatement({ id }), (rows) => requested(id, rows))
+  const requestPause = (id: string) => Effect.flatMap(requestPauseStatement({ id }), (rows) => requested(id, rows))
 
   const runTransition = (id: string, token: number, transition: Transition, now: number) => {
     const held = { id, token, now }
@@ -507,6 +518,13 @@ export const make = Effect.gen(function* () {
     return yield* Effect.flatMap(cancelIdleStatement({ id, now }), firstRecord("cancelIdle"))
   })
 
+  const announceRequest = (id: string) =>
+    Option.isSome(notifications) ? notifications.value.announceRequest(id) : Effect.void
+  const requests = Option.match(notifications, {
+    onNone: () => Stream.never,
+    onSome: (notifications) => notifications.requests
+  })
+
   const awaitWork = Option.match(notifications, {
     onNone: () => (maxWaitMillis: number) => Effect.sleep(Math.max(0, maxWaitMillis)),
     onSome: (notifications) => notifications.awaitWork
@@ -521,6 +539,8 @@ export const make = Effect.gen(function* () {
     listRunnable,
     heartbeat,
     requestCancel,
+    requestPause,
+    requests,
     finish,
     recoverOwned,
     wake,

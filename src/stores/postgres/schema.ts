@@ -45,8 +45,10 @@ export const tasks = waypoint.table(
     leaseOwner: text("lease_owner"),
     leaseExpiresAt: bigint("lease_expires_at", { mode: "number" }),
     fencingToken: bigint("fencing_token", { mode: "number" }).notNull().default(0),
-    // a cancel asked from a process that does not run the task: its owner sees it at its next heartbeat
+    // a cancel or a pause asked from a process that does not run the task: its holder hears of it by a notification or
+    // at its next heartbeat
     cancelRequested: boolean("cancel_requested").notNull().default(false),
+    pauseRequested: boolean("pause_requested").notNull().default(false),
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
     updatedAt: bigint("updated_at", { mode: "number" }).notNull(),
     startedAt: bigint("started_at", { mode: "number" }),

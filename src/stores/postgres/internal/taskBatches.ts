@@ -6,14 +6,21 @@
  */
 import { and, eq, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm"
 import { Effect, Exit, Option } from "effect"
-import { CancelRequested, LeaseLost, StoreError } from "../../errors.ts"
+import { CancelRequested, LeaseLost, PauseRequested, StoreError } from "../../errors.ts"
 import type { TaskRecord, TaskStatus } from "../../TaskRecord.ts"
 import type { NewTask, Transition } from "../../TaskStore.ts"
 import type { Database, Driver, Rows } from "../Database.ts"
 import { notifyWork } from "../Notifications.ts"
 import { tasks } from "../schema.ts"
 import type { Outcomes } from "./batcher.ts"
-import { named, nextFencingToken, returnedNamed, toRecord } from "./taskRows.ts"
+import {
+  claimedUnlessAsked,
+  finishedUnlessAsked,
+  named,
+  nextFencingToken,
+  returnedNamed,
+  toRecord
+} from "./taskRows.ts"
 
 /** A `create` waiting for its batch, with the time it was asked at. */
 export interface Creation {
@@ -53,7 +60,7 @@ export interface TaskBatches {
   readonly finish: (batch: ReadonlyArray<Ending>) => Effect.Effect<Outcomes<TaskRecord, LeaseLost>, StoreError>
   readonly heartbeat: (
     batch: ReadonlyArray<Renewal>
-  ) => Effect.Effect<Outcomes<void, LeaseLost | CancelRequested>, StoreError>
+  ) => Effect.Effect<Outcomes<void, LeaseLost | CancelRequested | PauseRequested>, StoreError>
 }
 
 /**
@@ -155,6 +162,7 @@ export const makeTaskBatches = (options: {
     leaseExpiresAt: r("expires_at"),
     fencingToken: sql`case when ${isLeased} then ${nextFencingToken} else 0 end`,
     cancelRequested: sql`false`,
+    pauseRequested: sql`false`,
     createdAt: r("now"),
     updatedAt: r("now"),
     startedAt: sql`case when ${isLeased} then r.now end`,
@@ -218,7 +226,6 @@ export const makeTaskBatches = (options: {
   const finishRows = updateRows(
     "i int, id text, token bigint, status text, now bigint, output jsonb, error jsonb, reason jsonb, run_at bigint, attempt int, finished_at bigint"
   )
-  const cancelAsked = sql`(${tasks.cancelRequested} and r.status in ('pending', 'suspended'))`
   const finishStatement = driver.prepare(
     "finish",
     db
@@ -227,16 +234,19 @@ export const makeTaskBatches = (options: {
       .set({
         leaseOwner: null,
         leaseExpiresAt: null,
-        // a task whose cancel another process asked for is not suspended or requeued: it ends cancelled
-        status: sql`case when ${cancelAsked} then 'cancelled' else r.status end`,
         updatedAt: r("now"),
-        runAt: sql`case when ${cancelAsked} then null else r.run_at end`,
-        suspendReason: sql`case when ${cancelAsked} then null else ${json("reason")} end`,
-        finishedAt: sql`case when ${cancelAsked} then r.now else coalesce(r.finished_at, ${tasks.finishedAt}) end`,
         output: sql`case when r.status = 'completed' then ${json("output")} else ${tasks.output} end`,
-        // a requeue without an error keeps the previous attempt's
-        error: sql`case when r.status = 'failed' then ${json("error")} when ${cancelAsked} then ${tasks.error} else coalesce(${json("error")}, ${tasks.error}) end`,
-        attempt: sql`case when ${cancelAsked} then ${tasks.attempt} else coalesce(r.attempt, ${tasks.attempt}) end`
+        // a suspension or requeue of a task whose cancel or pause another process asked for ends it cancelled, or
+        // pauses it
+        ...finishedUnlessAsked(sql`r.status in ('pending', 'suspended')`, r("now"), {
+          status: r("status"),
+          runAt: r("run_at"),
+          suspendReason: json("reason"),
+          attempt: sql`coalesce(r.attempt, ${tasks.attempt})`,
+          // a requeue without an error keeps the previous attempt's
+          error: sql`case when r.status = 'failed' then ${json("error")} else coalesce(${json("error")}, ${tasks.error}) end`,
+          finishedAt: sql`coalesce(r.finished_at, ${tasks.finishedAt})`
+        })
       })
       .from(finishRows)
       .where(isHeldByRow)
@@ -265,18 +275,8 @@ export const makeTaskBatches = (options: {
     db
       .with(claimRows)
       .update(tasks)
-      .set({
-        // a task whose cancel another process asked for is not claimed: it ends cancelled (see `claim` below)
-        status: sql`case when ${tasks.cancelRequested} then 'cancelled' else 'running' end`,
-        leaseOwner: sql`case when ${tasks.cancelRequested} then null else r.owner end`,
-        leaseExpiresAt: sql`case when ${tasks.cancelRequested} then null else r.expires_at end`,
-        fencingToken: nextFencingToken,
-        runAt: null,
-        suspendReason: null,
-        updatedAt: r("now"),
-        startedAt: sql`coalesce(${tasks.startedAt}, r.now)`,
-        finishedAt: sql`case when ${tasks.cancelRequested} then r.now else ${tasks.finishedAt} end`
-      })
+      // a task whose cancel or pause another process asked for is not claimed: it ends cancelled, or is paused
+      .set(claimedUnlessAsked(r("owner"), r("expires_at"), r("now")))
       .from(claimRows)
       .where(
         and(
@@ -308,7 +308,11 @@ export const makeTaskBatches = (options: {
       .set({ leaseExpiresAt: r("expires_at"), updatedAt: r("now") })
       .from(heartbeatRows)
       .where(isHeldByRow)
-      .returning({ i: r("i").as("i"), cancelRequested: sql`${tasks.cancelRequested}`.as("cancel_requested") })
+      .returning({
+        i: r("i").as("i"),
+        cancelRequested: sql`${tasks.cancelRequested}`.as("cancel_requested"),
+        pauseRequested: sql`${tasks.pauseRequested}`.as("pause_requested")
+      })
   )
 
   /**
@@ -385,16 +389,22 @@ export const makeTaskBatches = (options: {
         sent.map(({ id, token, expiresAt, now }, i) => ({ i, id, token, expires_at: expiresAt, now }))
       )
     })
-    // held: whether a cancel was asked
-    const held = new Map<string, boolean>()
+    // held: what another process asked of the task, if anything (a cancel wins)
+    const held = new Map<string, "cancel" | "pause" | undefined>()
     for (const row of rows) {
       const renewal = sent[Number(row.i)]
-      if (renewal !== undefined) held.set(leaseKey(renewal), row.cancel_requested === true)
+      const asked = row.cancel_requested === true ? "cancel" : row.pause_requested === true ? "pause" : undefined
+      if (renewal !== undefined) held.set(leaseKey(renewal), asked)
     }
     return batch.map((renewal) => {
-      const cancelAsked = held.get(leaseKey(renewal))
-      if (cancelAsked === undefined) return Exit.fail(new LeaseLost({ taskId: renewal.id, token: renewal.token }))
-      return cancelAsked ? Exit.fail(new CancelRequested({ taskId: renewal.id })) : Exit.void
+      const key = leaseKey(renewal)
+      if (!held.has(key)) return Exit.fail(new LeaseLost({ taskId: renewal.id, token: renewal.token }))
+      const asked = held.get(key)
+      return asked === "cancel"
+        ? Exit.fail(new CancelRequested({ taskId: renewal.id }))
+        : asked === "pause"
+          ? Exit.fail(new PauseRequested({ taskId: renewal.id }))
+          : Exit.void
     })
   })
 

@@ -63,3 +63,56 @@ export const param = (name: string): SQL => sql`${sql.placeholder(name)}`
 export const jsonb = (name: string): SQL => sql`${sql.placeholder(name)}::text::jsonb`
 
 export const nextFencingToken = sql.raw(`nextval('"${fencingTokens.schema}"."${fencingTokens.seqName}"')`)
+
+/**
+ * Requests another process made of a running task (`requestCancel`, `requestPause`), as the claims and finishes of
+ * both statement forms read them. A cancel asked wins over a pause.
+ */
+const cancelAsked = sql`${tasks.cancelRequested}`
+const pauseAsked = sql`(${tasks.pauseRequested} and not ${tasks.cancelRequested})`
+const anyAsked = sql`(${tasks.cancelRequested} or ${tasks.pauseRequested})`
+/** The suspension reason of a paused task, as jsonb. */
+const pausedReason = sql`'{"_tag":"Paused"}'::jsonb`
+
+/**
+ * What a claim writes, at `now`, for a lease of `owner` until `expiresAt` (each an SQL bigint or text expression): a
+ * task whose cancel was asked is not claimed but recorded `cancelled`; one whose pause was asked, `suspended`
+ * (`Paused`, with no due time, until a wake). Either way it keeps no lease, and the claim's row says so by its status.
+ */
+export const claimedUnlessAsked = (owner: SQL, expiresAt: SQL, now: SQL) => ({
+  status: sql`case when ${cancelAsked} then 'cancelled' when ${pauseAsked} then 'suspended' else 'running' end`,
+  leaseOwner: sql`case when ${anyAsked} then null else ${owner} end`,
+  leaseExpiresAt: sql`case when ${anyAsked} then null else ${expiresAt} end`,
+  fencingToken: nextFencingToken,
+  runAt: null,
+  suspendReason: sql`case when ${pauseAsked} then ${pausedReason} end`,
+  pauseRequested: false,
+  updatedAt: now,
+  startedAt: sql`coalesce(${tasks.startedAt}, ${now})`,
+  finishedAt: sql`case when ${cancelAsked} then ${now} else ${tasks.finishedAt} end`
+})
+
+/**
+ * What a fenced `Suspended` or `Requeued` finish writes over what its transition sets (`status`, `runAt`,
+ * `suspendReason`, `attempt` and `error`, each an SQL expression), when another process asked for the task's cancel
+ * (it ends `cancelled`, keeping its attempt and error) or pause (it is paused, at the attempt a requeue gives it,
+ * with its error). `applies` says whether the transition is one of the two (the batched statement mixes them).
+ * The pause request is applied or moot once an attempt ends, so it is cleared.
+ */
+export const finishedUnlessAsked = (
+  applies: SQL,
+  now: SQL,
+  transition: { status: SQL; runAt: SQL; suspendReason: SQL; attempt: SQL; error: SQL; finishedAt: SQL }
+) => {
+  const cancel = sql`(${cancelAsked} and ${applies})`
+  const pause = sql`(${pauseAsked} and ${applies})`
+  return {
+    status: sql`case when ${cancel} then 'cancelled' when ${pause} then 'suspended' else ${transition.status} end`,
+    runAt: sql`case when ${cancel} or ${pause} then null else ${transition.runAt} end`,
+    suspendReason: sql`case when ${cancel} then null when ${pause} then ${pausedReason} else ${transition.suspendReason} end`,
+    attempt: sql`case when ${cancel} then ${tasks.attempt} else ${transition.attempt} end`,
+    error: sql`case when ${cancel} then ${tasks.error} else ${transition.error} end`,
+    finishedAt: sql`case when ${cancel} then ${now} else ${transition.finishedAt} end`,
+    pauseRequested: false
+  }
+}
