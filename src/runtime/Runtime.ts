@@ -61,7 +61,8 @@ export interface Runtime<P> {
   readonly handle: <I, O, E, R>(task: Task<I, O, E, R>, id: string) => TaskHandle<O, E>
   /**
    * Drives a stored, unfinished task in this runtime (after a restart, or for a task submitted elsewhere); a
-   * suspended task (paused, waiting) is made runnable now.
+   * suspended task (paused, waiting) is made runnable now. A running task whose pause was asked, and not carried out
+   * yet, has that pause withdrawn.
    */
   readonly resume: (id: string) => Effect.Effect<void, TaskNotFound | UnknownTask | InvalidTransition | StoreError>
   /**
@@ -330,6 +331,8 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         yield* store.wake(id)
         yield* driver.wake(id)
       }
+      // a pause asked of it that nothing has carried out yet is withdrawn
+      if (record.status === "running") yield* driver.withdrawPause(id)
       const task = registry.get(record.name)
       if (task === undefined) return yield* new UnknownTask({ taskName: record.name })
       yield* driver.start(task, id, false)

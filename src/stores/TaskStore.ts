@@ -121,6 +121,11 @@ export class TaskStore extends Context.Service<
      */
     readonly requestPause: (id: string) => Effect.Effect<boolean, StoreError>
     /**
+     * Withdraws a pause asked (`requestPause`) of a `running` task that nothing has carried out yet (a resume that
+     * came first). `false` when none was pending. A holder that has already heard of it may still pause the task.
+     */
+    readonly withdrawPause: (id: string) => Effect.Effect<boolean, StoreError>
+    /**
      * The ids of tasks whose cancel or pause is asked (`requestCancel`, `requestPause`) from the subscription on, by
      * any process sharing the store: the holder acts on a request at once instead of at its next heartbeat. A
      * request missed (a listener reconnecting) is still heard at that heartbeat. Never fails.

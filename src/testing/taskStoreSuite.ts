@@ -774,6 +774,15 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
           runAt: 9_000
         })
         assert.deepStrictEqual(paused(suspended), pausedFromOutside)
+        // withdrawn before anything carried it out (a resume came first): the attempt goes on as if never asked
+        yield* store.create({ id: "w", name: "job", input: null })
+        const withdrawn = yield* claimed("w", 4_000)
+        assert.isFalse(yield* store.withdrawPause("w"))
+        yield* store.requestPause("w")
+        assert.isTrue(yield* store.withdrawPause("w"))
+        yield* store.heartbeat("w", withdrawn, 5_000)
+        const retried = yield* store.finish("w", withdrawn, { _tag: "Requeued", attempt: 2 })
+        assert.strictEqual(retried.status, "pending")
         // a cancel asked too wins
         yield* store.create({ id: "both", name: "job", input: null })
         const both = yield* claimed("both", 4_000)

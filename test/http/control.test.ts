@@ -47,6 +47,37 @@ describe("control routes", () => {
     })
   )
 
+  it.effect("pauses and cancels tasks that another process runs: 200 once asked, and that process carries it out", () =>
+    Effect.gen(function* () {
+      const started = yield* Ref.make(0)
+      const long = task({ name: "long", input: Schema.Struct({}) }, () =>
+        Ref.update(started, (n) => n + 1).pipe(Effect.andThen(Effect.never))
+      )
+      const running = (n: number) => Ref.get(started).pipe(Effect.repeat({ until: (count) => count >= n }))
+      yield* withApp(
+        ({ app }) =>
+          Effect.gen(function* () {
+            // a runtime of its own runs the tasks, as another process would
+            const worker = yield* Runtime.make()
+            const paused = yield* worker.submit(long, {})
+            yield* running(1)
+            const asked = yield* request(app, `/tasks/${paused.id}/pause`, { method: "POST" })
+            assert.strictEqual(asked.status, 200)
+            assert.include(["running", "suspended"], (yield* readJson(asked)).status)
+            const after = yield* worker.get(paused.id).pipe(Effect.repeat({ until: (r) => r.status !== "running" }))
+            assert.deepStrictEqual([after.status, after.suspendReason], ["suspended", { _tag: "Paused" }])
+
+            const cancelled = yield* worker.submit(long, {})
+            yield* running(2)
+            const cancelling = yield* request(app, `/tasks/${cancelled.id}/cancel`, { method: "POST" })
+            assert.strictEqual(cancelling.status, 200)
+            assert.strictEqual((yield* Effect.flip(cancelled.await))._tag, "TaskCancelled")
+          }),
+        { tasks: [long] }
+      )
+    })
+  )
+
   it.effect("answers 409 to pausing or resuming a task that has ended, and 404 for an unknown task", () =>
     withApp(({ app, runtime }) =>
       Effect.gen(function* () {

@@ -983,6 +983,27 @@ describe("Runtime", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a resume that comes before the holder heard of a pause withdraws it: the task keeps running", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryTaskStore.make
+      const deaf = TaskStore.of({ ...memory, requests: Stream.never })
+      const started = yield* Deferred.make<void>()
+      const long = task({ name: "long", input: Schema.Void }, () =>
+        Deferred.succeed(started, undefined).pipe(Effect.andThen(Effect.never))
+      )
+      const running = yield* Runtime.make({ leaseDuration: "30 seconds" }).pipe(Effect.provideService(TaskStore, deaf))
+      const elsewhere = yield* Runtime.make({ tasks: [long] }).pipe(Effect.provideService(TaskStore, deaf))
+      const handle = yield* running.submit(long, undefined)
+      yield* Deferred.await(started)
+      yield* elsewhere.pause(handle.id)
+      yield* elsewhere.resume(handle.id)
+      // heartbeats come and go: none carries a pause
+      yield* TestClock.adjust("1 minute")
+      const record = yield* elsewhere.get(handle.id)
+      assert.deepStrictEqual([record.status, record.attempt], ["running", 1])
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("a pause asked from another runtime is not lost when the attempt ends first: the retry is paused", () =>
     Effect.gen(function* () {
       const memory = yield* MemoryTaskStore.make
@@ -997,7 +1018,16 @@ describe("Runtime", () => {
           Effect.andThen(Effect.fail(new Boom({ reason: "again" })))
         )
       )
-      const running = yield* Runtime.make().pipe(Effect.provideService(TaskStore, deaf))
+      const hooked = yield* Ref.make<ReadonlyArray<string>>([])
+      const watching = plugin({
+        name: "watching",
+        layer: Layer.empty,
+        hooks: {
+          beforeSuspend: (_, reason) => Ref.update(hooked, (all) => [...all, `beforeSuspend ${reason._tag}`]),
+          onSuspend: (_, reason) => Ref.update(hooked, (all) => [...all, `onSuspend ${reason._tag}`])
+        }
+      })
+      const running = yield* Runtime.make({ plugins: [watching] }).pipe(Effect.provideService(TaskStore, deaf))
       const elsewhere = yield* Runtime.make({ tasks: [flaky] }).pipe(Effect.provideService(TaskStore, deaf))
       const handle = yield* running.submit(flaky, undefined)
       yield* Deferred.await(started)
@@ -1010,6 +1040,8 @@ describe("Runtime", () => {
         [record.status, record.suspendReason, record.attempt, record.error?.tag, yield* Ref.get(runs)],
         ["suspended", { _tag: "Paused" }, 2, "Boom", 1]
       )
+      // the hooks of a suspension ran, as for a pause carried out here
+      assert.deepStrictEqual(yield* Ref.get(hooked), ["beforeSuspend Paused", "onSuspend Paused"])
     }).pipe(Effect.scoped)
   )
 

@@ -114,6 +114,8 @@ export interface Driver {
   ) => TaskHandle<unknown, unknown>
   readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
   readonly pause: (id: string) => Effect.Effect<boolean, TaskNotFound | StoreError>
+  /** Withdraws a pause asked of a running task that nothing has carried out yet (its holder, here or elsewhere). */
+  readonly withdrawPause: (id: string) => Effect.Effect<void, StoreError>
   /** Makes a waiting task look at the store again now (a signal arrived, a timer was set earlier). */
   readonly wake: (id: string) => Effect.Effect<void>
 }
@@ -367,7 +369,13 @@ export const makeDriver = (options: DriverOptions): Driver => {
           }
           // Without plugin hooks and for anything but a cancel, nothing is left to do: no further step.
           if (hooks.length === 0 && recorded._tag !== "Cancelled") return Effect.succeed(result)
-          return finishHooks(info, finished, recorded).pipe(
+          // A retry paused instead did not run the `beforeSuspend` hooks a suspension runs: they run now.
+          const late =
+            pausedInstead && transition._tag === "Requeued"
+              ? runHooks("beforeSuspend", (f) => f(info, { _tag: "Paused" }))
+              : Effect.void
+          return late.pipe(
+            Effect.andThen(finishHooks(info, finished, recorded)),
             Effect.andThen(recorded._tag === "Cancelled" ? cancelChildren(record.id) : Effect.void),
             Effect.as(result)
           )
@@ -773,6 +781,13 @@ export const makeDriver = (options: DriverOptions): Driver => {
       return tries > 1 ? yield* pause(id, tries - 1) : false
     })
 
+  const withdrawPause = (id: string) =>
+    Effect.suspend(() => {
+      // a pause waiting here for this runtime's claim to come back
+      if (!attempts.has(id)) pauseRequested.delete(id)
+      return Effect.asVoid(store.withdrawPause(id))
+    })
+
   /**
    * Keeps the leases of every attempt executing here, every third of the lease's duration, from one fiber. If the
    * store answers that another attempt took a task, this attempt is interrupted at once (self-fencing); a beat the
@@ -861,6 +876,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
     handle,
     cancel,
     pause,
+    withdrawPause,
     wake
   }
 }

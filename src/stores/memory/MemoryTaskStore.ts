@@ -302,6 +302,8 @@ export const make = Effect.sync(() => {
       for (const listener of listeners) listener(id)
       return true
     })
+  const withdrawPause = (id: string) =>
+    Effect.sync(() => tasks.get(id)?.status === "running" && asked.get(id) === "pause" && asked.delete(id))
   const requestCancel = (id: string) => request(id, "cancel")
   const requestPause = (id: string) => request(id, "pause")
 
@@ -396,6 +398,7 @@ export const make = Effect.sync(() => {
     heartbeat,
     requestCancel,
     requestPause,
+    withdrawPause,
     requests,
     finish,
     recoverOwned,

@@ -247,6 +247,14 @@ export const make = Effect.gen(function* () {
       .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "running")))
       .returning({ id: sql`${tasks.id}`.as("id") })
   )
+  const withdrawPauseStatement = driver.prepare(
+    "withdrawPause",
+    db
+      .update(tasks)
+      .set({ pauseRequested: false })
+      .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "running"), eq(tasks.pauseRequested, true)))
+      .returning({ id: sql`${tasks.id}`.as("id") })
+  )
   const requestPauseStatement = driver.prepare(
     "requestPause",
     db
@@ -437,6 +445,7 @@ export const make = Effect.gen(function* () {
     rows.length === 0 ? Effect.succeed(false) : Effect.as(announceRequest(id), true)
   const requestCancel = (id: string) => Effect.flatMap(requestCancelStatement({ id }), (rows) => requested(id, rows))
   const requestPause = (id: string) => Effect.flatMap(requestPauseStatement({ id }), (rows) => requested(id, rows))
+  const withdrawPause = (id: string) => Effect.map(withdrawPauseStatement({ id }), (rows) => rows.length > 0)
 
   const runTransition = (id: string, token: number, transition: Transition, now: number) => {
     const held = { id, token, now }
@@ -540,6 +549,7 @@ export const make = Effect.gen(function* () {
     heartbeat,
     requestCancel,
     requestPause,
+    withdrawPause,
     requests,
     finish,
     recoverOwned,
