@@ -16,6 +16,8 @@ interface Run {
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
   readonly lines: ReadonlyArray<string>
+  /** The end of what it wrote to stderr, for a failure's message. */
+  readonly stderr: string
 }
 
 /** Runs the example; with `killAfterMs`, SIGKILLs it then (if it is still running). */
@@ -27,12 +29,15 @@ const runExample = (args: ReadonlyArray<string>, killAfterMs?: number): Promise<
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString()
     })
-    child.stderr.on("data", () => {})
+    let stderr = ""
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000)
+    })
     const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), killAfterMs)
     child.on("error", reject)
     child.on("close", (code, signal) => {
       if (timer !== undefined) clearTimeout(timer)
-      resolve({ code, signal, lines: stdout.split("\n").filter((line) => line.length > 0) })
+      resolve({ code, signal, lines: stdout.split("\n").filter((line) => line.length > 0), stderr })
     })
   })
 
@@ -116,7 +121,7 @@ describe("examples/long-running", () => {
       })
       child.on("error", reject)
       child.on("close", (code, signal) =>
-        resolve({ code, signal, lines: stdout.split("\n").filter((l) => l.length > 0) })
+        resolve({ code, signal, lines: stdout.split("\n").filter((l) => l.length > 0), stderr: "" })
       )
     })
     assert.strictEqual(run.code, 0)
@@ -138,7 +143,7 @@ describe("examples/long-running", () => {
           const runs: Array<Run> = [await runExample(args, 900 + Math.floor(Math.random() * 1_500))]
           if (runs[0]?.code !== 0) runs.push(await runExample(args))
           const last = runs.at(-1)!
-          assert.strictEqual(last.code, 0, `round ${round}: ${last.lines.join("\n")}`)
+          assert.strictEqual(last.code, 0, `round ${round}: ${last.lines.join("\n")}\n${last.stderr}`)
           assert.isTrue(
             last.lines.some((line) => line.includes('"lastStep":5')) ||
               last.lines.some((l) => l.includes("already completed")),
