@@ -46,6 +46,8 @@ import { tasks } from "./schema.ts"
 
 /** The same, waking workers only for a row with a due time (a suspension without one waits for a wake). */
 const returnedNotifyingWhenDue = named({ notified: notifyWork(tasks.runAt, sql`${tasks.runAt} is not null`) })
+/** The same, waking workers only for a row left pending (a requeue may be recorded cancelled or paused instead). */
+const returnedNotifyingWhenPending = named({ notified: notifyWork(tasks.runAt, sql`${tasks.status} = 'pending'`) })
 
 const cursorOf = (task: TaskRecord): string => `${task.createdAt}:${task.id}`
 
@@ -224,7 +226,7 @@ export const make = Effect.gen(function* () {
       error: sql`coalesce(${jsonb("error")}, ${tasks.error})`,
       finishedAt: sql`${tasks.finishedAt}`
     }),
-    waking
+    inStatement ? returnedNotifyingWhenPending : returnedNamed
   )
 
   const heartbeatStatement = driver.prepare(
@@ -474,8 +476,12 @@ export const make = Effect.gen(function* () {
 
   const finishAlone = Effect.fnUntraced(function* ({ id, token, transition, now }: Ending) {
     const rows = yield* runTransition(id, token, transition, now)
+    // a retry or a timed suspension wakes workers, unless it was recorded cancelled or paused instead
     if (transition._tag === "Requeued" || (transition._tag === "Suspended" && transition.runAt !== undefined)) {
-      yield* notified(rows, transition.runAt)
+      yield* notified(
+        rows.filter((row) => row.status === "pending" || row.runAt !== null),
+        transition.runAt
+      )
     }
     const finished = yield* firstRecord("finish")(rows)
     if (Option.isNone(finished)) return yield* new LeaseLost({ taskId: id, token })
