@@ -107,7 +107,7 @@ export class SignalRejected extends Schema.TaggedError<SignalRejected>()("Signal
   }
 }
 
-/** The task's status does not allow what was asked (pausing a finished task, or one running in another process). */
+/** The task's status does not allow what was asked (pausing or resuming a finished task). */
 export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
   taskId: Schema.String,
   status: Schema.String,

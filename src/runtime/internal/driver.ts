@@ -740,7 +740,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
 
   /**
    * Pauses a task until it is resumed: a running attempt here is interrupted (its finalizers run) and recorded
-   * `suspended`; a waiting task is suspended in the store. `false` when the task has ended or runs elsewhere.
+   * `suspended`; a waiting task is suspended in the store; a task running in another process is asked, through the
+   * store, and this returns once it is asked. `false` when the task has ended.
    */
   const pause = (id: string, tries = 3): Effect.Effect<boolean, TaskNotFound | StoreError> =>
     Effect.gen(function* () {
@@ -750,10 +751,13 @@ export const makeDriver = (options: DriverOptions): Driver => {
         const slot = attempts.get(id)
         if (slot === undefined) {
           // This runtime's claim of it has committed and its reply is on its way: the attempt stops before its body.
-          if (record.leaseOwner === options.runtimeId && active.has(id)) pauseRequested.add(id)
+          const claimedHere = record.leaseOwner === options.runtimeId && active.has(id)
+          if (claimedHere) pauseRequested.add(id)
           // Running in another process: ask its holder, through the store. It pauses the task when it hears of it;
-          // an attempt that ends first, or a claim, records it paused. Ended meanwhile: look again.
+          // an attempt that ends first, or a claim, records it paused.
           if (yield* store.requestPause(id)) return true
+          // It stopped running meanwhile: look again.
+          if (claimedHere) pauseRequested.delete(id)
           return tries > 1 ? yield* pause(id, tries - 1) : false
         }
         pauseRequested.add(id)
