@@ -69,7 +69,8 @@ export interface Runtime<P> {
    * Pauses a task until `resume`: a running attempt is interrupted (finalizers run) and the task recorded
    * `suspended`; the body runs again from its start when resumed. A task running in another process is asked,
    * through the store, and paused by that process as soon as it hears of it (a notification, or its next
-   * heartbeat); this returns once it is asked. Fails with `InvalidTransition` for a finished task.
+   * heartbeat); this returns once it is asked. Fails with `InvalidTransition` for a finished task, or one whose
+   * status kept changing under three tries.
    */
   readonly pause: (id: string) => Effect.Effect<void, TaskNotFound | InvalidTransition | StoreError>
   /**
@@ -327,12 +328,12 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       if (isTerminal(record.status)) {
         return yield* new InvalidTransition({ taskId: id, status: record.status, action: "resume" })
       }
+      // a pause asked of it that nothing has carried out yet is withdrawn, before a driver here may take it again
+      yield* driver.withdrawPause(id)
       if (record.status === "suspended") {
         yield* store.wake(id)
         yield* driver.wake(id)
       }
-      // a pause asked of it that nothing has carried out yet is withdrawn
-      if (record.status === "running") yield* driver.withdrawPause(id)
       const task = registry.get(record.name)
       if (task === undefined) return yield* new UnknownTask({ taskName: record.name })
       yield* driver.start(task, id, false)

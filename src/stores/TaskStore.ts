@@ -109,26 +109,29 @@ export class TaskStore extends Context.Service<
     ) => Effect.Effect<void, StoreError | LeaseLost | CancelRequested | PauseRequested>
     /**
      * Asks whoever runs a `running` task to cancel it (a cancel from a process that does not run it): kept with the
-     * task until it ends, whichever attempt holds it; the holder hears of it at its next `heartbeat`. `false`, and
-     * nothing kept, for a task in any other status.
+     * task until it ends, whichever attempt holds it; the holder hears of it through `requests`, or at its next
+     * `heartbeat`. `false`, and nothing kept, for a task in any other status.
      */
     readonly requestCancel: (id: string) => Effect.Effect<boolean, StoreError>
     /**
      * Asks whoever runs a `running` task to pause it, as `requestCancel` asks for a cancel (a cancel asked wins). Kept
-     * until the task is paused or ends: the holder hears of it at its next `heartbeat`; an attempt that ends first
+     * until the task is paused or ends: the holder hears of it through `requests`, or at its next `heartbeat`; an
+     * attempt that ends first
      * with a `Suspended` or `Requeued` transition is recorded paused instead, and a claim records it paused. `false`,
      * and nothing kept, for a task in any other status.
      */
     readonly requestPause: (id: string) => Effect.Effect<boolean, StoreError>
     /**
-     * Withdraws a pause asked (`requestPause`) of a `running` task that nothing has carried out yet (a resume that
-     * came first). `false` when none was pending. A holder that has already heard of it may still pause the task.
+     * Withdraws a pause asked (`requestPause`) that nothing has carried out yet (a resume that came first), of a
+     * `running` task or of one handed back `pending` (`recoverOwned`). `false` when none was pending. A holder that
+     * has already heard of it may still pause the task.
      */
     readonly withdrawPause: (id: string) => Effect.Effect<boolean, StoreError>
     /**
      * The ids of tasks whose cancel or pause is asked (`requestCancel`, `requestPause`) from the subscription on, by
      * any process sharing the store: the holder acts on a request at once instead of at its next heartbeat. A
-     * request missed (a listener reconnecting) is still heard at that heartbeat. Never fails.
+     * request missed (a listener reconnecting) is still heard at that heartbeat. Never fails. A store that cannot
+     * push (a PostgreSQL `Db` built without its `Notifications`) never emits: heartbeats carry every request.
      */
     readonly requests: Stream.Stream<string>
     /**

@@ -835,6 +835,14 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
         yield* store.recoverOwned("restarted")
         assert.isTrue(Option.isNone(yield* store.claim("r", { owner: "restarted", expiresAt: 60_000 })))
         assert.deepStrictEqual(paused(Option.getOrThrow(yield* store.get("r"))), pausedFromOutside)
+        // ... unless a resume withdrew it first
+        yield* store.create({ id: "rw", name: "job", input: null })
+        yield* store.claim("rw", { owner: "restarted", expiresAt: 60_000 })
+        yield* store.requestPause("rw")
+        yield* store.recoverOwned("restarted")
+        assert.isTrue(yield* store.withdrawPause("rw"))
+        const taken = yield* store.claim("rw", { owner: "restarted", expiresAt: 60_000 })
+        assert.strictEqual(Option.getOrThrow(taken).status, "running")
         // an attempt that completes anyway completes
         yield* store.create({ id: "c", name: "job", input: null })
         const last = yield* claimed("c", 60_000)

@@ -1110,6 +1110,25 @@ describe("Runtime", () => {
       })
   )
 
+  it.effect("a pause the store carried out for this runtime leaves nothing behind: resumed, the task completes", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      // left running under this runtime's identity by a previous life of it, with a live lease
+      yield* store.create({ id: "t", name: "greet", input: { name: "again" } })
+      yield* store.claim("t", { owner: "r1", expiresAt: 30_000 })
+      const runtime = yield* Runtime.make({ id: "r1", tasks: [greet] })
+      // a driver here waits for the lease; a pause is asked of this runtime's claim to come, and of the store
+      yield* runtime.resume("t")
+      yield* runtime.pause("t")
+      // the lease expires: the store's claim carries out the pause
+      yield* TestClock.adjust("31 seconds")
+      const paused = yield* runtime.get("t")
+      assert.deepStrictEqual([paused.status, paused.suspendReason], ["suspended", { _tag: "Paused" }])
+      yield* runtime.resume("t")
+      assert.strictEqual(yield* runtime.handle(greet, "t").await, "hello again")
+    }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
   it.effect("a pause that comes while a claim is written pauses the claimed task, whose body never runs", () =>
     Effect.gen(function* () {
       const memory = yield* MemoryTaskStore.make

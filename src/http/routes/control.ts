@@ -69,7 +69,7 @@ export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
       200: {
         description:
           action === "pause"
-            ? "The task after the pause; still `running` if it runs in another process, which was asked to pause it."
+            ? "The task after the pause; still `running` if it runs in another process (or its claim here is on its way), which was asked to pause it."
             : "The task after the resume.",
         schema: TaskView
       },
@@ -87,7 +87,7 @@ export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         actionDoc(
           "pause",
           "Pause a task until it is resumed: a running attempt is interrupted, and runs again from its start",
-          "The task has ended."
+          "The task has ended (or its status kept changing)."
         )
       ],
       handle: pause

@@ -600,6 +600,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
             Deferred.doneUnsafe(waiter, exit)
           }
           cancelRequested.delete(id)
+          // a pause asked while a claim was on its way, left over when the store applied it (or the claim failed)
+          pauseRequested.delete(id)
         })
         // Interrupted while idle after a cancel was asked: the task is cancelled in the store, then its waiter told.
         if (!(Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) && cancelRequested.has(id))) return settle
@@ -761,18 +763,24 @@ export const makeDriver = (options: DriverOptions): Driver => {
           return tries > 1 ? yield* pause(id, tries - 1) : false
         }
         pauseRequested.add(id)
-        if (slot.fiber !== undefined) {
-          yield* Fiber.interrupt(slot.fiber)
-        } else {
-          slot.stopped = Deferred.makeUnsafe<void>()
-          yield* Deferred.await(slot.stopped)
-        }
-        if (!slot.isRecorded) {
-          slot.recorded ??= Deferred.makeUnsafe<void>()
-          yield* Deferred.await(slot.recorded)
-        }
-        // Taken by the attempt's end if it came in time; otherwise it must not apply to a later attempt.
-        pauseRequested.delete(id)
+        const stopped = Effect.gen(function* () {
+          if (slot.fiber !== undefined) {
+            yield* Fiber.interrupt(slot.fiber)
+          } else {
+            slot.stopped = Deferred.makeUnsafe<void>()
+            yield* Deferred.await(slot.stopped)
+          }
+          if (!slot.isRecorded) {
+            slot.recorded ??= Deferred.makeUnsafe<void>()
+            yield* Deferred.await(slot.recorded)
+          }
+        })
+        // Taken by the attempt's end if it came in time; otherwise (or if this call is interrupted) it must not apply
+        // to a later attempt.
+        yield* Effect.ensuring(
+          stopped,
+          Effect.sync(() => pauseRequested.delete(id))
+        )
         if (slot.left?.status === "suspended" && isPausedFromOutside(slot.left.suspendReason)) return true
         // The body had ended before the pause came (its outcome was being recorded): the pause was not applied.
         // Pause the task as that outcome left it (a retry to come is paused).
@@ -787,7 +795,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
 
   const withdrawPause = (id: string) =>
     Effect.suspend(() => {
-      // a pause waiting here for this runtime's claim to come back
+      // a pause waiting here for this runtime's claim to come back (one carried out on an attempt here stays)
       if (!attempts.has(id)) pauseRequested.delete(id)
       return Effect.asVoid(store.withdrawPause(id))
     })
@@ -836,11 +844,19 @@ export const makeDriver = (options: DriverOptions): Driver => {
   const listenForRequests = Effect.suspend(() => {
     if (listening) return Effect.void
     listening = true
+    // A store whose stream ends or fails (against its contract) is listened to again from the next attempt on.
     const heard = Stream.runForEach(store.requests, (id) =>
       Effect.suspend(() => {
         const slot = attempts.get(id)
         return slot === undefined ? Effect.void : beat(id, slot)
       })
+    ).pipe(
+      Effect.catchCause((cause) => Effect.logWarning("the store's requests stopped; heartbeats carry them", cause)),
+      Effect.ensuring(
+        Effect.sync(() => {
+          listening = false
+        })
+      )
     )
     // started at once: a store that subscribes synchronously (in memory) hears a request asked right after
     return Effect.asVoid(Effect.forkIn(heard, options.scope, { startImmediately: true }))

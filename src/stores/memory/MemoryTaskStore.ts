@@ -303,7 +303,10 @@ export const make = Effect.sync(() => {
       return true
     })
   const withdrawPause = (id: string) =>
-    Effect.sync(() => tasks.get(id)?.status === "running" && asked.get(id) === "pause" && asked.delete(id))
+    Effect.sync(() => {
+      const status = tasks.get(id)?.status
+      return (status === "running" || status === "pending") && asked.get(id) === "pause" && asked.delete(id)
+    })
   const requestCancel = (id: string) => request(id, "cancel")
   const requestPause = (id: string) => request(id, "pause")
 

@@ -189,7 +189,9 @@ export class Notifications extends Context.Service<
             catch: (cause) => new StoreError({ operation: "listen", cause })
           }),
           (unlisten) =>
-            Effect.promise(() => unlisten()).pipe(Effect.timeoutOption(unlistenTimeoutMillis), Effect.ignore)
+            Effect.promise(() => unlisten()).pipe(Effect.timeoutOption(unlistenTimeoutMillis), Effect.ignore),
+          // a database out of reach may hold a try for a connect timeout: a closing runtime does not wait for it
+          { interruptible: true }
         ).pipe(
           Effect.tapError(() => Effect.sleep(listenRetryMillis)),
           Effect.eventually

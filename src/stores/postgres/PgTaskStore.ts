@@ -254,7 +254,13 @@ export const make = Effect.gen(function* () {
     db
       .update(tasks)
       .set({ pauseRequested: false })
-      .where(and(eq(tasks.id, sql.placeholder("id")), eq(tasks.status, "running"), eq(tasks.pauseRequested, true)))
+      .where(
+        and(
+          eq(tasks.id, sql.placeholder("id")),
+          inArray(tasks.status, ["running", "pending"]),
+          eq(tasks.pauseRequested, true)
+        )
+      )
       .returning({ id: sql`${tasks.id}`.as("id") })
   )
   const requestPauseStatement = driver.prepare(
