@@ -1,8 +1,8 @@
 /**
  * The package as npm installs it: `npm pack` (which builds `dist/`), unpacked into the node_modules of a fresh folder
- * next to the dependencies a user would install, then imported by name. Node strips no types under node_modules, so
- * this fails if an entry point is TypeScript, if a file the build needs is not packed (the migrations), or if the
- * declarations do not resolve for a user's type-checker.
+ * next to the dependencies a user would install, then imported by name, on Node and on Deno. Node strips no types
+ * under node_modules, so this fails if an entry point is TypeScript, if a file the build needs is not packed (the
+ * migrations), or if the declarations do not resolve for a user's type-checker.
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises"
@@ -54,6 +54,34 @@ console.log(typeof makeApp)
     const result = spawnSync(process.execPath, [program, join(folder, "data")], { cwd: folder, encoding: "utf8" })
     assert.strictEqual(result.status, 0, result.stderr)
     assert.deepStrictEqual(result.stdout.trim().split("\n"), ["hello npm", "hello npm", "function"])
+  }, 120_000)
+
+  it("runs a task on the memory store and on PGlite under Deno, imported by name from node_modules", async () => {
+    const program = join(folder, "deno-consumer.mjs")
+    await writeFile(
+      program,
+      `import { Effect, Schema } from "effect"
+import { MemoryTaskStore, Runtime, task } from "effect-waypoint"
+import { PgliteStore } from "effect-waypoint/postgres"
+const hello = task({ name: "hello", input: Schema.String, output: Schema.String }, (name) => Effect.succeed("hello " + name))
+const run = (layer) =>
+  Effect.runPromise(Effect.flatMap(Runtime.make({}), (runtime) => runtime.run(hello, "deno")).pipe(Effect.scoped, Effect.provide(layer)))
+console.log(await run(MemoryTaskStore.layer))
+console.log(await run(PgliteStore.layer({ dataDir: Deno.args[0] })))
+`
+    )
+    // Deno resolves bare specifiers from node_modules through the folder's package.json
+    await writeFile(
+      join(folder, "package.json"),
+      JSON.stringify({
+        type: "module",
+        dependencies: Object.fromEntries(["effect-waypoint", ...installed].map((n) => [n, "*"]))
+      })
+    )
+    const deno = join(root, "node_modules", ".bin", "deno")
+    const result = spawnSync(deno, ["run", "-A", program, join(folder, "deno-data")], { cwd: folder, encoding: "utf8" })
+    assert.strictEqual(result.status, 0, result.stderr)
+    assert.deepStrictEqual(result.stdout.trim().split("\n"), ["hello deno", "hello deno"])
   }, 120_000)
 
   it("type-checks a TypeScript user's program against the packed declarations", async () => {
