@@ -3,7 +3,7 @@
  * change in the `TaskStore`, and gives each execution `TaskInfo` plus what its plugins provide. `run` and
  * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Schema, Scope, type Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema, Scope, type Stream } from "effect"
 import type { InvalidCursor, StoreError } from "../stores/errors.ts"
 import { StepStore } from "../stores/StepStore.ts"
 import { unstorable } from "../stores/storable.ts"
@@ -80,7 +80,9 @@ export interface Runtime<P> {
    */
   readonly recover: Effect.Effect<ReadonlyArray<string>, StoreError>
   /**
-   * Cancels a task and its unfinished child tasks. Cancelling a finished task does nothing. A task running in
+   * Cancels a task and its unfinished child tasks (see `cancelGracePeriod` for a body that stops by itself).
+   * Cancelling a finished task does nothing. Interrupting a caller of `run` is not a cancel: like a shutdown, it
+   * hands the task back to the store. A task running in
    * another process is asked, through the store, and cancelled by that process as soon as it hears of it (a
    * notification, or its next heartbeat, within a third of the lease's duration); this returns once it is asked.
    */
@@ -125,7 +127,9 @@ export interface RuntimeOptions<Plugins extends ReadonlyArray<AnyPlugin>> {
   readonly eventHistory?: number | undefined
   /**
    * How long a cancelled running task may take to stop by itself (it sees `TaskInfo.shouldStop`) before it is
-   * interrupted. Default: 0, interrupt at once.
+   * interrupted. A body that returns within it has completed: its output is recorded and handed to its waiters (a
+   * graceful stop). One that fails, or is still running at the end of it, ends `cancelled`. Default: 0, interrupt at
+   * once.
    */
   readonly cancelGracePeriod?: Duration.Input | undefined
   /**
@@ -307,9 +311,12 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
     const run = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>
-          Effect.flatMap(driver.runHere(task, record.id, slotHeld, from), (waiter) =>
-            // The caller giving up on a direct run cancels the task.
-            restore(Deferred.await(waiter)).pipe(Effect.onInterrupt(() => Effect.ignore(driver.cancel(record.id))))
+          Effect.flatMap(driver.runHere(task, record.id, slotHeld, from), ({ waiter, driver: driven }) =>
+            // The caller giving up on a direct run (a shutdown, a timeout around it) stops its driver, which hands the
+            // task back to the store as a shutdown does; only an explicit cancel cancels.
+            restore(Deferred.await(waiter)).pipe(
+              Effect.onInterrupt(() => (driven === undefined ? Effect.void : Fiber.interrupt(driven)))
+            )
           )
         )
       )

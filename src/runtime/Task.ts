@@ -4,7 +4,7 @@
  * runtime's plugins provide.
  */
 import { Duration, type Effect, Option, type Schedule, Schema } from "effect"
-import type { TaskTimeout } from "./errors.ts"
+import type { TaskInterrupted, TaskTimeout } from "./errors.ts"
 
 /** The options of `task(...)`. */
 export interface TaskOptions<I, IE, O, OE, E> {
@@ -16,7 +16,7 @@ export interface TaskOptions<I, IE, O, OE, E> {
   /** At most this many instances run at once in one session. Default: unlimited. */
   readonly maxParallel?: number | undefined
   /** Decides, from the error of a failed attempt, whether and when the next attempt runs. */
-  readonly retry?: Schedule.Schedule<unknown, NoInfer<E> | TaskTimeout> | undefined
+  readonly retry?: Schedule.Schedule<unknown, NoInfer<E> | TaskTimeout | TaskInterrupted> | undefined
   /** Each attempt is interrupted after this long and fails with `TaskTimeout`. */
   readonly timeout?: Duration.Input | undefined
   /** Schemas of the signals the task waits for: a signal sent with a payload that does not match is refused. */
@@ -38,7 +38,7 @@ export interface Task<in out I, in out O, in out E, out R> extends TaskDefinitio
   readonly input: Schema.Codec<I, Schema.Json>
   readonly output: Schema.Codec<O, Schema.Json>
   readonly maxParallel: number
-  readonly retry: Option.Option<Schedule.Schedule<unknown, E | TaskTimeout>>
+  readonly retry: Option.Option<Schedule.Schedule<unknown, E | TaskTimeout | TaskInterrupted>>
   readonly timeout: Option.Option<Duration.Duration>
   readonly body: (input: I) => Effect.Effect<O, E, R>
   readonly signals: Readonly<Record<string, Schema.Codec<unknown, Schema.Json>>>

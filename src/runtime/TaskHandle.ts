@@ -12,6 +12,7 @@ import type {
   SignalRejected,
   TaskCancelled,
   TaskFailed,
+  TaskInterrupted,
   TaskNotFound,
   TaskTimeout
 } from "./errors.ts"
@@ -23,6 +24,7 @@ export type TaskError<E> =
   | InvalidTaskInput
   | InvalidTaskOutput
   | TaskTimeout
+  | TaskInterrupted
   | TaskCancelled
   | TaskFailed
   | TaskNotFound

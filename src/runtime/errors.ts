@@ -35,6 +35,20 @@ export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout"
   }
 }
 
+/**
+ * The body ended interrupted by itself (it ran `Effect.interrupt`, or joined a fiber that was interrupted), not by
+ * this runtime's cancel, pause, shutdown or lost lease. It is a failure of the attempt, retried by the task's Schedule.
+ */
+export class TaskInterrupted extends Schema.TaggedError<TaskInterrupted>()("TaskInterrupted", {
+  taskId: Schema.String,
+  taskName: Schema.String,
+  attempt: Schema.Number
+}) {
+  override get message() {
+    return `task "${this.taskName}" (${this.taskId}) attempt ${this.attempt} was interrupted from inside its body`
+  }
+}
+
 /** The task was cancelled before it finished. */
 export class TaskCancelled extends Schema.TaggedError<TaskCancelled>()("TaskCancelled", {
   taskId: Schema.String

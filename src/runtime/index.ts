@@ -8,6 +8,7 @@ export {
   SignalRejected,
   TaskCancelled,
   TaskFailed,
+  TaskInterrupted,
   TaskNotFound,
   TaskTimeout,
   UnknownTask

@@ -100,13 +100,19 @@ export interface Driver {
   readonly completed: () => number
   /** Waits until `completed` grows: there is room for another task. */
   readonly freed: Effect.Effect<void>
-  /** Drives the task in a child fiber of the caller; its result goes to the returned waiter. */
+  /**
+   * Drives the task in a child fiber of the caller; its result goes to the returned waiter. `driver` is that fiber,
+   * or undefined when a driver here already drove the task (the caller then only waits for it).
+   */
   readonly runHere: (
     task: AnyTask,
     id: string,
     slotHeld: boolean,
     from?: StartFrom
-  ) => Effect.Effect<Deferred.Deferred<unknown, unknown>>
+  ) => Effect.Effect<{
+    readonly waiter: Deferred.Deferred<unknown, unknown>
+    readonly driver: Fiber.Fiber<unknown> | undefined
+  }>
   readonly handle: (
     task: AnyTask,
     id: string,
@@ -171,6 +177,14 @@ export const makeDriver = (options: DriverOptions): Driver => {
     left: TaskRecord | undefined
     /** A heartbeat found the lease lost before the body started: it does not start. */
     fenced: boolean
+    /** This runtime interrupted the attempt (cancel, pause, shutdown, lost lease), not the body itself. */
+    interrupted: boolean
+  }
+
+  /** Interrupts an attempt from this runtime: an interruption it did not make is the body's own failure. */
+  const stopAttempt = (slot: AttemptSlot, fiber: Fiber.Fiber<unknown, unknown>) => {
+    slot.interrupted = true
+    return Fiber.interrupt(fiber)
   }
   const attempts = new Map<string, AttemptSlot>()
   // Tasks a cancel or pause asked from another process is being carried out for here (one at a time per task).
@@ -299,28 +313,28 @@ export const makeDriver = (options: DriverOptions): Driver => {
         isRecorded: false,
         recorded: undefined,
         left: undefined,
-        fenced: false
+        fenced: false,
+        interrupted: false
       }
       const forkAttempt = () => {
         // Suspended, so that a body that throws instead of returning an Effect fails its own fiber. A pause that came
         // while the `onStart` hooks ran stops the attempt before its body starts.
-        const body =
-          slot.stopped === undefined && !slot.fenced
-            ? Effect.suspend(() => attempt(task, info, record.input))
-            : Effect.interrupt
+        const isStopped = slot.stopped !== undefined || slot.fenced
+        if (isStopped) slot.interrupted = true
+        const body = isStopped ? Effect.interrupt : Effect.suspend(() => attempt(task, info, record.input))
         return Effect.forkChild(restore(body), { startImmediately: true })
       }
       const awaitAttempt = (attemptFiber: Fiber.Fiber<unknown, unknown>): Effect.Effect<AnyExit> => {
         slot.fiber = attemptFiber
         // A pause asked while the fiber was being started: carry it out now.
-        const early = slot.stopped === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(attemptFiber))
+        const early = slot.stopped === undefined ? Effect.void : Effect.asVoid(stopAttempt(slot, attemptFiber))
         return Effect.andThen(
           early,
           Effect.flatMap(Effect.exit(restore(Fiber.await(attemptFiber))), (awaited) =>
             // The driver itself was interrupted: stop the attempt and take its end.
             Exit.isSuccess(awaited)
               ? Effect.succeed(awaited.value)
-              : Effect.andThen(Fiber.interrupt(attemptFiber), Fiber.await(attemptFiber))
+              : Effect.andThen(stopAttempt(slot, attemptFiber), Fiber.await(attemptFiber))
           )
         )
       }
@@ -385,7 +399,8 @@ export const makeDriver = (options: DriverOptions): Driver => {
         if (slot.stopped !== undefined) Deferred.doneUnsafe(slot.stopped, Exit.void)
         const ending = decideEnding(task, record, exit, {
           cancel: cancelRequested.has(record.id),
-          pause: pauseRequested.delete(record.id)
+          pause: pauseRequested.delete(record.id),
+          stopped: slot.interrupted
         })
         // Decided at once (an `Exit`): recorded without another step.
         return Exit.isExit(ending) && Exit.isSuccess(ending)
@@ -396,7 +411,10 @@ export const makeDriver = (options: DriverOptions): Driver => {
       publishNow(record)
       // Cancelled or paused while its claim was on the way: the body does not start, and the attempt records the
       // cancel or the pause (there is nothing for a pause or a heartbeat to stop).
-      if (cancelRequested.has(record.id) || pauseRequested.has(record.id)) return afterAttempt(Exit.interrupt())
+      if (cancelRequested.has(record.id) || pauseRequested.has(record.id)) {
+        slot.interrupted = true
+        return afterAttempt(Exit.interrupt())
+      }
       // Known as executing from here on, so that a pause during the `onStart` hooks finds the attempt.
       attempts.set(record.id, slot)
       const entry = active.get(record.id)
@@ -658,18 +676,18 @@ export const makeDriver = (options: DriverOptions): Driver => {
       })
     })
 
-  const runHere = (task: AnyTask, id: string, slotHeld: boolean, from: StartFrom = {}) =>
-    Effect.suspend(() => {
+  const runHere: Driver["runHere"] = (task, id, slotHeld, from = {}) =>
+    Effect.suspend((): ReturnType<Driver["runHere"]> => {
       const waiter = waiterFor(id)
       // Already driven here (a run with the idempotency key of a task submitted here): wait for that driver.
-      if (active.has(id)) return Effect.succeed(waiter)
+      if (active.has(id)) return Effect.succeed({ waiter, driver: undefined })
       const entry: DriverEntry = { fiber: undefined, onFiber: undefined, executed: false }
       active.set(id, entry)
       return Effect.map(
         Effect.forkChild(drive(task, id, slotHeld, entry, from), { startImmediately: true }),
         (fiber) => {
           setFiber(entry, fiber)
-          return waiter
+          return { waiter, driver: fiber }
         }
       )
     })
@@ -765,7 +783,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
         pauseRequested.add(id)
         const stopped = Effect.gen(function* () {
           if (slot.fiber !== undefined) {
-            yield* Fiber.interrupt(slot.fiber)
+            yield* stopAttempt(slot, slot.fiber)
           } else {
             slot.stopped = Deferred.makeUnsafe<void>()
             yield* Deferred.await(slot.stopped)
@@ -815,7 +833,7 @@ export const makeDriver = (options: DriverOptions): Driver => {
             return Effect.void
           }
           // Interrupt without waiting for the attempt's finalizers, so the other leases are renewed on time.
-          return Effect.asVoid(Effect.forkIn(Fiber.interrupt(slot.fiber), options.scope))
+          return Effect.asVoid(Effect.forkIn(stopAttempt(slot, slot.fiber), options.scope))
         })
       ),
       // Asked from another process: carried out here as a local cancel or pause is (a cancel's grace period

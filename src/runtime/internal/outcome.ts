@@ -5,7 +5,7 @@ import { Cause, Clock, Duration, Effect, Exit, Option, Predicate, Schedule, Sche
 import { storableText, unstorable } from "../../stores/storable.ts"
 import type { StoredError, TaskRecord } from "../../stores/TaskRecord.ts"
 import type { Transition } from "../../stores/TaskStore.ts"
-import { InvalidTaskInput, InvalidTaskOutput, TaskCancelled, TaskFailed } from "../errors.ts"
+import { InvalidTaskInput, InvalidTaskOutput, TaskCancelled, TaskFailed, TaskInterrupted } from "../errors.ts"
 import { findSuspend } from "../Suspension.ts"
 import type { Task } from "../Task.ts"
 
@@ -144,18 +144,31 @@ export interface Ending {
   readonly exit: Exit.Exit<unknown, unknown>
 }
 
+/** What this runtime did to an attempt from outside its body. */
+export interface Asked {
+  /** A cancel was asked (here, or from another process and carried out here). */
+  readonly cancel: boolean
+  /** A pause was asked. */
+  readonly pause: boolean
+  /** This runtime interrupted the attempt: a cancel, a pause, a shutdown, or its lease was lost. */
+  readonly stopped: boolean
+}
+
 /**
- * Decides what the store records for how an attempt ended. A cancel asked wins however the attempt ended; a pause
- * asked turns the interruption into a suspension; a typed failure is retried while the task's Schedule allows.
+ * Decides what the store records for how an attempt ended. A body that returned has completed, even when a cancel
+ * or a pause came meanwhile (it saw `shouldStop` and returned within the grace period). Otherwise a cancel asked
+ * wins; a pause asked turns the interruption into a suspension; an interruption by this runtime alone (a shutdown)
+ * hands the task back; any other failure, an interruption the body made itself included, is retried while the
+ * task's Schedule allows.
  */
 export const decideEnding = (
   task: AnyTask,
   record: TaskRecord,
   exit: Exit.Exit<unknown, unknown>,
-  asked: { readonly cancel: boolean; readonly pause: boolean }
+  asked: Asked
 ): Effect.Effect<Ending> => {
-  // The common case without a generator (it runs once per attempt): a success, nothing asked from outside.
-  if (Exit.isSuccess(exit) && !asked.cancel && !asked.pause) {
+  // The common case without a generator (it runs once per attempt).
+  if (Exit.isSuccess(exit)) {
     const encoded = codecsOf(task).encodeOutput(exit.value)
     return Exit.isExit(encoded)
       ? Exit.succeed(completion(exit, encoded))
@@ -180,20 +193,20 @@ const decideAny = Effect.fnUntraced(function* (
   task: AnyTask,
   record: TaskRecord,
   exit: Exit.Exit<unknown, unknown>,
-  asked: { readonly cancel: boolean; readonly pause: boolean }
+  asked: Asked
 ) {
-  if (asked.cancel && findSuspend(Exit.isFailure(exit) ? exit.cause : Cause.empty) === undefined) {
+  if (Exit.isSuccess(exit)) return completion(exit, yield* Effect.exit(codecsOf(task).encodeOutput(exit.value)))
+  const cause = exit.cause
+  if (asked.cancel && findSuspend(cause) === undefined) {
     // A cancel was asked: however the attempt ended (it may have stopped by itself), the task is cancelled.
     return {
       transition: { _tag: "Cancelled" },
       exit: Exit.fail(new TaskCancelled({ taskId: record.id }))
     } satisfies Ending
   }
-  if (asked.pause && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
+  if (asked.pause && Cause.hasInterruptsOnly(cause)) {
     return { transition: { _tag: "Suspended", reason: { _tag: "Paused" } }, exit } satisfies Ending
   }
-  if (Exit.isSuccess(exit)) return completion(exit, yield* Effect.exit(codecsOf(task).encodeOutput(exit.value)))
-  const cause = exit.cause
   const suspension = findSuspend(cause)
   if (suspension !== undefined) {
     return {
@@ -202,18 +215,22 @@ const decideAny = Effect.fnUntraced(function* (
     } satisfies Ending
   }
   const failure = Cause.findErrorOption(cause)
-  if (Option.isNone(failure)) {
-    if (Cause.hasDies(cause)) {
-      const error = defectError(cause)
-      return {
-        transition: { _tag: "Failed", error },
-        exit: Exit.fail(new TaskFailed({ taskId: record.id, errorTag: error.tag, reason: error.message }))
-      } satisfies Ending
-    }
-    // Interrupted, with no cancel or pause asked: a shutdown hands the task back at the same attempt.
+  if (Option.isNone(failure) && Cause.hasDies(cause)) {
+    const error = defectError(cause)
+    return {
+      transition: { _tag: "Failed", error },
+      exit: Exit.fail(new TaskFailed({ taskId: record.id, errorTag: error.tag, reason: error.message }))
+    } satisfies Ending
+  }
+  // Interrupted by this runtime alone (a shutdown, a lost lease): handed back at the same attempt, not a retry.
+  if (Option.isNone(failure) && asked.stopped) {
     return { transition: { _tag: "Requeued", attempt: record.attempt }, exit } satisfies Ending
   }
-  const error = failure.value
+  // Interrupted by the body itself: a failure like any other. Re-running it at once could loop for ever.
+  const error = Option.isSome(failure)
+    ? failure.value
+    : new TaskInterrupted({ taskId: record.id, taskName: record.name, attempt: record.attempt })
+  const failed = Option.isSome(failure) ? exit : Exit.fail(error)
   const stored = toStoredError(error)
   const isRetryable = stored.tag !== "InvalidTaskInput" && stored.tag !== "InvalidTaskOutput"
   if (isRetryable && Option.isSome(task.retry)) {
@@ -228,9 +245,9 @@ const decideAny = Effect.fnUntraced(function* (
     if (Option.isSome(delay)) {
       return {
         transition: { _tag: "Requeued", attempt: record.attempt + 1, runAt: now + delay.value, error: stored },
-        exit
+        exit: failed
       } satisfies Ending
     }
   }
-  return { transition: { _tag: "Failed", error: stored }, exit } satisfies Ending
+  return { transition: { _tag: "Failed", error: stored }, exit: failed } satisfies Ending
 })
