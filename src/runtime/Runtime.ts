@@ -3,7 +3,20 @@
  * change in the `TaskStore`, and gives each execution `TaskInfo` plus what its plugins provide. `run` and
  * `submit` take one path: a driver that claims the task, executes an attempt, and records one outcome.
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema, Scope, type Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Schema,
+  Scope,
+  type Stream
+} from "effect"
 import type { InvalidCursor, StoreError } from "../stores/errors.ts"
 import { StepStore } from "../stores/StepStore.ts"
 import { unstorable } from "../stores/storable.ts"

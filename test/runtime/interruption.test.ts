@@ -33,7 +33,11 @@ describe("Runtime: interruptions", () => {
       const runs = yield* Ref.make(0)
       const quits = task(
         { name: "quits", input: Schema.Void, retry: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 2 })) },
-        () => Effect.andThen(Ref.update(runs, (n) => n + 1), Effect.interrupt)
+        () =>
+          Effect.andThen(
+            Ref.update(runs, (n) => n + 1),
+            Effect.interrupt
+          )
       )
       const runtime = yield* Runtime.make()
       const handle = yield* runtime.submit(quits, undefined)
