@@ -8,8 +8,8 @@ import { Cause, Duration, Effect, FiberSet, Option, type Scope } from "effect"
 import { type Context, Hono, type MiddlewareHandler } from "hono"
 import { cors } from "hono/cors"
 import { ProgressStore, type Runtime, SnapshotStore, type StateManager, StateStore } from "../index.ts"
-import { type HttpFailure, MethodNotAllowed, RouteNotFound, Unauthorized } from "./errors.ts"
-import { isAuthorized } from "./internal/auth.ts"
+import { type HttpFailure, type InvalidBearerToken, MethodNotAllowed, RouteNotFound, Unauthorized } from "./errors.ts"
+import { checkAuth, isAuthorized } from "./internal/auth.ts"
 import { causeResponse, failureResponse, shuttingDownResponse } from "./problem.ts"
 import type { Route, RouteContext } from "./route.ts"
 import { controlRoutes } from "./routes/control.ts"
@@ -21,7 +21,10 @@ import { stateRoutes } from "./routes/state.ts"
 import { taskRoutes } from "./routes/tasks.ts"
 import type { AnyHttpTask, HttpTask } from "./task.ts"
 
-/** How the app checks credentials: a fixed bearer token, or a function of the request. */
+/**
+ * How the app checks credentials: a fixed bearer token, or a function of the request. A bearer token is 16 to 4096
+ * characters of `A-Z a-z 0-9 - . _ ~ + /`, optionally ending with `=` (RFC 6750), such as `crypto.randomUUID()`.
+ */
 export type Auth = { readonly bearer: string } | { readonly verify: (request: Request) => Promise<boolean> | boolean }
 
 /** The options of Hono's CORS middleware. */
@@ -32,7 +35,10 @@ export interface AppOptions<P> {
   readonly runtime: Runtime.Runtime<P>
   /** The tasks that `POST /tasks/:name` may start, by name. */
   readonly tasks: ReadonlyArray<HttpTask<NoInfer<P>>>
-  /** When set, every route but `/health` answers 401 without valid credentials. */
+  /**
+   * When set, every route but `/health` answers 401 without valid credentials. A bearer token no client could send
+   * (a space in it, too short) fails `makeApp` with `InvalidBearerToken`.
+   */
   readonly auth?: Auth | undefined
   /** Off by default; `true` allows any origin. */
   readonly cors?: boolean | CorsOptions | undefined
@@ -57,20 +63,22 @@ const resources: ReadonlyArray<(ctx: RouteContext) => ReadonlyArray<Route>> = [
 /**
  * Builds the app in the current Scope. Mount it anywhere: `parent.route("/waypoint", app)`. The `StateStore`,
  * `SnapshotStore` and `ProgressStore` in the current context (those the runtime was built with) serve task state,
- * snapshots and progress; a route whose store is absent answers 501.
+ * snapshots and progress; a route whose store is absent answers 501. A bearer token no client can send fails it
+ * with `InvalidBearerToken` (typed: it usually comes from configuration, such as an environment variable).
  *
  * @example
  * ```ts
  * const program = Effect.gen(function* () {
  *   const runtime = yield* Runtime.make()
- *   const app = yield* makeApp({ runtime, tasks: [greet], auth: { bearer: token } })
+ *   const app = yield* makeApp({ runtime, tasks: [greet], auth: { bearer: yield* Config.String("WAYPOINT_TOKEN") } })
  *   const server = yield* serveNode(app, { port: 8080 })
  *   yield* Effect.never
  * }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
  * ```
  */
-export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, never, Scope.Scope> =>
+export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, InvalidBearerToken, Scope.Scope> =>
   Effect.gen(function* () {
+    yield* checkAuth(options.auth)
     const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024
     if (!Number.isSafeInteger(bodyLimitBytes) || bodyLimitBytes < 0) {
       return yield* Effect.die(new Error(`bodyLimitBytes must be a non-negative integer, got ${bodyLimitBytes}`))

@@ -114,6 +114,28 @@ export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDo
   }
 }
 
+/** The shortest bearer token accepted: shorter ones can be guessed by trying. */
+export const MIN_BEARER_TOKEN_LENGTH = 16
+
+/** The longest bearer token accepted: servers refuse request headers much longer (Node: 16 KiB for all of them). */
+export const MAX_BEARER_TOKEN_LENGTH = 4096
+
+/**
+ * `makeApp` was given a bearer token that no client can send in an `Authorization` header, or one short enough to be
+ * guessed. Nothing was served. The message says what is wrong without repeating the token.
+ */
+export class InvalidBearerToken extends Schema.TaggedError<InvalidBearerToken>()("InvalidBearerToken", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return (
+      `auth.bearer cannot be used: ${this.reason}. A bearer token is ${MIN_BEARER_TOKEN_LENGTH} to ` +
+      `${MAX_BEARER_TOKEN_LENGTH} characters of A-Z a-z 0-9 - . _ ~ + /, optionally ending with "=" ` +
+      "(RFC 6750 b64token), such as crypto.randomUUID()"
+    )
+  }
+}
+
 /** Every failure a route may end with. */
 export type HttpFailure =
   | InvalidRequest

@@ -3,6 +3,7 @@
  */
 export type { AppOptions, Auth, CorsOptions } from "./app.ts"
 export { makeApp } from "./app.ts"
+export { InvalidBearerToken } from "./errors.ts"
 export type { Fetchable, HttpServer, ServeOptions } from "./serve.ts"
 export { ServeError } from "./serve.ts"
 export { serveDeno } from "./serveDeno.ts"

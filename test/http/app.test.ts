@@ -427,22 +427,22 @@ describe("makeApp", () => {
             assert.strictEqual(response.headers.get("www-authenticate"), 'Bearer realm="waypoint"')
           }
           yield* expectProblem(yield* postJson(app, "/tasks/greet", { name: "Ada" }), 401, "Unauthorized")
-          const wrong = { authorization: "Bearer s3cret-but-wrong" }
+          const wrong = { authorization: "Bearer s3cret-s3cret-s3cret-but-wrong" }
           yield* expectProblem(yield* request(app, "/tasks", { headers: wrong }), 401, "Unauthorized")
           const basic = { authorization: "Basic czNjcmV0Og==" }
           yield* expectProblem(yield* request(app, "/tasks", { headers: basic }), 401, "Unauthorized")
           assert.strictEqual(yield* countTasks(runtime), 0)
           assert.strictEqual((yield* request(app, "/health")).status, 200)
-          const right = { authorization: "Bearer s3cret" }
+          const right = { authorization: "Bearer s3cret-s3cret-s3cret" }
           assert.strictEqual((yield* request(app, "/tasks", { headers: right })).status, 200)
           assert.strictEqual(
-            (yield* request(app, "/tasks", { headers: { authorization: "bearer s3cret" } })).status,
+            (yield* request(app, "/tasks", { headers: { authorization: "bearer s3cret-s3cret-s3cret" } })).status,
             200
           )
           const started = yield* postJson(app, "/tasks/greet", { name: "Ada" }, right)
           assert.strictEqual(started.status, 201)
         }),
-      { auth: { bearer: "s3cret" } }
+      { auth: { bearer: "s3cret-s3cret-s3cret" } }
     )
   )
 
@@ -541,7 +541,7 @@ describe("makeApp", () => {
             const get = yield* request(app, "/health", { headers: { origin: "https://example.com" } })
             assert.strictEqual(get.headers.get("access-control-allow-origin"), "https://example.com")
           }),
-        { cors: { origin: "https://example.com" }, auth: { bearer: "t" } }
+        { cors: { origin: "https://example.com" }, auth: { bearer: "a-token-of-16-chars" } }
       )
       yield* withApp(({ app }) =>
         Effect.gen(function* () {

@@ -1,7 +1,7 @@
 import { assert } from "@effect/vitest"
 import { Deferred, Effect, type Layer, Schema, type Scope, Stream } from "effect"
 import type { Hono } from "hono"
-import { type AppOptions, makeApp } from "../../src/http.ts"
+import { type AppOptions, type InvalidBearerToken, makeApp } from "../../src/http.ts"
 import {
   MemoryStore,
   MemoryTaskStore,
@@ -52,7 +52,7 @@ type Options = Omit<AppOptions<never>, "runtime" | "tasks"> & {
 export const withApp = <A, E>(
   f: (env: TestEnv) => Effect.Effect<A, E, Scope.Scope | TaskStore>,
   options: Options = {}
-): Effect.Effect<A, E> => {
+): Effect.Effect<A, E | InvalidBearerToken> => {
   const { wrap, tasks, everyStore, ...rest } = options
   const build = (stateManager: StateManager["Service"] | undefined) =>
     Effect.gen(function* () {

@@ -150,7 +150,7 @@ describe("openapi.json", () => {
       ({ app }) =>
         Effect.gen(function* () {
           const document = yield* readJson(
-            yield* request(app, "/openapi.json", { headers: { authorization: "Bearer t0ken" } })
+            yield* request(app, "/openapi.json", { headers: { authorization: "Bearer t0ken-t0ken-t0ken" } })
           )
           assert.deepStrictEqual(document.security, [{ bearer: [] }])
           assert.deepStrictEqual(at(document, "components", "securitySchemes", "bearer"), {
@@ -160,7 +160,7 @@ describe("openapi.json", () => {
           assert.deepStrictEqual(at(document, "paths", "/health", "get", "security"), [])
           assert.property(at(document, "paths", "/tasks", "get", "responses"), "401")
         }),
-      { auth: { bearer: "t0ken" } }
+      { auth: { bearer: "t0ken-t0ken-t0ken" } }
     )
   )
 })

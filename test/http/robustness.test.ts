@@ -386,10 +386,10 @@ describe("robustness", () => {
             yield* Effect.promise(() => response.arrayBuffer())
           }
           assert.strictEqual(yield* countTasks(runtime), 0)
-          const sessions = yield* request(app, "/sessions", { headers: { authorization: "Bearer token" } })
+          const sessions = yield* request(app, "/sessions", { headers: { authorization: "Bearer token-token-token" } })
           assert.deepStrictEqual(yield* readJson(sessions), { items: [] })
         }),
-      { auth: { bearer: "token" }, bodyLimitBytes: LIMIT, everyStore: true }
+      { auth: { bearer: "token-token-token" }, bodyLimitBytes: LIMIT, everyStore: true }
     )
   )
 })

@@ -2,7 +2,7 @@
  * The README's HTTP programs, type-checked by `npm run typecheck` (they serve forever, so no test runs them; the
  * mounted adapter is exercised in test/readme.test.ts).
  */
-import { Effect, Schema } from "effect"
+import { Config, Effect, Schema } from "effect"
 import { Hono } from "hono"
 import { makeApp, serveNode } from "../../src/http.ts"
 import { MemoryStore, ProgressPlugin, Runtime, SnapshotPlugin, StatePlugin, task } from "../../src/index.ts"
@@ -11,7 +11,9 @@ const publish = task({ name: "publish", input: Schema.String }, (draft) => Effec
 
 export const httpStandalone = Effect.gen(function* () {
   const runtime = yield* Runtime.make({ plugins: [StatePlugin.make(), SnapshotPlugin.make(), ProgressPlugin.make()] })
-  const app = yield* makeApp({ runtime, tasks: [publish], auth: { bearer: "a long random token" } })
+  // A token no client can send (a space in it, under 16 characters) fails here with InvalidBearerToken.
+  const token = yield* Config.String("WAYPOINT_TOKEN") // e.g. the output of: node -p "crypto.randomUUID()"
+  const app = yield* makeApp({ runtime, tasks: [publish], auth: { bearer: token } })
   const server = yield* serveNode(app, { port: 8080 })
   yield* Effect.log(`listening on ${server.url}`)
   return yield* Effect.never
