@@ -114,7 +114,9 @@ export interface Runtime<P> {
   readonly session: (id: string) => Session<P>
   /**
    * Sends a signal to a task: kept in its durable mailbox until a `waitForSignal` of that name takes it, and
-   * wakes the task if it is waiting. Needs a `StepStore` in the runtime's context.
+   * wakes the task if it is waiting for that signal (no other). A task that declares its `signals` refuses any
+   * other name with `SignalRejected`, as it refuses a payload its Schema does not accept. Needs a `StepStore` in the
+   * runtime's context.
    */
   readonly signal: (
     id: string,
@@ -364,7 +366,12 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       const rejected = (cause: SignalRejected["cause"], reason: string) =>
         new SignalRejected({ taskId: id, signal: name, cause, reason })
       if (isTerminal(record.status)) return yield* rejected("TaskEnded", `the task has ended (${record.status})`)
-      const schema = registry.get(record.name)?.signals[name] ?? JsonPayload
+      const declared = registry.get(record.name)?.signals ?? {}
+      const names = Object.keys(declared)
+      if (names.length > 0 && !Object.hasOwn(declared, name)) {
+        return yield* rejected("UnknownSignal", `the task declares only ${names.map((n) => `"${n}"`).join(", ")}`)
+      }
+      const schema = declared[name] ?? JsonPayload
       const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(schema)(payload), (error) =>
         rejected("InvalidPayload", error.message)
       )
@@ -374,8 +381,15 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         return yield* Effect.die(new Error("runtime.signal needs a StepStore in the runtime's context"))
       }
       yield* steps.value.sendSignal(id, name, encoded as Schema.Json)
-      yield* store.wake(id)
-      yield* driver.wake(id)
+      // Only a task suspended waiting for this very signal is woken: any other would run its body again for nothing.
+      // Read after the signal is stored: a task that suspends later finds it in its mailbox (the state plugin's
+      // `onSuspend` hook looks), so between the two no wake-up is lost.
+      const now = yield* get(id)
+      if (now.status === "suspended" && now.suspendReason?._tag === "WaitingForSignal") {
+        if (now.suspendReason.signal !== name) return
+        yield* store.wake(id)
+        yield* driver.wake(id)
+      }
     })
 
     const recover = Effect.gen(function* () {

@@ -108,12 +108,18 @@ export class ResultTimeout extends Schema.TaggedError<ResultTimeout>()("ResultTi
   }
 }
 
-/** A signal could not be delivered: the task has ended, or the payload does not match the signal's Schema. */
+/**
+ * A signal could not be delivered: the task has ended, it declares its signals and not this one, or the payload does
+ * not match the signal's Schema. Nothing was stored.
+ */
 export class SignalRejected extends Schema.TaggedError<SignalRejected>()("SignalRejected", {
   taskId: Schema.String,
   signal: Schema.String,
-  /** `TaskEnded`: nothing waits any more; `InvalidPayload`: the payload does not match the signal's Schema. */
-  cause: Schema.Literals(["TaskEnded", "InvalidPayload"]),
+  /**
+   * `TaskEnded`: nothing waits any more; `InvalidPayload`: the payload does not match the signal's Schema;
+   * `UnknownSignal`: the task declares its signals, and not this one.
+   */
+  cause: Schema.Literals(["TaskEnded", "InvalidPayload", "UnknownSignal"]),
   reason: Schema.String
 }) {
   override get message() {

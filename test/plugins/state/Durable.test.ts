@@ -166,6 +166,75 @@ describe("Durable", () => {
     )
   )
 
+  it.effect("refuses a signal of a name the task does not declare, storing nothing", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const approve = task({ name: "approve-declared", input: Schema.Void, signals: { approval: Approval } }, () =>
+          waitForSignal("approval", Approval)
+        )
+        const handle = yield* runtime.submit(approve, undefined)
+        yield* Effect.yieldNow
+        const error = yield* Effect.flip(handle.signal("aproval", { approved: true, by: "typo" }))
+        assert.strictEqual(error._tag, "SignalRejected")
+        if (error._tag === "SignalRejected") assert.strictEqual(error.cause, "UnknownSignal")
+        const steps = yield* StepStore
+        assert.strictEqual(yield* steps.pendingSignals(handle.id, "aproval"), 0, "nothing was stored")
+        assert.strictEqual(yield* handle.status, "suspended")
+      })
+    )
+  )
+
+  it.effect("wakes a waiting task only with a signal it waits for: other signals stay in its mailbox", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const runs = yield* Ref.make(0)
+        const approve = task({ name: "approve-only", input: Schema.Void }, () =>
+          Effect.andThen(
+            Ref.update(runs, (n) => n + 1),
+            waitForSignal("approval", Approval)
+          )
+        )
+        const handle = yield* runtime.submit(approve, undefined)
+        yield* Effect.yieldNow
+        for (let i = 0; i < 20; i++) yield* handle.signal("other", i)
+        yield* Effect.yieldNow
+        assert.strictEqual(yield* Ref.get(runs), 1, "no signal it does not wait for ran the body again")
+        assert.strictEqual(yield* handle.status, "suspended")
+        const steps = yield* StepStore
+        assert.strictEqual(yield* steps.pendingSignals(handle.id, "other"), 20, "kept for a later wait")
+        yield* handle.signal("approval", { approved: true, by: "ada" })
+        assert.deepStrictEqual(yield* handle.await, { approved: true, by: "ada" })
+        assert.strictEqual(yield* Ref.get(runs), 2)
+      })
+    )
+  )
+
+  it.effect("does not wake a task paused from outside with a signal; resumed, it receives it", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const runs = yield* Ref.make(0)
+        const gate = yield* Deferred.make<void>()
+        const approve = task({ name: "approve-paused", input: Schema.Void }, () =>
+          Effect.andThen(
+            Ref.update(runs, (n) => n + 1),
+            Effect.andThen(Deferred.await(gate), waitForSignal("approval", Approval))
+          )
+        )
+        const handle = yield* runtime.submit(approve, undefined)
+        yield* Effect.yieldNow
+        yield* runtime.pause(handle.id)
+        assert.strictEqual(yield* handle.status, "suspended")
+        yield* handle.signal("approval", { approved: true, by: "ada" })
+        yield* Effect.yieldNow
+        assert.strictEqual(yield* handle.status, "suspended", "still paused")
+        assert.strictEqual(yield* Ref.get(runs), 1)
+        yield* Deferred.succeed(gate, undefined)
+        yield* runtime.resume(handle.id)
+        assert.deepStrictEqual(yield* handle.await, { approved: true, by: "ada" })
+      })
+    )
+  )
+
   it.effect("ends the wait with SignalTimeout, and a later signal cannot change that", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
