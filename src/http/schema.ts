@@ -54,9 +54,42 @@ export const TaskView = Schema.Struct({
 }).annotate({ identifier: "Task", description: "A task: its status, attempt, output or error, and times." })
 export type TaskView = typeof TaskView.Type
 
+/** The most characters of an error message a list item carries. */
+export const SUMMARY_MESSAGE_LENGTH = 1024
+
+/**
+ * A task as `GET /tasks` lists it: without its input and output, which may be large (`GET /tasks/{id}` has them), and
+ * with its error's tag and message (cut to 1024 characters) but not its data, so that a page's size is bounded.
+ */
+export const TaskSummaryView = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  status: TaskStatus,
+  attempt: Schema.Number,
+  sessionId: Schema.optionalKey(Schema.String),
+  parentId: Schema.optionalKey(Schema.String),
+  error: Schema.optionalKey(
+    Schema.Struct({
+      tag: Schema.String,
+      /** The first 1024 characters of the message. */
+      message: Schema.String.check(Schema.isMaxLength(SUMMARY_MESSAGE_LENGTH))
+    })
+  ),
+  suspendReason: Schema.optionalKey(SuspendReason),
+  runAt: Schema.optionalKey(Time),
+  createdAt: Time,
+  updatedAt: Time,
+  startedAt: Schema.optionalKey(Time),
+  finishedAt: Schema.optionalKey(Time)
+}).annotate({
+  identifier: "TaskSummary",
+  description: "A task in a list: its status, attempt and times, without input or output (read the task for those)."
+})
+export type TaskSummaryView = typeof TaskSummaryView.Type
+
 /** One page of `GET /tasks`; pass `nextCursor` back as `cursor` for the next page. */
 export const TaskPageView = Schema.Struct({
-  items: Schema.Array(TaskView),
+  items: Schema.Array(TaskSummaryView),
   nextCursor: Schema.optionalKey(Schema.String)
 }).annotate({ identifier: "TaskPage" })
 export type TaskPageView = typeof TaskPageView.Type
@@ -184,6 +217,31 @@ export const toTaskView = (record: TaskRecord): TaskView => ({
   input: record.input,
   ...(record.output === undefined ? {} : { output: record.output }),
   ...(record.error === undefined ? {} : { error: record.error }),
+  ...(record.suspendReason === undefined ? {} : { suspendReason: record.suspendReason }),
+  ...(record.runAt === undefined ? {} : { runAt: iso(record.runAt) }),
+  createdAt: iso(record.createdAt),
+  updatedAt: iso(record.updatedAt),
+  ...(record.startedAt === undefined ? {} : { startedAt: iso(record.startedAt) }),
+  ...(record.finishedAt === undefined ? {} : { finishedAt: iso(record.finishedAt) })
+})
+
+/** The first `max` UTF-16 units of `text`, never ending on half of a surrogate pair. */
+const cut = (text: string, max: number): string => {
+  if (text.length <= max) return text
+  const end = /[\ud800-\udbff]/.test(text.charAt(max - 1)) ? max - 1 : max
+  return text.slice(0, end)
+}
+
+export const toTaskSummaryView = (record: TaskRecord): TaskSummaryView => ({
+  id: record.id,
+  name: record.name,
+  status: record.status,
+  attempt: record.attempt,
+  ...(record.sessionId === undefined ? {} : { sessionId: record.sessionId }),
+  ...(record.parentId === undefined ? {} : { parentId: record.parentId }),
+  ...(record.error === undefined
+    ? {}
+    : { error: { tag: record.error.tag, message: cut(record.error.message, SUMMARY_MESSAGE_LENGTH) } }),
   ...(record.suspendReason === undefined ? {} : { suspendReason: record.suspendReason }),
   ...(record.runAt === undefined ? {} : { runAt: iso(record.runAt) }),
   createdAt: iso(record.createdAt),

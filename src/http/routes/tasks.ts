@@ -23,7 +23,7 @@ import {
   taskIdParameter,
   unauthorizedDoc
 } from "../route.ts"
-import { TaskPageView, TaskView, toProgressView, toTaskView } from "../schema.ts"
+import { TaskPageView, TaskView, toProgressView, toTaskSummaryView, toTaskView } from "../schema.ts"
 import { type AnyHttpTask, asTask } from "../task.ts"
 
 const Cursor = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(2048), noControlCharacters)
@@ -92,10 +92,11 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
       cursor: query.cursor,
       limit: query.limit ?? 100
     })
-    return json({
-      items: page.items.map(toTaskView),
+    const body: TaskPageView = {
+      items: page.items.map(toTaskSummaryView),
       ...(page.nextCursor === undefined ? {} : { nextCursor: encodeCursor(page.nextCursor) })
-    })
+    }
+    return json(body)
   })
 
   const get = Effect.fn("http.getTask")(function* (c: Context) {
@@ -165,7 +166,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         {
           path: "/tasks",
           operationId: "listTasks",
-          summary: "List tasks, oldest first",
+          summary: "List tasks, oldest first, without their input and output (read a task for those)",
           tag: "tasks",
           parameters: [
             {
@@ -190,11 +191,17 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
               description: "The `nextCursor` of the previous page.",
               schema: Schema.String
             },
-            { name: "limit", in: "query", required: false, description: "Page size (default 100).", schema: Limit }
+            {
+              name: "limit",
+              in: "query",
+              required: false,
+              description: "Page size: 1 to 1000, default 100; a larger one is refused (400).",
+              schema: Limit
+            }
           ],
           responses: {
             200: { description: "One page of tasks.", schema: TaskPageView },
-            400: problemDoc("A bad filter."),
+            400: problemDoc("A bad filter, cursor or limit."),
             ...unauthorizedDoc(ctx)
           }
         }

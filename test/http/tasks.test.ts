@@ -1,0 +1,69 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { task } from "../../src/index.ts"
+import { readJson, request, withApp } from "./fixtures.ts"
+
+const MiB = 1024 * 1024
+
+/** Takes about 1 MiB of input and answers about 1 MiB of output, as the tasks of the report did. */
+const large = task({ name: "large", input: Schema.Struct({ blob: Schema.String }) }, ({ blob }) =>
+  Effect.succeed({ echo: blob })
+)
+
+/** Fails with a message of 2 MiB. */
+const loud = task({ name: "loud", input: Schema.Struct({}) }, () => Effect.fail(new Error("x".repeat(2 * MiB))))
+
+describe("GET /tasks", () => {
+  it.effect("lists large tasks in a small page: no item carries input or output, which GET /tasks/:id still has", () =>
+    withApp(
+      ({ app, runtime }) =>
+        Effect.gen(function* () {
+          const ids: Array<string> = []
+          for (let i = 0; i < 24; i++) {
+            const handle = yield* runtime.submit(large, { blob: String(i).padEnd(MiB, "y") })
+            yield* handle.await
+            ids.push(handle.id)
+          }
+          const failing = yield* runtime.submit(loud, {})
+          yield* Effect.exit(failing.await)
+
+          const response = yield* request(app, "/tasks?limit=1000")
+          assert.strictEqual(response.status, 200)
+          const text = yield* Effect.promise(() => response.text())
+          assert.isBelow(text.length, 25 * 2048) // about 300 bytes an item; it was 2 MiB an item
+          const page = JSON.parse(text) as { items: Array<Record<string, unknown>> }
+          assert.strictEqual(page.items.length, 25)
+          for (const item of page.items) {
+            assert.notProperty(item, "input")
+            assert.notProperty(item, "output")
+          }
+          const failed = page.items.find((item) => item.id === failing.id)
+          assert.deepStrictEqual(failed?.error, { tag: "Error", message: "x".repeat(1024) })
+
+          const whole = yield* readJson(yield* request(app, `/tasks/${ids[3]}`))
+          assert.deepStrictEqual(whole.input, { blob: "3".padEnd(MiB, "y") })
+          assert.deepStrictEqual(whole.output, { echo: "3".padEnd(MiB, "y") })
+          const error = (yield* readJson(yield* request(app, `/tasks/${failing.id}`))).error as { message: string }
+          assert.strictEqual(error.message.length, 2 * MiB)
+        }),
+      { tasks: [large, loud] }
+    )
+  )
+
+  it.effect("refuses a page larger than the documented maximum with a 400 problem", () =>
+    withApp(({ app }) =>
+      Effect.gen(function* () {
+        const document = yield* readJson(yield* request(app, "/openapi.json"))
+        const list = (document.paths as Record<string, { get: { parameters: Array<Record<string, unknown>> } }>)[
+          "/tasks"
+        ]
+        const limit = list?.get.parameters.find((parameter) => parameter.name === "limit")
+        assert.deepInclude(limit?.schema as object, { type: "integer", minimum: 1, maximum: 1000 })
+        assert.strictEqual((yield* request(app, "/tasks?limit=1000")).status, 200)
+        const refused = yield* request(app, "/tasks?limit=1001")
+        assert.strictEqual(refused.status, 400)
+        assert.strictEqual(refused.headers.get("content-type"), "application/problem+json")
+      })
+    )
+  )
+})
