@@ -44,11 +44,35 @@ export interface Task<in out I, in out O, in out E, out R> extends TaskDefinitio
   readonly signals: Readonly<Record<string, Schema.Codec<unknown, Schema.Json>>>
 }
 
-// Without an output Schema the output must be JSON; `undefined` (a void task) is stored as null.
-const AnyJson = Schema.Union([Schema.Undefined, Schema.Json])
+/**
+ * The output codec of a task without an output Schema: the output must be JSON; `undefined` (a void task) is stored
+ * as null. The runtime names the path of a value that is not JSON (`codecsOf`).
+ */
+export const DefaultOutput: Schema.Codec<unknown, Schema.Json> = Schema.toCodecJson(
+  Schema.Union([Schema.Undefined, Schema.Json])
+) as Schema.Codec<unknown, Schema.Json>
+
+/** `T` when every value of it is plain JSON (or `undefined`): what a task without an output Schema may return. */
+export type JsonOutput<T> = T extends Schema.Json | undefined
+  ? T
+  : T extends void
+    ? T
+    : T extends (...args: ReadonlyArray<never>) => unknown
+      ? never
+      : T extends ReadonlyArray<infer U>
+        ? ReadonlyArray<JsonOutput<U>>
+        : T extends object
+          ? { readonly [K in keyof T]: JsonOutput<T[K]> }
+          : never
+
+/** What the body of a task without an output Schema must also be when its output is not JSON: a compile error. */
+export interface OutputSchemaRequired {
+  readonly "this task's output is not JSON (an Option, a Date, a class instance...): give it an output Schema": never
+}
 
 /**
- * Defines a task.
+ * Defines a task. Without an `output` Schema the body must return JSON (checked by the compiler); with one, any
+ * value that Schema encodes.
  *
  * @example
  * ```ts
@@ -58,14 +82,33 @@ const AnyJson = Schema.Union([Schema.Undefined, Schema.Json])
  * )
  * ```
  */
-export const task = <I, IE, O, E = never, R = never, OE = O>(
+export function task<I, IE, O, E = never, R = never>(
+  options: TaskOptions<I, IE, O, O, E> & { readonly output?: undefined },
+  // `NoInfer`: `O` is inferred from the body's Effect alone, then checked.
+  body: (
+    input: I
+  ) => Effect.Effect<O, E, R> & ([NoInfer<O>] extends [JsonOutput<NoInfer<O>>] ? unknown : OutputSchemaRequired)
+): Task<I, O, E, R>
+export function task<I, IE, O, OE, E = never, R = never>(
+  options: TaskOptions<I, IE, O, OE, E> & { readonly output: Schema.Codec<O, OE> },
+  body: (input: I) => Effect.Effect<O, E, R>
+): Task<I, O, E, R>
+export function task<I, IE, O, OE, E, R>(
+  options: TaskOptions<I, IE, O, OE, E>,
+  body: (input: I) => Effect.Effect<O, E, R>
+): Task<I, O, E, R> {
+  return make(options, body)
+}
+
+const make = <I, IE, O, OE, E, R>(
   options: TaskOptions<I, IE, O, OE, E>,
   body: (input: I) => Effect.Effect<O, E, R>
 ): Task<I, O, E, R> => ({
   [TaskTypeId]: TaskTypeId,
   name: options.name,
   input: Schema.toCodecJson(options.input),
-  output: Schema.toCodecJson(options.output ?? (AnyJson as unknown as Schema.Codec<O, OE>)),
+  output:
+    options.output === undefined ? (DefaultOutput as Schema.Codec<O, Schema.Json>) : Schema.toCodecJson(options.output),
   maxParallel: options.maxParallel ?? Number.POSITIVE_INFINITY,
   retry: Option.fromUndefinedOr(options.retry),
   timeout: Option.map(Option.fromUndefinedOr(options.timeout), Duration.fromInputUnsafe),

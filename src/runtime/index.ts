@@ -19,7 +19,7 @@ export { plugin } from "./Plugin.ts"
 export * as PromiseRuntime from "./PromiseRuntime.ts"
 export * as Runtime from "./Runtime.ts"
 export type { Session, SessionSubmitOptions } from "./Session.ts"
-export type { Task, TaskOptions } from "./Task.ts"
+export type { JsonOutput, OutputSchemaRequired, Task, TaskOptions } from "./Task.ts"
 export { task } from "./Task.ts"
 export type {
   LogLevel,

@@ -204,6 +204,26 @@ describe("Runtime", () => {
     )
   )
 
+  it.effect("fails a task without an output Schema whose output is not JSON, naming where the bad value is", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        class Point {
+          x = 1
+        }
+        // a class without methods passes the compiler's JSON check; the runtime names it
+        const classy = task({ name: "classy", input: Schema.Void }, () => Effect.succeed({ at: [new Point()] }))
+        const error = yield* Effect.flip(runtime.run(classy, undefined))
+        assert.strictEqual(error._tag, "InvalidTaskOutput")
+        if (error._tag === "InvalidTaskOutput") {
+          assert.include(error.issue, "$.at[0] is an instance of Point")
+          assert.include(error.issue, "output Schema")
+        }
+        const [record] = (yield* runtime.list({})).items
+        assert.deepStrictEqual([record?.status, record?.error?.tag], ["failed", "InvalidTaskOutput"])
+      })
+    )
+  )
+
   it.effect(
     "refuses text no store can keep: in an input, an output or a signal; and keeps an error message anyway",
     () =>

@@ -2,12 +2,12 @@
  * Turning the end of an attempt into what the store records, and a stored record back into a result.
  */
 import { Cause, Clock, Duration, Effect, Exit, Option, Predicate, Schedule, Schema } from "effect"
-import { storableText, unstorable } from "../../stores/storable.ts"
+import { storableText, unstorable, whyNotJson } from "../../stores/storable.ts"
 import type { StoredError, TaskRecord } from "../../stores/TaskRecord.ts"
 import type { Transition } from "../../stores/TaskStore.ts"
 import { InvalidTaskInput, InvalidTaskOutput, TaskCancelled, TaskFailed, TaskInterrupted } from "../errors.ts"
 import { findSuspend } from "../Suspension.ts"
-import type { Task } from "../Task.ts"
+import { DefaultOutput, type Task } from "../Task.ts"
 
 /** A task with its types erased, as the runtime keeps it in its registry. */
 export type AnyTask = Task<unknown, unknown, unknown, unknown>
@@ -103,15 +103,30 @@ const storing = <E>(encode: (value: unknown) => Effect.Effect<unknown, E>, error
   }
 }
 
+/**
+ * The encoder of a task without an output Schema: a value that is not JSON fails naming where in it (`$.when is an
+ * instance of Date`), which the Schema's own "Expected JSON value" does not.
+ */
+const jsonOnly = (
+  encode: (value: unknown) => Effect.Effect<unknown, InvalidTaskOutput>,
+  error: (issue: string) => InvalidTaskOutput
+) => {
+  return (value: unknown): Effect.Effect<unknown, InvalidTaskOutput> => {
+    const issue = value === undefined ? undefined : whyNotJson(value)
+    return issue === undefined ? encode(value) : Exit.fail(error(`${issue}; give the task an output Schema`))
+  }
+}
+
 export const codecsOf = (task: AnyTask): Codecs => {
   let found = codecs.get(task)
   if (found === undefined) {
     const input = (issue: string) => new InvalidTaskInput({ taskName: task.name, issue })
     const output = (issue: string) => new InvalidTaskOutput({ taskName: task.name, issue })
+    const encodeOutput = storing(named(Schema.encodeUnknownEffect(task.output), output), output)
     found = {
       encodeInput: storing(named(Schema.encodeUnknownEffect(task.input), input), input),
       decodeInput: named(Schema.decodeUnknownEffect(task.input), input),
-      encodeOutput: storing(named(Schema.encodeUnknownEffect(task.output), output), output),
+      encodeOutput: task.output === DefaultOutput ? jsonOnly(encodeOutput, output) : encodeOutput,
       decodeOutput: named(Schema.decodeUnknownEffect(task.output), output)
     }
     codecs.set(task, found)
