@@ -7,7 +7,14 @@ import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import type { StoreError } from "../../stores/errors.ts"
 import { type StateEntry, StateStore, type StateWrite } from "../../stores/StateStore.ts"
-import { StateConflict, StateDecodeError, StateInvalidValue, StateNotSerializable, StateTooLarge } from "./errors.ts"
+import {
+  NotInSession,
+  StateConflict,
+  StateDecodeError,
+  StateInvalidValue,
+  StateNotSerializable,
+  StateTooLarge
+} from "./errors.ts"
 import { asJson, jsonSizeBytes, whyNotJson } from "./internal/json.ts"
 import { makeScopeLocks, namedScopeId, type ScopeLocks, sessionScopeId, taskScopeId } from "./internal/scopes.ts"
 
@@ -45,25 +52,35 @@ export type TaskStateWriteError = StateNotSerializable | StateTooLarge | StoreEr
 /** What can go wrong in `modify`: a write error, or losing the race to other processes on every try. */
 export type TaskStateModifyError = TaskStateWriteError | StateConflict
 
-/** Task state seen through one scope: the task's own (what `TaskState` gives), its session's, or a named one. */
-export interface TaskStateView {
-  readonly get: (key: string) => Effect.Effect<Option.Option<Json>, StoreError>
-  readonly getOr: <A>(key: string, fallback: A) => Effect.Effect<Json | A, StoreError>
+/**
+ * Task state seen through one scope: the task's own (what `TaskState` gives), its session's, or a named one. `E` is
+ * what reaching the scope may fail with: `NotInSession` for the session's scope of a task without a session.
+ */
+export interface TaskStateView<E = never> {
+  readonly get: (key: string) => Effect.Effect<Option.Option<Json>, StoreError | E>
+  /**
+   * The value, or `fallback` when the key is absent or expired, typed from the fallback: a stored value of another
+   * JSON type than the fallback's (a string where the fallback is a number) fails with `StateDecodeError`.
+   */
+  readonly getOr: <A extends Json>(
+    key: string,
+    fallback: A
+  ) => Effect.Effect<JsonKind<A>, StateDecodeError | StoreError | E>
   /** Every live entry of the scope; expired ones are left out. */
-  readonly getAll: () => Effect.Effect<Record<string, Json>, StoreError>
+  readonly getAll: () => Effect.Effect<Record<string, Json>, StoreError | E>
   readonly set: (
     key: string,
     value: unknown,
     options?: TaskStateWriteOptions
-  ) => Effect.Effect<void, TaskStateWriteError>
+  ) => Effect.Effect<void, TaskStateWriteError | E>
   /** Writes every key in one store write (all or none) and returns every live entry of the scope after it. */
   readonly update: (
     values: Readonly<Record<string, unknown>>,
     options?: TaskStateWriteOptions
-  ) => Effect.Effect<Record<string, Json>, TaskStateWriteError>
-  readonly delete: (key: string) => Effect.Effect<void, StoreError>
+  ) => Effect.Effect<Record<string, Json>, TaskStateWriteError | E>
+  readonly delete: (key: string) => Effect.Effect<void, StoreError | E>
   /** Removes every entry of the scope. */
-  readonly clear: () => Effect.Effect<void, StoreError>
+  readonly clear: () => Effect.Effect<void, StoreError | E>
   /**
    * Atomic read-modify-write, returning the new value: concurrent calls never lose an update, in this process
    * (the scope's lock) or across processes (compare-and-set on the entry's version, retried). `f` sees an expired
@@ -74,19 +91,49 @@ export interface TaskStateView {
     key: string,
     f: (current: Option.Option<Json>) => unknown,
     options?: TaskStateWriteOptions
-  ) => Effect.Effect<Json, TaskStateModifyError>
+  ) => Effect.Effect<Json, TaskStateModifyError | E>
   /** `modify` with an effectful `f`; `f` may run more than once, so it must not have side effects. */
-  readonly modifyEffect: <E, R>(
+  readonly modifyEffect: <EF, R>(
     key: string,
-    f: (current: Option.Option<Json>) => Effect.Effect<unknown, E, R>,
+    f: (current: Option.Option<Json>) => Effect.Effect<unknown, EF, R>,
     options?: TaskStateWriteOptions
-  ) => Effect.Effect<Json, E | TaskStateModifyError, R>
+  ) => Effect.Effect<Json, EF | TaskStateModifyError | E, R>
   /**
    * The state of a scope shared between tasks: `"session"` is the task's session (shared by the tasks of one
-   * session, such as the steps of a dialog), any other name a scope shared by every task that names it. A task
-   * started outside a session that uses `scope("session")` dies (a defect: the task needs a session).
+   * session, such as the steps of a dialog), any other name a scope shared by every task that names it. In a task
+   * started outside a session, every operation of `scope("session")` fails with `NotInSession`.
    */
-  readonly scope: (name: string, options?: TaskStateScopeOptions) => TaskStateView
+  readonly scope: <N extends string>(name: N, options?: TaskStateScopeOptions) => TaskStateView<ScopeError<N>>
+}
+
+/** What reaching the scope named `N` may fail with: only the session's scope (or a name not known statically) can. */
+export type ScopeError<N extends string> = string extends N ? NotInSession : N extends "session" ? NotInSession : never
+
+/** `ScopeError` of a scope that may be left out (`never`: the task's own scope). */
+export type OptionalScopeError<N extends string> = [N] extends [never] ? never : ScopeError<N>
+
+/** The JSON type of a fallback, widened from its literal (`0` gives `number`): what `getOr` returns. */
+export type JsonKind<A extends Json> = A extends string
+  ? string
+  : A extends number
+    ? number
+    : A extends boolean
+      ? boolean
+      : A extends null
+        ? Json
+        : A extends ReadonlyArray<Json>
+          ? ReadonlyArray<Json>
+          : Schema.JsonObject
+
+const kindName = (value: Json): string =>
+  value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "object" ? "object" : typeof value
+
+/** Whether `value` has the JSON type of `fallback` (any value does for a `null` fallback). */
+const isKindOf = (fallback: Json, value: Json): boolean => {
+  if (fallback === null) return true
+  if (Array.isArray(fallback)) return Array.isArray(value)
+  if (typeof fallback === "object") return typeof value === "object" && value !== null && !Array.isArray(value)
+  return typeof value === typeof fallback
 }
 
 const defaultSizeLimitBytes = 1024 * 1024
@@ -118,17 +165,17 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
       return Effect.succeed(json)
     }
 
-    const scopeIdOf = (name: string): Effect.Effect<string> => {
+    const scopeIdOf = (name: string): Effect.Effect<string, NotInSession> => {
       if (name !== "session") return Effect.succeed(namedScopeId(name))
-      if (task.sessionId === undefined) {
-        return Effect.die(
-          new Error(`TaskState.scope("session"): task ${task.id} (${task.name}) was not started in a session`)
-        )
-      }
+      if (task.sessionId === undefined) return Effect.fail(new NotInSession({ taskId: task.id, taskName: task.name }))
       return Effect.succeed(sessionScopeId(task.sessionId))
     }
 
-    const view = (scopeId: Effect.Effect<string>, defaultTtl: Duration.Input | undefined): TaskStateView => {
+    // Built with the widest error; `ScopeError` narrows it for the scopes that cannot fail to be reached.
+    const view = (
+      scopeId: Effect.Effect<string, NotInSession>,
+      defaultTtl: Duration.Input | undefined
+    ): TaskStateView<NotInSession> => {
       const get = Effect.fn("TaskState.get")(function* (key: string) {
         const id = yield* scopeId
         const now = yield* Clock.currentTimeMillis // not Date.now(): TestClock must be able to move it
@@ -139,11 +186,15 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
         )
       })
 
-      const getOr = <A>(key: string, fallback: A): Effect.Effect<Json | A, StoreError> =>
-        Effect.map(
-          get(key),
-          Option.getOrElse((): Json | A => fallback)
-        )
+      const getOr = <A extends Json>(key: string, fallback: A) =>
+        Effect.flatMap(get(key), (found): Effect.Effect<JsonKind<A>, StateDecodeError> => {
+          const value = Option.getOrElse(found, (): Json => fallback)
+          return isKindOf(fallback, value)
+            ? Effect.succeed(value as JsonKind<A>)
+            : Effect.fail(
+                new StateDecodeError({ key, issue: `holds ${JSON.stringify(value)}, not a ${kindName(fallback)}` })
+              )
+        })
 
       const liveEntries = Effect.fnUntraced(function* (id: string) {
         const now = yield* Clock.currentTimeMillis
@@ -228,7 +279,7 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
         key: string,
         f: (current: Option.Option<Json>) => Effect.Effect<unknown, E, R>,
         write?: TaskStateWriteOptions
-      ): Effect.Effect<Json, E | TaskStateModifyError, R> =>
+      ): Effect.Effect<Json, E | TaskStateModifyError | NotInSession, R> =>
         Effect.flatMap(scopeId, (id) => locks.withLock(id)(compareAndSetLoop(id, key, f, write?.ttl))).pipe(
           Effect.withSpan("TaskState.modify")
         )
@@ -237,13 +288,14 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
         modifyEffect(key, (current) => Effect.sync(() => f(current)), write)
 
       // A scope's TTL replaces the plugin's default, not the TTL of the view it was reached from.
-      const scope = (name: string, scopeOptions?: TaskStateScopeOptions) =>
-        view(scopeIdOf(name), scopeOptions?.ttl ?? pluginTtl)
+      const scope = <N extends string>(name: N, scopeOptions?: TaskStateScopeOptions) =>
+        view(scopeIdOf(name), scopeOptions?.ttl ?? pluginTtl) as TaskStateView<ScopeError<N>>
 
       return { get, getOr, getAll, set, update, delete: delete_, clear, modify, modifyEffect, scope }
     }
 
-    return view(Effect.succeed(taskScopeId(task.id)), pluginTtl)
+    // The task's own scope is always there.
+    return view(Effect.succeed(taskScopeId(task.id)), pluginTtl) as TaskStateView
   })
 
 /** The services a Struct's field Schemas need to encode and decode (usually none). */
@@ -251,22 +303,26 @@ export type TypedTaskStateServices<Fields extends Schema.Struct.Fields> =
   | Schema.Struct.DecodingServices<Fields>
   | Schema.Struct.EncodingServices<Fields>
 
-/** Typed access to the keys of a `Schema.Struct`, from `TaskState.typed`. */
-export interface TypedTaskState<Fields extends Schema.Struct.Fields> {
+/** Typed access to the keys of a `Schema.Struct`, from `TaskState.typed`; `E` as in `TaskStateView`. */
+export interface TypedTaskState<Fields extends Schema.Struct.Fields, E = never> {
   readonly get: <K extends keyof Fields & string>(
     key: K
-  ) => Effect.Effect<Option.Option<Fields[K]["Type"]>, StateDecodeError | StoreError, TypedTaskStateServices<Fields>>
+  ) => Effect.Effect<
+    Option.Option<Fields[K]["Type"]>,
+    StateDecodeError | StoreError | E,
+    TypedTaskStateServices<Fields>
+  >
   /** Every live key of the Struct; keys outside it are left out. */
   readonly getAll: () => Effect.Effect<
     Partial<Schema.Struct.Type<Fields>>,
-    StateDecodeError | StoreError,
+    StateDecodeError | StoreError | E,
     TypedTaskStateServices<Fields>
   >
   readonly set: <K extends keyof Fields & string>(
     key: K,
     value: Fields[K]["Type"],
     options?: TaskStateWriteOptions
-  ) => Effect.Effect<void, StateInvalidValue | TaskStateWriteError, TypedTaskStateServices<Fields>>
+  ) => Effect.Effect<void, StateInvalidValue | TaskStateWriteError | E, TypedTaskStateServices<Fields>>
   /** Atomic read-modify-write, as `TaskState.modify`; `f` may run more than once. */
   readonly modify: <K extends keyof Fields & string>(
     key: K,
@@ -274,16 +330,16 @@ export interface TypedTaskState<Fields extends Schema.Struct.Fields> {
     options?: TaskStateWriteOptions
   ) => Effect.Effect<
     Fields[K]["Type"],
-    StateDecodeError | StateInvalidValue | TaskStateModifyError,
+    StateDecodeError | StateInvalidValue | TaskStateModifyError | E,
     TypedTaskStateServices<Fields>
   >
-  readonly delete: <K extends keyof Fields & string>(key: K) => Effect.Effect<void, StoreError>
+  readonly delete: <K extends keyof Fields & string>(key: K) => Effect.Effect<void, StoreError | E>
 }
 
-const makeTyped = <Fields extends Schema.Struct.Fields>(
+const makeTyped = <Fields extends Schema.Struct.Fields, E>(
   schema: Schema.Struct<Fields>,
-  state: TaskStateView
-): TypedTaskState<Fields> => {
+  state: TaskStateView<E>
+): TypedTaskState<Fields, E> => {
   type R = TypedTaskStateServices<Fields>
   const codecs = new Map<string, Schema.ConstraintCodec<unknown, Json, R, R>>()
   const codecOf = (key: string) => {
@@ -373,12 +429,16 @@ export class TaskState extends Context.Service<TaskState, TaskStateView>()("wayp
    * yield* dialog.set("step", 2)
    * const step = yield* dialog.get("step") // Option<number>
    */
-  static typed<Fields extends Schema.Struct.Fields>(
+  static typed<Fields extends Schema.Struct.Fields, const N extends string = never>(
     schema: Schema.Struct<Fields>,
-    options?: { readonly scope?: string | undefined }
-  ): Effect.Effect<TypedTaskState<Fields>, never, TaskState> {
-    return TaskState.useSync((state) =>
-      makeTyped(schema, options?.scope === undefined ? state : state.scope(options.scope))
+    options?: { readonly scope?: N | undefined }
+  ): Effect.Effect<TypedTaskState<Fields, OptionalScopeError<N>>, never, TaskState> {
+    return TaskState.useSync(
+      (state) =>
+        makeTyped(schema, options?.scope === undefined ? state : state.scope(options.scope)) as TypedTaskState<
+          Fields,
+          OptionalScopeError<N>
+        >
     )
   }
 }

@@ -7,17 +7,17 @@ import { Effect, Option, Predicate, type Schema } from "effect"
 import type { StoreError } from "../../stores/errors.ts"
 import type { InvalidVersionedData, MigrationFailed, UnknownDataVersion } from "../versioning/errors.ts"
 import type { Versioned } from "../versioning/Versioned.ts"
-import { TaskState, type TaskStateWriteError } from "./TaskState.ts"
+import { type OptionalScopeError, TaskState, type TaskStateView, type TaskStateWriteError } from "./TaskState.ts"
 
 /** Why a versioned value could not be read. */
 export type VersionedReadError = UnknownDataVersion | MigrationFailed | InvalidVersionedData | StoreError
 
-/** Typed access to one versioned key. */
-export interface VersionedState<A> {
+/** Typed access to one versioned key; `E` as in `TaskStateView` (what reaching its scope may fail with). */
+export interface VersionedState<A, E = never> {
   /** The value, migrated to the current version; `None` when the key is absent or expired. */
-  readonly get: Effect.Effect<Option.Option<A>, VersionedReadError>
+  readonly get: Effect.Effect<Option.Option<A>, VersionedReadError | E>
   /** Writes the value at the current version. */
-  readonly set: (value: A) => Effect.Effect<void, InvalidVersionedData | TaskStateWriteError>
+  readonly set: (value: A) => Effect.Effect<void, InvalidVersionedData | TaskStateWriteError | E>
 }
 
 const isVersionedValue = (u: Schema.Json): u is { readonly version: number; readonly data: Schema.Json } =>
@@ -39,13 +39,16 @@ const isVersionedValue = (u: Schema.Json): u is { readonly version: number; read
  * const current = yield* profile.get // a v1 value comes back migrated to v2
  * ```
  */
-export const versionedState = <A>(
+export const versionedState = <A, const N extends string = never>(
   key: string,
   schema: Versioned<A>,
-  options?: { readonly scope?: string | undefined }
-): Effect.Effect<VersionedState<A>, never, TaskState> =>
-  Effect.map(Effect.service(TaskState), (root) => {
-    const state = options?.scope === undefined ? root : root.scope(options.scope)
+  options?: { readonly scope?: N | undefined }
+): Effect.Effect<VersionedState<A, OptionalScopeError<N>>, never, TaskState> =>
+  Effect.map(Effect.service(TaskState), (root): VersionedState<A, OptionalScopeError<N>> => {
+    // the scope's own error type, narrowed as `TaskState.typed` narrows it
+    const state = (options?.scope === undefined ? root : root.scope(options.scope)) as TaskStateView<
+      OptionalScopeError<N>
+    >
     return {
       get: Effect.flatMap(state.get(key), (stored) => {
         if (Option.isNone(stored)) return Effect.succeedNone

@@ -86,3 +86,16 @@ export class StateConflict extends Schema.TaggedError<StateConflict>()("StateCon
     return `state key "${this.key}" of ${this.scope}: gave up after ${this.attempts} conflicting writes`
   }
 }
+
+/**
+ * A task started outside a session used `TaskState.scope("session")`: it has no session whose state it could share.
+ * Nothing was read or written. Submit it with `{ session }`, or through `runtime.session(id)`.
+ */
+export class NotInSession extends Schema.TaggedError<NotInSession>()("NotInSession", {
+  taskId: Schema.String,
+  taskName: Schema.String
+}) {
+  override get message() {
+    return `task "${this.taskName}" (${this.taskId}) uses TaskState.scope("session") but was not started in a session`
+  }
+}

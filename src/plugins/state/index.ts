@@ -3,6 +3,7 @@ export type { StepOptions } from "./Durable.ts"
 export { Durable, pause, step, waitForSignal } from "./Durable.ts"
 export {
   DuplicateStep,
+  NotInSession,
   SignalTimeout,
   StateConflict,
   StateDecodeError,
@@ -14,6 +15,9 @@ export {
 export type { StatePluginOptions } from "./StatePlugin.ts"
 export * as StatePlugin from "./StatePlugin.ts"
 export type {
+  JsonKind,
+  OptionalScopeError,
+  ScopeError,
   TaskStateLocks,
   TaskStateModifyError,
   TaskStateOptions,

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import type { StateNotSerializable, StateTooLarge } from "../../../src/plugins/state/errors.ts"
 import {
@@ -131,7 +131,23 @@ describe("TaskState", () => {
       Effect.gen(function* () {
         assert.strictEqual(yield* state.getOr("n", 42), 42)
         yield* state.set("n", 0)
-        assert.strictEqual(yield* state.getOr("n", 42), 0)
+        const n: number = yield* state.getOr("n", 42) // typed from the fallback
+        assert.strictEqual(n, 0)
+      })
+    )
+  )
+
+  it.effect("fails getOr with StateDecodeError when the stored value is not of the fallback's JSON type", () =>
+    withState((state) =>
+      Effect.gen(function* () {
+        yield* state.update({ n: "seven", list: { a: 1 }, obj: [1], any: "x" })
+        const error = yield* Effect.flip(state.getOr("n", 0))
+        assert.strictEqual(error._tag, "StateDecodeError")
+        if (error._tag === "StateDecodeError") assert.include(error.issue, "not a number")
+        assert.strictEqual((yield* Effect.flip(state.getOr("list", [])))._tag, "StateDecodeError")
+        assert.strictEqual((yield* Effect.flip(state.getOr("obj", {})))._tag, "StateDecodeError")
+        assert.strictEqual(yield* state.getOr("any", null), "x")
+        assert.deepStrictEqual(yield* state.get("n"), Option.some("seven"), "nothing was changed")
       })
     )
   )
@@ -411,13 +427,21 @@ describe("TaskState", () => {
       }).pipe(Effect.provide(MemoryStateStore.layer))
     )
 
-    it.effect("dies when a task outside a session uses the session scope", () =>
+    it.effect("fails with NotInSession when a task outside a session uses the session scope, writing nothing", () =>
       Effect.gen(function* () {
         const state = yield* stateOf({ id: "lonely" })
-        const exit = yield* Effect.exit(state.scope("session").get("x"))
-        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
-        const written = yield* Effect.exit(state.scope("session").set("x", 1))
-        assert.isTrue(Exit.isFailure(written) && Cause.hasDies(written.cause))
+        const read = yield* Effect.flip(state.scope("session").get("x"))
+        assert.strictEqual(read._tag, "NotInSession")
+        const written = yield* Effect.flip(state.scope("session").set("x", 1))
+        assert.strictEqual(written._tag, "NotInSession")
+        if (written._tag === "NotInSession") assert.strictEqual(written.taskId, "lonely")
+        const modified = yield* Effect.flip(state.scope("session").modify("x", () => 1))
+        assert.strictEqual(modified._tag, "NotInSession")
+        const typed = yield* TaskState.typed(Schema.Struct({ x: Schema.Number }), { scope: "session" }).pipe(
+          Effect.provideService(TaskState, state)
+        )
+        assert.strictEqual((yield* Effect.flip(typed.set("x", 1)))._tag, "NotInSession")
+        assert.strictEqual((yield* rawScope("session:undefined")).size, 0)
       }).pipe(Effect.provide(MemoryStateStore.layer))
     )
 
