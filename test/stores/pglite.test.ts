@@ -7,6 +7,7 @@ import { Progress, ProgressPlugin, Runtime, task } from "../../src/index.ts"
 import { PgliteStore } from "../../src/postgres.ts"
 import { ProgressStore } from "../../src/stores/ProgressStore.ts"
 import { attempt, Db, Driver, execute, isMigrated } from "../../src/stores/postgres/Database.ts"
+import * as PgliteDb from "../../src/stores/postgres/PgliteDb.ts"
 import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
@@ -31,7 +32,7 @@ taskStoreSuite("pglite", layerFrom(template))
 pgTaskStoreSuite("pglite", layerFrom(template))
 
 /** Every store, in an in-memory database loaded from the template for each test. */
-const stores = Layer.provide(PgStores.layer, Db.layerPglite({ loadDataDir: template }))
+const stores = Layer.provide(PgStores.layer, PgliteDb.layer({ loadDataDir: template }))
 stateStoreSuite("pglite", stores)
 stepStoreSuite("pglite", stores)
 checkpointSuite("pglite", stores)
@@ -125,12 +126,12 @@ describe("PgliteStore", () => {
         execute(db, "show", sql`select current_setting('shared_buffers') as size`)
       )
       const sizes = yield* Effect.all([
-        Effect.provide(sharedBuffers, Db.layerPglite({ loadDataDir: template })),
-        Effect.provide(sharedBuffers, Db.layerPglite({ loadDataDir: template, sharedBuffers: "8MB" }))
+        Effect.provide(sharedBuffers, PgliteDb.layer({ loadDataDir: template })),
+        Effect.provide(sharedBuffers, PgliteDb.layer({ loadDataDir: template, sharedBuffers: "8MB" }))
       ])
       assert.deepStrictEqual(sizes, [[{ size: "16MB" }], [{ size: "8MB" }]])
       const refused = yield* Effect.flip(
-        Effect.provide(sharedBuffers, Db.layerPglite({ loadDataDir: template, sharedBuffers: "lots" }))
+        Effect.provide(sharedBuffers, PgliteDb.layer({ loadDataDir: template, sharedBuffers: "lots" }))
       )
       assert.deepStrictEqual([refused._tag, refused.operation], ["StoreError", "open"])
     })

@@ -3,7 +3,6 @@ import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule } from 
 import postgres from "postgres"
 import { PostgresStore } from "../../src/postgres.ts"
 import { ProgressStore } from "../../src/stores/ProgressStore.ts"
-import * as PgStores from "../../src/stores/postgres/PgStores.ts"
 import { SnapshotStore } from "../../src/stores/SnapshotStore.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
@@ -32,7 +31,7 @@ if (adminUrl !== undefined && adminUrl !== "") {
   taskStoreSuite("postgres", TestDatabase.layer(url))
   pgTaskStoreSuite("postgres", TestDatabase.layer(url))
   // `TestDatabase.layer` empties the database and builds every store; this names the ones the suites use
-  const stores = Layer.provide(PgStores.layer, TestDatabase.layer(url))
+  const stores = TestDatabase.layer(url)
   stateStoreSuite("postgres", stores)
   stepStoreSuite("postgres", stores)
   checkpointSuite("postgres", stores)

@@ -15,12 +15,22 @@ import * as MemoryStepStore from "./MemoryStepStore.ts"
 import * as MemoryStorageBackend from "./MemoryStorageBackend.ts"
 import * as MemoryTaskStore from "./MemoryTaskStore.ts"
 
-/** Fresh, empty memory stores for each build of the layer. */
+/**
+ * Fresh, empty memory stores for each build of the layer. Effect builds one layer value once per program (its layer
+ * memo): this value provided again inside a program that provides it is the same stores; `Layer.fresh(MemoryStore.layer)`
+ * is another, empty set. Its parts are never taken from the memo: a program that provides `MemoryTaskStore.layer`
+ * alone does not lend that task store to `MemoryStore.layer` provided inside it.
+ */
 export const layer: Layer.Layer<TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend> =
-  Layer.mergeAll(
-    // The step store checks checkpoints' tokens against this task store and writes their state to this state store.
-    MemoryStepStore.layer.pipe(Layer.provideMerge(Layer.merge(MemoryTaskStore.layer, MemoryStateStore.layer))),
-    MemorySnapshotStore.layer,
-    MemoryProgressStore.layer,
-    MemoryStorageBackend.layer
+  // suspend: memoised itself (one value, one set of stores), while `fresh` builds its parts with a memo of their own
+  Layer.suspend(() =>
+    Layer.fresh(
+      Layer.mergeAll(
+        // The step store checks checkpoints' tokens against this task store and writes their state to this state store.
+        MemoryStepStore.layer.pipe(Layer.provideMerge(Layer.merge(MemoryTaskStore.layer, MemoryStateStore.layer))),
+        MemorySnapshotStore.layer,
+        MemoryProgressStore.layer,
+        MemoryStorageBackend.layer
+      )
+    )
   )

@@ -17,16 +17,21 @@ import * as PgStepStore from "./PgStepStore.ts"
 import * as PgStorageBackend from "./PgStorageBackend.ts"
 import * as PgTaskStore from "./PgTaskStore.ts"
 
-/** Every store over a `Db`, as `MemoryStore.layer` provides them in memory. */
-export const layer: Layer.Layer<
-  TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend,
-  never,
-  Db | Driver
-> = Layer.mergeAll(
-  PgTaskStore.layer,
-  PgStateStore.layer,
-  PgStepStore.layer,
-  PgSnapshotStore.layer,
-  PgProgressStore.layer,
-  PgStorageBackend.layer
+/** What every PostgreSQL store layer provides. */
+export type Stores = TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend
+
+/**
+ * Every store over the `Db` in context, as `MemoryStore.layer` provides them in memory. Built anew each time, never
+ * taken from Effect's layer memo: this value is shared by every store layer, so a memoised build would hand a store
+ * opened inside another (another folder, another server) the outer one's stores.
+ */
+export const layer: Layer.Layer<Stores, never, Db | Driver> = Layer.fresh(
+  Layer.mergeAll(
+    PgTaskStore.layer,
+    PgStateStore.layer,
+    PgStepStore.layer,
+    PgSnapshotStore.layer,
+    PgProgressStore.layer,
+    PgStorageBackend.layer
+  )
 )

@@ -173,7 +173,14 @@ export const make = Effect.gen(function* () {
     db
       .select(returnedNamed)
       .from(tasks)
-      .where(and(sql`${tasks.name} = any(${sql.placeholder("names")}::text[])`, isRunnable))
+      // the names come as a JSON array, not a text[] parameter: postgres.js writes an array only after fetching the
+      // server's array types (`fetch_types`), which the stores turn off (see PostgresDb.ts)
+      .where(
+        and(
+          sql`${tasks.name} = any(array(select jsonb_array_elements_text(${sql.placeholder("names")}::text::jsonb)))`,
+          isRunnable
+        )
+      )
       .orderBy(
         sql`case when ${tasks.status} = 'running' then ${tasks.leaseExpiresAt} else coalesce(${tasks.runAt}, ${tasks.createdAt}) end`,
         tasks.createdAt,
@@ -437,7 +444,7 @@ export const make = Effect.gen(function* () {
   const listRunnable = Effect.fnUntraced(function* (query: RunnableQuery) {
     if (query.names.length === 0 || query.limit <= 0) return []
     const now = yield* Clock.currentTimeMillis
-    const rows = yield* runnableStatement({ names: [...query.names], limit: query.limit, now })
+    const rows = yield* runnableStatement({ names: JSON.stringify(query.names), limit: query.limit, now })
     return yield* Effect.forEach(rows, toRecord("listRunnable"))
   })
 

@@ -9,6 +9,7 @@ import postgres from "postgres"
 import type { StoreError } from "../../../src/stores/errors.ts"
 import { attempt, Db, type Driver, execute } from "../../../src/stores/postgres/Database.ts"
 import * as PgStores from "../../../src/stores/postgres/PgStores.ts"
+import * as PostgresDb from "../../../src/stores/postgres/PostgresDb.ts"
 
 /** Runs one statement on a short-lived admin connection to `adminUrl`. */
 const admin = (adminUrl: string, statement: string) =>
@@ -55,4 +56,4 @@ export type Stores = Layer.Success<typeof PgStores.layer> | Db | Driver
 
 /** Every store and their `Db` on the database at `url`, emptied when the layer is built. */
 export const layer = (url: string): Layer.Layer<Stores, StoreError> =>
-  Layer.provideMerge(PgStores.layer, Layer.provideMerge(truncateAll, Db.layerPostgres({ url })))
+  Layer.provideMerge(PgStores.layer, Layer.provideMerge(truncateAll, PostgresDb.layer({ url })))

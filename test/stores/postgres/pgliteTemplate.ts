@@ -9,7 +9,8 @@ import { PGlite } from "@electric-sql/pglite"
 import { Effect, Layer } from "effect"
 import { PgliteStore } from "../../../src/postgres.ts"
 import type { StoreError } from "../../../src/stores/errors.ts"
-import { attempt, Db } from "../../../src/stores/postgres/Database.ts"
+import { attempt } from "../../../src/stores/postgres/Database.ts"
+import * as PgliteDb from "../../../src/stores/postgres/PgliteDb.ts"
 import * as PgStores from "../../../src/stores/postgres/PgStores.ts"
 import type { Stores } from "./TestDatabase.ts"
 
@@ -34,4 +35,4 @@ export const makeTemplate: Effect.Effect<Blob, StoreError> = Effect.scoped(
 
 /** Every store and their `Db` in an in-memory database loaded from `template`. */
 export const layerFrom = (template: Blob): Layer.Layer<Stores, StoreError> =>
-  Layer.provideMerge(PgStores.layer, Db.layerPglite({ loadDataDir: template }))
+  Layer.provideMerge(PgStores.layer, PgliteDb.layer({ loadDataDir: template }))

@@ -1,0 +1,184 @@
+/**
+ * The `Db` on a PostgreSQL server through a postgres.js pool, with its `Driver` and its `Notifications` (heard from
+ * every process that uses the database). postgres.js and its drizzle adapter load when the layer is built. A pool
+ * this layer opens is ended with its scope; a client given to it is its owner's to end.
+ */
+
+import { Context, Effect, Layer } from "effect"
+import type postgres from "postgres"
+import { StoreError } from "../errors.ts"
+import {
+  appliedQuery,
+  attempt,
+  attemptOnce,
+  Db,
+  Driver,
+  isMigrated,
+  migrationConfig,
+  pendingMigrations
+} from "./Database.ts"
+import { MigrationsMissing, type OpenError } from "./errors.ts"
+import { loadDriver } from "./internal/loadDriver.ts"
+import { runPostgres } from "./internal/postgresRun.ts"
+import { type Listen, Notifications } from "./Notifications.ts"
+import * as schema from "./schema.ts"
+
+/**
+ * postgres.js options (`ssl`, `connect_timeout`, `idle_timeout`, `connection: { application_name }`, ...), as
+ * `postgres(url, options)` takes them. Not `max` (`maxConnections` says it), nor what the stores rely on:
+ * `fetch_types` (always off: postgres.js 3.4 drops the promise of the query it sends on each new connection, and a
+ * connection lost during it ended the process), `types` and `transform` (rows are read as the server sends them),
+ * `target_session_attrs` (postgres.js 3.4 drops the promise of its query too).
+ */
+export type ConnectionOptions = Omit<
+  postgres.Options<Record<string, postgres.PostgresType>>,
+  "max" | "fetch_types" | "types" | "transform" | "target_session_attrs"
+>
+
+/** Which server database to use, and how. */
+export interface PostgresOptions {
+  /** A connection string, e.g. `postgres://user:password@host:5432/db`. */
+  readonly url: string
+  /** The most connections the pool opens at once; default 10. Wake-ups listen on one more, outside the pool. */
+  readonly maxConnections?: number | undefined
+  /** Further postgres.js options (`ssl`, timeouts, `connection` parameters); see `ConnectionOptions`. */
+  readonly connection?: ConnectionOptions | undefined
+  /**
+   * Whether to apply missing migrations at open (default), under a lock so that processes take turns; `false` fails
+   * with `MigrationsMissing` instead, for a deployment that runs them apart (`PostgresStore.migrate`).
+   */
+  readonly migrate?: boolean | undefined
+}
+
+/** What the layer provides: the stores' database, their driver and their wake-ups. */
+export type Provided = Db | Driver | Notifications
+
+// postgres.js's types are CommonJS-style (`export =`): as a dynamic import, the function is its `default`.
+interface PostgresModule {
+  readonly default: typeof postgres
+}
+
+const loadPostgres = loadDriver("postgres", () => import("postgres"))
+
+// How long closing waits for queries still running before it cuts the connections.
+const closeTimeoutSeconds = 5
+
+// Notices (e.g. "schema already exists, skipping") are not errors: keep them off stdout, unless told otherwise.
+const connect = (module: PostgresModule, url: string, max: number, connection: ConnectionOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => module.default(url, { onnotice: () => {}, ...connection, max, fetch_types: false }),
+      catch: (cause) => new StoreError({ operation: "open", cause })
+    }),
+    (client) => Effect.ignore(attemptOnce("close", () => client.end({ timeout: closeTimeoutSeconds })))
+  )
+
+const latestOf = (client: postgres.Sql) => () => client.unsafe(appliedQuery).then((rows) => rows[0]?.latest)
+
+const migrationsTable = `"${migrationConfig.migrationsSchema}"."${migrationConfig.migrationsTable}"`
+
+/**
+ * Applies the migrations a database lacks, as drizzle's migrator does (those newer than the newest recorded, in one
+ * transaction), but under a transaction-level advisory lock: the migrator takes none, and two processes opening a
+ * fresh database at once would both create the schema. An up-to-date database (every open but the first) takes
+ * neither the lock nor the migration files. Any pool works, a client of one connection included.
+ */
+const migrateWith = (client: postgres.Sql): Effect.Effect<void, StoreError> =>
+  Effect.gen(function* () {
+    if (yield* isMigrated(latestOf(client))) return
+    const { readMigrationFiles } = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/migrator"))
+    const migrations = yield* Effect.try({
+      try: () => readMigrationFiles(migrationConfig),
+      catch: (cause) => new StoreError({ operation: "migrate", cause })
+    })
+    // the whole transaction runs again after a lost connection: it was rolled back
+    yield* attempt("migrate", () =>
+      client.begin(async (tx) => {
+        await tx.unsafe("select pg_advisory_xact_lock(hashtext('waypoint:migrate'))")
+        await tx.unsafe(`create schema if not exists "${migrationConfig.migrationsSchema}"`)
+        await tx.unsafe(
+          `create table if not exists ${migrationsTable} (id serial primary key, hash text not null, created_at bigint)`
+        )
+        const latest = (await tx.unsafe(appliedQuery))[0]?.latest
+        const applied = latest === null || latest === undefined ? 0 : Number(latest)
+        for (const migration of migrations) {
+          if (migration.folderMillis <= applied) continue
+          for (const statement of migration.sql) if (statement.trim() !== "") await tx.unsafe(statement)
+          await tx.unsafe(`insert into ${migrationsTable} (hash, created_at) values ($1::text, $2::text::bigint)`, [
+            migration.hash,
+            String(migration.folderMillis)
+          ])
+        }
+      })
+    )
+  })
+
+/** Runs the migrations a server database lacks, on a connection of its own, closed after. */
+export const migrate = (options: {
+  readonly url: string
+  readonly connection?: ConnectionOptions | undefined
+}): Effect.Effect<void, StoreError> =>
+  Effect.scoped(
+    Effect.flatMap(loadPostgres, (module) =>
+      Effect.flatMap(connect(module, options.url, 1, options.connection), migrateWith)
+    )
+  )
+
+const notifyQuery = "select pg_notify($1, $2)"
+
+/**
+ * postgres.js listens on a connection of its own, outside the pool, and subscribes again (calling `onListen`) after
+ * that connection is lost.
+ */
+const listenPostgres =
+  (client: postgres.Sql): Listen =>
+  async (channel, onNotify, onListen) => {
+    const subscription = await client.listen(channel, onNotify, onListen)
+    return subscription.unlisten
+  }
+
+/** Migrates (or, with `migrate: false`, checks) the database, then builds what the stores run on. */
+const over = (client: postgres.Sql, migrate: boolean) =>
+  Effect.gen(function* () {
+    const { drizzle } = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/postgres-js"))
+    if (!migrate) {
+      const missing = yield* pendingMigrations(latestOf(client))
+      if (missing.length > 0) return yield* new MigrationsMissing({ missing })
+    } else {
+      yield* migrateWith(client)
+    }
+    // made after the client, so its finalizer (the unsubscribe) runs before the client ends
+    const notifications = yield* Notifications.make(
+      listenPostgres(client),
+      (channel, payload) => Effect.asVoid(attempt("notify", () => client.unsafe(notifyQuery, [channel, payload]))),
+      { afterWrites: true }
+    )
+    return Context.make(Db, drizzle({ client, schema })).pipe(
+      Context.add(Driver, Driver.make(runPostgres(client, client.options.prepare !== false))),
+      Context.add(Notifications, notifications)
+    )
+  })
+
+/** A postgres.js pool opened (and the database migrated) when built, and ended with the layer's scope. */
+export const layer = <const O extends PostgresOptions>(options: O): Layer.Layer<Provided, OpenError<O>> =>
+  // `over` fails with MigrationsMissing only when told not to migrate, which `OpenError<O>` says
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const module = yield* loadPostgres
+      const client = yield* connect(module, options.url, options.maxConnections ?? 10, options.connection)
+      return yield* over(client, options.migrate ?? true)
+    })
+  ) as Layer.Layer<Provided, OpenError<O>>
+
+/** A postgres.js client its owner made and will end; the database is migrated (or checked) when built. */
+export const layerClient = <
+  const O extends { readonly migrate?: boolean | undefined } = { readonly migrate?: undefined }
+>(
+  client: postgres.Sql,
+  options: O = {} as O
+): Layer.Layer<Provided, OpenError<O>> =>
+  // `over` fails with MigrationsMissing only when told not to migrate, which `OpenError<O>` says
+  Layer.effectContext(Effect.flatMap(loadPostgres, () => over(client, options.migrate ?? true))) as Layer.Layer<
+    Provided,
+    OpenError<O>
+  >
