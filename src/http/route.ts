@@ -1,7 +1,7 @@
 /**
- * What a file under `routes/` declares: each route's method, path, handler and OpenAPI description. The app
- * registers routes, answers 405 for other methods, and writes the OpenAPI document from this one list, so a new
- * resource is one new file.
+ * What a file under `routes/` declares: each route's method, path, the Schemas of what it reads from a request, its
+ * handler and its OpenAPI description. The app registers routes, answers 405 for other methods, and writes the
+ * OpenAPI document from this one list, so a new resource is one new file.
  */
 import { type Duration, Effect, type Context as EffectContext, Option, Schema } from "effect"
 import type { Context } from "hono"
@@ -15,18 +15,10 @@ import {
   segmentProblem,
   TaskNotFound
 } from "../index.ts"
-import { type HttpFailure, InvalidRequest, ServiceNotConfigured } from "./errors.ts"
+import { type HttpFailure, ServiceNotConfigured } from "./errors.ts"
 import { Problem } from "./problem.ts"
+import { type RequestInput, type RequestSchema, type RequestSchemas, requestInput } from "./request.ts"
 import type { AnyHttpTask } from "./task.ts"
-
-/** A parameter of an operation, as documented. */
-export interface ParameterDoc {
-  readonly name: string
-  readonly in: "path" | "query" | "header"
-  readonly required: boolean
-  readonly description: string
-  readonly schema: Schema.Top
-}
 
 /** An answer of an operation, as documented; no schema means no body. */
 export interface ResponseDoc {
@@ -38,14 +30,17 @@ export interface ResponseDoc {
 
 export type ResponseDocs = Readonly<Record<number, ResponseDoc>>
 
-/** One OpenAPI operation. `path` uses OpenAPI templates (`/tasks/{id}`). */
+/**
+ * One OpenAPI operation. `path` uses OpenAPI templates (`/tasks/{id}`). Its parameters and body are those of the
+ * route's `request`, but for `body`: an operation of a route with a path per task gives the Schema its handler decodes
+ * that task's body with.
+ */
 export interface OperationDoc {
   readonly path: string
   readonly operationId: string
   readonly summary: string
   readonly tag: string
-  readonly parameters?: ReadonlyArray<ParameterDoc> | undefined
-  readonly requestBody?: Schema.Top | undefined
+  readonly body?: RequestSchema | undefined
   readonly responses: ResponseDocs
 }
 
@@ -81,10 +76,28 @@ export interface Route {
   readonly path: string
   /** Answered without credentials (`/health`). */
   readonly isPublic?: boolean | undefined
+  /** What the handler decodes from a request; the OpenAPI document lists the same Schemas. */
+  readonly request: RequestSchemas
   /** Usually one operation; a route with a path per task documents each. */
   readonly docs: ReadonlyArray<OperationDoc>
   readonly handle: (c: Context) => Effect.Effect<Response, HttpFailure>
 }
+
+/** A route whose handler sees the request only through the Schemas it declares. */
+export const defineRoute = <const R extends RequestSchemas>(
+  ctx: RouteContext,
+  route: Omit<Route, "request" | "handle"> & {
+    readonly request: R
+    readonly handle: (input: RequestInput<R>) => Effect.Effect<Response, HttpFailure>
+  }
+): Route => ({
+  method: route.method,
+  path: route.path,
+  isPublic: route.isPublic,
+  request: route.request,
+  docs: route.docs,
+  handle: (c) => route.handle(requestInput(route.request, c, ctx.bodyLimitBytes))
+})
 
 /** A problem answer, as documented. */
 export const problemDoc = (description: string): ResponseDoc => ({ description, schema: Problem })
@@ -111,9 +124,10 @@ export const noContent = (status = 204): Response => new Response(null, { status
 /** True when the text holds a control character (which no name, id or session may). */
 export const hasControlCharacter = (text: string): boolean => /\p{Cc}/u.test(text)
 
-/** The check behind `hasControlCharacter`, for Schemas. */
+/** The check behind `hasControlCharacter`, for Schemas; documented as the same pattern (`\p{Cc}` is C0, DEL and C1). */
 export const noControlCharacters = Schema.makeFilter((text: string) => !hasControlCharacter(text), {
-  expected: "no control characters"
+  expected: "no control characters",
+  toJsonSchema: () => ({ pattern: "^[^\\u0000-\\u001F\\u007F-\\u009F]*$" })
 })
 
 /** A name or session: 1 to 255 characters, none of them a control character. */
@@ -128,26 +142,14 @@ export const Version = Schema.Number.check(
   Schema.isBetween({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
 )
 
-/** Turns a Schema's refusal of part of the request into a 400 that says which part. */
-export const badRequest = (what: string) => (error: Schema.SchemaError) =>
-  new InvalidRequest({ detail: `${what}: ${error.message}` })
+/** The path of a task's own routes (`/tasks/:id/...`). */
+export const TaskPath = Schema.Struct({ id: Schema.String.annotateKey({ description: "The task's id." }) })
 
-/** The `{id}` of a task's paths, as documented. */
-export const taskIdParameter: ParameterDoc = {
-  name: "id",
-  in: "path",
-  required: true,
-  description: "The task's id.",
-  schema: Schema.String
-}
-
-/** The `:id` of the path; an id no task can have (over 1024 characters, control characters) is not looked up. */
-export const taskIdParam = (c: Context): Effect.Effect<string, TaskNotFound> => {
-  const id = c.req.param("id") ?? ""
-  return id.length <= 1024 && !hasControlCharacter(id)
+/** The id of a task's path; one no task can have (over 1024 characters, control characters) is not looked up. */
+export const taskId = (id: string): Effect.Effect<string, TaskNotFound> =>
+  id.length <= 1024 && !hasControlCharacter(id)
     ? Effect.succeed(id)
     : Effect.fail(new TaskNotFound({ taskId: id.slice(0, 255) }))
-}
 
 /**
  * A value from the request that becomes one storage key segment (a session id, a checkpoint id or name). Checked
@@ -159,7 +161,3 @@ export const keySegment = (value: string): Effect.Effect<string, InvalidKey> => 
     ? Effect.succeed(value)
     : Effect.fail(new InvalidKey({ key: value.slice(0, 255), reason }))
 }
-
-/** The path parameter `name`, as one storage key segment. */
-export const keySegmentParam = (c: Context, name: string): Effect.Effect<string, InvalidKey> =>
-  keySegment(c.req.param(name) ?? "")

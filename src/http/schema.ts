@@ -87,10 +87,20 @@ export const TaskSummaryView = Schema.Struct({
 })
 export type TaskSummaryView = typeof TaskSummaryView.Type
 
+/**
+ * A page's `nextCursor`, as it is given and taken back: the store's cursor in base64url, without padding. (A pattern
+ * reaches the JSON Schema only from a RegExp with the `u` flag.)
+ */
+export const CursorText = Schema.String.check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(8192),
+  Schema.isPattern(/^[A-Za-z0-9_-]+$/u)
+)
+
 /** One page of `GET /tasks`; pass `nextCursor` back as `cursor` for the next page. */
 export const TaskPageView = Schema.Struct({
   items: Schema.Array(TaskSummaryView),
-  nextCursor: Schema.optionalKey(Schema.String)
+  nextCursor: Schema.optionalKey(CursorText)
 }).annotate({ identifier: "TaskPage" })
 export type TaskPageView = typeof TaskPageView.Type
 

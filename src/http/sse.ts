@@ -5,7 +5,6 @@
  */
 import { type Cause, type Context, type Duration, Effect, Exit, Queue, Scope, Stream } from "effect"
 import type { TaskEvent } from "../index.ts"
-import { InvalidRequest } from "./errors.ts"
 import { toEventView } from "./schema.ts"
 
 export interface SseOptions {
@@ -13,15 +12,6 @@ export interface SseOptions {
   readonly services: Context.Context<never>
   /** Aborted when the app closes. */
   readonly closing: AbortSignal
-}
-
-/** The `seq` in a `Last-Event-ID` header, if any. */
-export const parseLastEventId = (header: string | undefined): Effect.Effect<number | undefined, InvalidRequest> => {
-  if (header === undefined) return Effect.succeed(undefined)
-  const trimmed = header.trim()
-  return /^\d{1,15}$/.test(trimmed)
-    ? Effect.succeed(Number(trimmed))
-    : Effect.fail(new InvalidRequest({ detail: "Last-Event-ID must be the id of an event: a non-negative integer" }))
 }
 
 /** One event in the wire format; JSON has no raw newline, so `data:` is a single line. */

@@ -3,46 +3,54 @@
  * runtime against the Schema the task declared for that signal; a refused payload delivers nothing.
  */
 import { Effect, Schema } from "effect"
-import type { Context } from "hono"
 import type { SignalRejected } from "../../index.ts"
 import { TaskEnded } from "../errors.ts"
-import { readJsonBody } from "../internal/body.ts"
+import type { RequestInput } from "../request.ts"
 import {
-  badRequest,
+  defineRoute,
   json,
   noContent,
   type OperationDoc,
   problemDoc,
   type Route,
   type RouteContext,
+  TaskPath,
   Token,
-  taskIdParam,
-  taskIdParameter,
+  taskId,
   unauthorizedDoc
 } from "../route.ts"
 import { TaskView, toTaskView } from "../schema.ts"
 
-const decodeSignalName = Schema.decodeUnknownEffect(Token)
+const SignalPath = Schema.Struct({
+  ...TaskPath.fields,
+  name: Token.annotateKey({ description: "The signal's name." })
+})
+
+const signalRequest = {
+  path: SignalPath,
+  body: Schema.Json.annotate({ description: "The signal's payload, checked by its Schema." })
+}
 
 export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const { runtime } = ctx
 
-  const pause = Effect.fn("http.pauseTask")(function* (c: Context) {
-    const id = yield* taskIdParam(c)
+  const pause = Effect.fn("http.pauseTask")(function* (input: RequestInput<{ path: typeof TaskPath }>) {
+    const id = yield* taskId((yield* input.path).id)
     yield* runtime.pause(id)
     return json(toTaskView(yield* runtime.get(id)))
   })
 
-  const resume = Effect.fn("http.resumeTask")(function* (c: Context) {
-    const id = yield* taskIdParam(c)
+  const resume = Effect.fn("http.resumeTask")(function* (input: RequestInput<{ path: typeof TaskPath }>) {
+    const id = yield* taskId((yield* input.path).id)
     yield* runtime.resume(id)
     return json(toTaskView(yield* runtime.get(id)))
   })
 
-  const signal = Effect.fn("http.signalTask")(function* (c: Context) {
-    const id = yield* taskIdParam(c)
-    const name = yield* Effect.mapError(decodeSignalName(c.req.param("name")), badRequest("invalid signal name"))
-    const payload = yield* readJsonBody(c.req.raw, ctx.bodyLimitBytes)
+  const signal = Effect.fn("http.signalTask")(function* (input: RequestInput<typeof signalRequest>) {
+    const path = yield* input.path
+    const id = yield* taskId(path.id)
+    const name = path.name
+    const payload = yield* input.body
     yield* runtime.signal(id, name, payload).pipe(
       // A signal to an ended task is a conflict (409); a payload the signal's Schema refuses is a bad request (400).
       Effect.catchTag("SignalRejected", (rejected) =>
@@ -64,7 +72,6 @@ export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     operationId: `${action}Task`,
     summary,
     tag: "tasks",
-    parameters: [taskIdParameter],
     responses: {
       200: {
         description:
@@ -80,9 +87,10 @@ export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   })
 
   return [
-    {
+    defineRoute(ctx, {
       method: "POST",
       path: "/tasks/:id/pause",
+      request: { path: TaskPath },
       docs: [
         actionDoc(
           "pause",
@@ -91,27 +99,24 @@ export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         )
       ],
       handle: pause
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "POST",
       path: "/tasks/:id/resume",
+      request: { path: TaskPath },
       docs: [actionDoc("resume", "Make a paused or waiting task runnable now", "The task has ended.")],
       handle: resume
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "POST",
       path: "/tasks/:id/signals/:name",
+      request: signalRequest,
       docs: [
         {
           path: "/tasks/{id}/signals/{name}",
           operationId: "signalTask",
           summary: "Send a signal to a task: kept until a `waitForSignal` of that name takes it",
           tag: "tasks",
-          parameters: [
-            taskIdParameter,
-            { name: "name", in: "path", required: true, description: "The signal's name.", schema: Token }
-          ],
-          requestBody: Schema.Json.annotate({ description: "The signal's payload, checked by its Schema." }),
           responses: {
             202: { description: "Delivered to the task's mailbox." },
             400: problemDoc(
@@ -126,6 +131,6 @@ export const controlRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: signal
-    }
+    })
   ]
 }

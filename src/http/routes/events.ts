@@ -3,29 +3,31 @@
  * with the task's current status and ends after a final status; `Last-Event-ID` skips what the client has seen.
  */
 import { Effect, Option, Schema, Sink, Stream } from "effect"
-import type { Context } from "hono"
 import { task as defineTask, isTerminal, type TaskEvent } from "../../index.ts"
+import { digitsTo, type RequestInput } from "../request.ts"
 import {
+  defineRoute,
   type OperationDoc,
-  type ParameterDoc,
   problemDoc,
   type Route,
   type RouteContext,
-  taskIdParam,
+  TaskPath,
+  taskId,
   unauthorizedDoc
 } from "../route.ts"
 import { TaskEventView } from "../schema.ts"
-import { parseLastEventId, sseResponse } from "../sse.ts"
+import { sseResponse } from "../sse.ts"
 import type { AnyHttpTask } from "../task.ts"
 import { asTask } from "../task.ts"
 
-const lastEventIdParameter: ParameterDoc = {
-  name: "Last-Event-ID",
-  in: "header",
-  required: false,
-  description: "Resume: only events with a larger id are sent.",
-  schema: Schema.String
-}
+/** The `seq` of the last event the client saw: digits only, as the ids this API sends. */
+const EventsHeaders = Schema.Struct({
+  "Last-Event-ID": Schema.optionalKey(
+    digitsTo(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })))
+  ).annotateKey({ description: "Resume: only events with a larger id are sent." })
+})
+
+const taskEventsRequest = { path: TaskPath, headers: EventsHeaders }
 
 const eventStream = {
   description:
@@ -70,20 +72,20 @@ export const eventRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
       })
     )
 
-  const taskEvents = Effect.fn("http.taskEvents")(function* (c: Context) {
-    const id = yield* taskIdParam(c)
-    const after = yield* parseLastEventId(c.req.header("last-event-id"))
+  const taskEvents = Effect.fn("http.taskEvents")(function* (input: RequestInput<typeof taskEventsRequest>) {
+    const id = yield* taskId((yield* input.path).id)
+    const after = (yield* input.headers)["Last-Event-ID"]
     const record = yield* runtime.get(id)
     const events = runtime.handle(asTask(definitionOf(record.name)), id).events
     const stream = after === undefined ? events : resumeTask(id, events, after)
-    return yield* sseResponse(c.req.raw, stream, streamOptions)
+    return yield* sseResponse(input.raw, stream, streamOptions)
   })
 
-  const allEvents = Effect.fn("http.allEvents")(function* (c: Context) {
-    const after = yield* parseLastEventId(c.req.header("last-event-id"))
+  const allEvents = Effect.fn("http.allEvents")(function* (input: RequestInput<{ headers: typeof EventsHeaders }>) {
+    const after = (yield* input.headers)["Last-Event-ID"]
     // An id from before a runtime restart (past the new numbering) starts over: `subscribe` sees to it.
     const events = runtime.subscribe(after === undefined ? undefined : { after })
-    return yield* sseResponse(c.req.raw, events, streamOptions)
+    return yield* sseResponse(input.raw, events, streamOptions)
   })
 
   const unauthorized = unauthorizedDoc(ctx)
@@ -92,10 +94,6 @@ export const eventRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     operationId: "taskEvents",
     summary: "Follow a task: its current status, then each change, ending after a final status",
     tag: "events",
-    parameters: [
-      { name: "id", in: "path", required: true, description: "The task's id.", schema: Schema.String },
-      lastEventIdParameter
-    ],
     responses: {
       200: eventStream,
       400: problemDoc("A bad Last-Event-ID."),
@@ -108,12 +106,23 @@ export const eventRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     operationId: "events",
     summary: "Follow every event of the runtime from now on",
     tag: "events",
-    parameters: [lastEventIdParameter],
     responses: { 200: eventStream, 400: problemDoc("A bad Last-Event-ID."), ...unauthorized }
   }
 
   return [
-    { method: "GET", path: "/tasks/:id/events", docs: [taskDoc], handle: taskEvents },
-    { method: "GET", path: "/events", docs: [allDoc], handle: allEvents }
+    defineRoute(ctx, {
+      method: "GET",
+      path: "/tasks/:id/events",
+      request: taskEventsRequest,
+      docs: [taskDoc],
+      handle: taskEvents
+    }),
+    defineRoute(ctx, {
+      method: "GET",
+      path: "/events",
+      request: { headers: EventsHeaders },
+      docs: [allDoc],
+      handle: allEvents
+    })
   ]
 }

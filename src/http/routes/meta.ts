@@ -2,9 +2,9 @@
  * About the API itself: `/health` (answered without credentials, for probes) and `/openapi.json`.
  */
 import { Effect, Schema } from "effect"
-import type { Context } from "hono"
 import { openApiDocument } from "../openapi.ts"
-import { json, type Route, type RouteContext, unauthorizedDoc } from "../route.ts"
+import type { RequestInput, RequestSchemas } from "../request.ts"
+import { defineRoute, json, type Route, type RouteContext, unauthorizedDoc } from "../route.ts"
 import { HealthView } from "../schema.ts"
 
 const OpenApiView = Schema.Record(Schema.String, Schema.Json).annotate({ description: "An OpenAPI 3.1 document." })
@@ -12,10 +12,10 @@ const OpenApiView = Schema.Record(Schema.String, Schema.Json).annotate({ descrip
 export const metaRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   // One document per prefix the app is reached under; in practice one.
   const documents = new Map<string, string>()
-  const openApi = (c: Context) =>
+  const openApi = (input: RequestInput<RequestSchemas>) =>
     Effect.sync(() => {
       // Mounted under a prefix (`parent.route("/waypoint", app)`), the paths are relative to that prefix.
-      const prefix = c.req.path.slice(0, -"/openapi.json".length) || "/"
+      const prefix = new URL(input.raw.url).pathname.slice(0, -"/openapi.json".length) || "/"
       let document = documents.get(prefix)
       if (document === undefined) {
         document = JSON.stringify(openApiDocument(ctx.routes(), { serverUrl: prefix, hasBearerAuth: ctx.isBearerAuth }))
@@ -25,10 +25,11 @@ export const metaRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     })
 
   return [
-    {
+    defineRoute(ctx, {
       method: "GET",
       path: "/health",
       isPublic: true,
+      request: {},
       docs: [
         {
           path: "/health",
@@ -39,10 +40,11 @@ export const metaRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: () => Effect.succeed(json({ status: "ok" }))
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "GET",
       path: "/openapi.json",
+      request: {},
       docs: [
         {
           path: "/openapi.json",
@@ -56,6 +58,6 @@ export const metaRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: openApi
-    }
+    })
   ]
 }

@@ -3,17 +3,14 @@
  * stored record that fails its checksum or codec is never returned: the answer is a 500 whose errorId keys the log.
  */
 import { Effect, Option, Schema } from "effect"
-import type { Context } from "hono"
 import { SessionNotFound } from "../../index.ts"
-import { readJsonBody } from "../internal/body.ts"
+import type { RequestInput } from "../request.ts"
 import {
-  badRequest,
+  defineRoute,
   json,
   keySegment,
-  keySegmentParam,
   noContent,
   notConfiguredDoc,
-  type ParameterDoc,
   problemDoc,
   type ResponseDocs,
   type Route,
@@ -35,15 +32,23 @@ const CheckpointRequest = Schema.Struct({
   name: Schema.String
 }).annotate({ identifier: "CheckpointRequest", description: "The new checkpoint's name." })
 
-const decodeCheckpointRequest = Schema.decodeUnknownEffect(CheckpointRequest)
+/** The session's id; the `StateManager`'s rules for a storage key are checked after decoding (`InvalidKey`). */
+const SessionPath = Schema.Struct({
+  id: Schema.String.annotateKey({
+    description: "The session's id: up to 200 characters, no `/`, `\\`, control character, `.` or `..`."
+  })
+})
 
-const sessionIdParameter: ParameterDoc = {
-  name: "id",
-  in: "path",
-  required: true,
-  description: "The session's id: up to 200 characters, no `/`, `\\`, control character, `.` or `..`.",
-  schema: Schema.String
-}
+const CheckpointPath = Schema.Struct({
+  id: Schema.String.annotateKey({
+    description: "The checkpoint's id, as `POST /sessions/{id}/checkpoints` returned it."
+  })
+})
+
+const putRequest = { path: SessionPath, body: Schema.Json.annotate({ description: "The session's new state." }) }
+const checkpointRequest = { path: SessionPath, body: CheckpointRequest }
+
+type SessionInput = RequestInput<{ path: typeof SessionPath }>
 
 export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const managerOf = requireService(ctx.stateManager, "StateManager")
@@ -54,32 +59,32 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     return json({ items: ids.map((id) => ({ id })) })
   })
 
-  const get = Effect.fn("http.getSession")(function* (c: Context) {
+  const get = Effect.fn("http.getSession")(function* (input: SessionInput) {
     const manager = yield* managerOf
-    const id = yield* keySegmentParam(c, "id")
+    const id = yield* keySegment((yield* input.path).id)
     const state = yield* manager.loadSession(id)
     if (Option.isNone(state)) return yield* new SessionNotFound({ sessionId: id })
     return json({ id, state: state.value })
   })
 
-  const put = Effect.fn("http.putSession")(function* (c: Context) {
+  const put = Effect.fn("http.putSession")(function* (input: RequestInput<typeof putRequest>) {
     const manager = yield* managerOf
-    const id = yield* keySegmentParam(c, "id")
-    const state = yield* readJsonBody(c.req.raw, ctx.bodyLimitBytes)
+    const id = yield* keySegment((yield* input.path).id)
+    const state = yield* input.body
     yield* manager.saveSession(id, state)
     return noContent()
   })
 
-  const remove = Effect.fn("http.deleteSession")(function* (c: Context) {
+  const remove = Effect.fn("http.deleteSession")(function* (input: SessionInput) {
     const manager = yield* managerOf
-    const id = yield* keySegmentParam(c, "id")
+    const id = yield* keySegment((yield* input.path).id)
     if (!(yield* manager.deleteSession(id))) return yield* new SessionNotFound({ sessionId: id })
     return noContent()
   })
 
-  const listCheckpoints = Effect.fn("http.listCheckpoints")(function* (c: Context) {
+  const listCheckpoints = Effect.fn("http.listCheckpoints")(function* (input: SessionInput) {
     const manager = yield* managerOf
-    const id = yield* keySegmentParam(c, "id")
+    const id = yield* keySegment((yield* input.path).id)
     const checkpoints = yield* manager.listCheckpoints(id)
     if (checkpoints.length === 0) {
       // Tell an unknown session from one without checkpoints. A session whose record cannot be read exists: its
@@ -93,17 +98,18 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     return json({ items: checkpoints.map(toCheckpointView) })
   })
 
-  const createCheckpoint = Effect.fn("http.createCheckpoint")(function* (c: Context) {
+  const createCheckpoint = Effect.fn("http.createCheckpoint")(function* (
+    input: RequestInput<typeof checkpointRequest>
+  ) {
     const manager = yield* managerOf
-    const id = yield* keySegmentParam(c, "id")
-    const body = yield* readJsonBody(c.req.raw, ctx.bodyLimitBytes)
-    const { name } = yield* Effect.mapError(decodeCheckpointRequest(body), badRequest("invalid checkpoint request"))
+    const id = yield* keySegment((yield* input.path).id)
+    const { name } = yield* input.body
     return json({ id: yield* manager.createCheckpoint(id, yield* keySegment(name)) }, 201)
   })
 
-  const restore = Effect.fn("http.restoreCheckpoint")(function* (c: Context) {
+  const restore = Effect.fn("http.restoreCheckpoint")(function* (input: RequestInput<{ path: typeof CheckpointPath }>) {
     const manager = yield* managerOf
-    const id = yield* keySegmentParam(c, "id")
+    const id = yield* keySegment((yield* input.path).id)
     return json({ state: yield* manager.restoreCheckpoint(id) })
   })
 
@@ -117,9 +123,10 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   }
 
   return [
-    {
+    defineRoute(ctx, {
       method: "GET",
       path: "/sessions",
+      request: {},
       docs: [
         {
           path: "/sessions",
@@ -130,17 +137,17 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: list
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "GET",
       path: "/sessions/:id",
+      request: { path: SessionPath },
       docs: [
         {
           path: "/sessions/{id}",
           operationId: "getSession",
           summary: "Read a session's state",
           tag: "sessions",
-          parameters: [sessionIdParameter],
           responses: {
             200: { description: "The session.", schema: SessionView },
             ...badId,
@@ -151,18 +158,17 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: get
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "PUT",
       path: "/sessions/:id",
+      request: putRequest,
       docs: [
         {
           path: "/sessions/{id}",
           operationId: "putSession",
           summary: "Replace a session's state, creating the session",
           tag: "sessions",
-          parameters: [sessionIdParameter],
-          requestBody: Schema.Json.annotate({ description: "The session's new state." }),
           responses: {
             204: { description: "Saved." },
             400: problemDoc("A bad session id, or a body that is not JSON."),
@@ -172,17 +178,17 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: put
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "DELETE",
       path: "/sessions/:id",
+      request: { path: SessionPath },
       docs: [
         {
           path: "/sessions/{id}",
           operationId: "deleteSession",
           summary: "Remove a session with its checkpoints and branch snapshot",
           tag: "sessions",
-          parameters: [sessionIdParameter],
           responses: {
             204: { description: "Removed." },
             ...badId,
@@ -192,17 +198,17 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: remove
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "GET",
       path: "/sessions/:id/checkpoints",
+      request: { path: SessionPath },
       docs: [
         {
           path: "/sessions/{id}/checkpoints",
           operationId: "listCheckpoints",
           summary: "List a session's checkpoints, oldest first",
           tag: "sessions",
-          parameters: [sessionIdParameter],
           responses: {
             200: { description: "The checkpoints.", schema: CheckpointListView },
             ...badId,
@@ -212,18 +218,17 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: listCheckpoints
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "POST",
       path: "/sessions/:id/checkpoints",
+      request: checkpointRequest,
       docs: [
         {
           path: "/sessions/{id}/checkpoints",
           operationId: "createCheckpoint",
           summary: "Copy a session's current state into a new named checkpoint",
           tag: "sessions",
-          parameters: [sessionIdParameter],
-          requestBody: CheckpointRequest,
           responses: {
             201: { description: "The checkpoint's id.", schema: CheckpointCreatedView },
             400: problemDoc("A bad session id or name, or a body that is not a checkpoint request."),
@@ -235,25 +240,17 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: createCheckpoint
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "POST",
       path: "/checkpoints/:id/restore",
+      request: { path: CheckpointPath },
       docs: [
         {
           path: "/checkpoints/{id}/restore",
           operationId: "restoreCheckpoint",
           summary: "Make a checkpoint's state its session's current state again",
           tag: "sessions",
-          parameters: [
-            {
-              name: "id",
-              in: "path",
-              required: true,
-              description: "The checkpoint's id, as `POST /sessions/{id}/checkpoints` returned it.",
-              schema: Schema.String
-            }
-          ],
           responses: {
             200: { description: "The restored state.", schema: RestoredView },
             400: problemDoc("A checkpoint id that cannot be a storage key."),
@@ -265,6 +262,6 @@ export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: restore
-    }
+    })
   ]
 }

@@ -4,12 +4,10 @@
  * the task, its definition among the app's tasks, and the snapshot.
  */
 import { Effect, Option, Schema } from "effect"
-import type { Context } from "hono"
 import { forkSnapshot, SnapshotNotFound, SnapshotStore, UnknownTask } from "../../index.ts"
-import { InvalidRequest } from "../errors.ts"
-import { readJsonBody } from "../internal/body.ts"
+import { digitsTo, type RequestInput } from "../request.ts"
 import {
-  badRequest,
+  defineRoute,
   json,
   Limit,
   notConfiguredDoc,
@@ -17,78 +15,82 @@ import {
   type Route,
   type RouteContext,
   requireService,
-  taskIdParam,
-  taskIdParameter,
+  TaskPath,
+  taskId,
   unauthorizedDoc,
   Version
 } from "../route.ts"
 import { SnapshotPageView, SnapshotView, TaskView, toSnapshotPageView, toSnapshotView, toTaskView } from "../schema.ts"
 import { asTask } from "../task.ts"
 
-const ListQuery = Schema.Struct({
-  limit: Schema.optionalKey(Schema.NumberFromString.pipe(Schema.decodeTo(Limit))),
-  before: Schema.optionalKey(Schema.NumberFromString.pipe(Schema.decodeTo(Version)))
-})
+const listRequest = {
+  path: TaskPath,
+  query: Schema.Struct({
+    limit: Schema.optionalKey(digitsTo(Limit)).annotateKey({
+      description: "Page size: 1 to 1000, default 100; a larger one is refused (400)."
+    }),
+    before: Schema.optionalKey(digitsTo(Version)).annotateKey({
+      description: "Only versions below this one: the `nextBefore` of the previous page."
+    })
+  })
+}
+
+const getRequest = {
+  path: Schema.Struct({
+    ...TaskPath.fields,
+    version: digitsTo(Version).annotateKey({ description: "The snapshot's version." })
+  })
+}
 
 const ForkRequest = Schema.Struct({
   /** The snapshot version of the source task that the new task starts from. */
   version: Version
 }).annotate({ identifier: "ForkRequest", description: "Which snapshot the new task starts from." })
 
-const decodeListQuery = Schema.decodeUnknownEffect(ListQuery)
-const decodeForkRequest = Schema.decodeUnknownEffect(ForkRequest)
-
-/** The `:version` of the path: digits only, as the versions a store assigns. */
-const versionParam = (c: Context): Effect.Effect<number, InvalidRequest> => {
-  const text = c.req.param("version") ?? ""
-  const version = /^[1-9][0-9]{0,15}$/.test(text) ? Number(text) : Number.NaN
-  return Number.isSafeInteger(version)
-    ? Effect.succeed(version)
-    : Effect.fail(new InvalidRequest({ detail: "invalid snapshot version: expected a whole number from 1" }))
-}
+const forkRequest = { path: TaskPath, body: ForkRequest }
 
 export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const { runtime, tasks } = ctx
   const storeOf = requireService(ctx.stores.snapshots, "SnapshotStore")
 
-  const list = Effect.fn("http.listSnapshots")(function* (c: Context) {
+  const list = Effect.fn("http.listSnapshots")(function* (input: RequestInput<typeof listRequest>) {
     const store = yield* storeOf
-    const id = yield* taskIdParam(c)
-    const query = yield* Effect.mapError(decodeListQuery(c.req.query()), badRequest("invalid query"))
+    const id = yield* taskId((yield* input.path).id)
+    const query = yield* input.query
     yield* runtime.get(id)
     const page = yield* store.list(id, { limit: query.limit ?? 100, before: query.before })
     return json(toSnapshotPageView(page))
   })
 
-  const get = Effect.fn("http.getSnapshot")(function* (c: Context) {
+  const get = Effect.fn("http.getSnapshot")(function* (input: RequestInput<typeof getRequest>) {
     const store = yield* storeOf
-    const id = yield* taskIdParam(c)
-    const version = yield* versionParam(c)
+    const path = yield* input.path
+    const id = yield* taskId(path.id)
+    const version = path.version
     yield* runtime.get(id)
     const record = yield* store.get(id, version)
     if (Option.isNone(record)) return yield* new SnapshotNotFound({ taskId: id, version })
     return json(toSnapshotView(record.value))
   })
 
-  const fork = Effect.fn("http.forkTask")(function* (c: Context) {
+  const fork = Effect.fn("http.forkTask")(function* (input: RequestInput<typeof forkRequest>) {
     const store = yield* storeOf
-    const id = yield* taskIdParam(c)
-    const body = yield* readJsonBody(c.req.raw, ctx.bodyLimitBytes)
-    const { version } = yield* Effect.mapError(decodeForkRequest(body), badRequest("invalid fork request"))
+    const id = yield* taskId((yield* input.path).id)
+    const { version } = yield* input.body
     const source = yield* runtime.get(id)
     const task = tasks.get(source.name)
     if (task === undefined) return yield* new UnknownTask({ taskName: source.name })
     // The stored input was encoded by this definition; one that no longer decodes is the server's data, not the
     // request's.
-    const input = yield* Effect.orDie(Schema.decodeUnknownEffect(task.input)(source.input))
+    const taskInput = yield* Effect.orDie(Schema.decodeUnknownEffect(task.input)(source.input))
     const newId = crypto.randomUUID()
     // A fresh id has no snapshots, so the copy becomes its version 1. Should the submit fail, the copy stays
     // behind under an id no task will ever have.
     yield* forkSnapshot(id, version, newId).pipe(Effect.provideService(SnapshotStore, store))
-    const handle = yield* runtime.submit(asTask(task), input, { id: newId, session: source.sessionId })
+    const handle = yield* runtime.submit(asTask(task), taskInput, { id: newId, session: source.sessionId })
     const record = yield* runtime.get(handle.id)
     // `/tasks/{id}/fork` -> `/tasks/{newId}`, under whatever prefix the app is mounted at.
-    const location = new URL(`../${encodeURIComponent(record.id)}`, c.req.url).pathname
+    const location = new URL(`../${encodeURIComponent(record.id)}`, input.raw.url).pathname
     return json(toTaskView(record), 201, { location })
   })
 
@@ -96,26 +98,16 @@ export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const notConfigured = notConfiguredDoc(ctx.stores.snapshots, "SnapshotStore")
 
   return [
-    {
+    defineRoute(ctx, {
       method: "GET",
       path: "/tasks/:id/snapshots",
+      request: listRequest,
       docs: [
         {
           path: "/tasks/{id}/snapshots",
           operationId: "listSnapshots",
           summary: "List a task's snapshots, newest first",
           tag: "snapshots",
-          parameters: [
-            taskIdParameter,
-            { name: "limit", in: "query", required: false, description: "Page size (default 100).", schema: Limit },
-            {
-              name: "before",
-              in: "query",
-              required: false,
-              description: "Only versions below this one: the `nextBefore` of the previous page.",
-              schema: Version
-            }
-          ],
           responses: {
             200: { description: "One page of snapshots.", schema: SnapshotPageView },
             400: problemDoc("A bad limit or before."),
@@ -126,20 +118,17 @@ export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: list
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "GET",
       path: "/tasks/:id/snapshots/:version",
+      request: getRequest,
       docs: [
         {
           path: "/tasks/{id}/snapshots/{version}",
           operationId: "getSnapshot",
           summary: "Read one snapshot of a task",
           tag: "snapshots",
-          parameters: [
-            taskIdParameter,
-            { name: "version", in: "path", required: true, description: "The snapshot's version.", schema: Version }
-          ],
           responses: {
             200: { description: "The snapshot.", schema: SnapshotView },
             400: problemDoc("A version that is not a whole number from 1."),
@@ -150,10 +139,11 @@ export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: get
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "POST",
       path: "/tasks/:id/fork",
+      request: forkRequest,
       docs: [
         {
           path: "/tasks/{id}/fork",
@@ -161,8 +151,6 @@ export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
           summary:
             "Start a new task of the same name, input and session whose version 1 is a copy of one snapshot of this task",
           tag: "snapshots",
-          parameters: [taskIdParameter],
-          requestBody: ForkRequest,
           responses: {
             201: { description: "The new task, started.", schema: TaskView },
             400: problemDoc("The body is not valid JSON or not a fork request."),
@@ -175,6 +163,6 @@ export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: fork
-    }
+    })
   ]
 }

@@ -3,17 +3,18 @@
  * `TaskState`, without those whose TTL has passed. Read-only: only the task writes its state.
  */
 import { Clock, Effect } from "effect"
-import type { Context } from "hono"
 import { taskScopeId } from "../../index.ts"
+import type { RequestInput } from "../request.ts"
 import {
+  defineRoute,
   json,
   notConfiguredDoc,
   problemDoc,
   type Route,
   type RouteContext,
   requireService,
-  taskIdParam,
-  taskIdParameter,
+  TaskPath,
+  taskId,
   unauthorizedDoc
 } from "../route.ts"
 import { TaskStateView, toTaskStateView } from "../schema.ts"
@@ -21,9 +22,9 @@ import { TaskStateView, toTaskStateView } from "../schema.ts"
 export const stateRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const { runtime } = ctx
 
-  const getState = Effect.fn("http.getTaskState")(function* (c: Context) {
+  const getState = Effect.fn("http.getTaskState")(function* (input: RequestInput<{ path: typeof TaskPath }>) {
     const store = yield* requireService(ctx.stores.state, "StateStore")
-    const id = yield* taskIdParam(c)
+    const id = yield* taskId((yield* input.path).id)
     yield* runtime.get(id)
     const entries = yield* store.getAll(taskScopeId(id))
     // Not Date.now(): the state's TTLs are measured on the runtime's Clock.
@@ -32,16 +33,16 @@ export const stateRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   })
 
   return [
-    {
+    defineRoute(ctx, {
       method: "GET",
       path: "/tasks/:id/state",
+      request: { path: TaskPath },
       docs: [
         {
           path: "/tasks/{id}/state",
           operationId: "getTaskState",
           summary: "Read a task's own state; the state plugin clears it when the task ends, unless told to keep it",
           tag: "state",
-          parameters: [taskIdParameter],
           responses: {
             200: { description: "Every live key of the task's state.", schema: TaskStateView },
             ...unauthorizedDoc(ctx),
@@ -51,6 +52,6 @@ export const stateRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: getState
-    }
+    })
   ]
 }

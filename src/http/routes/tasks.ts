@@ -4,92 +4,108 @@
  * `Idempotency-Key` makes a retried start return the task the first one created.
  */
 import { Effect, Equal, Option, Schema } from "effect"
-import type { Context } from "hono"
-import { InvalidTaskInput, TaskStatus, UnknownTask } from "../../index.ts"
+import { InvalidCursor, InvalidTaskInput, TaskStatus, UnknownTask } from "../../index.ts"
 import { IdempotencyKeyReused } from "../errors.ts"
 import { readJsonBody } from "../internal/body.ts"
+import { digitsTo, type RequestInput } from "../request.ts"
 import {
-  badRequest,
+  defineRoute,
+  hasControlCharacter,
   json,
   Limit,
-  noControlCharacters,
   type OperationDoc,
-  type ParameterDoc,
   problemDoc,
   type Route,
   type RouteContext,
+  TaskPath,
   Token,
-  taskIdParam,
-  taskIdParameter,
+  taskId,
   unauthorizedDoc
 } from "../route.ts"
-import { TaskPageView, TaskView, toProgressView, toTaskSummaryView, toTaskView } from "../schema.ts"
+import { CursorText, TaskPageView, TaskView, toProgressView, toTaskSummaryView, toTaskView } from "../schema.ts"
 import { type AnyHttpTask, asTask } from "../task.ts"
 
-const Cursor = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(2048), noControlCharacters)
 const IdempotencyKey = Schema.String.check(
   Schema.isMinLength(1),
   Schema.isMaxLength(255),
-  Schema.isPattern(/^[\u0021-\u007e]+$/)
+  Schema.isPattern(/^[\u0021-\u007e]+$/u)
 )
 
-const ListQuery = Schema.Struct({
-  status: Schema.optionalKey(TaskStatus),
-  name: Schema.optionalKey(Token),
-  session: Schema.optionalKey(Token),
-  cursor: Schema.optionalKey(Schema.StringFromBase64Url.pipe(Schema.decodeTo(Cursor))),
-  limit: Schema.optionalKey(Schema.NumberFromString.pipe(Schema.decodeTo(Limit)))
+const StartPath = Schema.Struct({ name: Schema.String.annotateKey({ description: "The task's name." }) })
+const StartQuery = Schema.Struct({
+  session: Schema.optionalKey(Token).annotateKey({ description: "The session the task belongs to." })
+})
+const StartHeaders = Schema.Struct({
+  "Idempotency-Key": Schema.optionalKey(IdempotencyKey).annotateKey({
+    description: "A retried request with the same key returns the task the first one started."
+  })
 })
 
-const decodeListQuery = Schema.decodeUnknownEffect(ListQuery)
-const decodeToken = Schema.decodeUnknownEffect(Token)
-const decodeIdempotencyKey = Schema.decodeUnknownEffect(IdempotencyKey)
-const encodeCursor = Schema.encodeSync(Schema.StringFromBase64Url)
+const ListQuery = Schema.Struct({
+  status: Schema.optionalKey(TaskStatus).annotateKey({ description: "Only tasks in this status." }),
+  name: Schema.optionalKey(Token).annotateKey({ description: "Only tasks of this name." }),
+  session: Schema.optionalKey(Token).annotateKey({ description: "Only tasks of this session." }),
+  cursor: Schema.optionalKey(CursorText).annotateKey({ description: "The `nextCursor` of the previous page." }),
+  limit: Schema.optionalKey(digitsTo(Limit)).annotateKey({
+    description: "Page size: 1 to 1000, default 100; a larger one is refused (400)."
+  })
+})
 
-const optionalToken = (value: string | undefined, what: string) =>
-  value === undefined ? Effect.succeed(undefined) : Effect.mapError(decodeToken(value), badRequest(what))
+const encodeCursor = Schema.encodeSync(Schema.StringFromBase64Url)
+const decodeCursor = Schema.decodeUnknownEffect(Schema.StringFromBase64Url)
+
+/**
+ * The store's cursor inside a `nextCursor`. Text that does not decode to one (1 to 2048 characters, no control
+ * character) is no cursor a page gave, and is not handed to the store.
+ */
+const storeCursor = (cursor: string) =>
+  decodeCursor(cursor).pipe(
+    Effect.filterOrFail(
+      (text) => text.length >= 1 && text.length <= 2048 && !hasControlCharacter(text),
+      () => undefined
+    ),
+    Effect.mapError(() => new InvalidCursor({ cursor: cursor.slice(0, 255) }))
+  )
 
 export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const { runtime, tasks } = ctx
+  const startRequest = { path: StartPath, query: StartQuery, headers: StartHeaders }
 
-  const submit = Effect.fn("http.submitTask")(function* (c: Context) {
-    const name = c.req.param("name") ?? ""
+  const submit = Effect.fn("http.submitTask")(function* (input: RequestInput<typeof startRequest>) {
+    const { name } = yield* input.path
     const task: AnyHttpTask | undefined = tasks.get(name)
     if (task === undefined) return yield* new UnknownTask({ taskName: name.slice(0, 255) })
-    const headerKey = c.req.header("idempotency-key")
-    const idempotencyKey =
-      headerKey === undefined
-        ? undefined
-        : yield* Effect.mapError(decodeIdempotencyKey(headerKey), badRequest("invalid Idempotency-Key header"))
-    const session = yield* optionalToken(c.req.query("session"), "invalid session")
-    const body = yield* readJsonBody(c.req.raw, ctx.bodyLimitBytes)
-    const input = yield* Schema.decodeUnknownEffect(task.input)(body).pipe(
+    const idempotencyKey = (yield* input.headers)["Idempotency-Key"]
+    const session = (yield* input.query).session
+    // The body's Schema is the task's: each task's operation documents it (`OperationDoc.body`).
+    const body = yield* readJsonBody(input.raw, ctx.bodyLimitBytes)
+    const decoded = yield* Schema.decodeUnknownEffect(task.input)(body).pipe(
       Effect.mapError((error) => new InvalidTaskInput({ taskName: task.name, issue: error.message }))
     )
     const id = crypto.randomUUID()
     // Keys are scoped by task: one key reused for another task starts that task, never drives the first.
-    const handle = yield* runtime.submit(asTask(task), input, {
+    const handle = yield* runtime.submit(asTask(task), decoded, {
       id,
       session,
       idempotencyKey: idempotencyKey === undefined ? undefined : `http:${task.name}:${idempotencyKey}`
     })
     const record = yield* runtime.get(handle.id)
-    const location = new URL(encodeURIComponent(record.id), c.req.url).pathname
+    const location = new URL(encodeURIComponent(record.id), input.raw.url).pathname
     if (record.id === id) return json(toTaskView(record), 201, { location })
     // A replay: the same key must mean the same request, or the client would believe its own request started.
-    const encoded = yield* Effect.orDie(Schema.encodeUnknownEffect(task.input)(input))
+    const encoded = yield* Effect.orDie(Schema.encodeUnknownEffect(task.input)(decoded))
     const isSameRequest = record.sessionId === session && Equal.equals(record.input, encoded)
     if (!isSameRequest) return yield* new IdempotencyKeyReused({ taskId: record.id })
     return json(toTaskView(record), 200, { location })
   })
 
-  const list = Effect.fn("http.listTasks")(function* (c: Context) {
-    const query = yield* Effect.mapError(decodeListQuery(c.req.query()), badRequest("invalid query"))
+  const list = Effect.fn("http.listTasks")(function* (input: RequestInput<{ query: typeof ListQuery }>) {
+    const query = yield* input.query
     const page = yield* runtime.list({
       status: query.status,
       name: query.name,
       sessionId: query.session,
-      cursor: query.cursor,
+      cursor: query.cursor === undefined ? undefined : yield* storeCursor(query.cursor),
       limit: query.limit ?? 100
     })
     const body: TaskPageView = {
@@ -99,8 +115,8 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     return json(body)
   })
 
-  const get = Effect.fn("http.getTask")(function* (c: Context) {
-    const record = yield* runtime.get(yield* taskIdParam(c))
+  const get = Effect.fn("http.getTask")(function* (input: RequestInput<{ path: typeof TaskPath }>) {
+    const record = yield* runtime.get(yield* taskId((yield* input.path).id))
     const progress = ctx.stores.progress
     const latest = Option.isSome(progress) ? yield* progress.value.getLatest(record.id) : Option.none()
     const inspection = yield* runtime.inspect(record.id)
@@ -111,19 +127,12 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     })
   })
 
-  const cancel = Effect.fn("http.cancelTask")(function* (c: Context) {
-    const id = yield* taskIdParam(c)
+  const cancel = Effect.fn("http.cancelTask")(function* (input: RequestInput<{ path: typeof TaskPath }>) {
+    const id = yield* taskId((yield* input.path).id)
     yield* runtime.cancel(id)
     return json(toTaskView(yield* runtime.get(id)))
   })
 
-  const sessionParameter: ParameterDoc = {
-    name: "session",
-    in: "query",
-    required: false,
-    description: "The session the task belongs to.",
-    schema: Token
-  }
   const submitDocs = Array.from(
     tasks.values(),
     (task): OperationDoc => ({
@@ -131,17 +140,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
       operationId: `start_${task.name.replace(/[^A-Za-z0-9_]/g, "_")}`,
       summary: `Start a "${task.name}" task`,
       tag: "tasks",
-      parameters: [
-        sessionParameter,
-        {
-          name: "Idempotency-Key",
-          in: "header",
-          required: false,
-          description: "A retried request with the same key returns the task the first one started.",
-          schema: IdempotencyKey
-        }
-      ],
-      requestBody: task.input,
+      body: task.input,
       responses: {
         200: {
           description: "A replay: the task an earlier request with this Idempotency-Key started.",
@@ -158,47 +157,17 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   )
 
   return [
-    { method: "POST", path: "/tasks/:name", docs: submitDocs, handle: submit },
-    {
+    defineRoute(ctx, { method: "POST", path: "/tasks/:name", request: startRequest, docs: submitDocs, handle: submit }),
+    defineRoute(ctx, {
       method: "GET",
       path: "/tasks",
+      request: { query: ListQuery },
       docs: [
         {
           path: "/tasks",
           operationId: "listTasks",
           summary: "List tasks, oldest first, without their input and output (read a task for those)",
           tag: "tasks",
-          parameters: [
-            {
-              name: "status",
-              in: "query",
-              required: false,
-              description: "Only tasks in this status.",
-              schema: TaskStatus
-            },
-            { name: "name", in: "query", required: false, description: "Only tasks of this name.", schema: Token },
-            {
-              name: "session",
-              in: "query",
-              required: false,
-              description: "Only tasks of this session.",
-              schema: Token
-            },
-            {
-              name: "cursor",
-              in: "query",
-              required: false,
-              description: "The `nextCursor` of the previous page.",
-              schema: Schema.String
-            },
-            {
-              name: "limit",
-              in: "query",
-              required: false,
-              description: "Page size: 1 to 1000, default 100; a larger one is refused (400).",
-              schema: Limit
-            }
-          ],
           responses: {
             200: { description: "One page of tasks.", schema: TaskPageView },
             400: problemDoc("A bad filter, cursor or limit."),
@@ -207,17 +176,17 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: list
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "GET",
       path: "/tasks/:id",
+      request: { path: TaskPath },
       docs: [
         {
           path: "/tasks/{id}",
           operationId: "getTask",
           summary: "Read a task, with its latest progress when the server keeps progress",
           tag: "tasks",
-          parameters: [taskIdParameter],
           responses: {
             200: { description: "The task.", schema: TaskView },
             ...unauthorizedDoc(ctx),
@@ -226,17 +195,17 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: get
-    },
-    {
+    }),
+    defineRoute(ctx, {
       method: "POST",
       path: "/tasks/:id/cancel",
+      request: { path: TaskPath },
       docs: [
         {
           path: "/tasks/{id}/cancel",
           operationId: "cancelTask",
           summary: "Cancel a task and its unfinished children; a finished task stays as it is",
           tag: "tasks",
-          parameters: [taskIdParameter],
           responses: {
             200: { description: "The task after the cancel.", schema: TaskView },
             ...unauthorizedDoc(ctx),
@@ -245,6 +214,6 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: cancel
-    }
+    })
   ]
 }
