@@ -121,6 +121,12 @@ const malformedRequests = (count: number): Array<Case> => {
       }
     },
     () => {
+      const path = r.pick(["/tasks/x/signals/go", "/tasks/x/fork", "/sessions/x/checkpoints", "/sessions/x"])
+      const body = JSON.stringify({ version: 1, name: r.text("abc", r.int(LIMIT + 1, LIMIT * 3)) })
+      const init = path === "/sessions/x" ? { ...post(body), method: "PUT" } : post(body)
+      return { kind: "huge body (signal, fork, checkpoint, session)", path, init }
+    },
+    () => {
       const depth = r.int(65, 5000)
       const body =
         r.next() < 0.5 ? "[".repeat(depth) + "]".repeat(depth) : `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`
