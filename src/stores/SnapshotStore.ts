@@ -1,9 +1,11 @@
 /**
  * The contract every snapshot store implements: an append-only history of JSON snapshots per task, numbered
  * 1, 2, 3... by the store itself, so concurrent saves never share or skip a version. Every operation is one
- * statement on a SQL store (`version = max + 1` inside the insert, unique `(task_id, version)`).
+ * statement on a SQL store (`version = max + 1` inside the insert, unique `(task_id, version)`). Every snapshot is
+ * stored with a SHA-256 checksum of its content, and every read that returns one checks it first: a damaged snapshot
+ * is `SnapshotCorrupted`, never data.
  */
-import { Context, type Effect, type Option, Schema } from "effect"
+import { Context, Effect, type Option, Schema } from "effect"
 import type { StoreError } from "./errors.ts"
 
 /** The task and version a forked snapshot was copied from. */
@@ -59,17 +61,117 @@ export type ForkResult =
   /** The target task already has snapshots, so the copy cannot be its version 1. */
   | { readonly _tag: "TargetNotEmpty" }
 
+/**
+ * A stored value failed its integrity check: its checksum does not match, or it is not the JSON it should be.
+ * The value is not returned. For a task snapshot, `key` is the task's id and `version` the snapshot's; for a
+ * `StateManager` record, `key` is its key.
+ */
+export class SnapshotCorrupted extends Schema.TaggedError<SnapshotCorrupted>()("SnapshotCorrupted", {
+  key: Schema.String,
+  version: Schema.optionalKey(Schema.Number),
+  reason: Schema.String
+}) {
+  override get message() {
+    const which =
+      this.version === undefined
+        ? `stored value "${this.key}"`
+        : `snapshot version ${this.version} of task "${this.key}"`
+    return `${which} is corrupted: ${this.reason}`
+  }
+}
+
+/** A snapshot as a store keeps it: the record and the checksum written with it (see `snapshotChecksum`). */
+export interface StoredSnapshot {
+  readonly record: SnapshotRecord
+  readonly checksum: string
+}
+
+const encoder = new TextEncoder()
+
+/** `json` as text with every object's keys sorted by UTF-16 code units and no whitespace: one text per value. */
+export const canonicalJson = (json: Schema.Json): string => {
+  if (json === null || typeof json !== "object") return JSON.stringify(json)
+  if (Array.isArray(json)) return `[${json.map(canonicalJson).join(",")}]`
+  const object = json as Schema.JsonObject
+  const keys = Object.keys(object).sort()
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(object[key] as Schema.Json)}`).join(",")}}`
+}
+
+/** The SHA-256 of `text` (as UTF-8), in lower-case hex. Web Crypto only: runs on Node and Deno. */
+export const sha256Hex = (text: string): Effect.Effect<string> =>
+  Effect.orDie(
+    Effect.tryPromise(() =>
+      crypto.subtle
+        .digest("SHA-256", encoder.encode(text))
+        .then((digest) => Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join(""))
+    )
+  )
+
+/**
+ * The start of the text a snapshot's checksum is taken over: a JSON array of every field but the data and the
+ * version. The whole text is `head + canonicalJson(data) + "," + version + "]"`, so that a SQL store can hash it in
+ * the statement that assigns the version: `sha256(convert_to($head || $data || ',' || version::text || ']', 'UTF8'))`.
+ */
+export const snapshotChecksumHead = (snapshot: Omit<SnapshotRecord, "data" | "version">): string =>
+  `${JSON.stringify([
+    snapshot.id,
+    snapshot.taskId,
+    snapshot.createdAt,
+    snapshot.checkpoint,
+    snapshot.dataVersion ?? null,
+    snapshot.origin?.taskId ?? null,
+    snapshot.origin?.version ?? null
+  ]).slice(0, -1)},`
+
+/**
+ * The checksum a store writes with a snapshot: the SHA-256 (lower-case hex) of every field, so that a change to any
+ * of them (its data, its version, the task it belongs to) is seen. `dataText` is `canonicalJson` of its data.
+ */
+export const snapshotChecksum = (snapshot: Omit<SnapshotRecord, "data">, dataText: string): Effect.Effect<string> =>
+  sha256Hex(`${snapshotChecksumHead(snapshot)}${dataText},${JSON.stringify(snapshot.version)}]`)
+
+/**
+ * Succeeds when `checksum` is the one a snapshot with these fields and this data (`dataText`, its canonical JSON) was
+ * written with, else fails with `SnapshotCorrupted` naming its task and version. Every store runs it before it
+ * returns a stored snapshot.
+ */
+export const verifySnapshot = (
+  snapshot: Omit<SnapshotRecord, "data">,
+  dataText: string,
+  checksum: string
+): Effect.Effect<void, SnapshotCorrupted> =>
+  Effect.flatMap(snapshotChecksum(snapshot, dataText), (actual) =>
+    actual === checksum
+      ? Effect.void
+      : Effect.fail(
+          new SnapshotCorrupted({
+            key: snapshot.taskId,
+            version: snapshot.version,
+            reason: "its checksum does not match its content"
+          })
+        )
+  )
+
 export class SnapshotStore extends Context.Service<
   SnapshotStore,
   {
     /** Appends a snapshot as the task's next version, assigned atomically: concurrent saves get distinct versions. */
     readonly save: (snapshot: NewSnapshot) => Effect.Effect<SnapshotRecord, StoreError>
     /** The task's newest snapshot, read through a pointer: as fast after a million versions as after one. */
-    readonly latest: (taskId: string) => Effect.Effect<Option.Option<SnapshotRecord>, StoreError>
-    readonly get: (taskId: string, version: number) => Effect.Effect<Option.Option<SnapshotRecord>, StoreError>
-    readonly list: (taskId: string, query: SnapshotQuery) => Effect.Effect<SnapshotRecordPage, StoreError>
+    readonly latest: (taskId: string) => Effect.Effect<Option.Option<SnapshotRecord>, SnapshotCorrupted | StoreError>
+    readonly get: (
+      taskId: string,
+      version: number
+    ) => Effect.Effect<Option.Option<SnapshotRecord>, SnapshotCorrupted | StoreError>
+    /** One page, newest first; a damaged snapshot in it fails the whole page (`get` still reads the others). */
+    readonly list: (
+      taskId: string,
+      query: SnapshotQuery
+    ) => Effect.Effect<SnapshotRecordPage, SnapshotCorrupted | StoreError>
     /** Every checkpoint of the task that is still stored, newest first. */
-    readonly checkpoints: (taskId: string) => Effect.Effect<ReadonlyArray<SnapshotRecord>, StoreError>
+    readonly checkpoints: (
+      taskId: string
+    ) => Effect.Effect<ReadonlyArray<SnapshotRecord>, SnapshotCorrupted | StoreError>
     /**
      * Removes old snapshots and returns how many it removed. The latest snapshot is never removed, so versions
      * keep growing from where they were and are never reused.
@@ -77,8 +179,8 @@ export class SnapshotStore extends Context.Service<
     readonly prune: (taskId: string, options: SnapshotPruneOptions) => Effect.Effect<number, StoreError>
     /**
      * Copies one snapshot as version 1 of another task, recording where it came from. Writes nothing when the
-     * source is missing or the target already has snapshots.
+     * source is missing or the target already has snapshots, or when the source is damaged (`SnapshotCorrupted`).
      */
-    readonly fork: (from: SnapshotOrigin, toTaskId: string) => Effect.Effect<ForkResult, StoreError>
+    readonly fork: (from: SnapshotOrigin, toTaskId: string) => Effect.Effect<ForkResult, SnapshotCorrupted | StoreError>
   }
 >()("waypoint/stores/SnapshotStore") {}

@@ -1,11 +1,21 @@
 /**
  * The SnapshotStore contract, run against any store: `snapshotStoreSuite("memory", MemorySnapshotStore.layer)`.
- * Each test gets a fresh layer, so stores must start empty.
+ * Each test gets a fresh layer, so stores must start empty. Given a way to damage a stored snapshot (`corrupt`), it
+ * also checks that every read refuses a damaged snapshot with `SnapshotCorrupted`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { SnapshotStore } from "../stores/SnapshotStore.ts"
+import { type CorruptSnapshot, snapshotIntegritySuite } from "./snapshotIntegritySuite.ts"
+
+export type { CorruptSnapshot }
+
+/** Options of `snapshotStoreSuite`. */
+export interface SnapshotStoreSuiteOptions<R> {
+  /** Given, the suite also checks that every read refuses a snapshot `corrupt` damaged, and still reads the others. */
+  readonly corrupt?: CorruptSnapshot<R> | undefined
+}
 
 /**
  * Yields before and after every operation, as a round trip to a database does, so that concurrent fibers really
@@ -36,8 +46,14 @@ export const yieldingSnapshotStore = <E, R>(
 
 const versionsOf = (items: ReadonlyArray<{ readonly version: number }>) => items.map((item) => item.version)
 
-export const snapshotStoreSuite = <E>(name: string, layer: Layer.Layer<SnapshotStore, E>) =>
+export const snapshotStoreSuite = <E, R = never>(
+  name: string,
+  layer: Layer.Layer<SnapshotStore | R, E>,
+  options: SnapshotStoreSuiteOptions<R> = {}
+) =>
   describe(`SnapshotStore conformance: ${name}`, () => {
+    if (options.corrupt !== undefined) snapshotIntegritySuite(name, layer, options.corrupt)
+
     const test = (title: string, body: Effect.Effect<void, unknown, SnapshotStore>) =>
       it.effect(title, () => body.pipe(Effect.provide(yieldingSnapshotStore(layer))) as Effect.Effect<void, unknown>)
 

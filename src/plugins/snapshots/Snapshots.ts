@@ -15,6 +15,7 @@ import {
 import type { MigrationFailed, UnknownDataVersion } from "../versioning/errors.ts"
 import type { Versioned } from "../versioning/Versioned.ts"
 import {
+  type SnapshotCorrupted,
   SnapshotForkConflict,
   type SnapshotInvalid,
   SnapshotNotFound,
@@ -53,8 +54,8 @@ export type SnapshotSchema<A> = Schema.Codec<A, unknown> | Versioned<A>
 /** Why a save wrote nothing. */
 export type SaveError = SnapshotNotSerializable | SnapshotTooLarge | SnapshotInvalid | StoreError
 
-/** Why a stored snapshot was not returned. */
-export type ReadError = SnapshotInvalid | UnknownDataVersion | MigrationFailed | StoreError
+/** Why a stored snapshot was not returned: it failed its checksum, it does not decode, or the store failed. */
+export type ReadError = SnapshotCorrupted | SnapshotInvalid | UnknownDataVersion | MigrationFailed | StoreError
 
 /** What a task reports to the automatic policy (see `SnapshotPolicy`). */
 export type PolicyEvent = "step" | "stateWrite"
@@ -150,13 +151,18 @@ export class Snapshots extends Context.Service<
 /**
  * Copies snapshot `version` of task `fromTaskId` as version 1 of task `toTaskId`, recording its origin; nothing is
  * written if the source is missing or `toTaskId` already has snapshots. The primitive under "start a new task
- * from a snapshot": fork, then run the new task, whose body continues with `latestOr`.
+ * from a snapshot": fork, then run the new task, whose body continues with `latestOr`. A damaged source is
+ * `SnapshotCorrupted`, and nothing is written.
  */
 export const forkSnapshot = Effect.fn("forkSnapshot")(function* (
   fromTaskId: string,
   version: number,
   toTaskId: string
-): Effect.fn.Return<SnapshotRecord, SnapshotNotFound | SnapshotForkConflict | StoreError, SnapshotStore> {
+): Effect.fn.Return<
+  SnapshotRecord,
+  SnapshotNotFound | SnapshotForkConflict | SnapshotCorrupted | StoreError,
+  SnapshotStore
+> {
   const store = yield* SnapshotStore
   const result = yield* store.fork({ taskId: fromTaskId, version }, toTaskId)
   switch (result._tag) {

@@ -61,18 +61,8 @@ export class SnapshotForkConflict extends Schema.TaggedError<SnapshotForkConflic
   }
 }
 
-/**
- * A stored value failed its integrity check: its checksum does not match, or it is not the JSON it should be.
- * The value is not returned.
- */
-export class SnapshotCorrupted extends Schema.TaggedError<SnapshotCorrupted>()("SnapshotCorrupted", {
-  key: Schema.String,
-  reason: Schema.String
-}) {
-  override get message() {
-    return `stored value "${this.key}" is corrupted: ${this.reason}`
-  }
-}
+// Defined with the store contract, whose reads fail with it too (stores do not import plugins).
+export { SnapshotCorrupted } from "../../stores/SnapshotStore.ts"
 
 /** The `StateManager` has no session with this id. */
 export class SessionNotFound extends Schema.TaggedError<SessionNotFound>()("SessionNotFound", {

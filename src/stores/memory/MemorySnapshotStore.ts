@@ -1,112 +1,172 @@
 /**
- * A `SnapshotStore` in this process's memory. Every operation is one synchronous step, so a version is read and
- * assigned with nothing in between; each task keeps its versions in order plus a pointer to the latest.
+ * A `SnapshotStore` in this process's memory. Each task keeps its versions in order; saves and forks take one lock
+ * per store, so a version is read and assigned with no other save in between. Data is kept as canonical JSON text
+ * with its checksum, as a database keeps it: every read checks the checksum and parses a fresh copy.
  */
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Semaphore } from "effect"
 import {
+  canonicalJson,
   type ForkResult,
   type NewSnapshot,
+  SnapshotCorrupted,
   type SnapshotOrigin,
   type SnapshotPruneOptions,
   type SnapshotQuery,
   type SnapshotRecord,
   type SnapshotRecordPage,
-  SnapshotStore
+  SnapshotStore,
+  type StoredSnapshot,
+  snapshotChecksum,
+  verifySnapshot
 } from "../SnapshotStore.ts"
 
-interface History {
-  /** Ascending by version: versions only grow, so appending keeps the order. */
-  versions: Array<SnapshotRecord>
-  readonly byVersion: Map<number, SnapshotRecord>
-  latest: SnapshotRecord
+/** A snapshot as this store keeps it. */
+interface Row {
+  readonly snapshot: Omit<SnapshotRecord, "data">
+  /** The data's canonical JSON: what the checksum covers, and a copy no caller can mutate. */
+  readonly data: string
+  readonly checksum: string
 }
 
+interface History {
+  /** Ascending by version: the last one is the latest. */
+  versions: Array<Row>
+  readonly byVersion: Map<number, Row>
+}
+
+type Histories = Map<string, History>
+
+/** The rows of every store `make` built, for `corrupt`. */
+const rowsOf = new WeakMap<SnapshotStore["Service"], Histories>()
+
 /** The index of the first snapshot whose version is at least `version`. */
-const lowerBound = (versions: ReadonlyArray<SnapshotRecord>, version: number): number => {
+const lowerBound = (versions: ReadonlyArray<Row>, version: number): number => {
   let low = 0
   let high = versions.length
   while (low < high) {
     const middle = (low + high) >>> 1
-    if ((versions[middle] as SnapshotRecord).version < version) low = middle + 1
+    if ((versions[middle] as Row).snapshot.version < version) low = middle + 1
     else high = middle
   }
   return low
 }
 
+/** Puts `row` at its version, in place of any row there. */
+const insert = (histories: Histories, row: Row): void => {
+  const { taskId, version } = row.snapshot
+  const history = histories.get(taskId)
+  if (history === undefined) {
+    histories.set(taskId, { versions: [row], byVersion: new Map([[version, row]]) })
+    return
+  }
+  const index = lowerBound(history.versions, version)
+  history.versions.splice(index, history.byVersion.has(version) ? 1 : 0, row)
+  history.byVersion.set(version, row)
+}
+
+/** Removes the row at `at`, and the task's history with its last row. */
+const remove = (histories: Histories, at: SnapshotOrigin): void => {
+  const history = histories.get(at.taskId)
+  if (history === undefined || !history.byVersion.delete(at.version)) return
+  history.versions.splice(lowerBound(history.versions, at.version), 1)
+  if (history.versions.length === 0) histories.delete(at.taskId)
+}
+
+/** The snapshot of `row`, once its checksum matches. */
+const read = (row: Row): Effect.Effect<SnapshotRecord, SnapshotCorrupted> =>
+  Effect.andThen(
+    verifySnapshot(row.snapshot, row.data, row.checksum),
+    Effect.try({
+      try: (): SnapshotRecord => ({ ...row.snapshot, data: JSON.parse(row.data) }),
+      catch: () =>
+        new SnapshotCorrupted({
+          key: row.snapshot.taskId,
+          version: row.snapshot.version,
+          reason: "its data is not JSON"
+        })
+    })
+  )
+
+const makeRow = (snapshot: Omit<SnapshotRecord, "data">, data: string): Effect.Effect<Row> =>
+  Effect.map(snapshotChecksum(snapshot, data), (checksum) => ({ snapshot, data, checksum }))
+
 /** Builds an empty in-memory snapshot store. */
 export const make = Effect.sync(() => {
-  const histories = new Map<string, History>()
+  const histories: Histories = new Map()
+  const lock = Semaphore.makeUnsafe(1)
 
-  const append = (record: SnapshotRecord) => {
-    const history = histories.get(record.taskId)
-    if (history === undefined) {
-      histories.set(record.taskId, {
-        versions: [record],
-        byVersion: new Map([[record.version, record]]),
-        latest: record
-      })
-      return
-    }
-    history.versions.push(record)
-    history.byVersion.set(record.version, record)
-    history.latest = record
-  }
+  const latestRow = (taskId: string): Row | undefined => histories.get(taskId)?.versions.at(-1)
 
-  const build = (
+  const rowOf = (
     taskId: string,
     version: number,
     now: number,
-    snapshot: Omit<NewSnapshot, "taskId">,
+    snapshot: { readonly checkpoint: boolean; readonly dataVersion?: number | undefined },
+    data: string,
     origin: SnapshotOrigin | undefined
-  ): SnapshotRecord => ({
-    id: crypto.randomUUID(),
-    taskId,
-    version,
-    // A copy: the caller may keep mutating its value, and what was saved must not change with it.
-    data: structuredClone(snapshot.data),
-    checkpoint: snapshot.checkpoint,
-    createdAt: now,
-    ...(snapshot.dataVersion === undefined ? {} : { dataVersion: snapshot.dataVersion }),
-    ...(origin === undefined ? {} : { origin })
-  })
+  ): Effect.Effect<Row> =>
+    makeRow(
+      {
+        id: crypto.randomUUID(),
+        taskId,
+        version,
+        checkpoint: snapshot.checkpoint,
+        createdAt: now,
+        ...(snapshot.dataVersion === undefined ? {} : { dataVersion: snapshot.dataVersion }),
+        ...(origin === undefined ? {} : { origin })
+      },
+      data
+    )
+
+  /** Stores `row` and returns its snapshot: a copy, not the caller's value, which the caller may keep mutating. */
+  const append = (row: Row): SnapshotRecord => {
+    insert(histories, row)
+    return { ...row.snapshot, data: JSON.parse(row.data) }
+  }
 
   const save = (snapshot: NewSnapshot) =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
-      const version = (histories.get(snapshot.taskId)?.latest.version ?? 0) + 1
-      const record = build(snapshot.taskId, version, now, snapshot, undefined)
-      append(record)
-      return record
-    })
+    lock.withPermit(
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const version = (latestRow(snapshot.taskId)?.snapshot.version ?? 0) + 1
+        return append(yield* rowOf(snapshot.taskId, version, now, snapshot, canonicalJson(snapshot.data), undefined))
+      })
+    )
 
-  const latest = (taskId: string) => Effect.sync(() => Option.fromUndefinedOr(histories.get(taskId)?.latest))
+  const optionally = (row: Row | undefined) => (row === undefined ? Effect.succeedNone : Effect.asSome(read(row)))
+
+  const latest = (taskId: string) => Effect.suspend(() => optionally(latestRow(taskId)))
 
   const get = (taskId: string, version: number) =>
-    Effect.sync(() => Option.fromUndefinedOr(histories.get(taskId)?.byVersion.get(version)))
+    Effect.suspend(() => optionally(histories.get(taskId)?.byVersion.get(version)))
 
   const list = (taskId: string, query: SnapshotQuery) =>
-    Effect.sync((): SnapshotRecordPage => {
+    Effect.suspend((): Effect.Effect<SnapshotRecordPage, SnapshotCorrupted> => {
       const history = histories.get(taskId)
-      if (history === undefined) return { items: [], nextBefore: undefined }
+      if (history === undefined) return Effect.succeed({ items: [], nextBefore: undefined })
       const limit = Math.max(1, Math.min(Math.floor(query.limit), 1000))
       const end = query.before === undefined ? history.versions.length : lowerBound(history.versions, query.before)
       const start = Math.max(0, end - limit)
-      const items = history.versions.slice(start, end).reverse()
-      const last = items.at(-1)
-      return { items, nextBefore: start > 0 && last !== undefined ? last.version : undefined }
+      const rows = history.versions.slice(start, end).reverse()
+      const last = rows.at(-1)
+      const nextBefore = start > 0 && last !== undefined ? last.snapshot.version : undefined
+      return Effect.map(Effect.forEach(rows, read), (items) => ({ items, nextBefore }))
     })
 
   const checkpoints = (taskId: string) =>
-    Effect.sync(() => (histories.get(taskId)?.versions ?? []).filter((s) => s.checkpoint).reverse())
+    Effect.suspend(() =>
+      Effect.forEach((histories.get(taskId)?.versions ?? []).filter((row) => row.snapshot.checkpoint).reverse(), read)
+    )
 
   const prune = (taskId: string, options: SnapshotPruneOptions) =>
     Effect.sync(() => {
       const history = histories.get(taskId)
       if (history === undefined) return 0
       const keepFrom = history.versions.length - Math.max(1, Math.floor(options.keepLast))
-      const kept: Array<SnapshotRecord> = []
-      history.versions.forEach((snapshot, index) => {
-        if (index >= keepFrom || (options.keepCheckpoints && snapshot.checkpoint)) kept.push(snapshot)
-        else history.byVersion.delete(snapshot.version)
+      const kept: Array<Row> = []
+      history.versions.forEach((row, index) => {
+        if (index >= keepFrom || (options.keepCheckpoints && row.snapshot.checkpoint)) kept.push(row)
+        else history.byVersion.delete(row.snapshot.version)
       })
       const removed = history.versions.length - kept.length
       history.versions = kept
@@ -114,17 +174,46 @@ export const make = Effect.sync(() => {
     })
 
   const fork = (from: SnapshotOrigin, toTaskId: string) =>
-    Effect.map(Clock.currentTimeMillis, (now): ForkResult => {
-      const source = histories.get(from.taskId)?.byVersion.get(from.version)
-      if (source === undefined) return { _tag: "SourceMissing" }
-      if (histories.has(toTaskId)) return { _tag: "TargetNotEmpty" }
-      const snapshot = build(toTaskId, 1, now, source, { taskId: from.taskId, version: from.version })
-      append(snapshot)
-      return { _tag: "Forked", snapshot }
-    })
+    lock.withPermit(
+      Effect.gen(function* () {
+        const source = histories.get(from.taskId)?.byVersion.get(from.version)
+        if (source === undefined) return { _tag: "SourceMissing" } satisfies ForkResult
+        // checked before it is copied: the copy gets a checksum of its own, which would vouch for damaged data
+        const record = yield* read(source)
+        if (histories.has(toTaskId)) return { _tag: "TargetNotEmpty" } satisfies ForkResult
+        const now = yield* Clock.currentTimeMillis
+        const row = yield* rowOf(toTaskId, 1, now, record, source.data, from)
+        return { _tag: "Forked", snapshot: append(row) } satisfies ForkResult
+      })
+    )
 
-  return SnapshotStore.of({ save, latest, get, list, checkpoints, prune, fork })
+  const store = SnapshotStore.of({ save, latest, get, list, checkpoints, prune, fork })
+  rowsOf.set(store, histories)
+  return store
 })
 
 /** A fresh in-memory snapshot store for each build of the layer. */
 export const layer: Layer.Layer<SnapshotStore> = Layer.effect(SnapshotStore, make)
+
+/**
+ * Rewrites the snapshot at `at` of a store this module built, behind the store's back (no checksum is recomputed),
+ * as a damaged disk or a stray edit would: for tests of how readers meet `SnapshotCorrupted`. `change` may move the
+ * snapshot to another task or version; one already there is replaced.
+ */
+export const corrupt = (
+  store: SnapshotStore["Service"],
+  at: SnapshotOrigin,
+  change: (stored: StoredSnapshot) => StoredSnapshot
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const histories = rowsOf.get(store)
+    const row = histories?.get(at.taskId)?.byVersion.get(at.version)
+    if (histories === undefined || row === undefined) {
+      return Effect.die(new Error(`no stored snapshot ${at.taskId}@${at.version} in a memory snapshot store`))
+    }
+    const changed = change({ record: { ...row.snapshot, data: JSON.parse(row.data) }, checksum: row.checksum })
+    const { data, ...snapshot } = changed.record
+    remove(histories, at)
+    insert(histories, { snapshot, data: canonicalJson(data), checksum: changed.checksum })
+    return Effect.void
+  })

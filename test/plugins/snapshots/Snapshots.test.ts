@@ -302,4 +302,45 @@ describe("Snapshots", () => {
       yield* nothingStored
     }).pipe(Effect.provide(TestLayer))
   )
+
+  it.effect("refuses a damaged snapshot on every read, and a rollback or fork of it writes nothing", () =>
+    Effect.gen(function* () {
+      const snapshots = yield* Snapshots
+      const store = yield* SnapshotStore
+      yield* snapshots.save({ step: 1 })
+      yield* snapshots.save({ step: 2 }, { checkpoint: true })
+      // still JSON of the right shape: only the checksum tells it from what was saved
+      yield* MemorySnapshotStore.corrupt(store, { taskId: "task-1", version: 2 }, (stored) => ({
+        ...stored,
+        record: { ...stored.record, data: { step: 3 } }
+      }))
+      const typed = snapshots.typed(Schema.Struct({ step: Schema.Number }))
+      const reads: ReadonlyArray<Effect.Effect<unknown, unknown, SnapshotStore>> = [
+        snapshots.latest(),
+        snapshots.latestOr({ step: 0 }),
+        snapshots.get(2),
+        snapshots.list(),
+        snapshots.checkpoints(),
+        snapshots.rollback(2),
+        snapshots.fork(2, "copy"),
+        typed.latestOr({ step: 0 }),
+        forkSnapshot("task-1", 2, "copy")
+      ]
+      for (const read of reads) {
+        assert.deepInclude(yield* Effect.flip(read), { _tag: "SnapshotCorrupted", key: "task-1", version: 2 })
+      }
+      assert.deepStrictEqual((yield* snapshots.get(1)).data, { step: 1 })
+      assert.deepStrictEqual((yield* snapshots.list({ before: 2 })).items.length, 1)
+      assert.isTrue(Option.isNone(yield* store.get("task-1", 3)), "the rollback wrote nothing")
+      assert.isTrue(Option.isNone(yield* store.latest("copy")), "the forks wrote nothing")
+    }).pipe(
+      // the memory store itself, not wrapped: `corrupt` reaches its rows through it
+      Effect.provide(
+        Snapshots.layer().pipe(
+          Layer.provideMerge(TaskInfo.layerTest({ id: "task-1" })),
+          Layer.provideMerge(MemorySnapshotStore.layer)
+        )
+      )
+    )
+  )
 })
