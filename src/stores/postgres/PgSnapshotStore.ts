@@ -2,19 +2,26 @@
  * The `SnapshotStore` on PostgreSQL (a server or PGlite). Every operation is one statement: `save` reads the task's
  * highest version and inserts the next one in the same INSERT, and the primary key `(task_id, version)` turns a
  * concurrent save of the same version into a retry, so versions have no gaps and no duplicates across processes.
+ * The same INSERT computes the row's checksum (`sha256()` over the text `snapshotChecksum` hashes, with the version
+ * it assigns), and every read checks it in JavaScript before it returns the row.
  */
 import { and, desc, eq, getTableColumns, lt, type SQL, sql } from "drizzle-orm"
 import { Clock, Effect, Layer, Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import {
+  canonicalJson,
   type ForkResult,
   type NewSnapshot,
+  type SnapshotCorrupted,
   type SnapshotOrigin,
   type SnapshotPruneOptions,
   type SnapshotQuery,
   type SnapshotRecord,
   type SnapshotRecordPage,
-  SnapshotStore
+  SnapshotStore,
+  snapshotChecksum,
+  snapshotChecksumHead,
+  verifySnapshot
 } from "../SnapshotStore.ts"
 import { attempt, Db } from "./Database.ts"
 import { snapshots } from "./schema.ts"
@@ -32,22 +39,41 @@ const SnapshotRow = Schema.Struct({
   createdAt: Schema.Number,
   dataVersion: Schema.NullOr(Schema.Number),
   originTaskId: Schema.NullOr(Schema.String),
-  originVersion: Schema.NullOr(Schema.Number)
+  originVersion: Schema.NullOr(Schema.Number),
+  checksum: Schema.NullOr(Schema.String)
 })
 const decodeRow = Schema.decodeUnknownEffect(SnapshotRow)
 
-const toRecord =
-  (operation: string) =>
-  (row: unknown): Effect.Effect<SnapshotRecord, StoreError> =>
-    decodeRow(row).pipe(
-      Effect.map(({ dataVersion, originTaskId, originVersion, ...record }) => ({
+/** A row as the record it holds and the checksum stored with it (`null` on a row older than migration 0006). */
+const toStored = (operation: string) => (row: unknown) =>
+  decodeRow(row).pipe(
+    Effect.map(({ dataVersion, originTaskId, originVersion, checksum, ...record }) => ({
+      record: {
         ...record,
         ...(dataVersion === null ? {} : { dataVersion }),
         ...(originTaskId === null || originVersion === null
           ? {}
           : { origin: { taskId: originTaskId, version: originVersion } })
-      })),
-      Effect.mapError((cause) => new StoreError({ operation, cause }))
+      } satisfies SnapshotRecord,
+      checksum
+    })),
+    Effect.mapError((cause) => new StoreError({ operation, cause }))
+  )
+
+/** A row as a snapshot, unchecked: for the rows a write returns, whose checksum it has just computed. */
+const toWritten =
+  (operation: string) =>
+  (row: unknown): Effect.Effect<SnapshotRecord, StoreError> =>
+    Effect.map(toStored(operation)(row), ({ record }) => record)
+
+/** A row as a snapshot, once its checksum matches. A row written before migration 0006 has none, and is not checked. */
+const toRecord =
+  (operation: string) =>
+  (row: unknown): Effect.Effect<SnapshotRecord, SnapshotCorrupted | StoreError> =>
+    Effect.flatMap(toStored(operation)(row), ({ record, checksum }) =>
+      checksum === null
+        ? Effect.succeed(record)
+        : Effect.as(verifySnapshot(record, canonicalJson(record.data), checksum), record)
     )
 
 const firstRecord = (operation: string) => (rows: ReadonlyArray<unknown>) =>
@@ -55,9 +81,6 @@ const firstRecord = (operation: string) => (rows: ReadonlyArray<unknown>) =>
 
 const CountRow = Schema.Struct({ count: Schema.Number })
 const decodeCount = Schema.decodeUnknownEffect(CountRow)
-
-const ForkRow = Schema.Struct({ sourceFound: Schema.Boolean, id: Schema.NullOr(Schema.String) })
-const decodeFork = Schema.decodeUnknownEffect(ForkRow)
 
 // cast from text, so that neither driver re-encodes the JSON text it is given
 const jsonb = (name: string): SQL => sql`${sql.placeholder(name)}::text::jsonb`
@@ -82,14 +105,19 @@ export const make = Effect.gen(function* () {
 
   // max(version) of one task is read from the end of the primary key's index, so the cost does not grow with the
   // history. On a conflict (a concurrent save committed this version first) DO NOTHING returns no row and the save
-  // runs again, on a snapshot that sees the other save.
+  // runs again, on a snapshot that sees the other save. The checksum covers the version, which only this statement
+  // knows: it hashes `head` (every other field, see `snapshotChecksumHead`), the data as sent (its canonical JSON),
+  // and the version it assigns. The data is a parameter once, read twice through `given`.
   const saveStatement = db
     .insert(snapshots)
     .select(
-      sql`select ${typed("taskId", "text")}, coalesce(max(${snapshots.version}), 0) + 1, ${typed("id", "uuid")},
-        ${jsonb("data")}, ${typed("checkpoint", "boolean")}, ${typed("now", "bigint")},
-        ${typed("dataVersion", "integer")}, null, null
-        from ${snapshots} where ${snapshots.taskId} = ${typed("taskId", "text")}`
+      sql`select ${typed("taskId", "text")}, next.version, ${typed("id", "uuid")}, given.data::jsonb,
+        ${typed("checkpoint", "boolean")}, ${typed("now", "bigint")}, ${typed("dataVersion", "integer")}, null, null,
+        encode(sha256(convert_to(${typed("head", "text")} || given.data || ',' || next.version::text || ']', 'UTF8')),
+          'hex')
+        from (select ${typed("data", "text")} as data) as given,
+          (select coalesce(max(${snapshots.version}), 0) + 1 as version from ${snapshots}
+            where ${snapshots.taskId} = ${typed("taskId", "text")}) as next`
     )
     .onConflictDoNothing({ target: [snapshots.taskId, snapshots.version] })
     .returning(returned)
@@ -144,52 +172,40 @@ export const make = Effect.gen(function* () {
     .prepare("waypoint_snapshots_prune")
 
   // The copy is inserted only while the target has no snapshot; a save of the target racing with it conflicts on
-  // version 1, and DO NOTHING then leaves the save's row. One row comes back either way: whether the source exists,
-  // and the inserted snapshot's columns (all NULL when nothing was written).
-  const source = db.$with("source", { data: sql`data` }).as(
-    sql`select ${snapshots.data}, ${snapshots.checkpoint}, ${snapshots.dataVersion} from ${snapshots}
-      where ${snapshots.taskId} = ${typed("fromTaskId", "text")} and ${snapshots.version} = ${typed("fromVersion", "integer")}`
-  )
-  const forked = db.$with("forked", { id: sql`id` }).as(
-    sql`insert into ${snapshots} (task_id, version, id, data, checkpoint, created_at, data_version, origin_task_id,
-        origin_version)
-      select ${typed("toTaskId", "text")}, 1, ${typed("id", "uuid")}, data, checkpoint, ${typed("now", "bigint")},
-        data_version, ${typed("fromTaskId", "text")}, ${typed("fromVersion", "integer")}
-      from source
-      where not exists (select from ${snapshots} where ${snapshots.taskId} = ${typed("toTaskId", "text")})
-      on conflict (task_id, version) do nothing
-      returning *`
-  )
+  // version 1, and DO NOTHING then leaves the save's row (and returns none). Its checksum is computed here: the
+  // source was read and checked first, since a copy made in SQL would get a checksum vouching for damaged data.
   const forkStatement = db
-    .with(source, forked)
-    .select({
-      sourceFound: sql<boolean>`probe.source_found`,
-      id: sql<string | null>`forked.id`,
-      taskId: sql<string | null>`forked.task_id`,
-      version: sql<number | null>`forked.version`,
-      data: sql<string | null>`forked.data::text`,
-      checkpoint: sql<boolean | null>`forked.checkpoint`,
-      createdAt: sql<number | null>`forked.created_at`.mapWith(snapshots.createdAt),
-      dataVersion: sql<number | null>`forked.data_version`,
-      originTaskId: sql<string | null>`forked.origin_task_id`,
-      originVersion: sql<number | null>`forked.origin_version`
-    })
-    .from(sql`(select exists (select from source) as source_found) as probe left join forked on true`)
+    .insert(snapshots)
+    .select(
+      sql`select ${typed("toTaskId", "text")}, 1, ${typed("id", "uuid")}, ${jsonb("data")},
+        ${typed("checkpoint", "boolean")}, ${typed("now", "bigint")}, ${typed("dataVersion", "integer")},
+        ${typed("fromTaskId", "text")}, ${typed("fromVersion", "integer")}, ${typed("checksum", "text")}
+        where not exists (select from ${snapshots} where ${snapshots.taskId} = ${typed("toTaskId", "text")})`
+    )
+    .onConflictDoNothing({ target: [snapshots.taskId, snapshots.version] })
+    .returning(returned)
     .prepare("waypoint_snapshots_fork")
 
   // `save` and `latest` run once per step of a snapshotting task: untraced, as the other stores' per-step operations.
   const save = Effect.fnUntraced(function* (snapshot: NewSnapshot) {
     const params = {
       taskId: snapshot.taskId,
-      data: JSON.stringify(snapshot.data),
+      data: canonicalJson(snapshot.data),
       checkpoint: snapshot.checkpoint,
       dataVersion: snapshot.dataVersion ?? null
     }
     for (let tries = 1; tries <= maxSaveAttempts; tries++) {
       const now = yield* Clock.currentTimeMillis
-      const rows = yield* attempt("save", () => saveStatement.execute({ ...params, id: crypto.randomUUID(), now }))
-      const saved = yield* firstRecord("save")(rows)
-      if (Option.isSome(saved)) return saved.value
+      const id = crypto.randomUUID()
+      const head = snapshotChecksumHead({
+        id,
+        taskId: snapshot.taskId,
+        createdAt: now,
+        checkpoint: snapshot.checkpoint,
+        ...(snapshot.dataVersion === undefined ? {} : { dataVersion: snapshot.dataVersion })
+      })
+      const rows = yield* attempt("save", () => saveStatement.execute({ ...params, id, now, head }))
+      if (rows.length > 0) return yield* toWritten("save")(rows[0])
     }
     return yield* new StoreError({
       operation: "save",
@@ -197,13 +213,16 @@ export const make = Effect.gen(function* () {
     })
   })
 
-  const latest = (taskId: string): Effect.Effect<Option.Option<SnapshotRecord>, StoreError> =>
+  const latest = (taskId: string): Effect.Effect<Option.Option<SnapshotRecord>, SnapshotCorrupted | StoreError> =>
     Effect.flatMap(
       attempt("latest", () => latestStatement.execute({ taskId })),
       firstRecord("latest")
     )
 
-  const get = (taskId: string, version: number): Effect.Effect<Option.Option<SnapshotRecord>, StoreError> =>
+  const get = (
+    taskId: string,
+    version: number
+  ): Effect.Effect<Option.Option<SnapshotRecord>, SnapshotCorrupted | StoreError> =>
     !isStorableVersion(version)
       ? Effect.succeedNone
       : Effect.flatMap(
@@ -242,20 +261,36 @@ export const make = Effect.gen(function* () {
   })
 
   const fork = Effect.fn("PgSnapshotStore.fork")(function* (from: SnapshotOrigin, toTaskId: string) {
-    if (!isStorableVersion(from.version)) return { _tag: "SourceMissing" } satisfies ForkResult
+    const source = yield* get(from.taskId, from.version)
+    if (Option.isNone(source)) return { _tag: "SourceMissing" } satisfies ForkResult
     const now = yield* Clock.currentTimeMillis
+    const { data, ...copied } = source.value
+    const snapshot = {
+      id: crypto.randomUUID(),
+      taskId: toTaskId,
+      version: 1,
+      checkpoint: copied.checkpoint,
+      createdAt: now,
+      ...(copied.dataVersion === undefined ? {} : { dataVersion: copied.dataVersion }),
+      origin: { taskId: from.taskId, version: from.version }
+    }
+    const dataText = canonicalJson(data)
+    const checksum = yield* snapshotChecksum(snapshot, dataText)
     const rows = yield* attempt("fork", () =>
       forkStatement.execute({
+        toTaskId,
+        id: snapshot.id,
+        data: dataText,
+        checkpoint: snapshot.checkpoint,
+        now,
+        dataVersion: snapshot.dataVersion ?? null,
         fromTaskId: from.taskId,
         fromVersion: from.version,
-        toTaskId,
-        id: crypto.randomUUID(),
-        now
+        checksum
       })
     )
-    const row = yield* Effect.mapError(decodeFork(rows[0]), (cause) => new StoreError({ operation: "fork", cause }))
-    if (row.id !== null) return { _tag: "Forked", snapshot: yield* toRecord("fork")(rows[0]) } satisfies ForkResult
-    return (row.sourceFound ? { _tag: "TargetNotEmpty" } : { _tag: "SourceMissing" }) satisfies ForkResult
+    if (rows.length === 0) return { _tag: "TargetNotEmpty" } satisfies ForkResult
+    return { _tag: "Forked", snapshot: yield* toWritten("fork")(rows[0]) } satisfies ForkResult
   })
 
   return SnapshotStore.of({ save, latest, get, list, checkpoints, prune, fork })

@@ -121,7 +121,12 @@ export const snapshots = waypoint.table(
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
     dataVersion: integer("data_version"),
     originTaskId: text("origin_task_id"),
-    originVersion: integer("origin_version")
+    originVersion: integer("origin_version"),
+    /**
+     * SHA-256 (hex) of every other column (`snapshotChecksum` in SnapshotStore.ts), checked on every read. NULL only
+     * on rows written before migration 0006, which are read unverified: their canonical form cannot be computed in SQL.
+     */
+    checksum: text("checksum")
   },
   (t) => [
     primaryKey({ columns: [t.taskId, t.version] }),

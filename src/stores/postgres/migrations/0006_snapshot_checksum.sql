@@ -1,0 +1,1 @@
+ALTER TABLE "waypoint"."snapshots" ADD COLUMN "checksum" text;
