@@ -16,6 +16,7 @@ import {
   type TaskRecord,
   TaskStatus
 } from "../index.ts"
+import { cut, utf8Length } from "./internal/text.ts"
 
 const Time = Schema.String.annotate({ format: "date-time" })
 
@@ -175,9 +176,30 @@ export const SnapshotView = Schema.Struct({
 }).annotate({ identifier: "Snapshot", description: "A saved version of a task's data." })
 export type SnapshotView = typeof SnapshotView.Type
 
+/**
+ * A snapshot as `GET /tasks/{id}/snapshots` lists it: without its data, which may be as large as the snapshot size
+ * limit (`GET /tasks/{id}/snapshots/{version}` has it), so that a page's size is bounded.
+ */
+export const SnapshotSummaryView = Schema.Struct({
+  id: Schema.String,
+  taskId: Schema.String,
+  version: Schema.Int,
+  checkpoint: Schema.Boolean,
+  createdAt: Time,
+  dataSizeBytes: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)).annotate({
+    description: "The size of its data as UTF-8 JSON, the measure the snapshot size limit applies to."
+  }),
+  dataVersion: Schema.optionalKey(Schema.Int),
+  origin: Schema.optionalKey(Schema.Struct({ taskId: Schema.String, version: Schema.Int }))
+}).annotate({
+  identifier: "SnapshotSummary",
+  description: "A snapshot in a list: its version, time and data size, without its data (read the snapshot for it)."
+})
+export type SnapshotSummaryView = typeof SnapshotSummaryView.Type
+
 /** One page of snapshots, newest first; pass `nextBefore` back as `before` for the next page. */
 export const SnapshotPageView = Schema.Struct({
-  items: Schema.Array(SnapshotView),
+  items: Schema.Array(SnapshotSummaryView),
   nextBefore: Schema.optionalKey(Schema.Int)
 }).annotate({ identifier: "SnapshotPage" })
 export type SnapshotPageView = typeof SnapshotPageView.Type
@@ -234,13 +256,6 @@ export const toTaskView = (record: TaskRecord): TaskView => ({
   ...(record.startedAt === undefined ? {} : { startedAt: iso(record.startedAt) }),
   ...(record.finishedAt === undefined ? {} : { finishedAt: iso(record.finishedAt) })
 })
-
-/** The first `max` UTF-16 units of `text`, never ending on half of a surrogate pair. */
-const cut = (text: string, max: number): string => {
-  if (text.length <= max) return text
-  const end = /[\ud800-\udbff]/.test(text.charAt(max - 1)) ? max - 1 : max
-  return text.slice(0, end)
-}
 
 export const toTaskSummaryView = (record: TaskRecord): TaskSummaryView => ({
   id: record.id,
@@ -304,8 +319,19 @@ export const toSnapshotView = (record: SnapshotRecord): SnapshotView => ({
   ...(record.origin === undefined ? {} : { origin: { taskId: record.origin.taskId, version: record.origin.version } })
 })
 
+export const toSnapshotSummaryView = (record: SnapshotRecord): SnapshotSummaryView => ({
+  id: record.id,
+  taskId: record.taskId,
+  version: record.version,
+  checkpoint: record.checkpoint,
+  createdAt: iso(record.createdAt),
+  dataSizeBytes: utf8Length(JSON.stringify(record.data)),
+  ...(record.dataVersion === undefined ? {} : { dataVersion: record.dataVersion }),
+  ...(record.origin === undefined ? {} : { origin: { taskId: record.origin.taskId, version: record.origin.version } })
+})
+
 export const toSnapshotPageView = (page: SnapshotRecordPage): SnapshotPageView => ({
-  items: page.items.map(toSnapshotView),
+  items: page.items.map(toSnapshotSummaryView),
   ...(page.nextBefore === undefined ? {} : { nextBefore: page.nextBefore })
 })
 

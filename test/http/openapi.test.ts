@@ -93,6 +93,7 @@ describe("openapi.json", () => {
           "TaskState",
           "Snapshot",
           "SnapshotPage",
+          "SnapshotSummary",
           "ForkRequest",
           "Session",
           "SessionList",

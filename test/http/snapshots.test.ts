@@ -35,6 +35,20 @@ const withCounter = <A, E>(
     })
   )
 
+const MiB = 1024 * 1024
+
+/** Almost 1 MiB (the default size limit) of JSON, starting with its version and a two-byte character. */
+const blobOf = (version: number) => `${version}\u00e9`.padEnd(MiB - 64, "y")
+
+/** Saves 20 large snapshots: versions 1 to 20, each `{ blob: blobOf(version) }`. */
+const hoard = task({ name: "hoard", input: Schema.Struct({}) }, () =>
+  Effect.gen(function* () {
+    const snapshots = yield* Snapshots
+    for (let version = 1; version <= 20; version++) yield* snapshots.save({ blob: blobOf(version) })
+    return { saved: 20 }
+  })
+)
+
 const versionsOf = (page: Record<string, unknown>) =>
   (page.items as Array<{ version: number }>).map((item) => item.version)
 
@@ -50,11 +64,62 @@ describe("snapshot routes", () => {
         assert.strictEqual(first.nextBefore, 2)
         const second = yield* readJson(yield* request(app, `/tasks/${id}/snapshots?limit=2&before=2`))
         assert.deepStrictEqual(versionsOf(second), [1])
+        // A list item is a summary: its size in bytes instead of its data (GET /tasks/:id/snapshots/:version has it).
         const item = (all.items as Array<Record<string, unknown>>)[0]
-        assert.deepStrictEqual([item?.taskId, item?.data, item?.checkpoint], [id, { step: 3 }, false])
+        assert.deepStrictEqual([item?.taskId, item?.checkpoint, item?.dataSizeBytes], [id, false, '{"step":3}'.length])
+        assert.notProperty(item, "data")
         assert.match(String(item?.createdAt), /^\d{4}-\d{2}-\d{2}T/)
       })
     )
+  )
+
+  it.effect(
+    "lists 20 snapshots of about 1 MiB in a small page: no item carries data, which each snapshot's route has",
+    () =>
+      withEveryStore(
+        Effect.gen(function* () {
+          const runtime = yield* Runtime.make({ plugins: [SnapshotPlugin.make()] })
+          const app = yield* makeApp({ runtime, tasks: [hoard] })
+          const handle = yield* runtime.submit(hoard, {})
+          yield* handle.await
+
+          const response = yield* request(app, `/tasks/${handle.id}/snapshots?limit=1000`)
+          assert.strictEqual(response.status, 200)
+          const text = yield* Effect.promise(() => response.text())
+          assert.isBelow(text.length, 20 * 1024) // a few hundred bytes an item; it was 1 MiB an item
+          const page = JSON.parse(text) as Record<string, unknown>
+          assert.deepStrictEqual(
+            versionsOf(page),
+            Array.from({ length: 20 }, (_, i) => 20 - i)
+          )
+          const utf8 = new TextEncoder()
+          for (const item of page.items as Array<Record<string, unknown>>) {
+            assert.notProperty(item, "data")
+            const bytes = utf8.encode(JSON.stringify({ blob: blobOf(Number(item.version)) })).length
+            assert.strictEqual(item.dataSizeBytes, bytes)
+          }
+
+          for (let version = 1; version <= 20; version++) {
+            const read = yield* request(app, `/tasks/${handle.id}/snapshots/${version}`)
+            assert.strictEqual(read.status, 200)
+            const snapshot = yield* readJson(read)
+            assert.strictEqual(snapshot.version, version)
+            assert.deepStrictEqual(snapshot.data, { blob: blobOf(version) })
+          }
+
+          // The document says the same: a page's items are SnapshotSummary, which has no data.
+          const document = yield* readJson(yield* request(app, "/openapi.json"))
+          const schemas = (document.components as { schemas: Record<string, Record<string, unknown>> }).schemas
+          const pageSchema = schemas.SnapshotPage?.properties as Record<string, unknown> | undefined
+          assert.deepStrictEqual(pageSchema?.items, {
+            type: "array",
+            items: { $ref: "#/components/schemas/SnapshotSummary" }
+          })
+          const summary = schemas.SnapshotSummary?.properties as Record<string, unknown>
+          assert.notProperty(summary, "data")
+          assert.property(summary, "dataSizeBytes")
+        })
+      )
   )
 
   it.effect("answers 400 for a bad limit or before, and 404 for an unknown task", () =>
@@ -65,6 +130,13 @@ describe("snapshot routes", () => {
         }
         assert.strictEqual((yield* request(app, `/tasks/${id}/snapshots?limit=1000`)).status, 200)
         yield* expectProblem(yield* request(app, "/tasks/nope/snapshots"), 404, "TaskNotFound")
+        const document = yield* readJson(yield* request(app, "/openapi.json"))
+        const list = (document.paths as Record<string, { get: { parameters: Array<Record<string, unknown>> } }>)[
+          "/tasks/{id}/snapshots"
+        ]
+        const limit = list?.get.parameters.find((parameter) => parameter.name === "limit")
+        assert.deepInclude(limit?.schema as object, { type: "integer", minimum: 1, maximum: 1000 })
+        assert.include(String(limit?.description), "1000")
       })
     )
   )

@@ -1,7 +1,7 @@
 /**
- * A task's snapshots, read from the `SnapshotStore` in the app's context, and forks: a new task of the same name,
- * input and session that starts from one snapshot of another. A fork checks everything it can before it writes:
- * the task, its definition among the app's tasks, and the snapshot.
+ * A task's snapshots, read from the `SnapshotStore` in the app's context (a list gives summaries, one snapshot's route
+ * its data), and forks: a new task of the same name, input and session that starts from one snapshot of another. A
+ * fork checks everything it can before it writes: the task, its definition among the app's tasks, and the snapshot.
  */
 import { Effect, Option, Schema } from "effect"
 import { forkSnapshot, SnapshotNotFound, SnapshotStore, UnknownTask } from "../../index.ts"
@@ -106,7 +106,7 @@ export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         {
           path: "/tasks/{id}/snapshots",
           operationId: "listSnapshots",
-          summary: "List a task's snapshots, newest first",
+          summary: "List a task's snapshots, newest first, without their data (read a snapshot for it)",
           tag: "snapshots",
           responses: {
             200: { description: "One page of snapshots.", schema: SnapshotPageView },
