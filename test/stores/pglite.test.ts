@@ -76,7 +76,49 @@ describe("PgStateStore and PgStepStore: pglite", () => {
   )
 })
 
+/**
+ * A PGlite client as a version without the private protocol API would be (`execProtocol`, `_runExclusiveTransaction`
+ * absent); every other method is the client's own, bound to it, so that PGlite's internals still find theirs.
+ */
+const withoutPrivateApi = (client: PGlite): PGlite =>
+  new Proxy(client, {
+    get: (target, key) => {
+      if (key === "execProtocol" || key === "_runExclusiveTransaction") return undefined
+      const value: unknown = Reflect.get(target, key, target)
+      return typeof value === "function" ? value.bind(target) : value
+    }
+  })
+
+/** Every store over such a client, loaded from the template for each test. */
+const publicApiOnly = Layer.unwrap(
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.promise(() => PGlite.create({ loadDataDir: template })),
+      (client) => Effect.promise(() => client.close())
+    ),
+    (client) => PgliteStore.layerClient(withoutPrivateApi(client))
+  )
+)
+taskStoreSuite("pglite without its private protocol API", publicApiOnly)
+checkpointSuite("pglite without its private protocol API", publicApiOnly)
+
 describe("Driver.pglite", () => {
+  it.effect("runs statements through the public query where the client lacks the private protocol API", () =>
+    Effect.gen(function* () {
+      const client = yield* Effect.acquireRelease(
+        Effect.promise(() => PGlite.create({ loadDataDir: template })),
+        (client) => Effect.promise(() => client.close())
+      )
+      const driver = Driver.pglite(withoutPrivateApi(client))
+      const add = driver.prepare("a", sql`select ${sql.placeholder("n")}::int + 1 as n`)
+      assert.deepStrictEqual([yield* add({ n: 1 }), yield* add({ n: 2 })], [[{ n: 2 }], [{ n: 3 }]])
+      const statements = yield* Effect.promise(() =>
+        client.query<{ readonly n: number }>("select count(*)::int as n from pg_prepared_statements")
+      )
+      assert.deepStrictEqual(statements.rows, [{ n: 0 }], "no statement was prepared by name")
+    })
+  )
+
   it.effect("runs the statements of two drivers over one client, each prepared once under its own name", () =>
     Effect.gen(function* () {
       const client = yield* Effect.acquireRelease(
