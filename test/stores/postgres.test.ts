@@ -1,6 +1,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import postgres from "postgres"
+import postgres4 from "postgres4"
 import { PostgresStore } from "../../src/postgres.ts"
 import { ProgressStore } from "../../src/stores/ProgressStore.ts"
 import { SnapshotStore } from "../../src/stores/SnapshotStore.ts"
@@ -39,6 +40,18 @@ if (adminUrl !== undefined && adminUrl !== "") {
   progressStoreSuite("postgres", stores)
   storageBackendSuite("postgres", stores)
   pgStoresSuite("postgres", stores)
+
+  // The same suites on postgres.js 4, given as a client of the caller's (its types are its own: cast to 3's)
+  const v4 = TestDatabase.layerClient(() => postgres4(url, { max: 10, onnotice: () => {} }) as unknown as postgres.Sql)
+  taskStoreSuite("postgres.js 4", v4)
+  pgTaskStoreSuite("postgres.js 4", v4)
+  stateStoreSuite("postgres.js 4", v4)
+  stepStoreSuite("postgres.js 4", v4)
+  checkpointSuite("postgres.js 4", v4)
+  snapshotStoreSuite("postgres.js 4", v4)
+  progressStoreSuite("postgres.js 4", v4)
+  storageBackendSuite("postgres.js 4", v4)
+  pgStoresSuite("postgres.js 4", v4)
 
   describe("PostgresStore", () => {
     /** A store open until the test's scope closes, with its own connections. */

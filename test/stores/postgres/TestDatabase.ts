@@ -57,3 +57,15 @@ export type Stores = Layer.Success<typeof PgStores.layer> | Db | Driver
 /** Every store and their `Db` on the database at `url`, emptied when the layer is built. */
 export const layer = (url: string): Layer.Layer<Stores, StoreError> =>
   Layer.provideMerge(PgStores.layer, Layer.provideMerge(truncateAll, PostgresDb.layer({ url })))
+
+/**
+ * The same over a client `connect` makes for each build (another postgres.js version), ended with the layer; the
+ * stores are given it as a client of the caller's.
+ */
+export const layerClient = (connect: () => postgres.Sql): Layer.Layer<Stores, StoreError> =>
+  Layer.unwrap(
+    Effect.map(
+      Effect.acquireRelease(Effect.sync(connect), (client) => Effect.promise(() => client.end())),
+      (client) => Layer.provideMerge(PgStores.layer, Layer.provideMerge(truncateAll, PostgresDb.layerClient(client)))
+    )
+  )
