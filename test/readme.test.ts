@@ -1,16 +1,20 @@
 /**
- * The README's examples, as they are written there, compiled and run: if this file breaks, so does the README.
+ * The README's examples, as they are written there, compiled and run: the last test checks that every line of every
+ * TypeScript block of README.md stands, in order, in this file or in test/types/readme*.ts (imports aside), so a
+ * change to either shows here.
  */
+import { readdirSync, readFileSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schedule, Schema } from "effect"
+import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import { DateTime, Effect, Option, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Hono } from "hono"
 import { makeApp } from "../src/http.ts"
 import {
   FileStorageBackend,
+  MemoryStorageBackend,
   MemoryStore,
   MemoryTaskStore,
   pause,
@@ -23,6 +27,18 @@ import {
   task,
   waitForSignal
 } from "../src/index.ts"
+
+// What the README's programs print.
+let printed: Array<unknown> = []
+beforeEach(() => {
+  printed = []
+  vi.spyOn(console, "log").mockImplementation((value: unknown) => {
+    printed.push(value)
+  })
+})
+afterEach(() => {
+  vi.restoreAllMocks()
+})
 
 const resize = task(
   {
@@ -38,10 +54,20 @@ const resize = task(
     })
 )
 
+const quickStart = () => {
+  const program = Effect.gen(function* () {
+    const runtime = yield* Runtime.make()
+    const handle = yield* runtime.submit(resize, { url: "https://example.com/a.png", width: 320 })
+    console.log(yield* handle.await)
+  }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+
+  return Effect.runPromise(program)
+}
+
 const processFiles = task({ name: "process-files", input: Schema.Array(Schema.String) }, (files) =>
   Effect.gen(function* () {
     const state = yield* TaskState
-    const done = Number(yield* state.getOr("done", 0)) // 5 after the first pause: resumes at file 6
+    const done = yield* state.getOr("done", 0) // a number: 5 after the first pause, so it resumes at file 6
     for (let i = done; i < files.length; i++) {
       yield* Effect.log(`processing ${files[i]}`)
       yield* state.set("done", i + 1) // in the store before the call returns
@@ -50,6 +76,24 @@ const processFiles = task({ name: "process-files", input: Schema.Array(Schema.St
     return files.length
   })
 )
+
+const reserve = task({ name: "reserve", input: Schema.Number }, (count) =>
+  Effect.gen(function* () {
+    const basket = (yield* TaskState).scope("session")
+    return yield* basket.modify("reserved", (current) => Number(Option.getOrElse(current, () => 0)) + count)
+  })
+)
+
+const total = task({ name: "total", input: Schema.Void }, () =>
+  Effect.flatMap(TaskState, (state) => state.scope("session").getOr("reserved", 0))
+)
+
+const shop = Effect.gen(function* () {
+  const runtime = yield* Runtime.make({ plugins: [StatePlugin.make()] })
+  const session = runtime.session("basket-42")
+  yield* Effect.all([session.run(reserve, 2), session.run(reserve, 3)], { concurrency: "unbounded" })
+  console.log(yield* session.run(total, undefined)) // 5
+}).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
 
 const Approval = Schema.Struct({ approved: Schema.Boolean, by: Schema.String })
 
@@ -61,12 +105,68 @@ const publish = task({ name: "publish", input: Schema.String, signals: { approva
   })
 )
 
+const humanApproval = () => {
+  const program = Effect.gen(function* () {
+    const runtime = yield* Runtime.make({ plugins: [StatePlugin.make()] })
+    const handle = yield* runtime.submit(publish, "A long draft...")
+    yield* handle.signal("approval", { approved: true, by: "ada" }) // a bad payload fails with SignalRejected
+    console.log(yield* handle.await)
+  }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+
+  return program
+}
+
+const cleanUp = Effect.gen(function* () {
+  const manager = yield* StateManager
+  const cutoff = DateTime.subtract(yield* DateTime.now, { days: 30 })
+  return yield* manager.deleteSessionsOlderThan(cutoff) // how many it removed
+})
+
+// the records go to one folder, such as ".agents"
+const orchestrate = (directory: string) =>
+  Effect.gen(function* () {
+    const manager = yield* StateManager
+    yield* manager.saveSession("research-1", { question: "why is the sky blue?" })
+    yield* manager.saveBranchSnapshot({
+      sessionId: "research-1",
+      branches: { planner: { step: 2 }, searcher: { queries: 3 }, writer: {} },
+      activeBranches: ["searcher"],
+      completedBranches: ["planner"],
+      waiting: { writer: ["searcher"] },
+      results: { planner: ["search", "write"] },
+      children: { planner: ["searcher", "writer"] },
+      parents: { searcher: "planner", writer: "planner" },
+      metadata: { model: "any" }
+    })
+    const checkpoint = yield* manager.createCheckpoint("research-1", "after-planning")
+    return yield* manager.restoreCheckpoint(checkpoint) // a damaged record fails with SnapshotCorrupted
+  }).pipe(Effect.provide(StateManager.layer()), Effect.provide(FileStorageBackend.layer({ directory })))
+
+/** The TypeScript blocks of README.md, each as its lines. */
+const readmeBlocks = (): ReadonlyArray<ReadonlyArray<string>> => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
+  return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => (match[1] ?? "").split("\n"))
+}
+
 describe("README", () => {
-  it.effect("quick start", () =>
+  it.live("quick start", () =>
+    Effect.gen(function* () {
+      yield* Effect.promise(quickStart)
+      assert.match(String(printed[0]), /^https:\/\/example.com\/a.png@320px \(task .*, attempt 1\)$/)
+    })
+  )
+
+  it.effect("a handle answers what a future does", () =>
     Effect.gen(function* () {
       const runtime = yield* Runtime.make()
-      const handle = yield* runtime.submit(resize, { url: "https://example.com/a.png", width: 320 })
-      assert.match(yield* handle.await, /^https:\/\/example.com\/a.png@320px \(task .*, attempt 1\)$/)
+      const failing = task({ name: "failing", input: Schema.Void }, () => Effect.fail("no"))
+      const handle = yield* runtime.submit(failing, undefined)
+      const status = yield* handle.status // "pending" | "running" | "suspended" | "completed" | "failed" | "cancelled"
+      const { error } = yield* handle.info // the stored { tag, message } of a failed task
+      const exit = yield* Effect.exit(handle.await) // waits: the output, or the body's own typed error
+      assert.strictEqual(status, "failed")
+      assert.deepStrictEqual(error, { tag: "UnknownError", message: "no" })
+      assert.deepStrictEqual(exit._tag, "Failure")
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
@@ -79,13 +179,18 @@ describe("README", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
+  it.effect("state shared by the tasks of a session, updated concurrently", () =>
+    Effect.gen(function* () {
+      yield* shop
+      assert.deepStrictEqual(printed, [5])
+    })
+  )
+
   it.effect("a human approval", () =>
     Effect.gen(function* () {
-      const runtime = yield* Runtime.make({ plugins: [StatePlugin.make()] })
-      const handle = yield* runtime.submit(publish, "A long draft...")
-      yield* handle.signal("approval", { approved: true, by: "ada" }) // a bad payload fails with SignalRejected
-      assert.strictEqual(yield* handle.await, "published by ada: A long draft...")
-    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+      yield* humanApproval()
+      assert.deepStrictEqual(printed, ["published by ada: A long draft..."])
+    })
   )
 
   it.live("the HTTP adapter mounted in a Hono app answers its routes", () =>
@@ -101,25 +206,54 @@ describe("README", () => {
   it.live("branch snapshots and checkpoints of a multi-agent session", () =>
     Effect.gen(function* () {
       const dir = yield* Effect.promise(() => mkdtemp(join(tmpdir(), "waypoint-readme-")))
-      const orchestrate = Effect.gen(function* () {
-        const manager = yield* StateManager
-        yield* manager.saveSession("research-1", { question: "why is the sky blue?" })
-        yield* manager.saveBranchSnapshot({
-          sessionId: "research-1",
-          branches: { planner: { step: 2 }, searcher: { queries: 3 }, writer: {} },
-          activeBranches: ["searcher"],
-          completedBranches: ["planner"],
-          waiting: { writer: ["searcher"] },
-          results: { planner: ["search", "write"] },
-          children: { planner: ["searcher", "writer"] },
-          parents: { searcher: "planner", writer: "planner" },
-          metadata: { model: "any" }
-        })
-        const checkpoint = yield* manager.createCheckpoint("research-1", "after-planning")
-        return yield* manager.restoreCheckpoint(checkpoint) // a damaged record fails with SnapshotCorrupted
-      }).pipe(Effect.provide(StateManager.layer()), Effect.provide(FileStorageBackend.layer({ directory: dir })))
-      const restored = yield* orchestrate.pipe(Effect.ensuring(Effect.promise(() => rm(dir, { recursive: true }))))
+      const restored = yield* orchestrate(dir).pipe(Effect.ensuring(Effect.promise(() => rm(dir, { recursive: true }))))
       assert.deepStrictEqual(restored, { question: "why is the sky blue?" })
+      // the file layout the README describes
+      const files = yield* Effect.promise(async () => {
+        const again = await mkdtemp(join(tmpdir(), "waypoint-readme-"))
+        await Effect.runPromise(
+          Effect.flatMap(StateManager, (manager) => manager.saveSession("research-1", {})).pipe(
+            Effect.provide(StateManager.layer()),
+            Effect.provide(FileStorageBackend.layer({ directory: again }))
+          )
+        )
+        const names = readdirSync(again)
+        await rm(again, { recursive: true })
+        return names
+      })
+      assert.deepStrictEqual(files, ["sessions%2Fresearch-1"])
     })
   )
+
+  it.effect("removes sessions not saved for 30 days", () =>
+    Effect.gen(function* () {
+      const manager = yield* StateManager
+      yield* manager.saveSession("old", { n: 1 })
+      yield* TestClock.adjust("31 days")
+      yield* manager.saveSession("recent", { n: 2 })
+      assert.strictEqual(yield* cleanUp, 1)
+      assert.deepStrictEqual(yield* manager.listSessions(), ["recent"])
+    }).pipe(Effect.provide(StateManager.layer()), Effect.provide(MemoryStorageBackend.layer))
+  )
+
+  it("has every line of its TypeScript examples here or in test/types/readme*.ts, in order", () => {
+    const types = new URL("types/", import.meta.url)
+    const sources = [
+      readFileSync(new URL(import.meta.url), "utf8"),
+      ...readdirSync(types)
+        .filter((name) => name.startsWith("readme"))
+        .map((name) => readFileSync(new URL(name, types), "utf8"))
+    ]
+    const haystack = sources.join("\n").split("\n")
+    for (const block of readmeBlocks()) {
+      let at = 0
+      for (const line of block) {
+        const needle = line.trim()
+        if (needle === "" || needle.startsWith("import ")) continue
+        const found = haystack.findIndex((candidate, index) => index >= at && candidate.includes(needle))
+        assert.isAtLeast(found, 0, `README line not found (after line ${at} of the tests): ${needle}`)
+        at = found + 1
+      }
+    }
+  })
 })
