@@ -1,21 +1,31 @@
 /**
- * The package as npm installs it: `npm pack` (which builds `dist/`), unpacked into the node_modules of a fresh folder
- * next to the dependencies a user would install, then imported by name, on Node and on Deno. Node strips no types
- * under node_modules, so this fails if an entry point is TypeScript, if a file the build needs is not packed (the
- * migrations), or if the declarations do not resolve for a user's type-checker.
+ * The package as a new user gets it: `npm pack` (which builds `dist/`), then the README's own install lines, run as
+ * written in an empty folder with the tarball in place of the package's name, from the npm registry. Then a program
+ * imports every entry point by name and runs a task through each, on Node and on Deno; a user's store runs the
+ * conformance suite of `effect-waypoint/testing` under vitest; and a TypeScript program type-checks against the
+ * packed declarations. This fails if the README's install line does not install (a peer range npm refuses), if an
+ * entry point is TypeScript or needs a package its line does not install, or if the declarations do not resolve.
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises"
-import { createRequire } from "node:module"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as TestDatabase from "../stores/postgres/TestDatabase.ts"
 
 const root = new URL("../../", import.meta.url).pathname
-// what a user installs next to it: the dependency and the peers these entry points use
-const installed = ["effect", "@electric-sql/pglite", "drizzle-orm", "postgres", "hono", "@hono/node-server"]
+const databaseUrl = process.env.DATABASE_URL
+
+/** The README's `npm install ...` lines that name the package or its peers, in order. */
+const readmeInstallLines = (readme: string): ReadonlyArray<string> =>
+  [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .flatMap((match) => (match[1] ?? "").split("\n"))
+    .map((line) => line.trim())
+    .filter((line) => /^npm install (--save-dev )?[^&;|]*$/.test(line) && !line.includes("&&"))
 
 let folder = ""
+let serverUrl: string | undefined
 
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "waypoint-package-"))
@@ -23,65 +33,91 @@ beforeAll(async () => {
     execFileSync("npm", ["pack", "--json", "--pack-destination", folder], { cwd: root, encoding: "utf8" })
   ) as Array<{ readonly filename: string }>
   const tarball = join(folder, packed[0]?.filename ?? "")
-  const modules = join(folder, "node_modules")
-  await mkdir(join(modules, "@electric-sql"), { recursive: true })
-  await mkdir(join(modules, "@hono"), { recursive: true })
-  execFileSync("tar", ["-xzf", tarball, "-C", modules])
-  await rm(join(modules, "effect-waypoint"), { recursive: true, force: true })
-  execFileSync("mv", [join(modules, "package"), join(modules, "effect-waypoint")])
-  for (const name of installed) await symlink(join(root, "node_modules", name), join(modules, name), "dir")
-}, 180_000)
+  const lines = readmeInstallLines(await readFile(join(root, "README.md"), "utf8"))
+  assert.deepStrictEqual(
+    lines.map((line) => line.split(" ").slice(0, 3).join(" ")),
+    ["npm install effect-waypoint", "npm install --save-dev"],
+    "the README's install lines"
+  )
+  for (const line of lines) {
+    const command = line.replace(/(?<=^npm install )effect-waypoint\b/, tarball)
+    const result = spawnSync("sh", ["-c", `${command} --no-audit --no-fund`], { cwd: folder, encoding: "utf8" })
+    assert.strictEqual(result.status, 0, `${line}\n${result.stdout}${result.stderr}`)
+  }
+  if (databaseUrl !== undefined) serverUrl = await Effect.runPromise(TestDatabase.create(databaseUrl))
+}, 300_000)
 
-afterAll(() => rm(folder, { recursive: true, force: true }))
+afterAll(async () => {
+  if (databaseUrl !== undefined && serverUrl !== undefined) {
+    await Effect.runPromise(TestDatabase.drop(databaseUrl, serverUrl))
+  }
+  await rm(folder, { recursive: true, force: true })
+})
 
-describe("the package as npm installs it", () => {
-  it("runs a task on the memory store and on PGlite, imported by name from JavaScript", async () => {
-    const program = join(folder, "consumer.mjs")
-    await writeFile(
-      program,
-      `import { Effect, Schema } from "effect"
+/** Runs a task through each entry point; prints one line per store or adapter. */
+const consumer = (argv: string) => `import { Effect, Schema } from "effect"
 import { MemoryTaskStore, Runtime, task } from "effect-waypoint"
-import { PgliteStore } from "effect-waypoint/postgres"
+import { PgliteStore, PostgresStore } from "effect-waypoint/postgres"
 import { makeApp } from "effect-waypoint/http"
+const [dataDir, serverUrl] = ${argv}
 const hello = task({ name: "hello", input: Schema.String, output: Schema.String }, (name) => Effect.succeed("hello " + name))
 const run = (layer) =>
   Effect.runPromise(Effect.flatMap(Runtime.make({}), (runtime) => runtime.run(hello, "npm")).pipe(Effect.scoped, Effect.provide(layer)))
-console.log(await run(MemoryTaskStore.layer))
-console.log(await run(PgliteStore.layer({ dataDir: process.argv[2] })))
-console.log(typeof makeApp)
+console.log("memory: " + (await run(MemoryTaskStore.layer)))
+console.log("pglite: " + (await run(PgliteStore.layer({ dataDir }))))
+if (serverUrl) console.log("server: " + (await run(PostgresStore.layer({ url: serverUrl }))))
+const viaHttp = Effect.gen(function* () {
+  const runtime = yield* Runtime.make({})
+  const app = yield* makeApp({ runtime, tasks: [hello] })
+  const started = yield* Effect.promise(async () => (await app.request("/tasks/hello", { method: "POST", body: JSON.stringify("http"), headers: { "content-type": "application/json" } })).json())
+  return yield* runtime.handle(hello, started.id).await
+}).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+console.log("http: " + (await Effect.runPromise(viaHttp)))
 `
-    )
-    const result = spawnSync(process.execPath, [program, join(folder, "data")], { cwd: folder, encoding: "utf8" })
+
+const expected = (name: string) => [
+  `memory: hello ${name}`,
+  `pglite: hello ${name}`,
+  ...(databaseUrl === undefined ? [] : [`server: hello ${name}`]),
+  "http: hello http"
+]
+
+describe("the package, installed with the README's own lines", () => {
+  it("runs a task through every entry point, imported by name from JavaScript on Node", async () => {
+    const program = join(folder, "consumer.mjs")
+    await writeFile(program, consumer("process.argv.slice(2)"))
+    const args = [program, join(folder, "data"), ...(serverUrl === undefined ? [] : [serverUrl])]
+    const result = spawnSync(process.execPath, args, { cwd: folder, encoding: "utf8" })
     assert.strictEqual(result.status, 0, result.stderr)
-    assert.deepStrictEqual(result.stdout.trim().split("\n"), ["hello npm", "hello npm", "function"])
+    assert.deepStrictEqual(result.stdout.trim().split("\n"), [...expected("npm")])
   }, 120_000)
 
-  it("runs a task on the memory store and on PGlite under Deno, imported by name from node_modules", async () => {
+  it("runs the same under Deno, imported by name from node_modules", async () => {
     const program = join(folder, "deno-consumer.mjs")
+    await writeFile(program, consumer("Deno.args"))
+    const deno = join(root, "node_modules", ".bin", "deno")
+    const args = ["run", "-A", program, join(folder, "deno-data"), ...(serverUrl === undefined ? [] : [serverUrl])]
+    const result = spawnSync(deno, args, { cwd: folder, encoding: "utf8" })
+    assert.strictEqual(result.status, 0, result.stderr)
+    assert.deepStrictEqual(result.stdout.trim().split("\n"), [...expected("npm")])
+  }, 120_000)
+
+  it("runs the conformance suite of effect-waypoint/testing under vitest, against a user's store", async () => {
     await writeFile(
-      program,
-      `import { Effect, Schema } from "effect"
-import { MemoryTaskStore, Runtime, task } from "effect-waypoint"
-import { PgliteStore } from "effect-waypoint/postgres"
-const hello = task({ name: "hello", input: Schema.String, output: Schema.String }, (name) => Effect.succeed("hello " + name))
-const run = (layer) =>
-  Effect.runPromise(Effect.flatMap(Runtime.make({}), (runtime) => runtime.run(hello, "deno")).pipe(Effect.scoped, Effect.provide(layer)))
-console.log(await run(MemoryTaskStore.layer))
-console.log(await run(PgliteStore.layer({ dataDir: Deno.args[0] })))
+      join(folder, "store.test.mjs"),
+      `import { MemoryTaskStore } from "effect-waypoint"
+import { taskStoreSuite } from "effect-waypoint/testing"
+taskStoreSuite("my store", MemoryTaskStore.layer)
 `
     )
-    // Deno resolves bare specifiers from node_modules through the folder's package.json
-    await writeFile(
-      join(folder, "package.json"),
-      JSON.stringify({
-        type: "module",
-        dependencies: Object.fromEntries(["effect-waypoint", ...installed].map((n) => [n, "*"]))
-      })
-    )
-    const deno = join(root, "node_modules", ".bin", "deno")
-    const result = spawnSync(deno, ["run", "-A", program, join(folder, "deno-data")], { cwd: folder, encoding: "utf8" })
-    assert.strictEqual(result.status, 0, result.stderr)
-    assert.deepStrictEqual(result.stdout.trim().split("\n"), ["hello deno", "hello deno"])
+    const vitest = join(folder, "node_modules", "vitest", "vitest.mjs")
+    const result = spawnSync(process.execPath, [vitest, "run", "store.test.mjs"], {
+      cwd: folder,
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" }
+    })
+    assert.strictEqual(result.status, 0, result.stdout + result.stderr)
+    assert.match(result.stdout, /Tests\s+\S*\d+ passed/)
   }, 120_000)
 
   it("type-checks a TypeScript user's program against the packed declarations", async () => {
@@ -113,7 +149,7 @@ export const wrong = task({ name: "wrong", input: Schema.String }, (name: number
         files: ["consumer.ts"]
       })
     )
-    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
     const result = spawnSync(process.execPath, [tsc, "-p", join(folder, "tsconfig.json")], {
       cwd: folder,
       encoding: "utf8"
