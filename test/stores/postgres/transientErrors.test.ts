@@ -3,14 +3,20 @@
  * (DATABASE_URL set): a running task whose every connection is terminated, between two operations and in the
  * middle of one, carries on and completes, with its record, its steps and its state in agreement.
  */
+import { spawn } from "node:child_process"
+import { createServer, type Socket } from "node:net"
+import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import { sql } from "drizzle-orm"
+import { drizzle } from "drizzle-orm/postgres-js"
+import { Context, Deferred, Effect, Fiber, Layer, Option, Predicate, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import postgres from "postgres"
 import { Runtime, StatePlugin, StateStore, StepStore, step, TaskState, TaskStore, task } from "../../../src/index.ts"
 import { PostgresStore } from "../../../src/postgres.ts"
-import { attempt, isTransient } from "../../../src/stores/postgres/Database.ts"
+import { attempt, attemptOnce, isTransient } from "../../../src/stores/postgres/Database.ts"
 import * as TestDatabase from "./TestDatabase.ts"
+import * as TcpProxy from "./tcpProxy.ts"
 
 /** A driver call that fails with `code` the first `failures` times it runs, then returns "ok". */
 const flaky = (code: string, failures: number) => {
@@ -76,10 +82,134 @@ describe("Database.attempt", () => {
   )
 })
 
+/** A TCP server on 127.0.0.1 that treats each connection with `onConnection`, closed with the scope; its port. */
+const tcpServer = (onConnection: (socket: Socket) => void) =>
+  Effect.acquireRelease(
+    Effect.callback<{ readonly port: number; readonly close: () => void }>((resume) => {
+      const sockets = new Set<Socket>()
+      const server = createServer((socket) => {
+        sockets.add(socket)
+        socket.on("error", () => {})
+        onConnection(socket)
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        const close = () => {
+          for (const socket of sockets) socket.destroy()
+          server.close()
+        }
+        resume(Effect.succeed({ port: typeof address === "object" && address !== null ? address.port : 0, close }))
+      })
+    }),
+    (server) => Effect.sync(server.close)
+  )
+
+/** A postgres.js client of one connection to 127.0.0.1:`port`, ended with the scope. */
+const clientTo = (port: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      postgres(`postgres://nobody@127.0.0.1:${port}/nothing`, {
+        max: 1,
+        connect_timeout: 1,
+        fetch_types: false,
+        onnotice: () => {}
+      })
+    ),
+    (client) => Effect.promise(() => client.end({ timeout: 0 }))
+  )
+
+/** What a statement on `client` fails with, straight from postgres.js and through drizzle's wrapper. */
+const failures = (client: postgres.Sql) =>
+  Effect.all([
+    Effect.flip(attemptOnce("get", () => client`select 1`)),
+    Effect.flip(attemptOnce("get", () => drizzle({ client }).execute(sql`select 1`)))
+  ])
+
+const codeOf = (error: { readonly cause: unknown }) => {
+  let cause: unknown = error.cause
+  while (Predicate.hasProperty(cause, "cause") && !Predicate.hasProperty(cause, "code")) cause = cause.cause
+  return Predicate.hasProperty(cause, "code") ? cause.code : undefined
+}
+
+describe("isTransient, on what postgres.js throws", () => {
+  it.live("holds a connect timeout and a refused connection transient, and an ended client not", () =>
+    Effect.gen(function* () {
+      // accepts and never answers: postgres.js gives up after connect_timeout
+      const silent = yield* tcpServer(() => {})
+      const timedOut = yield* failures(yield* clientTo(silent.port))
+      assert.deepStrictEqual(timedOut.map(codeOf), ["CONNECT_TIMEOUT", "CONNECT_TIMEOUT"])
+      assert.deepStrictEqual(timedOut.map(isTransient), [true, true])
+
+      // nothing listens any more
+      const gone = yield* tcpServer(() => {})
+      gone.close()
+      const refused = yield* failures(yield* clientTo(gone.port))
+      assert.deepStrictEqual(refused.map(codeOf), ["ECONNREFUSED", "ECONNREFUSED"])
+      assert.deepStrictEqual(refused.map(isTransient), [true, true])
+
+      const ended = yield* clientTo(silent.port)
+      yield* Effect.promise(() => ended.end({ timeout: 0 }))
+      const afterEnd = yield* failures(ended)
+      assert.deepStrictEqual(afterEnd.map(isTransient), [false, false])
+      assert.isTrue(afterEnd.every((error) => Predicate.isTagged(error.cause, "StoreClosed")))
+    }).pipe(Effect.scoped)
+  )
+})
+
 const adminUrl = process.env.DATABASE_URL
 
 if (adminUrl !== undefined && adminUrl !== "") {
   describe("PostgresStore: lost connections", () => {
+    it.live("runs a store call again after its new connection timed out, and it succeeds", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const proxy = yield* TcpProxy.make(database)
+        const context = yield* Layer.build(PostgresStore.layer({ url: proxy.url, connection: { connect_timeout: 1 } }))
+        const store = Context.get(context, TaskStore)
+        yield* store.create({ id: "t", name: "job", input: null })
+        // every connection goes; the next one made is held unanswered until postgres.js's connect timeout
+        assert.isAbove(proxy.cutAll(), 0)
+        proxy.holdNext(1)
+        const read = yield* store.get("t")
+        assert.strictEqual(Option.map(read, (task) => task.id).pipe(Option.getOrNull), "t")
+      }).pipe(Effect.scoped)
+    )
+
+    it.live(
+      "a worker whose new connections are cut as they start up, and all cut again and again, lives and completes",
+      () =>
+        Effect.gen(function* () {
+          const database = yield* TestDatabase.scoped(adminUrl)
+          const proxy = yield* TcpProxy.make(database)
+          // every second new connection is cut after its first message past the startup packet: on postgres.js 3.4
+          // with fetch_types on, that is its array types query, whose promise it drops
+          proxy.cutStartups(2)
+          const worker = fileURLToPath(new URL("../fixtures/flakyWorker.ts", import.meta.url))
+          const child = spawn(process.execPath, [worker, proxy.url, "20"], { stdio: ["ignore", "pipe", "pipe"] })
+          let output = ""
+          child.stdout.on("data", (chunk: Buffer) => {
+            output += chunk.toString()
+          })
+          child.stderr.on("data", (chunk: Buffer) => {
+            output += chunk.toString()
+          })
+          const exited = Effect.callback<number | null>((resume) => {
+            if (child.exitCode !== null) return resume(Effect.succeed(child.exitCode))
+            child.on("exit", (code) => resume(Effect.succeed(code)))
+            return Effect.sync(() => child.kill("SIGKILL"))
+          })
+          // meanwhile every open connection is cut every 300 ms, so the worker keeps making new ones
+          const cutter = yield* Effect.forkChild(
+            Effect.repeat(Effect.sync(proxy.cutAll), Schedule.spaced("300 millis"))
+          )
+          const code = yield* exited
+          yield* Fiber.interrupt(cutter)
+          assert.strictEqual(output.trim(), "completed 20", output)
+          assert.strictEqual(code, 0)
+        }).pipe(Effect.scoped),
+      60_000
+    )
+
     it.live(
       "completes a task whose connections are all terminated between two steps and during one, nothing half-written",
       () =>
