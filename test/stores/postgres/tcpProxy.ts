@@ -13,6 +13,12 @@ export interface Proxy {
   readonly holdNext: (count: number) => void
   /** From now on, every `every`-th new connection (0: none) is cut as it starts up. */
   readonly cutStartups: (every: number) => void
+  /**
+   * From now on, every `every`-th new connection (0: none) has its backend terminated by `terminate` (given its
+   * pid) as it starts up, before the client's first message past the startup packet reaches the server; `times`
+   * such connections in all.
+   */
+  readonly terminateStartups: (every: number, times: number, terminate: (pid: number) => Promise<unknown>) => void
   /** Cuts every connection open now; returns how many there were. */
   readonly cutAll: () => number
 }
@@ -24,6 +30,9 @@ export const make = (url: string): Effect.Effect<Proxy, never, Scope.Scope> =>
     const open = new Set<Socket>()
     let hold = 0
     let cutEvery = 0
+    let terminateEvery = 0
+    let terminateTimes = 0
+    let terminate: (pid: number) => Promise<unknown> = () => Promise.resolve()
     let accepted = 0
     const server = createServer((client) => {
       open.add(client)
@@ -35,6 +44,8 @@ export const make = (url: string): Effect.Effect<Proxy, never, Scope.Scope> =>
         return // never answered: the client's connect timeout ends it
       }
       const cutThis = cutEvery > 0 && accepted % cutEvery === 0
+      const terminateThis = terminateEvery > 0 && accepted % terminateEvery === 0 && terminateTimes-- > 0
+      let pid: number | undefined
       const upstream = tcpConnect(Number(target.port || 5432), target.hostname)
       upstream.on("error", () => client.destroy())
       client.on("close", () => upstream.destroy())
@@ -48,9 +59,22 @@ export const make = (url: string): Effect.Effect<Proxy, never, Scope.Scope> =>
           upstream.destroy()
           return
         }
+        if (terminateThis && messages === 2 && pid !== undefined) {
+          client.pause()
+          void terminate(pid).finally(() => {
+            upstream.write(chunk)
+            client.resume()
+          })
+          return
+        }
         upstream.write(chunk)
       })
-      upstream.on("data", (chunk) => client.write(chunk))
+      upstream.on("data", (chunk: Buffer) => {
+        // BackendKeyData: 'K', length 12, the backend's pid, its secret
+        const at = pid === undefined ? chunk.indexOf(Buffer.from([0x4b, 0, 0, 0, 12])) : -1
+        if (at !== -1 && chunk.length >= at + 9) pid = chunk.readInt32BE(at + 5)
+        client.write(chunk)
+      })
     })
     yield* Effect.acquireRelease(
       Effect.callback<void>((resume) => {
@@ -74,6 +98,11 @@ export const make = (url: string): Effect.Effect<Proxy, never, Scope.Scope> =>
       },
       cutStartups: (every) => {
         cutEvery = every
+      },
+      terminateStartups: (every, times, f) => {
+        terminateEvery = every
+        terminateTimes = times
+        terminate = f
       },
       cutAll: () => {
         const count = open.size

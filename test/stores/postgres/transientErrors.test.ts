@@ -181,9 +181,15 @@ if (adminUrl !== undefined && adminUrl !== "") {
         Effect.gen(function* () {
           const database = yield* TestDatabase.scoped(adminUrl)
           const proxy = yield* TcpProxy.make(database)
-          // every second new connection is cut after its first message past the startup packet: on postgres.js 3.4
-          // with fetch_types on, that is its array types query, whose promise it drops
-          proxy.cutStartups(2)
+          // Every second new connection (8 in all) has its backend terminated (57P01) after the client's first
+          // message past the startup packet: on postgres.js 3.4 with fetch_types on, that is its array types query,
+          // whose promise it drops, and the termination ended the process. Every fifth one is cut there.
+          const admin = yield* Effect.acquireRelease(
+            Effect.sync(() => postgres(adminUrl, { max: 1, onnotice: () => {} })),
+            (client) => Effect.promise(() => client.end())
+          )
+          proxy.cutStartups(5)
+          proxy.terminateStartups(2, 8, (pid) => admin`select pg_terminate_backend(${pid}, 5000)`.then(() => undefined))
           const worker = fileURLToPath(new URL("../fixtures/flakyWorker.ts", import.meta.url))
           const child = spawn(process.execPath, [worker, proxy.url, "20"], { stdio: ["ignore", "pipe", "pipe"] })
           let output = ""
