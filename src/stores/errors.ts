@@ -2,7 +2,7 @@
  * Errors shared by every store. A driver's own exception never escapes a store: it becomes a `StoreError`
  * naming the operation, and a write refused because another attempt owns the task becomes `LeaseLost`.
  */
-import { Schema } from "effect"
+import { Predicate, Schema } from "effect"
 
 /** The store could not carry out an operation (a driver error, a lost connection). */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
@@ -10,7 +10,12 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   cause: Schema.Defect()
 }) {
   override get message() {
-    return `store operation "${this.operation}" failed`
+    // The cause's own message says why (a closed store says what to do), without opening the cause.
+    const cause = this.cause
+    const why = Predicate.hasProperty(cause, "message") && Predicate.isString(cause.message) ? cause.message : ""
+    return why === ""
+      ? `store operation "${this.operation}" failed`
+      : `store operation "${this.operation}" failed: ${why}`
   }
 }
 

@@ -14,9 +14,18 @@ export type {
   NewSnapshot,
   SnapshotPruneOptions,
   SnapshotQuery,
-  SnapshotRecordPage
+  SnapshotRecordPage,
+  StoredSnapshot
 } from "./SnapshotStore.ts"
-export { SnapshotOrigin, SnapshotRecord, SnapshotStore } from "./SnapshotStore.ts"
+export {
+  canonicalJson,
+  SnapshotCorrupted,
+  SnapshotOrigin,
+  SnapshotRecord,
+  SnapshotStore,
+  snapshotChecksum,
+  verifySnapshot
+} from "./SnapshotStore.ts"
 export type { StateEntry, StateWrite } from "./StateStore.ts"
 export { StateStore } from "./StateStore.ts"
 export { StepStore } from "./StepStore.ts"

@@ -1,6 +1,9 @@
 /** The conformance suites of every store contract. */
 export { checkpointSuite } from "./checkpointSuite.ts"
 export { progressStoreSuite } from "./progressStoreSuite.ts"
+export type { CorruptSnapshot } from "./snapshotIntegritySuite.ts"
+export { snapshotIntegritySuite } from "./snapshotIntegritySuite.ts"
+export type { SnapshotStoreSuiteOptions } from "./snapshotStoreSuite.ts"
 export { snapshotStoreSuite } from "./snapshotStoreSuite.ts"
 export { stateStoreSuite } from "./stateStoreSuite.ts"
 export { stepStoreSuite } from "./stepStoreSuite.ts"

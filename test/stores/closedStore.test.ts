@@ -22,8 +22,9 @@ const assertClosed = (error: unknown) => {
   assert.isTrue(Predicate.isTagged(error, "StoreError"), String(error))
   const cause = Predicate.hasProperty(error, "cause") ? error.cause : undefined
   assert.isTrue(Predicate.isTagged(cause, "StoreClosed"), String(cause))
+  // what a user sees: the StoreError's own message says why, and what to do
   assert.match(
-    String(Predicate.hasProperty(cause, "message") ? cause.message : ""),
+    String(Predicate.hasProperty(error, "message") ? error.message : ""),
     /store operation "create" failed: the store was closed \(its layer's scope ended.*\): provide the layer around the whole program that uses the runtime/
   )
 }

@@ -9,7 +9,7 @@ import { taskStoreSuite } from "../../src/testing.ts"
 const embedded = PgliteStore.layer({ dataDir: ".waypoint/data" }) // created with its parents if missing
 const server = PostgresStore.layer({
   url: process.env.DATABASE_URL ?? "postgres://localhost/app",
-  maxConnections: 20, // the pool's size (default 10)
+  maxConnections: 20, // the pool's size (default 10); wake-ups listen on one more connection
   connection: { ssl: "require" } // postgres.js options: ssl, timeouts, connection parameters
 })
 

@@ -162,14 +162,15 @@ const transientCodes: ReadonlySet<unknown> = new Set([
 export const isTransient = (error: StoreError): boolean =>
   causes(error.cause).some((cause) => transientCodes.has(codeOf(cause)))
 
-// 50, 100, 200, 400, 800 ms (each within 20% either way), about 1.5 s in all: time for a pool whose backends were
-// terminated, or a restarted pooler, to let connections in again. A longer outage reaches the caller as StoreError.
+// 50, 100, 200 ms... up to 2 s between tries (each within 20% either way), for up to 30 s: time for a pool whose
+// backends were terminated, a restarted server or pooler, or a failover, to let connections in again (a lease lasts
+// 30 s by default). A longer outage reaches the caller as a StoreError.
 const transientRetry = {
   schedule: Schedule.exponential("50 millis").pipe(
-    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(1)))),
-    Schedule.jittered
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(2)))),
+    Schedule.jittered,
+    Schedule.upTo({ duration: "30 seconds" })
   ),
-  times: 5,
   while: isTransient
 }
 

@@ -34,7 +34,7 @@ export class StoreClosed extends Schema.TaggedError<StoreClosed>()("StoreClosed"
   cause: Schema.Defect()
 }) {
   override get message() {
-    return `store operation "${this.operation}" failed: the store was closed (its layer's scope ended, or the client given to it was closed): provide the layer around the whole program that uses the runtime`
+    return `the store was closed (its layer's scope ended, or the client given to it was closed): provide the layer around the whole program that uses the runtime`
   }
 }
 
