@@ -25,6 +25,8 @@ import { StoreError } from "../errors.ts"
 export const channel = "waypoint_work"
 /** The channel of requests of a cancel or a pause; the payload is the task's id. */
 export const requestChannel = "waypoint_requests"
+/** A notification sent as a statement of its own (`Send`): the channel, then the payload. */
+export const notifyQuery = "select pg_notify($1, $2)"
 
 /**
  * A RETURNING column that notifies once per returned row (identical payloads of one transaction are delivered once)

@@ -15,7 +15,8 @@ import {
   ProgressLatest,
   ProgressStore
 } from "../ProgressStore.ts"
-import { attempt, Db } from "./Database.ts"
+import { Db } from "./Db.ts"
+import { attempt } from "./internal/attempt.ts"
 import { progressLatest, progressLogs } from "./schema.ts"
 
 /** Copies a row without its SQL NULL columns: they are the fields a record does not have. */

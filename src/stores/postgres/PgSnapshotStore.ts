@@ -23,7 +23,8 @@ import {
   snapshotChecksumHead,
   verifySnapshot
 } from "../SnapshotStore.ts"
-import { attempt, Db } from "./Database.ts"
+import { Db } from "./Db.ts"
+import { attempt } from "./internal/attempt.ts"
 import { snapshots } from "./schema.ts"
 
 /** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */

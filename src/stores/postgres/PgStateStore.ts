@@ -7,7 +7,8 @@ import { and, eq, sql } from "drizzle-orm"
 import { Effect, Layer, Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import { type StateEntry, StateStore, type StateWrite } from "../StateStore.ts"
-import { attempt, Db } from "./Database.ts"
+import { Db } from "./Db.ts"
+import { attempt } from "./internal/attempt.ts"
 import { stateEntries } from "./schema.ts"
 
 /** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */

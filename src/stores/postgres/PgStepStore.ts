@@ -8,7 +8,8 @@ import type { PgColumn } from "drizzle-orm/pg-core"
 import { Effect, Layer, Option, Predicate, Schema } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
 import { type Checkpoint, StepStore } from "../StepStore.ts"
-import { Db, Driver } from "./Database.ts"
+import { Db } from "./Db.ts"
+import { Driver } from "./Driver.ts"
 import { signals, stateEntries, steps, tasks } from "./schema.ts"
 
 /** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */

@@ -6,7 +6,8 @@ import { and, asc, eq, gte, lt, sql } from "drizzle-orm"
 import { Effect, Layer, Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import { type InvalidKey, StorageBackend, validateKey } from "../StorageBackend.ts"
-import { attempt, Db } from "./Database.ts"
+import { Db } from "./Db.ts"
+import { attempt } from "./internal/attempt.ts"
 import { storageEntries } from "./schema.ts"
 
 const encoder = new TextEncoder()

@@ -24,7 +24,9 @@ import {
   TaskStore,
   type Transition
 } from "../TaskStore.ts"
-import { attempt, Db, Driver, type Rows } from "./Database.ts"
+import { Db } from "./Db.ts"
+import { Driver, type Rows } from "./Driver.ts"
+import { attempt } from "./internal/attempt.ts"
 import { makeBatcher, type Outcomes } from "./internal/batcher.ts"
 import { type Claiming, type Creation, type Ending, makeTaskBatches, type Renewal } from "./internal/taskBatches.ts"
 import {

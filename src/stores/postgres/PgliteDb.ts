@@ -6,20 +6,14 @@
 import { mkdir } from "node:fs/promises"
 import type { PGlite } from "@electric-sql/pglite"
 import { Context, Effect, Layer } from "effect"
-import {
-  appliedQuery,
-  attempt,
-  attemptOnce,
-  Db,
-  Driver,
-  isMigrated,
-  migrationConfig,
-  pendingMigrations
-} from "./Database.ts"
-import { MigrationsMissing, type OpenError } from "./errors.ts"
+import { Db } from "./Db.ts"
+import { Driver } from "./Driver.ts"
+import type { OpenError } from "./errors.ts"
+import { attempt, attemptOnce } from "./internal/attempt.ts"
 import { loadDriver } from "./internal/loadDriver.ts"
+import { appliedQuery, migrated, migrationConfig } from "./internal/migrations.ts"
 import { type PgliteModule, runPglite } from "./internal/pgliteRun.ts"
-import { type Listen, Notifications } from "./Notifications.ts"
+import { type Listen, Notifications, notifyQuery } from "./Notifications.ts"
 import * as schema from "./schema.ts"
 
 /** Options of the embedded PGlite database. */
@@ -64,8 +58,6 @@ const open = (module: PgliteModule, options: PgliteOptions) =>
     )
   })
 
-const notifyQuery = "select pg_notify($1, $2)"
-
 /** PGlite delivers a session's own notifications to it: the store hears what its own process writes. */
 const listenPglite =
   (client: PGlite): Listen =>
@@ -81,13 +73,11 @@ const over = (client: PGlite, module: PgliteModule, migrate: boolean) =>
     const { drizzle } = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/pglite"))
     const db = drizzle({ client, schema })
     const latest = () => client.query<{ latest: string | null }>(appliedQuery).then((result) => result.rows[0]?.latest)
-    if (!migrate) {
-      const missing = yield* pendingMigrations(latest)
-      if (missing.length > 0) return yield* new MigrationsMissing({ missing })
-    } else if (!(yield* isMigrated(latest))) {
-      const migrator = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/pglite/migrator"))
-      yield* attemptOnce("migrate", () => migrator.migrate(db, migrationConfig))
-    }
+    const apply = Effect.flatMap(
+      loadDriver("drizzle-orm", () => import("drizzle-orm/pglite/migrator")),
+      (migrator) => attemptOnce("migrate", () => migrator.migrate(db, migrationConfig))
+    )
+    yield* migrated(latest, migrate, apply)
     const notifications = yield* Notifications.make(
       listenPglite(client),
       (channel, payload) => Effect.asVoid(attempt("notify", () => client.query(notifyQuery, [channel, payload]))),

@@ -7,20 +7,14 @@
 import { Context, Effect, Layer } from "effect"
 import type postgres from "postgres"
 import { StoreError } from "../errors.ts"
-import {
-  appliedQuery,
-  attempt,
-  attemptOnce,
-  Db,
-  Driver,
-  isMigrated,
-  migrationConfig,
-  pendingMigrations
-} from "./Database.ts"
-import { MigrationsMissing, type OpenError } from "./errors.ts"
+import { Db } from "./Db.ts"
+import { Driver } from "./Driver.ts"
+import type { OpenError } from "./errors.ts"
+import { attempt, attemptOnce } from "./internal/attempt.ts"
 import { loadDriver } from "./internal/loadDriver.ts"
+import { latestOnServer, migrated, migrateIfBehind, migrateServer } from "./internal/migrations.ts"
 import { runPostgres } from "./internal/postgresRun.ts"
-import { type Listen, Notifications } from "./Notifications.ts"
+import { type Listen, Notifications, notifyQuery } from "./Notifications.ts"
 import * as schema from "./schema.ts"
 
 /**
@@ -73,46 +67,6 @@ const connect = (module: PostgresModule, url: string, max: number, connection: C
     (client) => Effect.ignore(attemptOnce("close", () => client.end({ timeout: closeTimeoutSeconds })))
   )
 
-const latestOf = (client: postgres.Sql) => () => client.unsafe(appliedQuery).then((rows) => rows[0]?.latest)
-
-const migrationsTable = `"${migrationConfig.migrationsSchema}"."${migrationConfig.migrationsTable}"`
-
-/**
- * Applies the migrations a database lacks, as drizzle's migrator does (those newer than the newest recorded, in one
- * transaction), but under a transaction-level advisory lock: the migrator takes none, and two processes opening a
- * fresh database at once would both create the schema. An up-to-date database (every open but the first) takes
- * neither the lock nor the migration files. Any pool works, a client of one connection included.
- */
-const migrateWith = (client: postgres.Sql): Effect.Effect<void, StoreError> =>
-  Effect.gen(function* () {
-    if (yield* isMigrated(latestOf(client))) return
-    const { readMigrationFiles } = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/migrator"))
-    const migrations = yield* Effect.try({
-      try: () => readMigrationFiles(migrationConfig),
-      catch: (cause) => new StoreError({ operation: "migrate", cause })
-    })
-    // the whole transaction runs again after a lost connection: it was rolled back
-    yield* attempt("migrate", () =>
-      client.begin(async (tx) => {
-        await tx.unsafe("select pg_advisory_xact_lock(hashtext('waypoint:migrate'))")
-        await tx.unsafe(`create schema if not exists "${migrationConfig.migrationsSchema}"`)
-        await tx.unsafe(
-          `create table if not exists ${migrationsTable} (id serial primary key, hash text not null, created_at bigint)`
-        )
-        const latest = (await tx.unsafe(appliedQuery))[0]?.latest
-        const applied = latest === null || latest === undefined ? 0 : Number(latest)
-        for (const migration of migrations) {
-          if (migration.folderMillis <= applied) continue
-          for (const statement of migration.sql) if (statement.trim() !== "") await tx.unsafe(statement)
-          await tx.unsafe(`insert into ${migrationsTable} (hash, created_at) values ($1::text, $2::text::bigint)`, [
-            migration.hash,
-            String(migration.folderMillis)
-          ])
-        }
-      })
-    )
-  })
-
 /** Runs the migrations a server database lacks, on a connection of its own, closed after. */
 export const migrate = (options: {
   readonly url: string
@@ -120,11 +74,11 @@ export const migrate = (options: {
 }): Effect.Effect<void, StoreError> =>
   Effect.scoped(
     Effect.flatMap(loadPostgres, (module) =>
-      Effect.flatMap(connect(module, options.url, 1, options.connection), migrateWith)
+      Effect.flatMap(connect(module, options.url, 1, options.connection), (client) =>
+        migrateIfBehind(latestOnServer(client), migrateServer(client))
+      )
     )
   )
-
-const notifyQuery = "select pg_notify($1, $2)"
 
 /**
  * postgres.js listens on a connection of its own, outside the pool, and subscribes again (calling `onListen`) after
@@ -141,12 +95,7 @@ const listenPostgres =
 const over = (client: postgres.Sql, migrate: boolean) =>
   Effect.gen(function* () {
     const { drizzle } = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/postgres-js"))
-    if (!migrate) {
-      const missing = yield* pendingMigrations(latestOf(client))
-      if (missing.length > 0) return yield* new MigrationsMissing({ missing })
-    } else {
-      yield* migrateWith(client)
-    }
+    yield* migrated(latestOnServer(client), migrate, migrateServer(client))
     // made after the client, so its finalizer (the unsubscribe) runs before the client ends
     const notifications = yield* Notifications.make(
       listenPostgres(client),

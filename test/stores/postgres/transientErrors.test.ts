@@ -14,7 +14,7 @@ import { TestClock } from "effect/testing"
 import postgres from "postgres"
 import { Runtime, StatePlugin, StateStore, StepStore, step, TaskState, TaskStore, task } from "../../../src/index.ts"
 import { PostgresStore } from "../../../src/postgres.ts"
-import { attempt, attemptOnce, isTransient } from "../../../src/stores/postgres/Database.ts"
+import { attempt, attemptOnce, isTransient } from "../../../src/stores/postgres/internal/attempt.ts"
 import * as TestDatabase from "./TestDatabase.ts"
 import * as TcpProxy from "./tcpProxy.ts"
 

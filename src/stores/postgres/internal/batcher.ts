@@ -5,7 +5,7 @@
  */
 import { Cause, Deferred, Effect, Exit, Option, type Scope } from "effect"
 import type { StoreError } from "../../errors.ts"
-import { isTransient } from "../Database.ts"
+import { isTransient } from "./attempt.ts"
 
 /** What one statement of a batch gives each of its items, in their order. */
 export type Outcomes<B, E> = ReadonlyArray<Exit.Exit<B, E | StoreError>>

@@ -6,7 +6,7 @@
  * them) statements go through the public `query`, slower and just as correct.
  */
 import type { ExecProtocolResult, PGlite } from "@electric-sql/pglite"
-import type { Rows, Run } from "../Database.ts"
+import type { Rows, Run } from "../Driver.ts"
 
 // Loaded on a statement's first run (the client exists, so the package is installed), then read without waiting.
 let loaded: PgliteModule | undefined

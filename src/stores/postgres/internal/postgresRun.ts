@@ -4,7 +4,7 @@
  * store is built.
  */
 import type postgres from "postgres"
-import type { Run } from "../Database.ts"
+import type { Run } from "../Driver.ts"
 
 /**
  * postgres.js reads int8 as a string; PGlite (and drizzle's `bigint({ mode: "number" })`) as a number. `prepare`

@@ -6,7 +6,7 @@ import { getTableColumns, type SQL, type SQLWrapper, sql } from "drizzle-orm"
 import { Effect, Schema } from "effect"
 import { StoreError } from "../../errors.ts"
 import { StoredError, SuspendReason, TaskRecord } from "../../TaskRecord.ts"
-import type { Rows } from "../Database.ts"
+import type { Rows } from "../Driver.ts"
 import { notifyWork } from "../Notifications.ts"
 import { fencingTokens, tasks } from "../schema.ts"
 
