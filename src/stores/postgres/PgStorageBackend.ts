@@ -3,6 +3,7 @@
  * upsert, so a reader sees the old value or the new one; keys are checked by `validateKey` before any statement.
  */
 import { and, asc, eq, gte, lt, sql } from "drizzle-orm"
+import type { SelectedFields } from "drizzle-orm/pg-core"
 import { Effect, Layer, Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import { type InvalidKey, StorageBackend, validateKey } from "../StorageBackend.ts"
@@ -50,11 +51,9 @@ export const make = Effect.gen(function* () {
     .onConflictDoUpdate({ target: storageEntries.key, set: { value: sql`excluded.value` } })
     .prepare("waypoint_storage_save")
 
-  const loadStatement = db
-    .select({ value: storageEntries.value })
-    .from(storageEntries)
-    .where(atKey)
-    .prepare("waypoint_storage_load")
+  const selectAtKey = <C extends SelectedFields>(columns: C, name: string) =>
+    db.select(columns).from(storageEntries).where(atKey).prepare(name)
+  const loadStatement = selectAtKey({ value: storageEntries.value }, "waypoint_storage_load")
 
   const deleteStatement = db
     .delete(storageEntries)
@@ -62,11 +61,7 @@ export const make = Effect.gen(function* () {
     .returning({ key: storageEntries.key })
     .prepare("waypoint_storage_delete")
 
-  const existsStatement = db
-    .select({ key: storageEntries.key })
-    .from(storageEntries)
-    .where(atKey)
-    .prepare("waypoint_storage_exists")
+  const existsStatement = selectAtKey({ key: storageEntries.key }, "waypoint_storage_exists")
 
   // A range of the primary key's index, not LIKE: a prefix holding `%` or `_` needs no escaping, and the range is an
   // index condition in a generic plan too. Keys are collated "C", so the index order is the order returned.

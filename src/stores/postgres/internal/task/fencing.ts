@@ -1,0 +1,32 @@
+/**
+ * Which task a fenced write (`finish`, `heartbeat`) may change: one still `running` under the attempt's fencing token.
+ * The condition is part of the writing statement, so a stale attempt writes nothing, whichever process it runs in.
+ */
+import { and, eq, sql } from "drizzle-orm"
+import { tasks } from "../../schema.ts"
+import { r } from "./batch.ts"
+import { param } from "./rows.ts"
+
+/** The task of the placeholder `id`, held under the placeholder `token`. */
+export const isHeld = and(
+  eq(tasks.id, sql.placeholder("id")),
+  eq(tasks.status, "running"),
+  eq(tasks.fencingToken, sql.placeholder("token"))
+)
+
+/**
+ * The tasks of a batch's rows `r` (`updateRows`), each held under its row's token. The planner takes
+ * `jsonb_to_recordset` for 100 rows and may think few tasks run: the ids are given again as `id = any(...)`, which it
+ * reads as a few primary key lookups, and the status is tested with `is true`, which no index serves, so no plan
+ * scans the running tasks (measured with 20 000 running and stale statistics: 6-10 ms a statement through the status
+ * index, about 1 ms by primary key).
+ */
+export const isHeldByRow = and(
+  sql`${tasks.id} = any(array(select r.id from r))`,
+  eq(tasks.id, r("id")),
+  sql`(${tasks.status} = 'running') is true`,
+  eq(tasks.fencingToken, r("token"))
+)
+
+/** What giving up a lease writes, at the placeholder `now`. */
+export const released = { leaseOwner: null, leaseExpiresAt: null, updatedAt: param("now") }

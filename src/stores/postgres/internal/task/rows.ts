@@ -1,0 +1,67 @@
+/**
+ * What the task store's statements return and take: the columns, named as `TaskRecord` names them, how a returned row
+ * becomes a `TaskRecord`, and how JSON values and placeholders are written into a statement.
+ */
+import { getTableColumns, type SQL, type SQLWrapper, sql } from "drizzle-orm"
+import { Effect, Schema } from "effect"
+import { StoreError } from "../../../errors.ts"
+import { StoredError, SuspendReason, TaskRecord } from "../../../TaskRecord.ts"
+import type { Rows } from "../../Driver.ts"
+import { notifyWork } from "../../Notifications.ts"
+import { fencingTokens, tasks } from "../../schema.ts"
+
+/**
+ * The columns, with jsonb read as text: drizzle's jsonb decoder would parse a JSON string that looks like JSON a
+ * second time (`"123"` read back as `123`) and cannot tell SQL NULL (no output) from JSON `null` (an output of
+ * `null`); as text, both are unambiguous.
+ */
+export const returned = {
+  ...getTableColumns(tasks),
+  input: sql<string>`${tasks.input}::text`,
+  output: sql<string | null>`${tasks.output}::text`,
+  error: sql<string | null>`${tasks.error}::text`,
+  suspendReason: sql<string | null>`${tasks.suspendReason}::text`
+}
+
+/** The columns each named as `TaskRecord` names it, for the `Driver`'s statements (whose rows drizzle does not map). */
+export const named = (extra: Record<string, SQLWrapper> = {}) => {
+  const columns: Record<string, SQL.Aliased> = {}
+  for (const [key, column] of Object.entries({ ...returned, ...extra })) columns[key] = sql`${column}`.as(key)
+  return columns
+}
+export const returnedNamed = named()
+
+/**
+ * The columns a write returns. `inStatement` (PGlite): with a column that wakes workers for each row returned for
+ * which `when` holds (reading NULL, so it drops); otherwise the wake-up is sent after the commit.
+ */
+export const returnedWaking = (inStatement: boolean, when?: SQL) =>
+  inStatement ? named({ notified: notifyWork(tasks.runAt, when) }) : returnedNamed
+
+/** A row as the drivers return it, decoded to a `TaskRecord` (after its null columns are dropped). */
+const TaskRow = Schema.Struct({
+  ...TaskRecord.fields,
+  input: Schema.fromJsonString(Schema.Json),
+  output: Schema.optionalKey(Schema.fromJsonString(Schema.Json)),
+  error: Schema.optionalKey(Schema.fromJsonString(StoredError)),
+  suspendReason: Schema.optionalKey(Schema.fromJsonString(SuspendReason))
+})
+const decodeRow = Schema.decodeUnknownEffect(TaskRow)
+
+export const toRecord = (operation: string) => (row: Record<string, unknown>) => {
+  const present: Record<string, unknown> = {}
+  for (const key in row) if (row[key] !== null) present[key] = row[key]
+  return Effect.mapError(decodeRow(present), (cause) => new StoreError({ operation, cause }))
+}
+
+export const firstRecord = (operation: string) => (rows: Rows) =>
+  rows.length === 0 ? Effect.succeedNone : Effect.asSome(toRecord(operation)(rows[0] as Record<string, unknown>))
+
+/** A JSON value as the text a `jsonb(...)` parameter takes; `undefined` is stored as SQL NULL. */
+export const jsonText = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value))
+
+export const param = (name: string): SQL => sql`${sql.placeholder(name)}`
+// cast from text, so that neither driver re-encodes the JSON text it is given
+export const jsonb = (name: string): SQL => sql`${sql.placeholder(name)}::text::jsonb`
+
+export const nextFencingToken = sql.raw(`nextval('"${fencingTokens.schema}"."${fencingTokens.seqName}"')`)
