@@ -1,0 +1,225 @@
+/** Creating tasks: ids, idempotency keys, tasks created already claimed, and concurrent creates. */
+import { assert } from "@effect/vitest"
+import { Effect, Exit, Option } from "effect"
+import { TestClock } from "effect/testing"
+import type { StoreError } from "../../stores/errors.ts"
+import type { TaskRecord } from "../../stores/TaskRecord.ts"
+import { type NewTask, TaskStore } from "../../stores/TaskStore.ts"
+import type { SuiteTest } from "../taskStoreSuite.ts"
+
+export const createTests = (test: SuiteTest): void => {
+  test(
+    "creates a pending task at attempt 1 and reads it back",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      yield* TestClock.adjust(1234)
+      const created = yield* store.create({ id: "t1", name: "job", input: { n: 1 }, sessionId: "s1" })
+      assert.strictEqual(created.status, "pending")
+      assert.strictEqual(created.attempt, 1)
+      assert.strictEqual(created.createdAt, 1234)
+      const read = yield* store.get("t1")
+      assert.isTrue(Option.isSome(read))
+      if (Option.isSome(read)) {
+        assert.deepStrictEqual(read.value.input, { n: 1 })
+        assert.strictEqual(read.value.sessionId, "s1")
+        assert.strictEqual(read.value.parentId, undefined)
+      }
+      assert.isTrue(Option.isNone(yield* store.get("missing")))
+    })
+  )
+
+  test(
+    "refuses a second task with an existing id and keeps the first",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      yield* store.create({ id: "dup", name: "job", input: 1 })
+      const error = yield* Effect.flip(store.create({ id: "dup", name: "other", input: 2 }))
+      assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "create"])
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.get("dup")).input, 1)
+    })
+  )
+
+  test(
+    "creates at most one task per idempotency key",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const first = yield* store.create({ id: "k1", name: "job", input: 1, idempotencyKey: "key" })
+      const second = yield* store.create({ id: "k2", name: "job", input: 2, idempotencyKey: "key" })
+      assert.strictEqual(second.id, first.id)
+      assert.deepStrictEqual(second.input, 1)
+      assert.isTrue(Option.isNone(yield* store.get("k2")))
+      const other = yield* store.create({ id: "k3", name: "job", input: 3, idempotencyKey: "other" })
+      assert.strictEqual(other.id, "k3")
+    })
+  )
+
+  test(
+    "creates a task already claimed under a lease, with a fresh fencing token, in one write",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      yield* store.create({ id: "earlier", name: "job", input: null })
+      const earlier = Option.getOrThrow(yield* store.claim("earlier", { owner: "w1", expiresAt: 10_000 }))
+      yield* TestClock.adjust(500)
+      const created = yield* store.create({
+        id: "c",
+        name: "job",
+        input: { n: 1 },
+        sessionId: "s1",
+        lease: { owner: "w1", expiresAt: 10_000 }
+      })
+      assert.deepStrictEqual(
+        [created.status, created.attempt, created.leaseOwner, created.leaseExpiresAt],
+        ["running", 1, "w1", 10_000]
+      )
+      assert.deepStrictEqual([created.createdAt, created.updatedAt, created.startedAt], [500, 500, 500])
+      assert.deepStrictEqual([created.runAt, created.finishedAt, created.sessionId], [undefined, undefined, "s1"])
+      assert.isTrue(created.fencingToken > 0)
+      assert.isTrue(created.fencingToken > earlier.fencingToken, "tokens come from the claims' sequence")
+      assert.deepStrictEqual(yield* store.get("c"), Option.some(created))
+      // a later claim of another task gets a larger token still
+      yield* store.create({ id: "later", name: "job", input: null })
+      const later = Option.getOrThrow(yield* store.claim("later", { owner: "w1", expiresAt: 10_000 }))
+      assert.isTrue(later.fencingToken > created.fencingToken)
+    })
+  )
+
+  test(
+    "holds a task created claimed like a claimed one: heartbeat and finish with its token, stale tokens refused",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      yield* store.create({ id: "old", name: "job", input: null })
+      const old = Option.getOrThrow(yield* store.claim("old", { owner: "w1", expiresAt: 10_000 }))
+      const created = yield* store.create({
+        id: "c",
+        name: "job",
+        input: null,
+        lease: { owner: "w1", expiresAt: 1_000 }
+      })
+      const token = created.fencingToken
+      yield* store.heartbeat("c", token, 2_000)
+      assert.strictEqual(Option.getOrThrow(yield* store.get("c")).leaseExpiresAt, 2_000)
+      for (const stale of [0, old.fencingToken]) {
+        const beat = yield* Effect.flip(store.heartbeat("c", stale, 5_000))
+        assert.strictEqual(beat._tag, "LeaseLost")
+        const finish = yield* Effect.flip(store.finish("c", stale, { _tag: "Completed", output: "stale" }))
+        assert.strictEqual(finish._tag, "LeaseLost")
+      }
+      const done = yield* store.finish("c", token, { _tag: "Completed", output: "fresh" })
+      assert.deepStrictEqual([done.status, done.output, done.leaseOwner], ["completed", "fresh", undefined])
+    })
+  )
+
+  test(
+    "neither lists nor lets another owner claim a task created claimed while its lease is live",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const created = yield* store.create({
+        id: "c",
+        name: "job",
+        input: null,
+        lease: { owner: "w1", expiresAt: 1_000 }
+      })
+      yield* store.create({ id: "p", name: "job", input: null })
+      const ids = (rows: ReadonlyArray<{ readonly id: string }>) => rows.map((t) => t.id)
+      assert.deepStrictEqual(ids(yield* store.listRunnable({ names: ["job"], limit: 10 })), ["p"])
+      assert.isTrue(Option.isNone(yield* store.claim("c", { owner: "w2", expiresAt: 5_000 })))
+      assert.isTrue(Option.isNone(yield* store.claim("c", { owner: "w1", expiresAt: 5_000 })))
+      // once the lease has expired, it is a task whose worker died: runnable, and taken with a larger token
+      yield* TestClock.adjust(1_001)
+      assert.deepStrictEqual(ids(yield* store.listRunnable({ names: ["job"], limit: 10 })), ["p", "c"], "p due since 0")
+      const taken = Option.getOrThrow(yield* store.claim("c", { owner: "w2", expiresAt: 9_000 }))
+      assert.deepStrictEqual([taken.leaseOwner, taken.attempt, taken.startedAt], ["w2", 1, 0])
+      assert.isTrue(taken.fencingToken > created.fencingToken)
+      const lost = yield* Effect.flip(store.heartbeat("c", created.fencingToken, 9_000))
+      assert.strictEqual(lost._tag, "LeaseLost")
+    })
+  )
+
+  test(
+    "returns the first task, unchanged, for a claimed create with an idempotency key already used",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const lease = { owner: "w1", expiresAt: 10_000 }
+      const pending = yield* store.create({ id: "k1", name: "job", input: 1, idempotencyKey: "key" })
+      const again = yield* store.create({ id: "k2", name: "job", input: 2, idempotencyKey: "key", lease })
+      assert.deepStrictEqual(again, pending)
+      assert.deepStrictEqual([again.status, again.fencingToken, again.leaseOwner], ["pending", 0, undefined])
+      assert.isTrue(Option.isNone(yield* store.get("k2")))
+      const claimed = yield* store.create({ id: "c1", name: "job", input: 1, idempotencyKey: "claimed", lease })
+      yield* TestClock.adjust(100)
+      const second = yield* store.create({
+        id: "c2",
+        name: "job",
+        input: 2,
+        idempotencyKey: "claimed",
+        lease: { owner: "w2", expiresAt: 20_000 }
+      })
+      assert.deepStrictEqual(second, claimed, "same token, same lease")
+      assert.deepStrictEqual(yield* store.get("c1"), Option.some(claimed))
+      assert.isTrue(Option.isNone(yield* store.get("c2")))
+    })
+  )
+
+  test(
+    "creates one task per idempotency key for many concurrent creates, each of them given that task",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const keys = 20
+      const creates = Array.from({ length: keys * 3 }, (_, n) => {
+        const key = n % keys
+        return {
+          id: `k${key}-${Math.floor(n / keys)}`,
+          name: "job",
+          input: n,
+          idempotencyKey: `key${key}`,
+          // a key is first used with or without a lease, depending on which create gets there first
+          lease: n % 2 === 0 ? { owner: "w", expiresAt: 10_000 } : undefined
+        } satisfies NewTask
+      })
+      const plain = Array.from({ length: 10 }, (_, i) => ({ id: `plain${i}`, name: "job", input: i }))
+      const created = yield* Effect.all(
+        [...creates, ...plain].map((task) => store.create(task)),
+        { concurrency: "unbounded" }
+      )
+      for (let key = 0; key < keys; key++) {
+        const same = created.filter((_, n) => n < creates.length && n % keys === key)
+        assert.strictEqual(same.length, 3)
+        assert.deepStrictEqual(same[1], same[0])
+        assert.deepStrictEqual(same[2], same[0])
+        assert.strictEqual(same[0]?.idempotencyKey, `key${key}`)
+        assert.include([`k${key}-0`, `k${key}-1`, `k${key}-2`], same[0]?.id)
+      }
+      for (const [i, task] of created.slice(creates.length).entries()) {
+        assert.deepStrictEqual([task.id, task.input, task.status], [`plain${i}`, i, "pending"])
+      }
+      const stored = (yield* store.list({ limit: 1000 })).items
+      assert.strictEqual(stored.length, keys + plain.length)
+      assert.strictEqual(new Set(stored.map((task) => task.idempotencyKey ?? task.id)).size, keys + plain.length)
+      for (const task of created) assert.deepStrictEqual(Option.getOrThrow(yield* store.get(task.id)), task)
+    })
+  )
+
+  test(
+    "refuses only the second of two concurrent creates of one id, and creates the others",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const outcomes = yield* Effect.all(
+        [
+          store.create({ id: "a", name: "job", input: 1 }),
+          store.create({ id: "dup", name: "first", input: 1 }),
+          store.create({ id: "dup", name: "second", input: 2 }),
+          store.create({ id: "b", name: "job", input: 2 })
+        ].map(Effect.exit),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(
+        outcomes.map((outcome) => (Exit.isSuccess(outcome) ? outcome.value.id : "refused")),
+        ["a", "dup", "refused", "b"]
+      )
+      const error = Option.getOrThrow(Exit.findErrorOption(outcomes[2] as Exit.Exit<TaskRecord, StoreError>))
+      assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "create"])
+      assert.strictEqual(Option.getOrThrow(yield* store.get("dup")).name, "first")
+      assert.strictEqual((yield* store.list({})).items.length, 3)
+    })
+  )
+}
