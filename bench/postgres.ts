@@ -21,7 +21,7 @@ import { Effect, type Layer, Option, Schema } from "effect"
 import postgres from "postgres"
 import { Runtime, task } from "../src/index.ts"
 import { PgliteStore, PostgresStore } from "../src/postgres.ts"
-import type { LeaseLost, StoreError } from "../src/stores/errors.ts"
+import type { LeaseLost, StoreError, TaskIdTaken } from "../src/stores/errors.ts"
 import { Driver } from "../src/stores/postgres/Driver.ts"
 import { SnapshotStore } from "../src/stores/SnapshotStore.ts"
 import { StepStore } from "../src/stores/StepStore.ts"
@@ -130,7 +130,10 @@ const storeRun = (raw: Insert) =>
       createClaimFinish: (i) => createClaimFinish(`ccf${i}`),
       createClaimedFinish: (i) => createClaimedFinish(`cdf${i}`)
     })
-    const throughput = (prefix: string, run: (id: string) => Effect.Effect<unknown, StoreError | LeaseLost>) =>
+    const throughput = (
+      prefix: string,
+      run: (id: string) => Effect.Effect<unknown, StoreError | TaskIdTaken | LeaseLost>
+    ) =>
       timed(
         Effect.forEach(
           Array.from({ length: THROUGHPUT_TASKS }, (_, i) => `${prefix}${i}`),

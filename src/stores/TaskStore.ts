@@ -4,7 +4,7 @@
  * attempts of one task never both record an outcome.
  */
 import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
-import type { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError } from "./errors.ts"
+import type { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError, TaskIdTaken } from "./errors.ts"
 import type { StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
 
 /** What `create` needs; the store fills in status, attempt, token and times. */
@@ -76,9 +76,9 @@ export class TaskStore extends Context.Service<
   {
     /**
      * Records a new `pending` task at attempt 1. With an `idempotencyKey` already used, records nothing and
-     * returns the task created with that key.
+     * returns the task created with that key, unchanged; otherwise an id another task has fails with `TaskIdTaken`.
      */
-    readonly create: (task: NewTask) => Effect.Effect<TaskRecord, StoreError>
+    readonly create: (task: NewTask) => Effect.Effect<TaskRecord, StoreError | TaskIdTaken>
     readonly get: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError | InvalidCursor>
     /**

@@ -19,6 +19,18 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   }
 }
 
+/**
+ * `create` was given the id of a task that exists already (and no idempotency key that one holds). Nothing was
+ * written; the task that has the id is unchanged.
+ */
+export class TaskIdTaken extends Schema.TaggedError<TaskIdTaken>()("TaskIdTaken", {
+  taskId: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId}: another task already has this id`
+  }
+}
+
 /** `list` was given a cursor that is not one a page of this store gave (a client's typing, another store's). */
 export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", {
   cursor: Schema.String

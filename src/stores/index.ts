@@ -1,4 +1,4 @@
-export { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError } from "./errors.ts"
+export { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError, TaskIdTaken } from "./errors.ts"
 export * as FileStorageBackend from "./file/FileStorageBackend.ts"
 export * as MemoryProgressStore from "./memory/MemoryProgressStore.ts"
 export * as MemorySnapshotStore from "./memory/MemorySnapshotStore.ts"

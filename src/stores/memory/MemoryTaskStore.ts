@@ -3,7 +3,7 @@
  * synchronous step, so no two operations interleave and a fenced write is checked and applied atomically.
  */
 import { Clock, Deferred, Effect, Exit, Layer, Option, Queue, Stream } from "effect"
-import { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError } from "../errors.ts"
+import { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, TaskIdTaken } from "../errors.ts"
 import { isTerminal, type SuspendReason, type TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
@@ -170,9 +170,7 @@ export const make = Effect.sync(() => {
     atNow((now) => {
       const existing = task.idempotencyKey === undefined ? undefined : byIdempotencyKey.get(task.idempotencyKey)
       if (existing !== undefined) return Effect.succeed(tasks.get(existing.id) ?? existing)
-      if (tasks.has(task.id)) {
-        return Effect.fail(new StoreError({ operation: "create", cause: new Error(`task ${task.id} already exists`) }))
-      }
+      if (tasks.has(task.id)) return Effect.fail(new TaskIdTaken({ taskId: task.id }))
       const lease = task.lease
       // Created already claimed, as `claim` would leave it: built in one literal, the common case in a runtime.
       const record: MutableRecord =

@@ -2,7 +2,7 @@
 import { assert } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import { TestClock } from "effect/testing"
-import type { StoreError } from "../../stores/errors.ts"
+import { type StoreError, TaskIdTaken } from "../../stores/errors.ts"
 import type { TaskRecord } from "../../stores/TaskRecord.ts"
 import { type NewTask, TaskStore } from "../../stores/TaskStore.ts"
 import type { SuiteTest } from "../taskStoreSuite.ts"
@@ -29,13 +29,74 @@ export const createTests = (test: SuiteTest): void => {
   )
 
   test(
-    "refuses a second task with an existing id and keeps the first",
+    "refuses a second task with an existing id with TaskIdTaken, pending or claimed, and keeps the first",
     Effect.gen(function* () {
       const store = yield* TaskStore
-      yield* store.create({ id: "dup", name: "job", input: 1 })
-      const error = yield* Effect.flip(store.create({ id: "dup", name: "other", input: 2 }))
-      assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "create"])
-      assert.deepStrictEqual(Option.getOrThrow(yield* store.get("dup")).input, 1)
+      const first = yield* store.create({ id: "dup", name: "job", input: 1 })
+      const lease = { owner: "w", expiresAt: 10_000 }
+      for (const again of [
+        { id: "dup", name: "other", input: 2 },
+        { id: "dup", name: "other", input: 2, lease },
+        { id: "dup", name: "other", input: 2, idempotencyKey: "new" }
+      ] satisfies ReadonlyArray<NewTask>) {
+        assert.deepStrictEqual(yield* Effect.flip(store.create(again)), new TaskIdTaken({ taskId: "dup" }))
+      }
+      assert.deepStrictEqual(yield* store.get("dup"), Option.some(first))
+      // the refused create's key holds no task: the next create with it creates its own
+      assert.strictEqual(
+        (yield* store.create({ id: "fresh", name: "job", input: 3, idempotencyKey: "new" })).id,
+        "fresh"
+      )
+    })
+  )
+
+  test(
+    "returns the task holding an idempotency key, unchanged, even to a create whose id is taken",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const keyed = yield* store.create({ id: "k1", name: "job", input: 1, idempotencyKey: "key" })
+      yield* store.create({ id: "other", name: "job", input: 2 })
+      const again = yield* store.create({ id: "other", name: "job", input: 3, idempotencyKey: "key" })
+      assert.deepStrictEqual(again, keyed)
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.get("other")).input, 2)
+    })
+  )
+
+  test(
+    "refuses, among concurrent creates, only those whose id a stored task has, with TaskIdTaken",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const taken = yield* store.create({ id: "taken", name: "job", input: 0 })
+      const lease = { owner: "w", expiresAt: 10_000 }
+      const creates: ReadonlyArray<NewTask> = [
+        { id: "a", name: "job", input: 1 },
+        { id: "taken", name: "job", input: 2 },
+        { id: "b", name: "job", input: 3, lease },
+        { id: "taken", name: "job", input: 4, lease },
+        { id: "taken", name: "job", input: 5, idempotencyKey: "unused" },
+        { id: "c", name: "job", input: 6, idempotencyKey: "c" }
+      ]
+      const outcomes = yield* Effect.all(
+        creates.map((task) => Effect.exit(store.create(task))),
+        {
+          concurrency: "unbounded"
+        }
+      )
+      assert.deepStrictEqual(
+        outcomes.map((outcome) =>
+          Exit.isSuccess(outcome) ? outcome.value.id : Option.getOrThrow(Exit.findErrorOption(outcome))
+        ),
+        [
+          "a",
+          new TaskIdTaken({ taskId: "taken" }),
+          "b",
+          new TaskIdTaken({ taskId: "taken" }),
+          new TaskIdTaken({ taskId: "taken" }),
+          "c"
+        ]
+      )
+      assert.deepStrictEqual(yield* store.get("taken"), Option.some(taken))
+      assert.strictEqual((yield* store.list({})).items.length, 4)
     })
   )
 
@@ -216,8 +277,10 @@ export const createTests = (test: SuiteTest): void => {
         outcomes.map((outcome) => (Exit.isSuccess(outcome) ? outcome.value.id : "refused")),
         ["a", "dup", "refused", "b"]
       )
-      const error = Option.getOrThrow(Exit.findErrorOption(outcomes[2] as Exit.Exit<TaskRecord, StoreError>))
-      assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "create"])
+      const error = Option.getOrThrow(
+        Exit.findErrorOption(outcomes[2] as Exit.Exit<TaskRecord, StoreError | TaskIdTaken>)
+      )
+      assert.deepStrictEqual(error, new TaskIdTaken({ taskId: "dup" }))
       assert.strictEqual(Option.getOrThrow(yield* store.get("dup")).name, "first")
       assert.strictEqual((yield* store.list({})).items.length, 3)
     })

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { sql } from "drizzle-orm"
 import { Effect, Exit, type Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
-import type { StoreError } from "../../../src/stores/errors.ts"
+import { type StoreError, TaskIdTaken } from "../../../src/stores/errors.ts"
 import { Db, execute } from "../../../src/stores/postgres/Db.ts"
 import { Driver } from "../../../src/stores/postgres/Driver.ts"
 import { attempt } from "../../../src/stores/postgres/internal/attempt.ts"
@@ -39,13 +39,12 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
     )
 
     test(
-      "fails a create with an id already used with StoreError and keeps the first task",
+      "fails a create with an id already used with TaskIdTaken and keeps the first task",
       Effect.gen(function* () {
         const store = yield* TaskStore
         yield* store.create({ id: "dup", name: "first", input: 1 })
         const error = yield* Effect.flip(store.create({ id: "dup", name: "second", input: 2 }))
-        assert.strictEqual(error._tag, "StoreError")
-        assert.strictEqual(error.operation, "create")
+        assert.deepStrictEqual(error, new TaskIdTaken({ taskId: "dup" }))
         assert.strictEqual(Option.getOrThrow(yield* store.get("dup")).name, "first")
       })
     )

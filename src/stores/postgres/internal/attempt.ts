@@ -96,9 +96,9 @@ const transientRetry = {
  * before its commit was rolled back, and runs once). For most statements that is harmless: `finish` finds its token
  * spent and fails with `LeaseLost` (the driver then reads the outcome it recorded), a heartbeat or a state `put`
  * writes the same again, `putStep` and `receiveSignal` keep the first value, `create` with an idempotency key
- * returns the task it created. Some show it: `create` without a key fails on its own id (StoreError, yet the task
- * exists), `claim` returns `None` and leaves the task `running` under this owner until its lease expires (or
- * `recover`), `compareAndSet` reports a conflict with its own write (so `modify` applies its function again), and
+ * returns the task it created. Some show it: `create` without a key fails on its own id with `TaskIdTaken` (yet the
+ * task it asked for exists), `claim` returns `None` and leaves the task `running` under this owner until its lease
+ * expires (or `recover`), `compareAndSet` reports a conflict with its own write (so `modify` applies its function again), and
  * `sendSignal`, `appendLogs` and a snapshot `save` add their row twice.
  */
 export const attempt = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StoreError> =>

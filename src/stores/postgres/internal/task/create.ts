@@ -5,7 +5,7 @@
  */
 import { eq, type SQL, sql } from "drizzle-orm"
 import { Clock, Effect, Exit, Option } from "effect"
-import { StoreError } from "../../../errors.ts"
+import { type StoreError, TaskIdTaken } from "../../../errors.ts"
 import type { TaskRecord } from "../../../TaskRecord.ts"
 import type { NewTask } from "../../../TaskStore.ts"
 import { tasks } from "../../schema.ts"
@@ -33,12 +33,6 @@ const creationRow = ({ task, now }: Creation) => ({
   owner: task.lease?.owner,
   expires_at: task.lease?.expiresAt
 })
-
-const notInserted = (task: NewTask) =>
-  new StoreError({
-    operation: "create",
-    cause: new Error(`task ${task.id}: not inserted (its id is taken), and no task holds its idempotency key`)
-  })
 
 export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTime }: TaskContext) =>
   Effect.gen(function* () {
@@ -169,7 +163,8 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         )
         if (Option.isSome(existing)) return existing.value
       }
-      return yield* notInserted(task)
+      // not inserted, and no task holds its key: the id is taken (the only other unique column)
+      return yield* new TaskIdTaken({ taskId: task.id })
     })
 
     /**
@@ -180,7 +175,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
     const createBatch = Effect.fnUntraced(function* (batch: ReadonlyArray<Creation>) {
       const rows = yield* insertBatchStatement({ rows: JSON.stringify(batch.map(creationRow)) })
       yield* notifiedPerDueTime(rows, (row) => row.status === "pending")
-      const outcomes: Array<Exit.Exit<TaskRecord, StoreError> | undefined> = batch.map(() => undefined)
+      const outcomes: Array<Exit.Exit<TaskRecord, StoreError | TaskIdTaken> | undefined> = batch.map(() => undefined)
       // A row is the task of the first creation of its id and key: of two creations of one id, the database inserted
       // the first and skipped the other.
       const byId = new Map<unknown, Array<number>>()
@@ -205,7 +200,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         ({ task }, i) =>
           outcomes[i] ??
           (task.idempotencyKey === undefined ? undefined : existing.get(task.idempotencyKey)) ??
-          Exit.fail(notInserted(task))
+          Exit.fail(new TaskIdTaken({ taskId: task.id }))
       )
     })
 
