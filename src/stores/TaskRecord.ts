@@ -2,7 +2,7 @@
  * What a store keeps about one task: its identity, encoded input, status, attempt, timing, outcome and lease.
  * The same Schema decodes rows read back from any store, so a corrupt row is an error, never a silent value.
  */
-import { Schema } from "effect"
+import { Schema, Struct } from "effect"
 
 /** The lifecycle states of a task. */
 export const TaskStatus = Schema.Literals(["pending", "running", "suspended", "completed", "failed", "cancelled"])
@@ -53,3 +53,7 @@ export const TaskRecord = Schema.Struct({
   finishedAt: Schema.optionalKey(Schema.Number)
 })
 export type TaskRecord = typeof TaskRecord.Type
+
+/** A task without its input and output, which may be large: what a listing shows (`TaskStore.listSummaries`). */
+export const TaskSummary = TaskRecord.mapFields(Struct.omit(["input", "output"]))
+export type TaskSummary = typeof TaskSummary.Type

@@ -5,7 +5,7 @@
  */
 import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
 import type { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError, TaskIdTaken } from "./errors.ts"
-import type { StoredError, SuspendReason, TaskRecord, TaskStatus } from "./TaskRecord.ts"
+import type { StoredError, SuspendReason, TaskRecord, TaskStatus, TaskSummary } from "./TaskRecord.ts"
 
 /** What `create` needs; the store fills in status, attempt, token and times. */
 export interface NewTask {
@@ -71,6 +71,12 @@ export interface TaskPage {
   readonly nextCursor: string | undefined
 }
 
+/** One page of `listSummaries`: the tasks of a `TaskPage`, without their input and output. */
+export interface TaskSummaryPage {
+  readonly items: ReadonlyArray<TaskSummary>
+  readonly nextCursor: string | undefined
+}
+
 export class TaskStore extends Context.Service<
   TaskStore,
   {
@@ -81,6 +87,11 @@ export class TaskStore extends Context.Service<
     readonly create: (task: NewTask) => Effect.Effect<TaskRecord, StoreError | TaskIdTaken>
     readonly get: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     readonly list: (query: TaskQuery) => Effect.Effect<TaskPage, StoreError | InvalidCursor>
+    /**
+     * The page `list` gives (same filters, same cursors), each task without its input and output, which are not read:
+     * a listing of large tasks costs what their other fields do.
+     */
+    readonly listSummaries: (query: TaskQuery) => Effect.Effect<TaskSummaryPage, StoreError | InvalidCursor>
     /**
      * Takes a runnable task to `running` under a new lease and a new, larger fencing token: `pending` (no `runAt`,
      * or one passed), `suspended` with `runAt` passed, or `running` with its lease expired (its worker died; the

@@ -229,6 +229,12 @@ export const make = Effect.sync(() => {
       })
     })
 
+  const listSummaries = (query: TaskQuery) =>
+    Effect.map(list(query), (page) => ({
+      items: page.items.map(({ input: _input, output: _output, ...summary }) => summary),
+      nextCursor: page.nextCursor
+    }))
+
   const liveLeases = (task: TaskRecord, now: number) => {
     let count = 0
     for (const other of tasks.values()) {
@@ -393,6 +399,7 @@ export const make = Effect.sync(() => {
     create,
     get,
     list,
+    listSummaries,
     claim,
     awaitWork,
     listRunnable,

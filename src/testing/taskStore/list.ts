@@ -1,8 +1,9 @@
-/** Listing tasks: filters, pages and cursors. */
+/** Listing tasks, whole or as summaries: filters, pages and cursors. */
 import { assert } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { TaskStore } from "../../stores/TaskStore.ts"
+import type { TaskRecord, TaskSummary } from "../../stores/TaskRecord.ts"
+import { type TaskQuery, TaskStore } from "../../stores/TaskStore.ts"
 import type { SuiteTest } from "../taskStoreSuite.ts"
 
 export const listTests = (test: SuiteTest): void => {
@@ -45,7 +46,69 @@ export const listTests = (test: SuiteTest): void => {
       for (const cursor of ["not-a-cursor", `${"9".repeat(25)}:t`]) {
         const error = yield* Effect.flip(store.list({ cursor }))
         assert.strictEqual(error._tag, "InvalidCursor")
+        const summaries = yield* Effect.flip(store.listSummaries({ cursor }))
+        assert.strictEqual(summaries._tag, "InvalidCursor")
       }
+    })
+  )
+
+  test(
+    "lists summaries as it lists tasks, each without its input and output, with the same filters and cursors",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const lease = { owner: "w", expiresAt: 10_000 }
+      const big = "x".repeat(100_000)
+      for (let i = 0; i < 6; i++) {
+        yield* TestClock.adjust(10)
+        yield* store.create({ id: `t${i}`, name: "job", input: { big, i }, sessionId: i < 3 ? "s1" : "s2" })
+      }
+      const done = Option.getOrThrow(yield* store.claim("t0", lease))
+      yield* store.finish("t0", done.fencingToken, { _tag: "Completed", output: { big } })
+      const failed = Option.getOrThrow(yield* store.claim("t1", lease))
+      yield* store.finish("t1", failed.fencingToken, { _tag: "Failed", error: { tag: "Boom", message: "kaput" } })
+      const waiting = Option.getOrThrow(yield* store.claim("t2", lease))
+      yield* store.finish("t2", waiting.fencingToken, {
+        _tag: "Suspended",
+        reason: { _tag: "WaitingForSignal", signal: "go" }
+      })
+      yield* store.claim("t3", lease)
+
+      const summaryOf = ({ input: _input, output: _output, ...summary }: TaskRecord): TaskSummary => summary
+      for (const query of [
+        {},
+        { status: "failed" },
+        { sessionId: "s2" },
+        { name: "other" }
+      ] satisfies ReadonlyArray<TaskQuery>) {
+        const summaries = yield* store.listSummaries(query)
+        assert.deepStrictEqual(summaries, {
+          items: (yield* store.list(query)).items.map(summaryOf),
+          nextCursor: undefined
+        })
+        for (const item of summaries.items) {
+          assert.notProperty(item, "input")
+          assert.notProperty(item, "output")
+        }
+      }
+      const [completed, withError, suspended] = (yield* store.listSummaries({ limit: 3 })).items
+      assert.strictEqual(completed?.status, "completed")
+      assert.deepStrictEqual(withError?.error, { tag: "Boom", message: "kaput" })
+      assert.deepStrictEqual(suspended?.suspendReason, { _tag: "WaitingForSignal", signal: "go" })
+
+      // pages, and cursors taken from either listing
+      const first = yield* store.listSummaries({ limit: 4 })
+      assert.deepStrictEqual(
+        first.items.map((task) => task.id),
+        ["t0", "t1", "t2", "t3"]
+      )
+      const second = yield* store.listSummaries({ limit: 4, cursor: first.nextCursor })
+      assert.deepStrictEqual(
+        second.items.map((task) => task.id),
+        ["t4", "t5"]
+      )
+      assert.strictEqual(second.nextCursor, undefined)
+      const fromList = yield* store.list({ limit: 4 })
+      assert.deepStrictEqual(yield* store.listSummaries({ limit: 4, cursor: fromList.nextCursor }), second)
     })
   )
 }

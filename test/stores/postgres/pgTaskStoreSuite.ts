@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { sql } from "drizzle-orm"
+import type { SelectedFields } from "drizzle-orm/pg-core"
 import { Effect, Exit, type Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { type StoreError, TaskIdTaken } from "../../../src/stores/errors.ts"
@@ -80,6 +81,37 @@ export const pgTaskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore |
           [...ids]
         )
       })
+    )
+
+    test(
+      "lists summaries without selecting input or output",
+      Effect.gen(function* () {
+        const db = yield* Db
+        // the columns of each query built on the Db
+        const selected: Array<Array<string>> = []
+        const watched = new Proxy(db, {
+          get: (target, key, receiver) =>
+            key === "select"
+              ? (fields: SelectedFields) => {
+                  selected.push(Object.keys(fields))
+                  return target.select(fields)
+                }
+              : Reflect.get(target, key, receiver)
+        })
+        const store = yield* PgTaskStore.make.pipe(Effect.provideService(Db, watched))
+        yield* store.create({ id: "t", name: "job", input: { big: "x".repeat(1000) } })
+        selected.length = 0 // the statements the store prepared when it was made
+        assert.deepStrictEqual(
+          (yield* store.listSummaries({})).items.map((task) => task.id),
+          ["t"]
+        )
+        assert.strictEqual(selected.length, 1)
+        assert.notInclude(selected[0], "input")
+        assert.notInclude(selected[0], "output")
+        assert.include(selected[0], "error", "the other jsonb columns are read")
+        yield* store.list({})
+        assert.includeMembers(selected[1] ?? [], ["input", "output"], "list reads them")
+      }).pipe(Effect.scoped)
     )
 
     test(

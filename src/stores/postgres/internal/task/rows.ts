@@ -3,7 +3,7 @@
  * becomes a `TaskRecord`, and how JSON values and placeholders are written into a statement.
  */
 import { getTableColumns, type SQL, type SQLWrapper, sql } from "drizzle-orm"
-import { Effect, Schema } from "effect"
+import { Effect, Schema, Struct } from "effect"
 import { StoreError } from "../../../errors.ts"
 import { StoredError, SuspendReason, TaskRecord } from "../../../TaskRecord.ts"
 import type { Rows } from "../../Driver.ts"
@@ -38,7 +38,10 @@ export const returnedNamed = named()
 export const returnedWaking = (inStatement: boolean, when?: SQL) =>
   inStatement ? named({ notified: notifyWork(tasks.runAt, when) }) : returnedNamed
 
-/** A row as the drivers return it, decoded to a `TaskRecord` (after its null columns are dropped). */
+/** The same columns without `input` and `output`, for a listing of summaries (`TaskSummary`). */
+export const returnedSummary = Struct.omit(returned, ["input", "output"])
+
+/** A row as the drivers return it, jsonb as text, decoded to a `TaskRecord`. */
 const TaskRow = Schema.Struct({
   ...TaskRecord.fields,
   input: Schema.fromJsonString(Schema.Json),
@@ -46,13 +49,19 @@ const TaskRow = Schema.Struct({
   error: Schema.optionalKey(Schema.fromJsonString(StoredError)),
   suspendReason: Schema.optionalKey(Schema.fromJsonString(SuspendReason))
 })
-const decodeRow = Schema.decodeUnknownEffect(TaskRow)
+const SummaryRow = TaskRow.mapFields(Struct.omit(["input", "output"]))
 
-export const toRecord = (operation: string) => (row: Record<string, unknown>) => {
-  const present: Record<string, unknown> = {}
-  for (const key in row) if (row[key] !== null) present[key] = row[key]
-  return Effect.mapError(decodeRow(present), (cause) => new StoreError({ operation, cause }))
+/** Decodes a row with `schema` once its null columns are dropped (SQL NULL is an absent field); a failure is a `StoreError`. */
+const decoder = <A>(schema: Schema.Decoder<A>) => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  return (operation: string) => (row: Record<string, unknown>) => {
+    const present: Record<string, unknown> = {}
+    for (const key in row) if (row[key] !== null) present[key] = row[key]
+    return Effect.mapError(decode(present), (cause) => new StoreError({ operation, cause }))
+  }
 }
+export const toRecord = decoder(TaskRow)
+export const toSummary = decoder(SummaryRow)
 
 export const firstRecord = (operation: string) => (rows: Rows) =>
   rows.length === 0 ? Effect.succeedNone : Effect.asSome(toRecord(operation)(rows[0] as Record<string, unknown>))
