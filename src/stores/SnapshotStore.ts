@@ -5,7 +5,7 @@
  * stored with a SHA-256 checksum of its content, and every read that returns one checks it first: a damaged snapshot
  * is `SnapshotCorrupted`, never data.
  */
-import { Context, Effect, type Option, Schema } from "effect"
+import { Context, Effect, type Option, Schema, Struct } from "effect"
 import type { StoreError } from "./errors.ts"
 
 /** The task and version a forked snapshot was copied from. */
@@ -27,6 +27,14 @@ export const SnapshotRecord = Schema.Struct({
 })
 export type SnapshotRecord = typeof SnapshotRecord.Type
 
+/** A snapshot as `listSummaries` gives it: every field but its data, and the size of that data. */
+export const SnapshotSummary = SnapshotRecord.mapFields((fields) => ({
+  ...Struct.omit(fields, ["data"]),
+  /** The size of its data as UTF-8 JSON text (`JSON.stringify`), in bytes: the measure a snapshot size limit takes. */
+  dataSizeBytes: Schema.Number
+}))
+export type SnapshotSummary = typeof SnapshotSummary.Type
+
 /** What `save` needs; the store assigns the id, the version and the time. */
 export interface NewSnapshot {
   readonly taskId: string
@@ -45,6 +53,12 @@ export interface SnapshotQuery {
 /** One page of snapshots, newest first; pass `nextBefore` as `before` to read the next page. */
 export interface SnapshotRecordPage {
   readonly items: ReadonlyArray<SnapshotRecord>
+  readonly nextBefore: number | undefined
+}
+
+/** One page of `listSummaries`, newest first, as `SnapshotRecordPage` pages. */
+export interface SnapshotSummaryPage {
+  readonly items: ReadonlyArray<SnapshotSummary>
   readonly nextBefore: number | undefined
 }
 
@@ -97,6 +111,24 @@ const sortKeys = (_key: string, value: unknown): unknown => {
   const sorted: Record<string, unknown> = Object.create(null)
   for (const key of Object.keys(object).sort()) sorted[key] = object[key]
   return sorted
+}
+
+/**
+ * The size of `text` in bytes once encoded as UTF-8, counted without encoding it (a lone surrogate counts as the
+ * three bytes of U+FFFD, as `TextEncoder` writes it).
+ */
+export const utf8Length = (text: string): number => {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x80) bytes += 1
+    else if (code < 0x800) bytes += 2
+    else if (code >= 0xd800 && code < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4
+      i++
+    } else bytes += 3
+  }
+  return bytes
 }
 
 /**
@@ -191,6 +223,12 @@ export class SnapshotStore extends Context.Service<
       taskId: string,
       query: SnapshotQuery
     ) => Effect.Effect<SnapshotRecordPage, SnapshotCorrupted | StoreError>
+    /**
+     * The page `list` gives (same paging), each snapshot without its data but with the data's size, read from where
+     * the store keeps it: a page of large snapshots costs what their other fields do. Unchecked (the checksum covers
+     * the data, which is not read): `get` checks the snapshot it returns.
+     */
+    readonly listSummaries: (taskId: string, query: SnapshotQuery) => Effect.Effect<SnapshotSummaryPage, StoreError>
     /** Every checkpoint of the task that is still stored, newest first. */
     readonly checkpoints: (
       taskId: string

@@ -15,6 +15,7 @@ export type {
   SnapshotPruneOptions,
   SnapshotQuery,
   SnapshotRecordPage,
+  SnapshotSummaryPage,
   StoredSnapshot
 } from "./SnapshotStore.ts"
 export {
@@ -23,6 +24,7 @@ export {
   SnapshotOrigin,
   SnapshotRecord,
   SnapshotStore,
+  SnapshotSummary,
   snapshotChecksum,
   verifySnapshot
 } from "./SnapshotStore.ts"

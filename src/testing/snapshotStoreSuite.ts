@@ -4,7 +4,7 @@
  * also checks that every read refuses a damaged snapshot with `SnapshotCorrupted`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, type Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { SnapshotStore } from "../stores/SnapshotStore.ts"
 import { type CorruptSnapshot, snapshotIntegritySuite } from "./snapshotIntegritySuite.ts"
@@ -37,6 +37,7 @@ export const yieldingSnapshotStore = <E, R>(
         latest: (taskId) => around(inner.latest(taskId)),
         get: (taskId, version) => around(inner.get(taskId, version)),
         list: (taskId, query) => around(inner.list(taskId, query)),
+        listSummaries: (taskId, query) => around(inner.listSummaries(taskId, query)),
         checkpoints: (taskId) => around(inner.checkpoints(taskId)),
         prune: (taskId, options) => around(inner.prune(taskId, options)),
         fork: (from, toTaskId) => around(inner.fork(from, toTaskId))
@@ -148,6 +149,45 @@ export const snapshotStoreSuite = <E, R = never>(
         assert.strictEqual(third.nextBefore, undefined)
         const empty = yield* store.list("nobody", { limit: 10 })
         assert.deepStrictEqual(empty, { items: [], nextBefore: undefined })
+      })
+    )
+
+    test(
+      "lists summaries as it lists snapshots, each without its data and with the size of its UTF-8 JSON text",
+      Effect.gen(function* () {
+        const store = yield* SnapshotStore
+        const values: ReadonlyArray<Schema.Json> = [
+          { step: 3 },
+          { b: [1, 2.5, 1e21, -0.001], a: "é ü 😀 中", nested: { z: null, y: true } },
+          "x".repeat(100_000),
+          [],
+          'line\nbreak "quoted" \u0001'
+        ]
+        for (const [i, data] of values.entries()) {
+          yield* store.save({ taskId: "sized", data, checkpoint: i === 1, dataVersion: i === 2 ? 7 : undefined })
+        }
+        yield* store.fork({ taskId: "sized", version: 2 }, "copy")
+        const utf8 = new TextEncoder()
+        for (const [taskId, query] of [
+          ["sized", { limit: 10 }],
+          ["sized", { limit: 2, before: 4 }],
+          ["copy", { limit: 10 }],
+          ["nobody", { limit: 10 }]
+        ] as const) {
+          const page = yield* store.list(taskId, query)
+          const summaries = yield* store.listSummaries(taskId, query)
+          assert.deepStrictEqual(summaries, {
+            items: page.items.map(({ data, ...summary }) => ({
+              ...summary,
+              dataSizeBytes: utf8.encode(JSON.stringify(data)).length
+            })),
+            nextBefore: page.nextBefore
+          })
+          for (const item of summaries.items) assert.notProperty(item, "data")
+        }
+        const copied = (yield* store.listSummaries("copy", { limit: 1 })).items[0]
+        assert.deepStrictEqual(copied?.origin, { taskId: "sized", version: 2 })
+        assert.strictEqual(copied?.dataSizeBytes, utf8.encode(JSON.stringify(values[1])).length)
       })
     )
 

@@ -15,8 +15,10 @@ import {
   type SnapshotRecord,
   type SnapshotRecordPage,
   SnapshotStore,
+  type SnapshotSummaryPage,
   type StoredSnapshot,
   snapshotChecksum,
+  utf8Length,
   verifySnapshot
 } from "../SnapshotStore.ts"
 
@@ -140,17 +142,28 @@ export const make = Effect.sync(() => {
   const get = (taskId: string, version: number) =>
     Effect.suspend(() => optionally(histories.get(taskId)?.byVersion.get(version)))
 
+  /** The rows of one page, newest first, and the `before` of the next. */
+  const pageOf = (taskId: string, query: SnapshotQuery) => {
+    const history = histories.get(taskId)
+    if (history === undefined) return { rows: [], nextBefore: undefined }
+    const limit = Math.max(1, Math.min(Math.floor(query.limit), 1000))
+    const end = query.before === undefined ? history.versions.length : lowerBound(history.versions, query.before)
+    const start = Math.max(0, end - limit)
+    const rows = history.versions.slice(start, end).reverse()
+    const last = rows.at(-1)
+    return { rows, nextBefore: start > 0 && last !== undefined ? last.snapshot.version : undefined }
+  }
+
   const list = (taskId: string, query: SnapshotQuery) =>
     Effect.suspend((): Effect.Effect<SnapshotRecordPage, SnapshotCorrupted> => {
-      const history = histories.get(taskId)
-      if (history === undefined) return Effect.succeed({ items: [], nextBefore: undefined })
-      const limit = Math.max(1, Math.min(Math.floor(query.limit), 1000))
-      const end = query.before === undefined ? history.versions.length : lowerBound(history.versions, query.before)
-      const start = Math.max(0, end - limit)
-      const rows = history.versions.slice(start, end).reverse()
-      const last = rows.at(-1)
-      const nextBefore = start > 0 && last !== undefined ? last.snapshot.version : undefined
+      const { rows, nextBefore } = pageOf(taskId, query)
       return Effect.map(Effect.forEach(rows, read), (items) => ({ items, nextBefore }))
+    })
+
+  const listSummaries = (taskId: string, query: SnapshotQuery) =>
+    Effect.sync((): SnapshotSummaryPage => {
+      const { rows, nextBefore } = pageOf(taskId, query)
+      return { items: rows.map((row) => ({ ...row.snapshot, dataSizeBytes: utf8Length(row.data) })), nextBefore }
     })
 
   const checkpoints = (taskId: string) =>
@@ -187,7 +200,7 @@ export const make = Effect.sync(() => {
       })
     )
 
-  const store = SnapshotStore.of({ save, latest, get, list, checkpoints, prune, fork })
+  const store = SnapshotStore.of({ save, latest, get, list, listSummaries, checkpoints, prune, fork })
   rowsOf.set(store, histories)
   return store
 })

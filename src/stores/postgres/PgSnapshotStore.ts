@@ -5,7 +5,8 @@
  * The same INSERT computes the row's checksum (`sha256()` over the text `snapshotChecksum` hashes, with the version
  * it assigns), and every read checks it in JavaScript before it returns the row.
  */
-import { and, desc, eq, getTableColumns, lt, type SQL, sql } from "drizzle-orm"
+import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm"
+import type { PgSelect } from "drizzle-orm/pg-core"
 import { Clock, Effect, Layer, Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import {
@@ -19,72 +20,18 @@ import {
   type SnapshotRecord,
   type SnapshotRecordPage,
   SnapshotStore,
+  type SnapshotSummaryPage,
   snapshotChecksum,
-  snapshotChecksumHead,
-  verifySnapshot
+  snapshotChecksumHead
 } from "../SnapshotStore.ts"
 import { Db } from "./Db.ts"
 import { attempt } from "./internal/attempt.ts"
+import { firstRecord, returned, summarized, toRecord, toSummary, toWritten } from "./internal/snapshotRows.ts"
 import { snapshots } from "./schema.ts"
-
-/** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */
-const returned = { ...getTableColumns(snapshots), data: sql<string>`${snapshots.data}::text` }
-
-/** A row as the drivers return it; SQL NULL marks the optional fields a snapshot does not have. */
-const SnapshotRow = Schema.Struct({
-  id: Schema.String,
-  taskId: Schema.String,
-  version: Schema.Number,
-  data: Schema.fromJsonString(Schema.Json),
-  checkpoint: Schema.Boolean,
-  createdAt: Schema.Number,
-  dataVersion: Schema.NullOr(Schema.Number),
-  originTaskId: Schema.NullOr(Schema.String),
-  originVersion: Schema.NullOr(Schema.Number),
-  checksum: Schema.NullOr(Schema.String)
-})
-const decodeRow = Schema.decodeUnknownEffect(SnapshotRow)
-
-/** A row as the record it holds and the checksum stored with it (`null` on a row older than migration 0006). */
-const toStored = (operation: string) => (row: unknown) =>
-  decodeRow(row).pipe(
-    Effect.map(({ dataVersion, originTaskId, originVersion, checksum, ...record }) => ({
-      record: {
-        ...record,
-        ...(dataVersion === null ? {} : { dataVersion }),
-        ...(originTaskId === null || originVersion === null
-          ? {}
-          : { origin: { taskId: originTaskId, version: originVersion } })
-      } satisfies SnapshotRecord,
-      checksum
-    })),
-    Effect.mapError((cause) => new StoreError({ operation, cause }))
-  )
-
-/** A row as a snapshot, unchecked: for the rows a write returns, whose checksum it has just computed. */
-const toWritten =
-  (operation: string) =>
-  (row: unknown): Effect.Effect<SnapshotRecord, StoreError> =>
-    Effect.map(toStored(operation)(row), ({ record }) => record)
-
-/** A row as a snapshot, once its checksum matches. A row written before migration 0006 has none, and is not checked. */
-const toRecord =
-  (operation: string) =>
-  (row: unknown): Effect.Effect<SnapshotRecord, SnapshotCorrupted | StoreError> =>
-    Effect.flatMap(toStored(operation)(row), ({ record, checksum }) =>
-      checksum === null
-        ? Effect.succeed(record)
-        : Effect.as(verifySnapshot(record, canonicalJson(record.data), checksum), record)
-    )
-
-const firstRecord = (operation: string) => (rows: ReadonlyArray<unknown>) =>
-  rows.length === 0 ? Effect.succeedNone : Effect.asSome(toRecord(operation)(rows[0]))
 
 const CountRow = Schema.Struct({ count: Schema.Number })
 const decodeCount = Schema.decodeUnknownEffect(CountRow)
 
-// cast from text, so that neither driver re-encodes the JSON text it is given
-const jsonb = (name: string): SQL => sql`${sql.placeholder(name)}::text::jsonb`
 // a parameter of raw SQL with its type written out: no column next to it tells the server what it is
 const typed = (name: string, type: string): SQL => sql`${sql.placeholder(name)}::${sql.raw(type)}`
 
@@ -115,7 +62,7 @@ export const make = Effect.gen(function* () {
       sql`select ${typed("taskId", "text")}, next.version, ${typed("id", "uuid")}, given.data::jsonb,
         ${typed("checkpoint", "boolean")}, ${typed("now", "bigint")}, ${typed("dataVersion", "integer")}, null, null,
         encode(sha256(convert_to(${typed("head", "text")} || given.data || ',' || next.version::text || ']', 'UTF8')),
-          'hex')
+          'hex'), octet_length(given.data)
         from (select ${typed("data", "text")} as data) as given,
           (select coalesce(max(${snapshots.version}), 0) + 1 as version from ${snapshots}
             where ${snapshots.taskId} = ${typed("taskId", "text")}) as next`
@@ -139,13 +86,17 @@ export const make = Effect.gen(function* () {
     .where(and(ofTask, eq(snapshots.version, sql.placeholder("version"))))
     .prepare("waypoint_snapshots_get")
 
-  const listStatement = db
-    .select(returned)
-    .from(snapshots)
-    .where(and(ofTask, lt(snapshots.version, typed("before", "bigint"))))
-    .orderBy(desc(snapshots.version))
-    .limit(sql.placeholder("limit"))
-    .prepare("waypoint_snapshots_list")
+  /** One page of a task's snapshots, newest first, below the version `before`. */
+  const pageOf = <Q extends PgSelect>(query: Q) =>
+    query
+      .where(and(ofTask, lt(snapshots.version, typed("before", "bigint"))))
+      .orderBy(desc(snapshots.version))
+      .limit(sql.placeholder("limit"))
+  const listStatement = pageOf(db.select(returned).from(snapshots).$dynamic()).prepare("waypoint_snapshots_list")
+  // the data is not selected: a page of large snapshots reads what their other columns weigh
+  const listSummariesStatement = pageOf(db.select(summarized).from(snapshots).$dynamic()).prepare(
+    "waypoint_snapshots_list_summaries"
+  )
 
   // `where checkpoint` as written in the partial index's predicate, so that the planner can use it
   const checkpointsStatement = db
@@ -178,9 +129,11 @@ export const make = Effect.gen(function* () {
   const forkStatement = db
     .insert(snapshots)
     .select(
-      sql`select ${typed("toTaskId", "text")}, 1, ${typed("id", "uuid")}, ${jsonb("data")},
+      sql`select ${typed("toTaskId", "text")}, 1, ${typed("id", "uuid")}, given.data::jsonb,
         ${typed("checkpoint", "boolean")}, ${typed("now", "bigint")}, ${typed("dataVersion", "integer")},
-        ${typed("fromTaskId", "text")}, ${typed("fromVersion", "integer")}, ${typed("checksum", "text")}
+        ${typed("fromTaskId", "text")}, ${typed("fromVersion", "integer")}, ${typed("checksum", "text")},
+        octet_length(given.data)
+        from (select ${typed("data", "text")} as data) as given
         where not exists (select from ${snapshots} where ${snapshots.taskId} = ${typed("toTaskId", "text")})`
     )
     .onConflictDoNothing({ target: [snapshots.taskId, snapshots.version] })
@@ -231,18 +184,37 @@ export const make = Effect.gen(function* () {
           firstRecord("get")
         )
 
+  /** A page of `statement`'s rows, each decoded by `decode`. */
+  const page = <A extends { readonly version: number }, E>(
+    operation: string,
+    statement: { readonly execute: (values: Record<string, unknown>) => PromiseLike<ReadonlyArray<unknown>> },
+    decode: (row: unknown) => Effect.Effect<A, E>,
+    taskId: string,
+    query: SnapshotQuery
+  ) =>
+    Effect.gen(function* () {
+      const limit = Math.max(1, Math.min(Math.floor(query.limit), 1000)) || 1
+      // versions are whole numbers: below `before` is below its ceiling (and below NaN is nothing, as in memory)
+      const ceiling = query.before === undefined ? noUpperBound : Math.ceil(query.before)
+      const before = Number.isNaN(ceiling) ? 0 : Math.max(-noUpperBound, Math.min(ceiling, noUpperBound))
+      const rows = yield* attempt(operation, () => statement.execute({ taskId, before, limit: limit + 1 }))
+      const items = yield* Effect.forEach(rows.slice(0, limit), decode)
+      const last = items.at(-1)
+      return { items, nextBefore: rows.length > limit && last !== undefined ? last.version : undefined }
+    })
+
   const list = Effect.fn("PgSnapshotStore.list")(function* (taskId: string, query: SnapshotQuery) {
-    const limit = Math.max(1, Math.min(Math.floor(query.limit), 1000)) || 1
-    // versions are whole numbers: below `before` is below its ceiling (and below NaN is nothing, as in memory)
-    const ceiling = query.before === undefined ? noUpperBound : Math.ceil(query.before)
-    const before = Number.isNaN(ceiling) ? 0 : Math.max(-noUpperBound, Math.min(ceiling, noUpperBound))
-    const rows = yield* attempt("list", () => listStatement.execute({ taskId, before, limit: limit + 1 }))
-    const items = yield* Effect.forEach(rows.slice(0, limit), toRecord("list"))
-    const last = items.at(-1)
-    return {
-      items,
-      nextBefore: rows.length > limit && last !== undefined ? last.version : undefined
-    } satisfies SnapshotRecordPage
+    return (yield* page("list", listStatement, toRecord("list"), taskId, query)) satisfies SnapshotRecordPage
+  })
+
+  const listSummaries = Effect.fn("PgSnapshotStore.listSummaries")(function* (taskId: string, query: SnapshotQuery) {
+    return (yield* page(
+      "listSummaries",
+      listSummariesStatement,
+      toSummary("listSummaries"),
+      taskId,
+      query
+    )) satisfies SnapshotSummaryPage
   })
 
   const checkpoints = Effect.fn("PgSnapshotStore.checkpoints")(function* (taskId: string) {
@@ -294,7 +266,7 @@ export const make = Effect.gen(function* () {
     return { _tag: "Forked", snapshot: yield* toWritten("fork")(rows[0]) } satisfies ForkResult
   })
 
-  return SnapshotStore.of({ save, latest, get, list, checkpoints, prune, fork })
+  return SnapshotStore.of({ save, latest, get, list, listSummaries, checkpoints, prune, fork })
 })
 
 /** The snapshot store over the shared `Db`. */

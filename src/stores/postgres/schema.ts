@@ -126,7 +126,12 @@ export const snapshots = waypoint.table(
      * SHA-256 (hex) of every other column (`snapshotChecksum` in SnapshotStore.ts), checked on every read. NULL only
      * on rows written before migration 0006, which are read unverified: their canonical form cannot be computed in SQL.
      */
-    checksum: text("checksum")
+    checksum: text("checksum"),
+    /**
+     * The size in bytes of the data's UTF-8 JSON text, written with it, so that a listing need not read the data. NULL
+     * only on rows written before migration 0007, whose size a listing reads from their data.
+     */
+    dataSizeBytes: integer("data_size_bytes")
   },
   (t) => [
     primaryKey({ columns: [t.taskId, t.version] }),

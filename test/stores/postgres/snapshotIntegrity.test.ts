@@ -107,7 +107,7 @@ describe("PgSnapshotStore checksums", () => {
     }).pipe(Effect.provide(layerFrom(template)))
   )
 
-  it.live("migrates a database holding snapshots: they read as before, and new ones are checked", () =>
+  it.live("migrates a database holding snapshots: they read and list as before, and new ones are checked", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const dataDir = join(dir, "data")
@@ -145,6 +145,14 @@ describe("PgSnapshotStore checksums", () => {
         assert.deepStrictEqual(
           (yield* store.list("old", { limit: 10 })).items.map((s) => s.version),
           [2, 1]
+        )
+        // rows from before migration 0007 have no recorded size: a summary measures their data
+        assert.deepStrictEqual(
+          (yield* store.listSummaries("old", { limit: 10 })).items.map((s) => [s.version, s.dataSizeBytes]),
+          [
+            [2, JSON.stringify({ step: 2, notes: ["a", "b"] }).length],
+            [1, JSON.stringify({ step: 1 }).length]
+          ]
         )
         const next = yield* store.save({ taskId: "old", data: { step: 3 }, checkpoint: false })
         assert.strictEqual(next.version, 3)

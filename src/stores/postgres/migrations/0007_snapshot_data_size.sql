@@ -1,0 +1,1 @@
+ALTER TABLE "waypoint"."snapshots" ADD COLUMN "data_size_bytes" integer;
