@@ -39,13 +39,12 @@ describe("a closed store", () => {
     30_000
   )
 
-  const adminUrl = process.env.DATABASE_URL
-  if (adminUrl !== undefined && adminUrl !== "") {
+  describe.skipIf(TestDatabase.noServer)("on a server: needs DATABASE_URL", () => {
     it.effect("on a server, fails the next call with StoreClosed", () =>
       Effect.gen(function* () {
-        const url = yield* TestDatabase.scoped(adminUrl)
+        const url = yield* TestDatabase.scoped(TestDatabase.adminUrl)
         assertClosed(yield* runAfterClose(PostgresStore.layer({ url })))
       })
     )
-  }
+  })
 })

@@ -53,18 +53,17 @@ describe("effect-waypoint/postgres without one of its drivers", () => {
     60_000
   )
 
-  const adminUrl = process.env.DATABASE_URL
-  if (adminUrl !== undefined && adminUrl !== "") {
+  describe.skipIf(TestDatabase.noServer)("on a server: needs DATABASE_URL", () => {
     it.live(
       "runs a task on a server where PGlite cannot be resolved",
       () =>
         Effect.gen(function* () {
-          const url = yield* TestDatabase.scoped(adminUrl)
+          const url = yield* TestDatabase.scoped(TestDatabase.adminUrl)
           const { code, output } = yield* runWithout(["@electric-sql/pglite"], ["postgres", url])
           assert.strictEqual(output.trim(), "output 42", output)
           assert.strictEqual(code, 0)
         }).pipe(Effect.scoped),
       60_000
     )
-  }
+  })
 })

@@ -1,4 +1,4 @@
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import postgres from "postgres"
 import postgres4 from "postgres4"
@@ -22,17 +22,14 @@ import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
 import { requestsAcross } from "./postgres/requestsAcross.ts"
 import * as TestDatabase from "./postgres/TestDatabase.ts"
 
-// Registers nothing without a server: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx vitest run test/stores
-const adminUrl = process.env.DATABASE_URL
+const adminUrl = TestDatabase.adminUrl
 
-if (adminUrl !== undefined && adminUrl !== "") {
-  const url = await Effect.runPromise(TestDatabase.create(adminUrl))
-  afterAll(() => Effect.runPromise(TestDatabase.drop(adminUrl, url)))
-
-  taskStoreSuite("postgres", TestDatabase.layer(url))
-  pgTaskStoreSuite("postgres", TestDatabase.layer(url))
+describe.skipIf(TestDatabase.noServer)("PostgreSQL server: needs DATABASE_URL", () => {
+  const database = TestDatabase.shared()
+  taskStoreSuite("postgres", database.layer)
+  pgTaskStoreSuite("postgres", database.layer)
   // `TestDatabase.layer` empties the database and builds every store; this names the ones the suites use
-  const stores = TestDatabase.layer(url)
+  const stores = database.layer
   stateStoreSuite("postgres", stores)
   stepStoreSuite("postgres", stores)
   checkpointSuite("postgres", stores)
@@ -42,7 +39,7 @@ if (adminUrl !== undefined && adminUrl !== "") {
   pgStoresSuite("postgres", stores)
 
   // The same suites on postgres.js 4, given as a client of the caller's (its types are its own: cast to 3's)
-  const v4 = TestDatabase.layerClient(() => postgres4(url, { max: 10, onnotice: () => {} }) as unknown as postgres.Sql)
+  const v4 = database.layerClient((url) => postgres4(url, { max: 10, onnotice: () => {} }) as unknown as postgres.Sql)
   taskStoreSuite("postgres.js 4", v4)
   pgTaskStoreSuite("postgres.js 4", v4)
   stateStoreSuite("postgres.js 4", v4)
@@ -355,4 +352,4 @@ if (adminUrl !== undefined && adminUrl !== "") {
       })
     )
   })
-}
+})

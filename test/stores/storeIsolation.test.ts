@@ -100,10 +100,10 @@ describe("store layers", () => {
     })
   )
 
-  const adminUrl = process.env.DATABASE_URL
-  if (adminUrl !== undefined && adminUrl !== "") {
+  describe.skipIf(TestDatabase.noServer)("on a server: needs DATABASE_URL", () => {
     it.effect("a server store on another database, provided inside or beside one, migrates and uses its own", () =>
       Effect.gen(function* () {
+        const adminUrl = TestDatabase.adminUrl
         const [a, b] = [yield* TestDatabase.scoped(adminUrl), yield* TestDatabase.scoped(adminUrl)]
         const inside = yield* nested(PostgresStore.layer({ url: a }), PostgresStore.layer({ url: b }))
         assert.deepStrictEqual(inside, { outer: ["outer"], inner: ["inner"] })
@@ -111,5 +111,5 @@ describe("store layers", () => {
         assert.deepStrictEqual(beside, { left: ["left", "outer"], right: ["inner", "right"] })
       })
     )
-  }
+  })
 })

@@ -1,8 +1,11 @@
 /**
  * Throwaway server databases for tests: `pgSchema("waypoint")` is fixed when the module loads, so tests isolate by
- * database (`wp_test_<random>`), created through an admin connection to `DATABASE_URL` and dropped after.
+ * database (`wp_test_<random>`), created through an admin connection to `DATABASE_URL` and dropped after. Without
+ * `DATABASE_URL` the server tests are skipped, under a describe whose name says so:
+ * `describe.skipIf(TestDatabase.noServer)("...: needs DATABASE_URL", ...)`.
  */
 import { randomBytes } from "node:crypto"
+import { afterAll } from "@effect/vitest"
 import { sql } from "drizzle-orm"
 import { Effect, Layer } from "effect"
 import postgres from "postgres"
@@ -12,6 +15,12 @@ import type { Driver } from "../../../src/stores/postgres/Driver.ts"
 import { attempt } from "../../../src/stores/postgres/internal/attempt.ts"
 import * as PgStores from "../../../src/stores/postgres/PgStores.ts"
 import * as PostgresDb from "../../../src/stores/postgres/PostgresDb.ts"
+
+/** The server the tests use (`DATABASE_URL=postgres://postgres@127.0.0.1:5432/test`); empty when unset. */
+export const adminUrl: string = process.env.DATABASE_URL ?? ""
+
+/** Whether no server is given: its tests are then skipped, by a describe named "...: needs DATABASE_URL". */
+export const noServer = adminUrl === ""
 
 /** Runs one statement on a short-lived admin connection to `adminUrl`. */
 const admin = (adminUrl: string, statement: string) =>
@@ -71,3 +80,26 @@ export const layerClient = (connect: () => postgres.Sql): Layer.Layer<Stores, St
       (client) => Layer.provideMerge(PgStores.layer, Layer.provideMerge(truncateAll, PostgresDb.layerClient(client)))
     )
   )
+
+/**
+ * One database for the suites of a describe: created when a test first builds a layer on it (so never in a describe
+ * that is skipped) and dropped once the describe's tests are done. Call it inside that describe.
+ */
+export const shared = () => {
+  let created: Promise<string> | undefined
+  const url = Effect.promise(() => {
+    created ??= Effect.runPromise(create(adminUrl))
+    return created
+  })
+  afterAll(async () => {
+    if (created !== undefined) await Effect.runPromise(drop(adminUrl, await created))
+  })
+  return {
+    url,
+    /** As `layer`, on the shared database. */
+    layer: Layer.unwrap(Effect.map(url, layer)),
+    /** As `layerClient`, on the shared database. */
+    layerClient: (connect: (url: string) => postgres.Sql) =>
+      Layer.unwrap(Effect.map(url, (database) => layerClient(() => connect(database))))
+  }
+}

@@ -6,7 +6,7 @@
 import { cp, readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { PGlite } from "@electric-sql/pglite"
 import { and, eq, getTableColumns, sql } from "drizzle-orm"
 import { drizzle } from "drizzle-orm/pglite"
@@ -69,12 +69,9 @@ const corrupt: CorruptSnapshot<Db> = (target, change) =>
 const template = await Effect.runPromise(makeTemplate)
 snapshotIntegritySuite("pglite", layerFrom(template), corrupt)
 
-const adminUrl = process.env.DATABASE_URL
-if (adminUrl !== undefined && adminUrl !== "") {
-  const url = await Effect.runPromise(TestDatabase.create(adminUrl))
-  afterAll(() => Effect.runPromise(TestDatabase.drop(adminUrl, url)))
-  snapshotIntegritySuite("postgres", TestDatabase.layer(url), corrupt)
-}
+describe.skipIf(TestDatabase.noServer)("PgSnapshotStore on a server: needs DATABASE_URL", () => {
+  snapshotIntegritySuite("postgres", TestDatabase.shared().layer, corrupt)
+})
 
 const migrations = fileURLToPath(new URL("../../../src/stores/postgres/migrations", import.meta.url))
 /** The migration that added the checksum column. */

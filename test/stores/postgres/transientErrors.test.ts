@@ -163,137 +163,133 @@ describe("isTransient, on what postgres.js throws", () => {
   )
 })
 
-const adminUrl = process.env.DATABASE_URL
+const adminUrl = TestDatabase.adminUrl
 
-if (adminUrl !== undefined && adminUrl !== "") {
-  describe("PostgresStore: lost connections", () => {
-    it.live("runs a store call again after its new connection timed out, and it succeeds", () =>
+describe.skipIf(TestDatabase.noServer)("PostgresStore: lost connections: needs DATABASE_URL", () => {
+  it.live("runs a store call again after its new connection timed out, and it succeeds", () =>
+    Effect.gen(function* () {
+      const database = yield* TestDatabase.scoped(adminUrl)
+      const proxy = yield* TcpProxy.make(database)
+      const context = yield* Layer.build(PostgresStore.layer({ url: proxy.url, connection: { connect_timeout: 1 } }))
+      const store = Context.get(context, TaskStore)
+      yield* store.create({ id: "t", name: "job", input: null })
+      // every connection goes; the next one made is held unanswered until postgres.js's connect timeout
+      assert.isAbove(proxy.cutAll(), 0)
+      proxy.holdNext(1)
+      const read = yield* store.get("t")
+      assert.strictEqual(Option.map(read, (task) => task.id).pipe(Option.getOrNull), "t")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "a worker whose new connections are cut as they start up, and all cut again and again, lives and completes",
+    () =>
       Effect.gen(function* () {
         const database = yield* TestDatabase.scoped(adminUrl)
         const proxy = yield* TcpProxy.make(database)
-        const context = yield* Layer.build(PostgresStore.layer({ url: proxy.url, connection: { connect_timeout: 1 } }))
-        const store = Context.get(context, TaskStore)
-        yield* store.create({ id: "t", name: "job", input: null })
-        // every connection goes; the next one made is held unanswered until postgres.js's connect timeout
-        assert.isAbove(proxy.cutAll(), 0)
-        proxy.holdNext(1)
-        const read = yield* store.get("t")
-        assert.strictEqual(Option.map(read, (task) => task.id).pipe(Option.getOrNull), "t")
-      }).pipe(Effect.scoped)
-    )
+        // Every second new connection (8 in all) has its backend terminated (57P01) after the client's first
+        // message past the startup packet: on postgres.js 3.4 with fetch_types on, that is its array types query,
+        // whose promise it drops, and the termination ended the process. Every fifth one is cut there.
+        const admin = yield* Effect.acquireRelease(
+          Effect.sync(() => postgres(adminUrl, { max: 1, onnotice: () => {} })),
+          (client) => Effect.promise(() => client.end())
+        )
+        proxy.cutStartups(5)
+        proxy.terminateStartups(2, 8, (pid) => admin`select pg_terminate_backend(${pid}, 5000)`.then(() => undefined))
+        const worker = fileURLToPath(new URL("../fixtures/flakyWorker.ts", import.meta.url))
+        const child = spawn(process.execPath, [worker, proxy.url, "20"], { stdio: ["ignore", "pipe", "pipe"] })
+        let output = ""
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString()
+        })
+        child.stderr.on("data", (chunk: Buffer) => {
+          output += chunk.toString()
+        })
+        const exited = Effect.callback<number | null>((resume) => {
+          if (child.exitCode !== null) return resume(Effect.succeed(child.exitCode))
+          child.on("exit", (code) => resume(Effect.succeed(code)))
+          return Effect.sync(() => child.kill("SIGKILL"))
+        })
+        // meanwhile every open connection is cut every 300 ms, so the worker keeps making new ones
+        const cutter = yield* Effect.forkChild(Effect.repeat(Effect.sync(proxy.cutAll), Schedule.spaced("300 millis")))
+        const code = yield* exited
+        yield* Fiber.interrupt(cutter)
+        assert.strictEqual(output.trim(), "completed 20", output)
+        assert.strictEqual(code, 0)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 
-    it.live(
-      "a worker whose new connections are cut as they start up, and all cut again and again, lives and completes",
-      () =>
-        Effect.gen(function* () {
-          const database = yield* TestDatabase.scoped(adminUrl)
-          const proxy = yield* TcpProxy.make(database)
-          // Every second new connection (8 in all) has its backend terminated (57P01) after the client's first
-          // message past the startup packet: on postgres.js 3.4 with fetch_types on, that is its array types query,
-          // whose promise it drops, and the termination ended the process. Every fifth one is cut there.
-          const admin = yield* Effect.acquireRelease(
-            Effect.sync(() => postgres(adminUrl, { max: 1, onnotice: () => {} })),
-            (client) => Effect.promise(() => client.end())
-          )
-          proxy.cutStartups(5)
-          proxy.terminateStartups(2, 8, (pid) => admin`select pg_terminate_backend(${pid}, 5000)`.then(() => undefined))
-          const worker = fileURLToPath(new URL("../fixtures/flakyWorker.ts", import.meta.url))
-          const child = spawn(process.execPath, [worker, proxy.url, "20"], { stdio: ["ignore", "pipe", "pipe"] })
-          let output = ""
-          child.stdout.on("data", (chunk: Buffer) => {
-            output += chunk.toString()
-          })
-          child.stderr.on("data", (chunk: Buffer) => {
-            output += chunk.toString()
-          })
-          const exited = Effect.callback<number | null>((resume) => {
-            if (child.exitCode !== null) return resume(Effect.succeed(child.exitCode))
-            child.on("exit", (code) => resume(Effect.succeed(code)))
-            return Effect.sync(() => child.kill("SIGKILL"))
-          })
-          // meanwhile every open connection is cut every 300 ms, so the worker keeps making new ones
-          const cutter = yield* Effect.forkChild(
-            Effect.repeat(Effect.sync(proxy.cutAll), Schedule.spaced("300 millis"))
-          )
-          const code = yield* exited
-          yield* Fiber.interrupt(cutter)
-          assert.strictEqual(output.trim(), "completed 20", output)
-          assert.strictEqual(code, 0)
-        }).pipe(Effect.scoped),
-      60_000
-    )
-
-    it.live(
-      "completes a task whose connections are all terminated between two steps and during one, nothing half-written",
-      () =>
-        Effect.gen(function* () {
-          const database = yield* TestDatabase.scoped(adminUrl)
-          const stores = yield* Layer.build(PostgresStore.layer({ url: database }))
-          const connect = Effect.acquireRelease(
-            Effect.sync(() => postgres(database, { max: 1, onnotice: () => {} })),
-            (client) => Effect.promise(() => client.end())
-          )
-          const admin = yield* connect
-          const locker = yield* connect
-          const lockerPid = (yield* Effect.promise(() => locker`select pg_backend_pid() as pid`))[0]?.pid as number
-          /** Terminates every backend of the database but the admin's and the locker's; waits until they are gone. */
-          const terminateAll = Effect.promise(
-            () => admin`select pid, pg_terminate_backend(pid, 5000) as gone from pg_stat_activity
+  it.live(
+    "completes a task whose connections are all terminated between two steps and during one, nothing half-written",
+    () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const stores = yield* Layer.build(PostgresStore.layer({ url: database }))
+        const connect = Effect.acquireRelease(
+          Effect.sync(() => postgres(database, { max: 1, onnotice: () => {} })),
+          (client) => Effect.promise(() => client.end())
+        )
+        const admin = yield* connect
+        const locker = yield* connect
+        const lockerPid = (yield* Effect.promise(() => locker`select pg_backend_pid() as pid`))[0]?.pid as number
+        /** Terminates every backend of the database but the admin's and the locker's; waits until they are gone. */
+        const terminateAll = Effect.promise(
+          () => admin`select pid, pg_terminate_backend(pid, 5000) as gone from pg_stat_activity
               where datname = current_database() and pid not in (pg_backend_pid(), ${lockerPid})
                 and backend_type = 'client backend'`
-          )
+        )
 
-          const between = yield* Deferred.make<void>()
-          const carryOn = yield* Deferred.make<void>()
-          const twoSteps = task(
-            { name: "twoSteps", input: Schema.Void, output: Schema.Record(Schema.String, Schema.Json) },
-            () =>
-              Effect.gen(function* () {
-                const state = yield* TaskState
-                yield* state.set("one", yield* step("one", Effect.succeed(1)))
-                yield* Deferred.succeed(between, undefined)
-                yield* Deferred.await(carryOn)
-                yield* state.set("two", yield* step("two", Effect.succeed(2)))
-                return yield* state.getAll()
-              })
-          )
-          const runtime = yield* Runtime.make({
-            plugins: [StatePlugin.make({ keepStateAfterEnd: true })],
-            tasks: [twoSteps]
-          }).pipe(Effect.provideContext(stores))
-          const handle = yield* runtime.submit(twoSteps, undefined)
+        const between = yield* Deferred.make<void>()
+        const carryOn = yield* Deferred.make<void>()
+        const twoSteps = task(
+          { name: "twoSteps", input: Schema.Void, output: Schema.Record(Schema.String, Schema.Json) },
+          () =>
+            Effect.gen(function* () {
+              const state = yield* TaskState
+              yield* state.set("one", yield* step("one", Effect.succeed(1)))
+              yield* Deferred.succeed(between, undefined)
+              yield* Deferred.await(carryOn)
+              yield* state.set("two", yield* step("two", Effect.succeed(2)))
+              return yield* state.getAll()
+            })
+        )
+        const runtime = yield* Runtime.make({
+          plugins: [StatePlugin.make({ keepStateAfterEnd: true })],
+          tasks: [twoSteps]
+        }).pipe(Effect.provideContext(stores))
+        const handle = yield* runtime.submit(twoSteps, undefined)
 
-          yield* Deferred.await(between)
-          // between two operations: every connection of the pool goes, idle
-          const idle = yield* terminateAll
-          assert.isAbove(idle.length, 0)
-          assert.isTrue(idle.every((row) => row.gone === true))
+        yield* Deferred.await(between)
+        // between two operations: every connection of the pool goes, idle
+        const idle = yield* terminateAll
+        assert.isAbove(idle.length, 0)
+        assert.isTrue(idle.every((row) => row.gone === true))
 
-          // during one: the step's write waits on a lock, and its connection goes while it waits
-          yield* Effect.promise(() => locker`begin`)
-          yield* Effect.promise(() => locker`lock table waypoint.steps in exclusive mode`)
-          yield* Deferred.succeed(carryOn, undefined)
-          yield* Effect.repeat(
-            Effect.promise(
-              () => admin`select count(*)::int as n from pg_stat_activity
+        // during one: the step's write waits on a lock, and its connection goes while it waits
+        yield* Effect.promise(() => locker`begin`)
+        yield* Effect.promise(() => locker`lock table waypoint.steps in exclusive mode`)
+        yield* Deferred.succeed(carryOn, undefined)
+        yield* Effect.repeat(
+          Effect.promise(
+            () => admin`select count(*)::int as n from pg_stat_activity
                 where datname = current_database() and wait_event_type = 'Lock'`
-            ),
-            { until: (rows) => rows[0]?.n === 1, schedule: Schedule.spaced("10 millis") }
-          )
-          const busy = yield* terminateAll
-          assert.isTrue(busy.length > 0 && busy.every((row) => row.gone === true))
-          yield* Effect.promise(() => locker`commit`)
+          ),
+          { until: (rows) => rows[0]?.n === 1, schedule: Schedule.spaced("10 millis") }
+        )
+        const busy = yield* terminateAll
+        assert.isTrue(busy.length > 0 && busy.every((row) => row.gone === true))
+        yield* Effect.promise(() => locker`commit`)
 
-          const output = yield* handle.await
-          assert.deepStrictEqual(output, { one: 1, two: 2 })
-          const record = Option.getOrThrow(yield* Context.get(stores, TaskStore).get(handle.id))
-          assert.deepStrictEqual([record.status, record.attempt, record.output], ["completed", 1, output])
-          const steps = yield* Context.get(stores, StepStore).listSteps(handle.id)
-          assert.deepStrictEqual(Object.fromEntries(steps), { "step:one": 1, "step:two": 2 })
-          const state = yield* Context.get(stores, StateStore).getAll(`task:${handle.id}`)
-          assert.deepStrictEqual(Object.fromEntries([...state].map(([key, entry]) => [key, entry.value])), output)
-        }).pipe(Effect.scoped),
-      60_000
-    )
-  })
-}
+        const output = yield* handle.await
+        assert.deepStrictEqual(output, { one: 1, two: 2 })
+        const record = Option.getOrThrow(yield* Context.get(stores, TaskStore).get(handle.id))
+        assert.deepStrictEqual([record.status, record.attempt, record.output], ["completed", 1, output])
+        const steps = yield* Context.get(stores, StepStore).listSteps(handle.id)
+        assert.deepStrictEqual(Object.fromEntries(steps), { "step:one": 1, "step:two": 2 })
+        const state = yield* Context.get(stores, StateStore).getAll(`task:${handle.id}`)
+        assert.deepStrictEqual(Object.fromEntries([...state].map(([key, entry]) => [key, entry.value])), output)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
