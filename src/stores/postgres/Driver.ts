@@ -13,7 +13,7 @@ import { attempt } from "./internal/attempt.ts"
 import { runPglite } from "./internal/pgliteRun.ts"
 import { runPostgres } from "./internal/postgresRun.ts"
 
-/** Rows keyed by column name: int8 reads as a number and jsonb as parsed JSON (so read it as `::text`), on both drivers. */
+/** Rows keyed by column name; int8 reads as a number and jsonb as parsed JSON (read it as `::text`) on both drivers. */
 export type Rows = ReadonlyArray<Record<string, unknown>>
 
 /** One prepared statement: the values of its placeholders in, its rows out. */

@@ -1,20 +1,12 @@
 /**
- * Wake-ups for workers, pushed by the database: every write that may make a task runnable (a create, a requeue, a
- * suspension with a due time, a wake, a hand-back) and changed a row sends `pg_notify` on one channel, and every
- * process listening on the database hears of it once the write has committed. The listener starts on the first wait
- * and closes with the database's scope.
+ * Wake-ups for workers, pushed by the database: a write that may make a task runnable (a create, a requeue, a
+ * suspension with a due time, a wake, a hand-back) sends `pg_notify` on one channel, heard by every listening process
+ * once it has committed; the listener starts on the first wait. Cancels and pauses asked go on `requestChannel`.
  *
- * Where the notification is sent depends on the driver. On PGlite (one connection), the writing statement sends it
- * from its own RETURNING list, at no measurable cost. On a server, a statement of its own right after the write: a
- * notifying transaction holds the server's notify lock through its commit, WAL flush included, so notifying inside
- * the writes serializes their commits (measured, 16 concurrent inserts: 3 800-4 100/s notifying inside them,
- * 7 300-8 800/s with the statement after, 10 000-14 700/s without notifying), while the statement after adds about
- * 0.05 ms to one write. A process that dies between the two loses that wake-up: workers find the task at their next
- * poll.
- *
- * Requests of a cancel or a pause (`TaskStore.requestCancel`, `requestPause`) go on a second channel, `requestChannel`,
- * each with the task's id, sent by a statement of its own once stored: the process that runs the task acts on it at
- * once rather than at its next heartbeat, which still carries a request this listener missed.
+ * On PGlite the writing statement notifies from its RETURNING list, at no measurable cost. On a server a statement of
+ * its own follows the write: notifying inside it holds the server's notify lock through the commit and serialized 16
+ * concurrent inserts (3 800-4 100/s against 7 300-8 800/s, measured). A process that dies between the two loses that
+ * wake-up: workers find the task at their next poll.
  */
 import { type SQL, sql } from "drizzle-orm"
 import type { PgColumn } from "drizzle-orm/pg-core"

@@ -79,9 +79,7 @@ export const make = Effect.gen(function* () {
     .prepare("waypoint_progress_get_latest")
 
   // One statement, one snapshot: the delete does not see the lines the insert adds, so it keeps the newest
-  // `keepExisting` (= keepLast minus the batch's length) of the lines already stored, and the caller passes only the
-  // batch's last keepLast lines. The insert takes the lines in their order, so their seqs grow in that order. The
-  // lines arrive as one JSON text, cast from text so that neither driver re-encodes it.
+  // `keepExisting` (keepLast minus the batch's length) of the stored lines; the insert keeps the lines' order in seq.
   const inserted = db.$with("inserted", { seq: sql`seq` }).as(
     sql`insert into ${progressLogs} (task_id, level, message, data, at)
       select ${typed("taskId", "text")}, line.value ->> 'level', line.value ->> 'message', line.value -> 'data',

@@ -51,11 +51,9 @@ export const make = Effect.gen(function* () {
 
   const ofTask = eq(snapshots.taskId, sql.placeholder("taskId"))
 
-  // max(version) of one task is read from the end of the primary key's index, so the cost does not grow with the
-  // history. On a conflict (a concurrent save committed this version first) DO NOTHING returns no row and the save
-  // runs again, on a snapshot that sees the other save. The checksum covers the version, which only this statement
-  // knows: it hashes `head` (every other field, see `snapshotChecksumHead`), the data as sent (its canonical JSON),
-  // and the version it assigns. The data is a parameter once, read twice through `given`.
+  // max(version) is read from the end of the primary key's index, so the cost does not grow with the history; a save
+  // that lost the version to a concurrent one returns no row and runs again. The checksum covers the version, which
+  // only this statement knows, so it is computed here, over the data as sent (its canonical JSON, also measured).
   const saveStatement = db
     .insert(snapshots)
     .select(

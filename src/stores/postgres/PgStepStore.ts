@@ -175,13 +175,10 @@ export const make = Effect.gen(function* () {
     return rows.length === 0 ? 0 : (yield* decodeCount(rows[0])).count
   })
 
-  // One statement: the fence, the step and the state entries. Data-modifying CTEs all run, once, with one
-  // snapshot; each write is guarded by the fence, so a stale token writes nothing. The fence locks the task's row
-  // (FOR SHARE): a claim that commits while the statement runs would otherwise leave the fence true on the
-  // statement's older snapshot; with the lock, such a claim waits for this statement, or this statement re-reads the
-  // row it committed, and the fence fails. The state is written only with a step recorded now, not with one that
-  // already was (a replay keeps what the first write left). Prepared on the driver itself: it is the per-step
-  // write, and parsing and planning it again on every call cost three times its run on PGlite.
+  // One statement of data-modifying CTEs, each write guarded by the fence, so a stale token writes nothing. The fence
+  // locks the task's row (FOR SHARE) so that a claim committing meanwhile waits for it, or makes the fence fail; the
+  // state is written only with a step recorded now (a replay keeps what the first write left). On the Driver: it is the
+  // per-step write.
   const checkpointStatement = driver.prepare(
     "checkpoint",
     sql`with fence as (

@@ -1,10 +1,9 @@
 /**
- * The `TaskStore` on PostgreSQL (a server or PGlite), assembled from one module per operation under
- * `internal/task/`: `create.ts`, `claim.ts`, `finish.ts`, `heartbeat.ts`, `requests.ts` (cancel and pause asked from
- * another process), `idle.ts` (wake, suspend, cancel or hand back a task no attempt runs), `list.ts` (get, list) and
- * `runnable.ts` (which tasks are runnable: listRunnable, awaitWork). Every operation is one statement but a `create`
- * whose idempotency key is used (an insert that does nothing, then a read); a fenced write checks the attempt's token
- * in its own UPDATE, so a stale attempt writes nothing, whichever process it runs in.
+ * The `TaskStore` on PostgreSQL (a server or PGlite), assembled from one module per operation under `internal/task/`:
+ * `create.ts`, `claim.ts`, `finish.ts`, `heartbeat.ts`, `requests.ts` (cancel and pause asked from another process),
+ * `idle.ts` (wake, suspend, cancel or hand back a task no attempt runs), `list.ts` (get, list, listSummaries) and
+ * `runnable.ts` (which tasks are runnable: listRunnable, awaitWork). A fenced write checks the attempt's token in its
+ * own UPDATE, so a stale attempt writes nothing, whichever process it runs in.
  */
 import { Effect, Layer } from "effect"
 import { TaskStore } from "../TaskStore.ts"

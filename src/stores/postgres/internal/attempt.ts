@@ -92,14 +92,12 @@ const transientRetry = {
  * Runs one driver call as `attemptOnce` does, and again, with growing delays, while it fails on a lost connection
  * (`isTransient`); any other failure returns at once.
  *
- * At least once: a statement whose commit reached the server but whose reply was lost runs again (one that failed
- * before its commit was rolled back, and runs once). For most statements that is harmless: `finish` finds its token
- * spent and fails with `LeaseLost` (the driver then reads the outcome it recorded), a heartbeat or a state `put`
- * writes the same again, `putStep` and `receiveSignal` keep the first value, `create` with an idempotency key
- * returns the task it created. Some show it: `create` without a key fails on its own id with `TaskIdTaken` (yet the
- * task it asked for exists), `claim` returns `None` and leaves the task `running` under this owner until its lease
- * expires (or `recover`), `compareAndSet` reports a conflict with its own write (so `modify` applies its function again), and
- * `sendSignal`, `appendLogs` and a snapshot `save` add their row twice.
+ * At least once: a statement whose commit reached the server but whose reply was lost runs again. Most statements
+ * shrug it off (`finish` fails with `LeaseLost` and the runtime reads the outcome it recorded; heartbeats, state
+ * `put`s, `putStep`, `receiveSignal` and keyed `create`s find their own write). Some show it: `create` without a key
+ * fails with `TaskIdTaken` on the task it created, `claim` answers `None` and leaves the task `running` under this
+ * owner until its lease expires, `compareAndSet` reports a conflict with its own write (so `modify` applies its
+ * function again), and `sendSignal`, `appendLogs` and a snapshot `save` add their row twice.
  */
 export const attempt = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StoreError> =>
   Effect.retry(attemptOnce(operation, run), transientRetry)

@@ -59,13 +59,9 @@ export const makeClaim = (context: TaskContext) =>
       returning: returnedNamed
     })
 
-    // The claimable tasks are locked first, skipping those another transaction holds rather than waiting: batches of
-    // claims from several workers would lock shared tasks in different orders and could deadlock. A task skipped is
-    // being claimed by the other (or changed by its owner): its claim here answers None, as a claim that lost the race
-    // does, and a worker finds it again if it is still runnable. Only the rows claimable when locked are locked: one
-    // locked and then left alone would be skipped, for nothing, by another batch; locking re-reads a row's newest
-    // version, and the UPDATE checks it again. Two rows for one task claim it once, and RETURNING names the row that
-    // did (`i`).
+    // Locks the runnable tasks first, skipping those another transaction holds: batches from several workers would
+    // otherwise lock shared tasks in different orders and could deadlock. A skipped task answers None, as a lost race
+    // does; two rows for one task claim it once, and RETURNING names the row that did (`i`).
     const claimBatchStatement = prepareBatchUpdate(
       context,
       "claim",

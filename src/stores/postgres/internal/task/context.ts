@@ -20,10 +20,7 @@ export interface TaskContext {
   readonly inStatement: boolean
   /** After a single-row write that changed `rows`: the wake-up for a task runnable at `runAt`, when sent apart. */
   readonly notified: (rows: Rows, runAt: number | undefined) => Effect.Effect<void>
-  /**
-   * After a batch, when sent apart: one wake-up per due time among the rows for which `wakes` holds (a listener hears
-   * one anyway).
-   */
+  /** After a batch, when sent apart: one wake-up per due time among the rows `wakes` holds for (more wake no one). */
   readonly notifiedPerDueTime: (rows: Rows, wakes: (row: Record<string, unknown>) => boolean) => Effect.Effect<void>
 }
 

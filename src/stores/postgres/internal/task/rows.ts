@@ -51,7 +51,7 @@ const TaskRow = Schema.Struct({
 })
 const SummaryRow = TaskRow.mapFields(Struct.omit(["input", "output"]))
 
-/** Decodes a row with `schema` once its null columns are dropped (SQL NULL is an absent field); a failure is a `StoreError`. */
+/** Decodes a row with `schema`, its NULL columns dropped (an absent field); a failure is a `StoreError`. */
 const decoder = <A>(schema: Schema.Decoder<A>) => {
   const decode = Schema.decodeUnknownEffect(schema)
   return (operation: string) => (row: Record<string, unknown>) => {
