@@ -20,8 +20,8 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }
 
 /**
- * `create` was given the id of a task that exists already (and no idempotency key that one holds). Nothing was
- * written; the task that has the id is unchanged.
+ * `create` was given an id another task already has (with an idempotency key some task holds, it would have returned
+ * that task instead). Nothing was written; the task with that id is unchanged.
  */
 export class TaskIdTaken extends Schema.TaggedError<TaskIdTaken>()("TaskIdTaken", {
   taskId: Schema.String
