@@ -60,4 +60,5 @@ const resume = Effect.scoped(
   })
 )
 
-Effect.runPromise(mode === "crash" ? crash : resume)
+if (mode === "crash") Effect.runPromise(crash)
+else Effect.runPromise(resume)

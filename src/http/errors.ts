@@ -21,6 +21,8 @@ import type {
   SnapshotNotSerializable,
   SnapshotTooLarge,
   StoreError,
+  StoreMissing,
+  TaskIdTaken,
   TaskNotFound,
   UnknownTask
 } from "../index.ts"
@@ -155,6 +157,8 @@ export type HttpFailure =
   | InvalidTransition
   | SignalRejected
   | StoreError
+  | StoreMissing
+  | TaskIdTaken
   | InvalidCursor
   | SnapshotNotFound
   | SnapshotForkConflict
@@ -172,8 +176,8 @@ export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
   InvalidRequest: 400,
   InvalidTaskInput: 400,
   InvalidCursor: 400,
-  // The runtime refuses a signal for an ended task or a payload that does not match the signal's Schema; the
-  // signal route answers the first as `TaskEnded`, so what is left is the payload.
+  // The runtime refuses a signal for an ended task, of a name the task does not declare, or with a payload that does
+  // not match the signal's Schema; the signal route answers the first as `TaskEnded`, so what is left is the request.
   SignalRejected: 400,
   InvalidKey: 400,
   SnapshotNotSerializable: 400,
@@ -186,6 +190,7 @@ export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
   CheckpointNotFound: 404,
   MethodNotAllowed: 405,
   IdempotencyKeyReused: 409,
+  TaskIdTaken: 409,
   MaxInstancesReached: 409,
   InvalidTransition: 409,
   TaskEnded: 409,
@@ -199,9 +204,11 @@ export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
   CodecMismatch: 500,
   DecryptionFailed: 500,
   ServiceNotConfigured: 501,
+  StoreMissing: 501,
   StoreError: 503,
   ShuttingDown: 503
 }
 
 /** A 5xx whose message is shown: it names what the server lacks, never a cause, and is not logged. */
-export const isShownServerError = (tag: HttpFailure["_tag"]): boolean => tag === "ServiceNotConfigured"
+export const isShownServerError = (tag: HttpFailure["_tag"]): boolean =>
+  tag === "ServiceNotConfigured" || tag === "StoreMissing"

@@ -5,29 +5,15 @@
 import type { Effect } from "effect"
 import type { InvalidCursor, StoreError } from "../stores/errors.ts"
 import type { TaskPage, TaskQuery } from "../stores/TaskStore.ts"
-import type { IdempotencyKeyReused, InvalidTaskInput, MaxInstancesReached } from "./errors.ts"
-import type { ExecutionServices } from "./Plugin.ts"
-import type { Task } from "./Task.ts"
-import type { TaskError, TaskHandle } from "./TaskHandle.ts"
+import type { RunTask, SubmitOptions, SubmitTask } from "./Runtime.ts"
 
-/** Options of a run or submit inside a session. */
-export interface SessionSubmitOptions {
-  readonly id?: string | undefined
-  readonly onLimit?: "wait" | "fail" | undefined
-}
+/** Options of a run or submit inside a session: those of the runtime's, but the session. */
+export type SessionSubmitOptions = Omit<SubmitOptions, "session">
 
 export interface Session<P> {
   readonly id: string
-  readonly run: <I, O, E, R extends P | ExecutionServices>(
-    task: Task<I, O, E, R>,
-    input: NoInfer<I>,
-    options?: SessionSubmitOptions
-  ) => Effect.Effect<O, TaskError<E> | MaxInstancesReached | IdempotencyKeyReused>
-  readonly submit: <I, O, E, R extends P | ExecutionServices>(
-    task: Task<I, O, E, R>,
-    input: NoInfer<I>,
-    options?: SessionSubmitOptions
-  ) => Effect.Effect<TaskHandle<O, E>, InvalidTaskInput | MaxInstancesReached | IdempotencyKeyReused | StoreError>
+  readonly run: RunTask<P, SessionSubmitOptions>
+  readonly submit: SubmitTask<P, SessionSubmitOptions>
   /** The session's tasks, oldest first. */
   readonly list: (query: Omit<TaskQuery, "sessionId">) => Effect.Effect<TaskPage, StoreError | InvalidCursor>
   /** Cancels every unfinished task of the session. */

@@ -5,30 +5,11 @@
 import type { Duration, Effect, Stream } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import type { TaskRecord, TaskStatus } from "../stores/TaskRecord.ts"
-import type {
-  InvalidTaskInput,
-  InvalidTaskOutput,
-  ResultTimeout,
-  SignalRejected,
-  TaskCancelled,
-  TaskFailed,
-  TaskInterrupted,
-  TaskNotFound,
-  TaskTimeout
-} from "./errors.ts"
+import type { ResultTimeout, SignalRejected, StoreMissing, TaskEndError, TaskNotFound } from "./errors.ts"
 import type { TaskEvent } from "./TaskEvent.ts"
 
 /** Every way awaiting a task can fail: the body's own error `E`, or what the runtime reports. */
-export type TaskError<E> =
-  | E
-  | InvalidTaskInput
-  | InvalidTaskOutput
-  | TaskTimeout
-  | TaskInterrupted
-  | TaskCancelled
-  | TaskFailed
-  | TaskNotFound
-  | StoreError
+export type TaskError<E> = E | TaskEndError | StoreError
 
 export interface TaskHandle<O, E> {
   readonly id: string
@@ -43,7 +24,10 @@ export interface TaskHandle<O, E> {
   /** Interrupts the task (its finalizers run) and records it `cancelled`, with its child tasks. */
   readonly cancel: Effect.Effect<void, TaskNotFound | StoreError>
   /** Sends a signal to the task (see `Runtime.signal`). */
-  readonly signal: (name: string, payload: unknown) => Effect.Effect<void, SignalRejected | TaskNotFound | StoreError>
+  readonly signal: (
+    name: string,
+    payload: unknown
+  ) => Effect.Effect<void, SignalRejected | StoreMissing | TaskNotFound | StoreError>
   /** The task's current status, then each change, ending after a final status. */
   readonly events: Stream.Stream<TaskEvent, TaskNotFound | StoreError>
 }

@@ -148,3 +148,27 @@ export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReuse
     return `idempotency key "${this.idempotencyKey}" already started task ${this.taskId} ("${this.taskName}")`
   }
 }
+
+/**
+ * The runtime's context lacks a store that an operation needs: `signal` needs a `StepStore` (the durable mailbox).
+ * `MemoryStore.layer`, `PgliteStore.layer` and `PostgresStore.layer` provide every store; `MemoryTaskStore.layer`
+ * alone does not.
+ */
+export class StoreMissing extends Schema.TaggedError<StoreMissing>()("StoreMissing", {
+  store: Schema.String,
+  operation: Schema.String
+}) {
+  override get message() {
+    return `${this.operation} needs a ${this.store} in the runtime's context (MemoryStore.layer, PgliteStore.layer and PostgresStore.layer provide one)`
+  }
+}
+
+/** What awaiting a task can fail with besides its body's own error: what the runtime reports of its end. */
+export type TaskEndError =
+  | InvalidTaskInput
+  | InvalidTaskOutput
+  | TaskTimeout
+  | TaskInterrupted
+  | TaskCancelled
+  | TaskFailed
+  | TaskNotFound

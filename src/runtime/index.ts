@@ -1,3 +1,4 @@
+export type { TaskEndError } from "./errors.ts"
 export {
   IdempotencyKeyReused,
   InvalidTaskInput,
@@ -6,6 +7,7 @@ export {
   MaxInstancesReached,
   ResultTimeout,
   SignalRejected,
+  StoreMissing,
   TaskCancelled,
   TaskFailed,
   TaskInterrupted,

@@ -74,7 +74,7 @@ describe("Runtime", () => {
       Effect.gen(function* () {
         const gate = yield* Deferred.make<void>()
         const gated = task({ name: "gated", input: Schema.Void }, () => Deferred.await(gate))
-        const all = yield* Stream.runCollect(Stream.take(runtime.events, 3)).pipe(Effect.forkChild)
+        const all = yield* Stream.runCollect(Stream.take(runtime.subscribe(), 3)).pipe(Effect.forkChild)
         yield* Effect.yieldNow
         const handle = yield* runtime.submit(gated, undefined)
         const events = yield* Stream.runCollect(handle.events).pipe(Effect.forkChild)

@@ -5,29 +5,30 @@
 import { Deferred, Duration, Effect, Stream } from "effect"
 import type { StoreError } from "../../stores/errors.ts"
 import { isTerminal, type TaskRecord } from "../../stores/TaskRecord.ts"
-import { ResultTimeout, type SignalRejected, type TaskNotFound } from "../errors.ts"
+import { ResultTimeout, type SignalRejected, type StoreMissing, type TaskNotFound } from "../errors.ts"
 import type { TaskEvent } from "../TaskEvent.ts"
 import type { TaskEvents } from "../TaskEvents.ts"
 import type { TaskHandle } from "../TaskHandle.ts"
-import { type AnyTask, exitFromRecord } from "./outcome.ts"
+import { exitFromRecord } from "./outcome.ts"
+import type { AnyTask } from "./registry.ts"
 
 export interface HandleDependencies {
   readonly events: TaskEvents["Service"]
   readonly readRecord: (id: string) => Effect.Effect<TaskRecord, TaskNotFound | StoreError>
-  /** The waiter of each task a driver of this process drives. */
-  readonly waiters: ReadonlyMap<string, Deferred.Deferred<unknown, unknown>>
+  /** The waiter of a task a driver of this process drives, if any. */
+  readonly waiterOf: (id: string) => Deferred.Deferred<unknown, unknown> | undefined
   readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
   readonly signal: (
     id: string,
     name: string,
     payload: unknown
-  ) => Effect.Effect<void, SignalRejected | TaskNotFound | StoreError>
+  ) => Effect.Effect<void, SignalRejected | StoreMissing | TaskNotFound | StoreError>
   readonly pollInterval: Duration.Input
 }
 
 /** Makes the function that builds handles. */
 export const makeHandles = (deps: HandleDependencies) => {
-  const { events, readRecord, waiters } = deps
+  const { events, readRecord, waiterOf } = deps
 
   /** Reads the store until the task ends (for tasks this process does not drive). */
   const awaitStored = (task: AnyTask, id: string): Effect.Effect<unknown, unknown> =>
@@ -35,7 +36,7 @@ export const makeHandles = (deps: HandleDependencies) => {
       while (true) {
         const record = yield* readRecord(id)
         if (isTerminal(record.status)) return yield* exitFromRecord(task, record)
-        const waiter = waiters.get(id)
+        const waiter = waiterOf(id)
         if (waiter !== undefined) return yield* Deferred.await(waiter)
         yield* Effect.sleep(deps.pollInterval)
       }

@@ -50,7 +50,7 @@ describe("Progress", () => {
           })
         )
         const subscribers = yield* Effect.all(
-          Array.from({ length: 3 }, () => collect(runtime.events.pipe(Stream.takeUntil(hasEnded))))
+          Array.from({ length: 3 }, () => collect(runtime.subscribe().pipe(Stream.takeUntil(hasEnded))))
         )
         const handle = yield* runtime.submit(reporter, undefined)
         const ofHandle = yield* collect(handle.events)
@@ -330,9 +330,9 @@ describe("Progress", () => {
         const firstSeen = yield* Deferred.make<number>()
         // Reads one event, then never again: its buffer fills up while the task goes on.
         const stalled = yield* Effect.forkChild(
-          runtime.events.pipe(
-            Stream.runForEach((event) => Effect.andThen(Deferred.succeed(firstSeen, event.seq), Effect.never))
-          ),
+          runtime
+            .subscribe()
+            .pipe(Stream.runForEach((event) => Effect.andThen(Deferred.succeed(firstSeen, event.seq), Effect.never))),
           { startImmediately: true }
         )
         const handle = yield* runtime.submit(chatty, undefined)
@@ -363,7 +363,7 @@ describe("Progress", () => {
           const seen: Array<TaskEvent> = []
           // Stops after the first event until the task has ended, then reads to the end of the task.
           const slow = yield* Effect.forkChild(
-            runtime.events.pipe(
+            runtime.subscribe().pipe(
               Stream.takeUntil(hasEnded),
               Stream.runForEach((event) =>
                 Effect.suspend(() => {

@@ -86,6 +86,7 @@ describe("SnapshotPlugin", () => {
             latest: (t) => count(inner.latest(t)),
             get: (t, v) => count(inner.get(t, v)),
             list: (t, q) => count(inner.list(t, q)),
+            listSummaries: (t, q) => count(inner.listSummaries(t, q)),
             checkpoints: (t) => count(inner.checkpoints(t)),
             prune: (t, o) => count(inner.prune(t, o)),
             fork: (f, t) => count(inner.fork(f, t))

@@ -1,0 +1,44 @@
+/**
+ * A task's body as one attempt runs it: its input decoded, its services provided (the runtime's context, its events,
+ * the attempt's `TaskInfo`, the plugins' layer), under the task's timeout. It fails with the body's own error.
+ */
+import { Context, Duration, Effect, Exit, type Layer, Option } from "effect"
+import { TaskTimeout } from "../errors.ts"
+import { TaskEvents } from "../TaskEvents.ts"
+import { TaskInfo } from "../TaskInfo.ts"
+import { codecsOf } from "./codecs.ts"
+import type { Core } from "./core.ts"
+import type { AnyTask } from "./registry.ts"
+
+export type BodyRunner = (task: AnyTask, info: TaskInfo["Service"], input: unknown) => Effect.Effect<unknown, unknown>
+
+export const makeBodyRunner = (core: Core, pluginLayer: Layer.Layer<never, never, unknown> | undefined): BodyRunner => {
+  // What every body sees: the runtime's context and its events; `TaskInfo` is added per attempt.
+  const bodyContext = Context.add(core.context, TaskEvents, core.events)
+
+  const withServices = (effect: Effect.Effect<unknown, unknown, unknown>, info: TaskInfo["Service"]) => {
+    const withPlugins = pluginLayer === undefined ? effect : Effect.provide(effect, pluginLayer)
+    return Effect.provideContext(withPlugins, Context.add(bodyContext, TaskInfo, info)) as Effect.Effect<
+      unknown,
+      unknown
+    >
+  }
+
+  const run = (task: AnyTask, info: TaskInfo["Service"], decoded: unknown) => {
+    const body = withServices(task.body(decoded), info)
+    if (Option.isNone(task.timeout)) return body
+    const timeoutMillis = Duration.toMillis(task.timeout.value)
+    return Effect.timeoutOrElse(body, {
+      duration: task.timeout.value,
+      orElse: () =>
+        Effect.fail(new TaskTimeout({ taskId: info.id, taskName: info.name, attempt: info.attempt, timeoutMillis }))
+    })
+  }
+
+  return (task, info, input) => {
+    const decoded = codecsOf(task).decodeInput(input)
+    // An input decoded at once (an `Exit`) goes straight to the body.
+    if (!Exit.isExit(decoded)) return Effect.flatMap(decoded, (value) => run(task, info, value))
+    return Exit.isSuccess(decoded) ? run(task, info, decoded.value) : decoded
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Recording a new task: its input checked and encoded (`InvalidTaskInput` before anything is stored), a slot taken
+ * first when the caller asked not to wait for one, and one write. A task without `maxParallel` is created already
+ * claimed by this runtime, which drives it at once: one write fewer per task.
+ */
+import { Clock, Context, Effect, Exit, Option, type Schema } from "effect"
+import type { StoreError, TaskIdTaken } from "../../stores/errors.ts"
+import type { TaskRecord } from "../../stores/TaskRecord.ts"
+import { IdempotencyKeyReused, type InvalidTaskInput, MaxInstancesReached } from "../errors.ts"
+import { TaskInfo } from "../TaskInfo.ts"
+import { codecsOf } from "./codecs.ts"
+import type { Core } from "./core.ts"
+import type { StartFrom } from "./drive.ts"
+import type { AnyTask, Registry } from "./registry.ts"
+import type { Slots } from "./slots.ts"
+
+/** Where and how to record a task. */
+export interface EnqueueOptions {
+  readonly id?: string | undefined
+  readonly session?: string | undefined
+  readonly onLimit?: "wait" | "fail" | undefined
+  readonly idempotencyKey?: string | undefined
+}
+
+/** A task recorded: its record, whether this call holds its slot, and how its driver starts. */
+export interface Enqueued {
+  readonly record: TaskRecord
+  readonly slotHeld: boolean
+  readonly from: StartFrom
+}
+
+export type Enqueue = (
+  task: AnyTask,
+  input: unknown,
+  options: EnqueueOptions | undefined
+) => Effect.Effect<Enqueued, InvalidTaskInput | MaxInstancesReached | IdempotencyKeyReused | TaskIdTaken | StoreError>
+
+/** Combinators, not `Effect.gen`, as in the attempt: this runs once per task. */
+export const makeEnqueue =
+  (core: Core, registry: Registry, slots: Slots): Enqueue =>
+  (task, input, opts) =>
+    // The caller's fiber tells, at once, its parent task (if it is one) and the time.
+    Effect.withFiber((fiber) => {
+      registry.register(task)
+      const sessionId = opts?.session
+      const limited = Number.isFinite(task.maxParallel)
+      const failFast = opts?.onLimit === "fail" && limited
+      let slotHeld = false
+      // Functions, not effects: most submits take no slot up front, and build neither.
+      const releaseSlot = () => (slotHeld ? Effect.asVoid(slots.of(task, sessionId).release(1)) : Effect.void)
+      const takeSlot = () =>
+        Effect.flatMap(slots.of(task, sessionId).takeIfAvailable(1), (taken) => {
+          slotHeld = taken
+          return taken
+            ? Effect.void
+            : Effect.fail(
+                new MaxInstancesReached({
+                  taskName: task.name,
+                  sessionId: sessionId ?? "",
+                  maxParallel: task.maxParallel
+                })
+              )
+        })
+      const id = opts?.id ?? crypto.randomUUID()
+      const parent = Context.getOption(fiber.context, TaskInfo)
+      const clock = fiber.getRef(Clock.Clock)
+      const create = (encoded: unknown) => {
+        // Read once the input is encoded (which may take time): the lease runs from the create.
+        const now = clock.currentTimeMillisUnsafe()
+        const created = core.store.create({
+          id,
+          name: task.name,
+          input: encoded as Schema.Json,
+          sessionId,
+          parentId: Option.isSome(parent) ? parent.value.id : undefined,
+          idempotencyKey: opts?.idempotencyKey,
+          lease: limited ? undefined : { owner: core.runtimeId, expiresAt: now + core.leaseMillis }
+        })
+        return failFast ? Effect.onError(created, releaseSlot) : created
+      }
+      const created = (record: TaskRecord): Effect.Effect<Enqueued, IdempotencyKeyReused> => {
+        if (record.id === id) {
+          const claimed = record.status === "running" && record.leaseOwner === core.runtimeId
+          // Every task's events start with `pending`, also one created already claimed.
+          core.publishNow(claimed ? { ...record, status: "pending" } : record)
+          return Effect.succeed({ record, slotHeld, from: { initial: record, claimed } })
+        }
+        // An earlier submit with this idempotency key created the task: nothing new starts.
+        return Effect.andThen(
+          Effect.suspend(releaseSlot),
+          record.name === task.name
+            ? Effect.succeed({ record, slotHeld: false, from: {} })
+            : Effect.fail(
+                new IdempotencyKeyReused({
+                  idempotencyKey: opts?.idempotencyKey ?? "",
+                  taskId: record.id,
+                  taskName: record.name
+                })
+              )
+        )
+      }
+      const encoded = codecsOf(task).encodeInput(input)
+      // The common case: the input encodes at once and no slot is taken up front.
+      if (!failFast && Exit.isExit(encoded) && Exit.isSuccess(encoded)) {
+        return Effect.flatMap(create(encoded.value), created)
+      }
+      return Effect.flatMap(encoded, (value) =>
+        (failFast
+          ? Effect.andThen(
+              takeSlot(),
+              Effect.suspend(() => create(value))
+            )
+          : create(value)
+        ).pipe(Effect.flatMap(created))
+      )
+    })
