@@ -16,7 +16,13 @@ import type { StateWrite } from "../../stores/StateStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
 import { unstorable } from "../../stores/storable.ts"
 import { Snapshots } from "../snapshots/Snapshots.ts"
-import { DuplicateStep, SignalTimeout, StateNotSerializable, StepResultInvalid } from "./errors.ts"
+import {
+  DuplicateStep,
+  SignalPayloadInvalid,
+  SignalTimeout,
+  StateNotSerializable,
+  StepResultInvalid
+} from "./errors.ts"
 import { asJson, whyNotJson } from "./internal/json.ts"
 import { TaskState, taskScopeId } from "./TaskState.ts"
 
@@ -75,7 +81,7 @@ export class Durable extends Context.Service<
       name: string,
       schema: Schema.Codec<A, I>,
       options?: { readonly timeout?: Duration.Input | undefined }
-    ) => Effect.Effect<A, SignalTimeout | StepResultInvalid | StoreError>
+    ) => Effect.Effect<A, SignalTimeout | SignalPayloadInvalid | StoreError>
   }
 >()("waypoint/plugins/state/Durable") {
   /** Built once per execution: remembers which step names and waits this run has used. */
@@ -101,6 +107,11 @@ export class Durable extends Context.Service<
             return yield* Effect.mapError(Schema.decodeUnknownEffect(codec)(recorded.value), invalid)
           }
           const result = yield* effect
+          // Without a schema the result must be JSON: say where it is not (the Schema's own message does not).
+          const notJson = options?.schema === undefined && result !== undefined ? whyNotJson(result) : undefined
+          if (notJson !== undefined) {
+            return yield* new StepResultInvalid({ name, issue: `${notJson}; give the step a schema` })
+          }
           const encoded = yield* Effect.mapError(Schema.encodeUnknownEffect(codec)(result), invalid)
           const unkept = unstorable(encoded)
           if (unkept !== undefined) return yield* new StepResultInvalid({ name, issue: unkept })
@@ -150,7 +161,7 @@ export class Durable extends Context.Service<
           if (Option.isSome(received)) {
             return yield* Effect.mapError(
               Schema.decodeUnknownEffect(Schema.toCodecJson(schema))(received.value),
-              (error) => new StepResultInvalid({ name: `signal ${name}`, issue: error.message })
+              (error) => new SignalPayloadInvalid({ signal: name, issue: error.message })
             )
           }
           const now = yield* Clock.currentTimeMillis
@@ -187,5 +198,5 @@ export const waitForSignal = <A, I>(
   name: string,
   schema: Schema.Codec<A, I>,
   options?: { readonly timeout?: Duration.Input | undefined }
-): Effect.Effect<A, SignalTimeout | StepResultInvalid | StoreError, Durable> =>
+): Effect.Effect<A, SignalTimeout | SignalPayloadInvalid | StoreError, Durable> =>
   Effect.flatMap(Effect.service(Durable), (durable) => durable.waitForSignal(name, schema, options))

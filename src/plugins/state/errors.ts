@@ -53,6 +53,19 @@ export class StepResultInvalid extends Schema.TaggedError<StepResultInvalid>()("
   }
 }
 
+/**
+ * A signal's payload does not match the Schema `waitForSignal` reads it with. Declare the task's `signals` (`task({
+ * signals: { name: Schema } })`) so such a payload is refused when it is sent, instead of failing the waiting task.
+ */
+export class SignalPayloadInvalid extends Schema.TaggedError<SignalPayloadInvalid>()("SignalPayloadInvalid", {
+  signal: Schema.String,
+  issue: Schema.String
+}) {
+  override get message() {
+    return `the payload of signal "${this.signal}" does not match the Schema it is read with: ${this.issue}`
+  }
+}
+
 /** `waitForSignal` reached its timeout before the signal arrived. */
 export class SignalTimeout extends Schema.TaggedError<SignalTimeout>()("SignalTimeout", {
   signal: Schema.String,

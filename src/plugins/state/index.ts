@@ -4,6 +4,7 @@ export { Durable, pause, step, waitForSignal } from "./Durable.ts"
 export {
   DuplicateStep,
   NotInSession,
+  SignalPayloadInvalid,
   SignalTimeout,
   StateConflict,
   StateDecodeError,

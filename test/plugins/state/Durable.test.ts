@@ -166,6 +166,43 @@ describe("Durable", () => {
     )
   )
 
+  it.effect("fails a step whose result is not JSON with StepResultInvalid, naming where, and records nothing", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const dated = task({ name: "dated", input: Schema.Void }, () =>
+          Effect.asVoid(step("when", Effect.succeed({ at: new Date(0) })))
+        )
+        const error = yield* Effect.flip(runtime.run(dated, undefined))
+        assert.strictEqual(error._tag, "StepResultInvalid")
+        if (error._tag === "StepResultInvalid") {
+          assert.include(error.issue, "$.at is an instance of Date")
+          assert.include(error.issue, "give the step a schema")
+        }
+        const steps = yield* StepStore
+        const [record] = (yield* runtime.list({})).items
+        assert.isTrue(Option.isNone(yield* steps.getStep(record?.id ?? "", "step:when")))
+      })
+    )
+  )
+
+  it.effect("fails the wait with SignalPayloadInvalid when an undeclared signal's payload does not match", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const approve = task({ name: "approve-undeclared", input: Schema.Void }, () =>
+          waitForSignal("approval", Approval)
+        )
+        const handle = yield* runtime.submit(approve, undefined)
+        yield* handle.signal("approval", { approved: "yes" }) // not declared: any JSON is accepted when sent
+        const error = yield* Effect.flip(handle.await)
+        assert.strictEqual(error._tag, "SignalPayloadInvalid")
+        if (error._tag === "SignalPayloadInvalid") {
+          assert.strictEqual(error.signal, "approval")
+          assert.include(error.message, 'signal "approval"')
+        }
+      })
+    )
+  )
+
   it.effect("refuses a signal of a name the task does not declare, storing nothing", () =>
     withRuntime((runtime) =>
       Effect.gen(function* () {
