@@ -7,7 +7,7 @@
 import { Cause, Duration, Effect, FiberSet, Option, type Scope } from "effect"
 import { type Context, Hono, type MiddlewareHandler } from "hono"
 import { cors } from "hono/cors"
-import { ProgressStore, type Runtime, SnapshotStore, type StateManager, StateStore } from "../index.ts"
+import { ProgressStore, type Runtime, SnapshotStore, type StateManager, StateStore, TaskStore } from "../index.ts"
 import { type HttpFailure, type InvalidBearerToken, MethodNotAllowed, RouteNotFound, Unauthorized } from "./errors.ts"
 import { checkAuth, isAuthorized } from "./internal/auth.ts"
 import { causeResponse, failureResponse, shuttingDownResponse } from "./problem.ts"
@@ -76,7 +76,7 @@ const resources: ReadonlyArray<(ctx: RouteContext) => ReadonlyArray<Route>> = [
  * }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
  * ```
  */
-export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, InvalidBearerToken, Scope.Scope> =>
+export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, InvalidBearerToken, Scope.Scope | TaskStore> =>
   Effect.gen(function* () {
     yield* checkAuth(options.auth)
     const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024
@@ -92,6 +92,7 @@ export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, InvalidB
     // What every request runs with. (Not an `Effect.fn`: its span would be the parent of every request's span.)
     const services = yield* Effect.context<never>()
     const stores = {
+      tasks: yield* TaskStore,
       state: yield* Effect.serviceOption(StateStore),
       snapshots: yield* Effect.serviceOption(SnapshotStore),
       progress: yield* Effect.serviceOption(ProgressStore)

@@ -13,7 +13,8 @@ import {
   type StateManager,
   type StateStore,
   segmentProblem,
-  TaskNotFound
+  TaskNotFound,
+  type TaskStore
 } from "../index.ts"
 import { type HttpFailure, ServiceNotConfigured } from "./errors.ts"
 import { Problem } from "./problem.ts"
@@ -46,6 +47,8 @@ export interface OperationDoc {
 
 /** The stores found in the app's context when it was built; a route that needs an absent one answers 501. */
 export interface RouteStores {
+  /** The runtime's own: it is built in the same context. */
+  readonly tasks: TaskStore["Service"]
   readonly state: Option.Option<StateStore["Service"]>
   readonly snapshots: Option.Option<SnapshotStore["Service"]>
   readonly progress: Option.Option<ProgressStore["Service"]>

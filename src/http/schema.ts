@@ -8,17 +8,38 @@ import {
   Inspection,
   type ProgressLatest,
   type SnapshotRecord,
-  type SnapshotRecordPage,
+  type SnapshotSummary,
+  type SnapshotSummaryPage,
   type StateEntry,
   StoredError,
-  SuspendReason,
+  type SuspendReason,
   type TaskEvent,
   type TaskRecord,
-  TaskStatus
+  TaskStatus,
+  type TaskSummary
 } from "../index.ts"
-import { cut, utf8Length } from "./internal/text.ts"
+import { cut } from "./internal/text.ts"
 
 const Time = Schema.String.annotate({ format: "date-time" })
+
+/** Why a task is suspended, as the API shows it: its time as a string, like every time here. */
+export const SuspendReasonView = Schema.Union([
+  Schema.TaggedStruct("Paused", { until: Schema.optionalKey(Time) }),
+  Schema.TaggedStruct("WaitingForSignal", { signal: Schema.String, until: Schema.optionalKey(Time) })
+]).annotate({
+  identifier: "SuspendReason",
+  description: "Paused (until a time, or until resumed), or waiting for a signal."
+})
+export type SuspendReasonView = typeof SuspendReasonView.Type
+
+/** `runtime.inspect`'s answer, as the API shows it: its times as strings. */
+export const InspectionView = Inspection.mapFields((fields) => ({
+  ...fields,
+  leaseExpiresAt: Schema.optionalKey(Time),
+  lastHeartbeatAt: Schema.optionalKey(Time),
+  runAt: Schema.optionalKey(Time)
+})).annotate({ identifier: "Inspection", description: "Why a task is where it is, and since when." })
+export type InspectionView = typeof InspectionView.Type
 
 /** A task's latest progress, as `GET /tasks/{id}` shows it. */
 export const ProgressView = Schema.Struct({
@@ -42,7 +63,7 @@ export const TaskView = Schema.Struct({
   input: Schema.Json,
   output: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(StoredError),
-  suspendReason: Schema.optionalKey(SuspendReason),
+  suspendReason: Schema.optionalKey(SuspendReasonView),
   runAt: Schema.optionalKey(Time),
   createdAt: Time,
   updatedAt: Time,
@@ -51,7 +72,7 @@ export const TaskView = Schema.Struct({
   /** Only in `GET /tasks/{id}`, when the server keeps progress and the task reported some. */
   progress: Schema.optionalKey(ProgressView),
   /** Only in `GET /tasks/{id}`: why the task is where it is (running, lease expired, waiting for a signal...). */
-  inspection: Schema.optionalKey(Inspection)
+  inspection: Schema.optionalKey(InspectionView)
 }).annotate({ identifier: "Task", description: "A task: its status, attempt, output or error, and times." })
 export type TaskView = typeof TaskView.Type
 
@@ -76,7 +97,7 @@ export const TaskSummaryView = Schema.Struct({
       message: Schema.String.check(Schema.isMaxLength(SUMMARY_MESSAGE_LENGTH))
     })
   ),
-  suspendReason: Schema.optionalKey(SuspendReason),
+  suspendReason: Schema.optionalKey(SuspendReasonView),
   runAt: Schema.optionalKey(Time),
   createdAt: Time,
   updatedAt: Time,
@@ -121,7 +142,7 @@ export const TaskEventView = Schema.Union([
     status: TaskStatus,
     attempt: Schema.Number,
     error: Schema.optional(StoredError),
-    suspendReason: Schema.optional(SuspendReason)
+    suspendReason: Schema.optional(SuspendReasonView)
   }).annotate({ identifier: "StatusChanged", description: "A task changed status." }),
   Schema.Struct({
     _tag: Schema.Literal("ProgressReported"),
@@ -239,44 +260,60 @@ export const RestoredView = Schema.Struct({ state: Schema.Json }).annotate({
 
 const iso = (millis: number): string => DateTime.formatIso(DateTime.makeUnsafe(millis))
 
-export const toTaskView = (record: TaskRecord): TaskView => ({
+const suspendReasonView = (reason: SuspendReason): SuspendReasonView =>
+  reason._tag === "Paused"
+    ? { _tag: "Paused", ...(reason.until === undefined ? {} : { until: iso(reason.until) }) }
+    : {
+        _tag: "WaitingForSignal",
+        signal: reason.signal,
+        ...(reason.until === undefined ? {} : { until: iso(reason.until) })
+      }
+
+/** What a task's view and its summary share: who it is, where it stands, and its times. */
+const taskHead = (record: TaskSummary) => ({
   id: record.id,
   name: record.name,
   status: record.status,
   attempt: record.attempt,
   ...(record.sessionId === undefined ? {} : { sessionId: record.sessionId }),
   ...(record.parentId === undefined ? {} : { parentId: record.parentId }),
+  ...(record.suspendReason === undefined ? {} : { suspendReason: suspendReasonView(record.suspendReason) }),
+  ...(record.runAt === undefined ? {} : { runAt: iso(record.runAt) }),
+  createdAt: iso(record.createdAt),
+  updatedAt: iso(record.updatedAt),
+  ...(record.startedAt === undefined ? {} : { startedAt: iso(record.startedAt) }),
+  ...(record.finishedAt === undefined ? {} : { finishedAt: iso(record.finishedAt) })
+})
+
+export const toTaskView = (record: TaskRecord): TaskView => ({
+  ...taskHead(record),
   input: record.input,
   ...(record.output === undefined ? {} : { output: record.output }),
-  ...(record.error === undefined ? {} : { error: record.error }),
-  ...(record.suspendReason === undefined ? {} : { suspendReason: record.suspendReason }),
-  ...(record.runAt === undefined ? {} : { runAt: iso(record.runAt) }),
-  createdAt: iso(record.createdAt),
-  updatedAt: iso(record.updatedAt),
-  ...(record.startedAt === undefined ? {} : { startedAt: iso(record.startedAt) }),
-  ...(record.finishedAt === undefined ? {} : { finishedAt: iso(record.finishedAt) })
+  ...(record.error === undefined ? {} : { error: record.error })
 })
 
-export const toTaskSummaryView = (record: TaskRecord): TaskSummaryView => ({
-  id: record.id,
-  name: record.name,
-  status: record.status,
-  attempt: record.attempt,
-  ...(record.sessionId === undefined ? {} : { sessionId: record.sessionId }),
-  ...(record.parentId === undefined ? {} : { parentId: record.parentId }),
+export const toTaskSummaryView = (record: TaskSummary): TaskSummaryView => ({
+  ...taskHead(record),
   ...(record.error === undefined
     ? {}
-    : { error: { tag: record.error.tag, message: cut(record.error.message, SUMMARY_MESSAGE_LENGTH) } }),
-  ...(record.suspendReason === undefined ? {} : { suspendReason: record.suspendReason }),
-  ...(record.runAt === undefined ? {} : { runAt: iso(record.runAt) }),
-  createdAt: iso(record.createdAt),
-  updatedAt: iso(record.updatedAt),
-  ...(record.startedAt === undefined ? {} : { startedAt: iso(record.startedAt) }),
-  ...(record.finishedAt === undefined ? {} : { finishedAt: iso(record.finishedAt) })
+    : { error: { tag: record.error.tag, message: cut(record.error.message, SUMMARY_MESSAGE_LENGTH) } })
 })
 
-/** Every kind of event, with its time as a string; a new kind fails to compile here until it has a view. */
-export const toEventView = (event: TaskEvent): TaskEventView => ({ ...event, at: iso(event.at) })
+export const toInspectionView = (inspection: Inspection): InspectionView => {
+  const { leaseExpiresAt, lastHeartbeatAt, runAt, ...rest } = inspection
+  return {
+    ...rest,
+    ...(leaseExpiresAt === undefined ? {} : { leaseExpiresAt: iso(leaseExpiresAt) }),
+    ...(lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: iso(lastHeartbeatAt) }),
+    ...(runAt === undefined ? {} : { runAt: iso(runAt) })
+  }
+}
+
+/** Every kind of event, with its times as strings; a new kind fails to compile here until it has a view. */
+export const toEventView = (event: TaskEvent): TaskEventView =>
+  event._tag === "StatusChanged" && event.suspendReason !== undefined
+    ? { ...event, at: iso(event.at), suspendReason: suspendReasonView(event.suspendReason) }
+    : ({ ...event, at: iso(event.at) } as TaskEventView)
 
 export const toProgressView = (latest: ProgressLatest): ProgressView => ({
   ...(latest.percent === undefined ? {} : { percent: latest.percent }),
@@ -319,18 +356,20 @@ export const toSnapshotView = (record: SnapshotRecord): SnapshotView => ({
   ...(record.origin === undefined ? {} : { origin: { taskId: record.origin.taskId, version: record.origin.version } })
 })
 
-export const toSnapshotSummaryView = (record: SnapshotRecord): SnapshotSummaryView => ({
-  id: record.id,
-  taskId: record.taskId,
-  version: record.version,
-  checkpoint: record.checkpoint,
-  createdAt: iso(record.createdAt),
-  dataSizeBytes: utf8Length(JSON.stringify(record.data)),
-  ...(record.dataVersion === undefined ? {} : { dataVersion: record.dataVersion }),
-  ...(record.origin === undefined ? {} : { origin: { taskId: record.origin.taskId, version: record.origin.version } })
+export const toSnapshotSummaryView = (summary: SnapshotSummary): SnapshotSummaryView => ({
+  id: summary.id,
+  taskId: summary.taskId,
+  version: summary.version,
+  checkpoint: summary.checkpoint,
+  createdAt: iso(summary.createdAt),
+  dataSizeBytes: summary.dataSizeBytes,
+  ...(summary.dataVersion === undefined ? {} : { dataVersion: summary.dataVersion }),
+  ...(summary.origin === undefined
+    ? {}
+    : { origin: { taskId: summary.origin.taskId, version: summary.origin.version } })
 })
 
-export const toSnapshotPageView = (page: SnapshotRecordPage): SnapshotPageView => ({
+export const toSnapshotPageView = (page: SnapshotSummaryPage): SnapshotPageView => ({
   items: page.items.map(toSnapshotSummaryView),
   ...(page.nextBefore === undefined ? {} : { nextBefore: page.nextBefore })
 })

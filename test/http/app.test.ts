@@ -514,8 +514,12 @@ describe("makeApp", () => {
         {
           wrap: (runtime) => ({
             ...runtime,
-            get: () => Effect.die(new Error("internal detail")),
-            list: () => Effect.fail(new StoreError({ operation: "list", cause: new Error("connection refused") }))
+            get: () => Effect.die(new Error("internal detail"))
+          }),
+          wrapTaskStore: (store) => ({
+            ...store,
+            listSummaries: () =>
+              Effect.fail(new StoreError({ operation: "listSummaries", cause: new Error("connection refused") }))
           })
         }
       ).pipe(Effect.provide(capture))

@@ -8,7 +8,7 @@ import {
   Runtime,
   StateManager,
   type TaskStatus,
-  type TaskStore,
+  TaskStore,
   task
 } from "../../src/index.ts"
 
@@ -44,6 +44,8 @@ export interface TestEnv {
 type Options = Omit<AppOptions<never>, "runtime" | "tasks"> & {
   readonly tasks?: AppOptions<never>["tasks"]
   readonly wrap?: (runtime: Runtime.Runtime<never>) => Runtime.Runtime<never>
+  /** The task store the app is built with (the runtime keeps the plain one). */
+  readonly wrapTaskStore?: (store: TaskStore["Service"]) => TaskStore["Service"]
   /** Every memory store (state, snapshots, progress...) and a StateManager, instead of a task store alone. */
   readonly everyStore?: boolean
 }
@@ -53,12 +55,15 @@ export const withApp = <A, E>(
   f: (env: TestEnv) => Effect.Effect<A, E, Scope.Scope | TaskStore>,
   options: Options = {}
 ): Effect.Effect<A, E | InvalidBearerToken> => {
-  const { wrap, tasks, everyStore, ...rest } = options
+  const { wrap, wrapTaskStore, tasks, everyStore, ...rest } = options
   const build = (stateManager: StateManager["Service"] | undefined) =>
     Effect.gen(function* () {
       const inner = yield* Runtime.make()
       const runtime = wrap === undefined ? inner : wrap(inner)
-      const app = yield* makeApp({ runtime, tasks: tasks ?? [greet, order], stateManager, ...rest })
+      const store = yield* TaskStore
+      const app = yield* makeApp({ runtime, tasks: tasks ?? [greet, order], stateManager, ...rest }).pipe(
+        Effect.provideService(TaskStore, wrapTaskStore === undefined ? store : wrapTaskStore(store))
+      )
       return yield* f({ app, runtime: inner })
     }).pipe(Effect.scoped)
   return everyStore === true

@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { DateTime, Effect, Schema } from "effect"
+import { toEventView } from "../../src/http/schema.ts"
 import { task } from "../../src/index.ts"
+import { suspend } from "../../src/runtime/Suspension.ts"
 import { readJson, request, withApp } from "./fixtures.ts"
 
 const MiB = 1024 * 1024
@@ -65,5 +67,47 @@ describe("GET /tasks", () => {
         assert.strictEqual(refused.headers.get("content-type"), "application/problem+json")
       })
     )
+  )
+})
+
+describe("times in answers", () => {
+  it.effect(
+    "are RFC 3339 strings everywhere: a suspension's until, an inspection's runAt, the list's and events'",
+    () =>
+      withApp(
+        ({ app, runtime }) =>
+          Effect.gen(function* () {
+            const sleeper = task({ name: "sleeper", input: Schema.Struct({}) }, () =>
+              suspend({ _tag: "Paused", until: 60_000 }, 60_000)
+            )
+            const handle = yield* runtime.submit(sleeper, {})
+            yield* Effect.yieldNow
+            assert.strictEqual(yield* handle.status, "suspended")
+            const isIso = (value: unknown) =>
+              typeof value === "string" && DateTime.isDateTime(DateTime.makeUnsafe(value)) && value.endsWith("Z")
+            const one = (yield* readJson(yield* request(app, `/tasks/${handle.id}`))) as {
+              suspendReason: { until: unknown }
+              runAt: unknown
+              inspection: { runAt: unknown; reason: string }
+            }
+            assert.isTrue(isIso(one.suspendReason.until), String(one.suspendReason.until))
+            assert.isTrue(isIso(one.runAt), String(one.runAt))
+            assert.strictEqual(one.inspection.reason, "sleeping-until")
+            assert.isTrue(isIso(one.inspection.runAt), String(one.inspection.runAt))
+            const list = (yield* readJson(yield* request(app, "/tasks"))) as {
+              items: Array<{ suspendReason?: { until: unknown } }>
+            }
+            assert.isTrue(isIso(list.items[0]?.suspendReason?.until))
+            const events = yield* runtime.history({ taskId: handle.id })
+            const suspended = events
+              .map(toEventView)
+              .find((e) => e._tag === "StatusChanged" && e.status === "suspended")
+            assert.isTrue(
+              suspended?._tag === "StatusChanged" && isIso(suspended.suspendReason?.until),
+              JSON.stringify(suspended)
+            )
+          }),
+        { tasks: [] }
+      )
   )
 })

@@ -58,7 +58,7 @@ export const snapshotRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     const id = yield* taskId((yield* input.path).id)
     const query = yield* input.query
     yield* runtime.get(id)
-    const page = yield* store.list(id, { limit: query.limit ?? 100, before: query.before })
+    const page = yield* store.listSummaries(id, { limit: query.limit ?? 100, before: query.before })
     return json(toSnapshotPageView(page))
   })
 

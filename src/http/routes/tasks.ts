@@ -22,7 +22,15 @@ import {
   taskId,
   unauthorizedDoc
 } from "../route.ts"
-import { CursorText, TaskPageView, TaskView, toProgressView, toTaskSummaryView, toTaskView } from "../schema.ts"
+import {
+  CursorText,
+  TaskPageView,
+  TaskView,
+  toInspectionView,
+  toProgressView,
+  toTaskSummaryView,
+  toTaskView
+} from "../schema.ts"
 import { type AnyHttpTask, asTask } from "../task.ts"
 
 const IdempotencyKey = Schema.String.check(
@@ -101,7 +109,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
 
   const list = Effect.fn("http.listTasks")(function* (input: RequestInput<{ query: typeof ListQuery }>) {
     const query = yield* input.query
-    const page = yield* runtime.list({
+    const page = yield* ctx.stores.tasks.listSummaries({
       status: query.status,
       name: query.name,
       sessionId: query.session,
@@ -123,7 +131,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     return json({
       ...toTaskView(record),
       ...(Option.isSome(latest) ? { progress: toProgressView(latest.value) } : {}),
-      inspection
+      inspection: toInspectionView(inspection)
     })
   })
 

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { cut, utf8Length } from "../../../src/http/internal/text.ts"
+import { cut } from "../../../src/http/internal/text.ts"
+import { utf8Length } from "../../../src/stores/SnapshotStore.ts"
 
 const utf8 = new TextEncoder()
 
