@@ -25,7 +25,7 @@ const site = new Hono()
 site.get("/", (c) => c.text("my site"))
 const mounted = Effect.gen(function* () {
   const runtime = yield* Runtime.make({ plugins: [StatePlugin.make()] })
-  site.route("/waypoint", yield* makeApp({ runtime, tasks: [publish] }))
+  site.route("/waypoint", yield* makeApp({ runtime, tasks: [publish] })) // no `auth`: open to whoever reaches it
   yield* serveNode(site, { port: 8080 }) // or hand `site.fetch` to the server you already run
   return yield* Effect.never
 }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
