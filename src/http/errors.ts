@@ -100,12 +100,13 @@ export class TaskEnded extends Schema.TaggedError<TaskEnded>()("TaskEnded", {
   }
 }
 
-/** The route needs a service (a store, the StateManager) that the app was built without. */
+/** The route needs a service (a store, the StateManager) that the app was built without; `hint` says how to add it. */
 export class ServiceNotConfigured extends Schema.TaggedError<ServiceNotConfigured>()("ServiceNotConfigured", {
-  service: Schema.String
+  service: Schema.String,
+  hint: Schema.String
 }) {
   override get message() {
-    return `this server has no ${this.service}, so this route is not available`
+    return `this server has no ${this.service}, so this route is not available: ${this.hint}`
   }
 }
 

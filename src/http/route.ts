@@ -114,8 +114,14 @@ export const notConfiguredDoc = (service: Option.Option<unknown>, name: string):
   Option.isNone(service) ? { 501: problemDoc(`This server was built without a ${name}.`) } : {}
 
 /** The service, or `ServiceNotConfigured` naming it. */
-export const requireService = <A>(service: Option.Option<A>, name: string): Effect.Effect<A, ServiceNotConfigured> =>
-  Option.isSome(service) ? Effect.succeed(service.value) : Effect.fail(new ServiceNotConfigured({ service: name }))
+export const requireService = <A>(
+  service: Option.Option<A>,
+  name: string,
+  hint = "provide it where the app is built (MemoryStore.layer, PgliteStore.layer and PostgresStore.layer have every store)"
+): Effect.Effect<A, ServiceNotConfigured> =>
+  Option.isSome(service)
+    ? Effect.succeed(service.value)
+    : Effect.fail(new ServiceNotConfigured({ service: name, hint }))
 
 /** A JSON answer. */
 export const json = (body: unknown, status = 200, headers?: Record<string, string>): Response =>

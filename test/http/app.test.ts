@@ -101,6 +101,8 @@ describe("makeApp", () => {
         for (const [method, path, service] of routes) {
           const problem = yield* expectProblem(yield* request(app, path, { method }), 501, "ServiceNotConfigured")
           assert.include(String(problem.detail), service, path)
+          // and says how to add it
+          assert.include(String(problem.detail), service === "StateManager" ? "makeApp({" : "provide it", path)
           assert.notProperty(problem, "errorId")
         }
       })

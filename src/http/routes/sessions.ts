@@ -51,7 +51,11 @@ const checkpointRequest = { path: SessionPath, body: CheckpointRequest }
 type SessionInput = RequestInput<{ path: typeof SessionPath }>
 
 export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
-  const managerOf = requireService(ctx.stateManager, "StateManager")
+  const managerOf = requireService(
+    ctx.stateManager,
+    "StateManager",
+    "give it to the app: makeApp({ runtime, tasks, stateManager: yield* StateManager })"
+  )
 
   const list = Effect.fn("http.listSessions")(function* () {
     const manager = yield* managerOf
