@@ -7,6 +7,7 @@
  * entry point is TypeScript or needs a package its line does not install, or if the declarations do not resolve.
  */
 import { execFileSync, spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -158,5 +159,9 @@ export const wrong = task({ name: "wrong", input: Schema.String }, (name: number
     // the declarations came from the package's dist, not from its sources
     const manifest = JSON.parse(await readFile(join(folder, "node_modules", "effect-waypoint", "package.json"), "utf8"))
     assert.strictEqual(manifest.exports["."].types, "./dist/index.d.ts")
+    // effect is a peer: the program and the package share the user's one copy (two copies break services and fibers)
+    assert.strictEqual(manifest.dependencies?.effect, undefined)
+    assert.isString(manifest.peerDependencies?.effect)
+    assert.isFalse(existsSync(join(folder, "node_modules", "effect-waypoint", "node_modules", "effect")))
   }, 120_000)
 })
