@@ -5,6 +5,6 @@ export default defineConfig({
   dialect: "postgresql",
   schema: "./src/stores/postgres/schema.ts",
   out: "./src/stores/postgres/migrations",
-  // must match `migrationsTable` in src/stores/postgres/Database.ts
+  // must match `migrationsTable` in src/stores/postgres/internal/migrations.ts
   migrations: { schema: "drizzle", table: "__waypoint_migrations" }
 })

@@ -67,3 +67,17 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
     return `task ${this.taskId}: lease with token ${this.token} is no longer held`
   }
 }
+
+/**
+ * A store call after the store was closed: its layer's scope has ended (which closes the connection it opened, or
+ * ends a memory store), or the client given to it was closed by its owner. The cause of a `StoreError`; no retry can
+ * succeed.
+ */
+export class StoreClosed extends Schema.TaggedError<StoreClosed>()("StoreClosed", {
+  operation: Schema.String,
+  cause: Schema.Defect()
+}) {
+  override get message() {
+    return `the store was closed (its layer's scope ended, or the client given to it was closed): provide the layer around the whole program that uses the runtime`
+  }
+}

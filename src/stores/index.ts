@@ -1,4 +1,12 @@
-export { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError, TaskIdTaken } from "./errors.ts"
+export {
+  CancelRequested,
+  InvalidCursor,
+  LeaseLost,
+  PauseRequested,
+  StoreClosed,
+  StoreError,
+  TaskIdTaken
+} from "./errors.ts"
 export * as FileStorageBackend from "./file/FileStorageBackend.ts"
 export * as MemoryProgressStore from "./memory/MemoryProgressStore.ts"
 export * as MemorySnapshotStore from "./memory/MemorySnapshotStore.ts"
@@ -33,5 +41,5 @@ export { StateStore } from "./StateStore.ts"
 export { StepStore } from "./StepStore.ts"
 export { InvalidKey, keyProblem, maxKeyLength, StorageBackend, segmentProblem, validateKey } from "./StorageBackend.ts"
 export { isTerminal, StoredError, SuspendReason, TaskRecord, TaskStatus, TaskSummary } from "./TaskRecord.ts"
-export type { Lease, NewTask, TaskPage, TaskQuery, TaskSummaryPage, Transition } from "./TaskStore.ts"
+export type { Lease, NewTask, RunnableQuery, TaskPage, TaskQuery, TaskSummaryPage, Transition } from "./TaskStore.ts"
 export { TaskStore } from "./TaskStore.ts"

@@ -210,143 +210,135 @@ const withDatabase = async (body: (url: string) => Promise<void>) => {
   }
 }
 
-if (adminUrl !== undefined && adminUrl !== "") {
-  describe("workers: postgres", () => {
-    it("3 workers share 30 tasks; one is SIGKILLed mid-step; the others finish all, no recorded step runs again", async () => {
-      await withDatabase(async (url) => {
-        const stores = PostgresStore.layer({ url })
-        let victim: Worker | undefined
-        const started = new Map<Worker, number>()
-        // The first worker to start its 15th step effect dies in it (inside its ~20 ms of work).
-        const bus = makeBus((line, worker) => {
-          if (victim !== undefined || !isStepRun(line)) return
-          started.set(worker, (started.get(worker) ?? 0) + 1)
-          if ((started.get(worker) ?? 0) < 15) return
-          victim = worker
-          worker.child.kill("SIGKILL")
-        })
-        const workers = ["w1", "w2", "w3"].map((id) => bus.start(id, ["--url", url]))
-        try {
-          await Promise.all(workers.map((worker) => bus.waitFor("ready", (line, w) => w === worker && isReady(line))))
-          await createTasks(stores, 30)
-          await Promise.all(
-            taskIds(30).map((id) =>
-              bus.waitFor(`${id} completed`, (line) => line.startsWith(`${id} finish Completed by `))
-            )
+describe.skipIf(TestDatabase.noServer)("workers: postgres: needs DATABASE_URL", () => {
+  it("3 workers share 30 tasks; one is SIGKILLed mid-step; the others finish all, no recorded step runs again", async () => {
+    await withDatabase(async (url) => {
+      const stores = PostgresStore.layer({ url })
+      let victim: Worker | undefined
+      const started = new Map<Worker, number>()
+      // The first worker to start its 15th step effect dies in it (inside its ~20 ms of work).
+      const bus = makeBus((line, worker) => {
+        if (victim !== undefined || !isStepRun(line)) return
+        started.set(worker, (started.get(worker) ?? 0) + 1)
+        if ((started.get(worker) ?? 0) < 15) return
+        victim = worker
+        worker.child.kill("SIGKILL")
+      })
+      const workers = ["w1", "w2", "w3"].map((id) => bus.start(id, ["--url", url]))
+      try {
+        await Promise.all(workers.map((worker) => bus.waitFor("ready", (line, w) => w === worker && isReady(line))))
+        await createTasks(stores, 30)
+        await Promise.all(
+          taskIds(30).map((id) =>
+            bus.waitFor(`${id} completed`, (line) => line.startsWith(`${id} finish Completed by `))
           )
-        } finally {
-          await bus.stop()
-        }
-        assert.isDefined(victim)
-        const killed = runnerOf(victim!)
-        assert.strictEqual(victim!.child.signalCode, "SIGKILL")
-        const lines = bus.lines()
-        const stored = await readStore(stores)
-        const ranAgain = assertCompleteAndRunOnce(stored, lines, killed, 30)
-        // it died holding tasks, and the others completed them: each task once
-        const finishedByVictim = new Set(finishesIn(victim!.lines).map((finish) => finish.task))
-        const orphans = new Set(
-          claimsIn(victim!.lines)
-            .map((claim) => claim.task)
-            .filter((task) => !finishedByVictim.has(task))
         )
-        assert.isAbove(orphans.size, 0)
-        const completions = finishesIn(lines).filter((finish) => finish.tag === "Completed")
-        assert.deepStrictEqual(completions.map((finish) => finish.task).sort(), taskIds(30), "each task completed once")
-        for (const task of orphans) {
-          assert.notStrictEqual(completions.find((finish) => finish.task === task)?.runner, killed)
-        }
-        assert.isAtMost(ranAgain, orphans.size, "at most one step per orphaned task ran again")
-      })
-    }, 120_000)
+      } finally {
+        await bus.stop()
+      }
+      assert.isDefined(victim)
+      const killed = runnerOf(victim!)
+      assert.strictEqual(victim!.child.signalCode, "SIGKILL")
+      const lines = bus.lines()
+      const stored = await readStore(stores)
+      const ranAgain = assertCompleteAndRunOnce(stored, lines, killed, 30)
+      // it died holding tasks, and the others completed them: each task once
+      const finishedByVictim = new Set(finishesIn(victim!.lines).map((finish) => finish.task))
+      const orphans = new Set(
+        claimsIn(victim!.lines)
+          .map((claim) => claim.task)
+          .filter((task) => !finishedByVictim.has(task))
+      )
+      assert.isAbove(orphans.size, 0)
+      const completions = finishesIn(lines).filter((finish) => finish.tag === "Completed")
+      assert.deepStrictEqual(completions.map((finish) => finish.task).sort(), taskIds(30), "each task completed once")
+      for (const task of orphans) {
+        assert.notStrictEqual(completions.find((finish) => finish.task === task)?.runner, killed)
+      }
+      assert.isAtMost(ranAgain, orphans.size, "at most one step per orphaned task ran again")
+    })
+  }, 120_000)
 
-    it("fences a worker frozen past its lease: resumed, its writes are refused and its attempt stops; the task completes once, by the other", async () => {
-      await withDatabase(async (url) => {
-        const stores = PostgresStore.layer({ url })
-        const bus = makeBus()
-        try {
-          const a = bus.start("A", ["--url", url])
-          await bus.waitFor("ready", isReady)
-          await createTasks(stores, 1, 20, 50)
-          await bus.waitFor("step 2", (line) => line.startsWith("t00 step 2 ran by A/"))
-          a.child.kill("SIGSTOP")
-          const b = bus.start("B", ["--url", url])
-          const takeOver = await bus.waitFor("a claim by B", (line) =>
-            /^t00 claimed token \d+ at \d+ by B\//.test(line)
-          )
-          a.child.kill("SIGCONT")
-          await bus.waitFor("A's attempt interrupted", (line) => line === `t00 interrupted by ${runnerOf(a)}`)
-          await bus.waitFor("completion", (line) => line.startsWith("t00 finish Completed by "))
-          const task = (await readStore(stores)).tasks[0]!
-          assert.deepStrictEqual([task.status, task.attempt], ["completed", 1])
-          const first = claimsIn(a.lines)[0]!
-          const second = claimsIn([takeOver])[0]!
-          assert.isAbove(second.token, first.token)
-          assert.isAtLeast(second.at, first.at + 2_000, "taken over once A's lease had expired")
-          // A's fenced writes once it woke: its heartbeat, and the outcome of the attempt it then stopped
-          assert.include(a.lines, `t00 heartbeat lost by ${runnerOf(a)}`)
-          assert.isTrue(
-            a.lines.some((line) => /^t00 finish \w+ lost by /.test(line)),
-            a.lines.join("\n")
-          )
-          assert.deepStrictEqual(finishesIn(a.lines), [], "A recorded no outcome")
-          assert.deepStrictEqual(
-            finishesIn(b.lines).map((finish) => [finish.task, finish.tag]),
-            [["t00", "Completed"]]
-          )
-        } finally {
-          await bus.stop()
-        }
-      })
-    }, 120_000)
+  it("fences a worker frozen past its lease: resumed, its writes are refused and its attempt stops; the task completes once, by the other", async () => {
+    await withDatabase(async (url) => {
+      const stores = PostgresStore.layer({ url })
+      const bus = makeBus()
+      try {
+        const a = bus.start("A", ["--url", url])
+        await bus.waitFor("ready", isReady)
+        await createTasks(stores, 1, 20, 50)
+        await bus.waitFor("step 2", (line) => line.startsWith("t00 step 2 ran by A/"))
+        a.child.kill("SIGSTOP")
+        const b = bus.start("B", ["--url", url])
+        const takeOver = await bus.waitFor("a claim by B", (line) => /^t00 claimed token \d+ at \d+ by B\//.test(line))
+        a.child.kill("SIGCONT")
+        await bus.waitFor("A's attempt interrupted", (line) => line === `t00 interrupted by ${runnerOf(a)}`)
+        await bus.waitFor("completion", (line) => line.startsWith("t00 finish Completed by "))
+        const task = (await readStore(stores)).tasks[0]!
+        assert.deepStrictEqual([task.status, task.attempt], ["completed", 1])
+        const first = claimsIn(a.lines)[0]!
+        const second = claimsIn([takeOver])[0]!
+        assert.isAbove(second.token, first.token)
+        assert.isAtLeast(second.at, first.at + 2_000, "taken over once A's lease had expired")
+        // A's fenced writes once it woke: its heartbeat, and the outcome of the attempt it then stopped
+        assert.include(a.lines, `t00 heartbeat lost by ${runnerOf(a)}`)
+        assert.isTrue(
+          a.lines.some((line) => /^t00 finish \w+ lost by /.test(line)),
+          a.lines.join("\n")
+        )
+        assert.deepStrictEqual(finishesIn(a.lines), [], "A recorded no outcome")
+        assert.deepStrictEqual(
+          finishesIn(b.lines).map((finish) => [finish.task, finish.tag]),
+          [["t00", "Completed"]]
+        )
+      } finally {
+        await bus.stop()
+      }
+    })
+  }, 120_000)
 
-    it("resumes at once after a restart with the same id: claims before the dead lease expires, no poll", async () => {
-      await withDatabase(async (url) => {
-        const stores = PostgresStore.layer({ url })
-        // a long lease and a poll interval of an hour: only `recover` can explain a quick resume
-        const args = ["--url", url, "--recover", "--lease", "30 seconds", "--poll-interval", "1 hour"]
-        let runs = 0
-        const bus = makeBus((line, worker) => {
-          if (isStepRun(line) && ++runs === 6) worker.child.kill("SIGKILL")
-        })
-        try {
-          const first = bus.start("R", args)
-          await bus.waitFor("ready", isReady)
-          await createTasks(stores, 3, STEPS, 100)
-          await first.exited
-          const dead = (await readStore(stores)).tasks.filter((task) => task.status === "running")
-          assert.isAbove(dead.length, 0)
-          const second = bus.start("R", args)
-          const recovered = await bus.waitFor("recovered", (line, w) => w === second && line.startsWith("recovered "))
-          assert.deepStrictEqual(
-            recovered.split(" ")[2]!.split(",").sort(),
-            dead.map((task) => task.id)
-          )
-          await Promise.all(
-            taskIds(3).map((id) => bus.waitFor(`${id} completed`, (line) => line.startsWith(`${id} finish Completed`)))
-          )
-          for (const task of dead) {
-            assert.strictEqual(task.leaseOwner, "R")
-            const deadLeaseExpiresAt = task.leaseExpiresAt!
-            const claim = claimsIn(second.lines).find((c) => c.task === task.id)!
-            assert.isBelow(claim.at, deadLeaseExpiresAt, `${task.id}: claimed again before its dead lease expired`)
-            assert.isAbove(claim.token, task.fencingToken)
-            const resumed = ranIn(second.lines).find((r) => r.task === task.id)!
-            assert.isBelow(
-              resumed.at,
-              deadLeaseExpiresAt,
-              `${task.id}: first resumed step before the dead lease expired`
-            )
-          }
-          await bus.stop()
-          assertCompleteAndRunOnce(await readStore(stores), bus.lines(), runnerOf(first), 3)
-        } finally {
-          await bus.stop()
-        }
+  it("resumes at once after a restart with the same id: claims before the dead lease expires, no poll", async () => {
+    await withDatabase(async (url) => {
+      const stores = PostgresStore.layer({ url })
+      // a long lease and a poll interval of an hour: only `recover` can explain a quick resume
+      const args = ["--url", url, "--recover", "--lease", "30 seconds", "--poll-interval", "1 hour"]
+      let runs = 0
+      const bus = makeBus((line, worker) => {
+        if (isStepRun(line) && ++runs === 6) worker.child.kill("SIGKILL")
       })
-    }, 120_000)
-  })
-}
+      try {
+        const first = bus.start("R", args)
+        await bus.waitFor("ready", isReady)
+        await createTasks(stores, 3, STEPS, 100)
+        await first.exited
+        const dead = (await readStore(stores)).tasks.filter((task) => task.status === "running")
+        assert.isAbove(dead.length, 0)
+        const second = bus.start("R", args)
+        const recovered = await bus.waitFor("recovered", (line, w) => w === second && line.startsWith("recovered "))
+        assert.deepStrictEqual(
+          recovered.split(" ")[2]!.split(",").sort(),
+          dead.map((task) => task.id)
+        )
+        await Promise.all(
+          taskIds(3).map((id) => bus.waitFor(`${id} completed`, (line) => line.startsWith(`${id} finish Completed`)))
+        )
+        for (const task of dead) {
+          assert.strictEqual(task.leaseOwner, "R")
+          const deadLeaseExpiresAt = task.leaseExpiresAt!
+          const claim = claimsIn(second.lines).find((c) => c.task === task.id)!
+          assert.isBelow(claim.at, deadLeaseExpiresAt, `${task.id}: claimed again before its dead lease expired`)
+          assert.isAbove(claim.token, task.fencingToken)
+          const resumed = ranIn(second.lines).find((r) => r.task === task.id)!
+          assert.isBelow(resumed.at, deadLeaseExpiresAt, `${task.id}: first resumed step before the dead lease expired`)
+        }
+        await bus.stop()
+        assertCompleteAndRunOnce(await readStore(stores), bus.lines(), runnerOf(first), 3)
+      } finally {
+        await bus.stop()
+      }
+    })
+  }, 120_000)
+})
 
 describe("workers: pglite", () => {
   it("a worker SIGKILLed mid-step restarts with the same id over the same folder: all tasks complete, no recorded step runs again", async () => {

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Layer, Predicate, Schema } from "effect"
-import { Runtime, type TaskStore, task } from "../../src/index.ts"
+import { MemoryStore, MemoryTaskStore, Runtime, type TaskStore, task } from "../../src/index.ts"
 import { PgliteStore, PostgresStore } from "../../src/postgres.ts"
 import type { StoreError } from "../../src/stores/errors.ts"
 import * as TestDatabase from "./postgres/TestDatabase.ts"
@@ -30,6 +30,13 @@ const assertClosed = (error: unknown) => {
 }
 
 describe("a closed store", () => {
+  it.effect("in memory, fails the next call with StoreClosed, as on PostgreSQL", () =>
+    Effect.gen(function* () {
+      assertClosed(yield* runAfterClose(MemoryStore.layer))
+      assertClosed(yield* runAfterClose(MemoryTaskStore.layer))
+    })
+  )
+
   it.effect(
     "on PGlite, fails the next call with StoreClosed",
     () =>

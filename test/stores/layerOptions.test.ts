@@ -186,3 +186,21 @@ describe.skipIf(TestDatabase.noServer)("PostgresStore.layer options: needs DATAB
     })
   )
 })
+
+describe("PostgresStore.layer, given options no program should run with", () => {
+  it.effect("refuses a pool of no connection and a missing URL at once, naming the option (one waited for ever)", () =>
+    Effect.gen(function* () {
+      const open = (options: PostgresStore.Options) =>
+        Effect.flip(Effect.scoped(Layer.build(PostgresStore.layer(options))))
+      const url = "postgres://nobody@127.0.0.1:1/none" // never reached
+      for (const maxConnections of [0, -1, 1.5, Number.NaN]) {
+        const error = yield* open({ url, maxConnections })
+        assert.strictEqual(error._tag, "StoreError")
+        assert.include(error.message, "maxConnections must be a whole number from 1")
+      }
+      // a typo in plain JavaScript (`uri`) reaches the layer as no URL at all
+      const noUrl = yield* open({} as PostgresStore.Options)
+      assert.include(noUrl.message, "url must be a connection string")
+    })
+  )
+})

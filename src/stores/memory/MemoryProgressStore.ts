@@ -12,6 +12,7 @@ import {
   type ProgressLatest,
   ProgressStore
 } from "../ProgressStore.ts"
+import { closable } from "./closable.ts"
 
 /** Builds an empty in-memory progress store. */
 export const make = Effect.sync(() => {
@@ -88,4 +89,4 @@ const firstAfter = (lines: ReadonlyArray<LogEntry>, seq: number): number => {
 }
 
 /** A fresh in-memory progress store for each build of the layer. */
-export const layer: Layer.Layer<ProgressStore> = Layer.effect(ProgressStore, make)
+export const layer: Layer.Layer<ProgressStore> = Layer.effect(ProgressStore, Effect.flatMap(make, closable))

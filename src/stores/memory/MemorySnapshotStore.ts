@@ -21,6 +21,7 @@ import {
   utf8Length,
   verifySnapshot
 } from "../SnapshotStore.ts"
+import { closable } from "./closable.ts"
 
 /** A snapshot as this store keeps it. */
 interface Row {
@@ -205,8 +206,13 @@ export const make = Effect.sync(() => {
   return store
 })
 
-/** A fresh in-memory snapshot store for each build of the layer. */
-export const layer: Layer.Layer<SnapshotStore> = Layer.effect(SnapshotStore, make)
+/** A fresh in-memory snapshot store for each build of the layer; `corrupt` reaches its rows too. */
+export const layer: Layer.Layer<SnapshotStore> = Layer.effect(
+  SnapshotStore,
+  Effect.flatMap(make, (store) =>
+    Effect.tap(closable(store), (guarded) => Effect.sync(() => rowsOf.set(guarded, rowsOf.get(store) as Histories)))
+  )
+)
 
 /**
  * Rewrites the snapshot at `at` of a store this module built, behind the store's back (no checksum is recomputed),

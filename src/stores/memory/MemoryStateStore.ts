@@ -4,6 +4,7 @@
  */
 import { Effect, Layer, Option } from "effect"
 import { type StateEntry, StateStore, type StateWrite } from "../StateStore.ts"
+import { closable } from "./closable.ts"
 
 /** Builds an empty in-memory state store. */
 export const make = Effect.sync(() => {
@@ -51,4 +52,4 @@ export const make = Effect.sync(() => {
 })
 
 /** A fresh in-memory state store for each build of the layer. */
-export const layer: Layer.Layer<StateStore> = Layer.effect(StateStore, make)
+export const layer: Layer.Layer<StateStore> = Layer.effect(StateStore, Effect.flatMap(make, closable))

@@ -7,6 +7,7 @@ import { LeaseLost, StoreError } from "../errors.ts"
 import { StateStore } from "../StateStore.ts"
 import { StepStore } from "../StepStore.ts"
 import { TaskStore } from "../TaskStore.ts"
+import { closable } from "./closable.ts"
 
 /**
  * Builds an empty in-memory step store. A checkpoint's state goes to the `StateStore` of the context, if any, and
@@ -84,4 +85,4 @@ export const make = Effect.gen(function* () {
 })
 
 /** A fresh in-memory step store for each build of the layer. */
-export const layer: Layer.Layer<StepStore> = Layer.effect(StepStore, make)
+export const layer: Layer.Layer<StepStore> = Layer.effect(StepStore, Effect.flatMap(make, closable))

@@ -4,6 +4,7 @@
  */
 import { Effect, Layer, Option } from "effect"
 import { StorageBackend, validateKey } from "../StorageBackend.ts"
+import { closable } from "./closable.ts"
 
 const encoder = new TextEncoder()
 
@@ -34,4 +35,4 @@ export const make = Effect.sync(() => {
 })
 
 /** A fresh, empty in-memory backend for each build of the layer. */
-export const layer: Layer.Layer<StorageBackend> = Layer.effect(StorageBackend, make)
+export const layer: Layer.Layer<StorageBackend> = Layer.effect(StorageBackend, Effect.flatMap(make, closable))

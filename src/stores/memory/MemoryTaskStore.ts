@@ -14,6 +14,7 @@ import {
   TaskStore,
   type Transition
 } from "../TaskStore.ts"
+import { closable } from "./closable.ts"
 
 // A suspended task without runAt waits for a wake (a signal, a resume); a pending one may have none.
 const isRunnable = (task: TaskRecord, now: number): boolean =>
@@ -417,4 +418,4 @@ export const make = Effect.sync(() => {
 })
 
 /** A fresh in-memory task store for each build of the layer. */
-export const layer: Layer.Layer<TaskStore> = Layer.effect(TaskStore, make)
+export const layer: Layer.Layer<TaskStore> = Layer.effect(TaskStore, Effect.flatMap(make, closable))

@@ -108,11 +108,28 @@ const over = (client: postgres.Sql, migrate: boolean) =>
     )
   })
 
+/**
+ * What is wrong with options a program may have built at run time (JavaScript, or values from configuration): a pool
+ * of no connection would wait for ever, and without a URL postgres.js connects to its defaults, somewhere else.
+ */
+const optionsProblem = (options: PostgresOptions): string | undefined => {
+  if (typeof options.url !== "string" || options.url === "") return "url must be a connection string"
+  const max = options.maxConnections
+  if (max !== undefined && !(Number.isSafeInteger(max) && max >= 1)) {
+    return `maxConnections must be a whole number from 1, got ${String(max)}`
+  }
+  return undefined
+}
+
 /** A postgres.js pool opened (and the database migrated) when built, and ended with the layer's scope. */
 export const layer = <const O extends PostgresOptions>(options: O): Layer.Layer<Provided, OpenError<O>> =>
   // `over` fails with MigrationsMissing only when told not to migrate, which `OpenError<O>` says
   Layer.effectContext(
     Effect.gen(function* () {
+      const problem = optionsProblem(options)
+      if (problem !== undefined) {
+        return yield* new StoreError({ operation: "open", cause: new Error(`PostgresStore.layer: ${problem}`) })
+      }
       const module = yield* loadPostgres
       const client = yield* connect(module, options.url, options.maxConnections ?? 10, options.connection)
       return yield* over(client, options.migrate ?? true)

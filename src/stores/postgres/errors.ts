@@ -5,6 +5,8 @@
 import { Schema } from "effect"
 import type { StoreError } from "../errors.ts"
 
+export { StoreClosed } from "../errors.ts"
+
 /**
  * The database lacks migrations this version of the stores needs, and the layer was opened with `migrate: false`.
  * Nothing was written: run them (`PostgresStore.migrate`, or open once with `migrate: true`), then open again.
@@ -24,19 +26,6 @@ export type OpenError<O> = O extends { readonly migrate?: infer M }
     ? StoreError | MigrationsMissing
     : StoreError
   : StoreError
-
-/**
- * A store call after the store was closed: its layer's scope has ended (which closes the connection it opened), or
- * the client given to it was closed by its owner. The cause of a `StoreError`; no retry can succeed.
- */
-export class StoreClosed extends Schema.TaggedError<StoreClosed>()("StoreClosed", {
-  operation: Schema.String,
-  cause: Schema.Defect()
-}) {
-  override get message() {
-    return `the store was closed (its layer's scope ended, or the client given to it was closed): provide the layer around the whole program that uses the runtime`
-  }
-}
 
 /** A store's driver package is not installed; the cause of the `StoreError` its layer fails to open with. */
 export class DriverNotInstalled extends Schema.TaggedError<DriverNotInstalled>()("DriverNotInstalled", {

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { sql } from "drizzle-orm"
 import { drizzle } from "drizzle-orm/postgres-js"
-import { Context, Deferred, Effect, Fiber, Layer, Option, Predicate, Schedule, Schema } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Logger, Option, Predicate, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import postgres from "postgres"
 import { Runtime, StatePlugin, StateStore, StepStore, step, TaskState, TaskStore, task } from "../../../src/index.ts"
@@ -58,6 +58,28 @@ describe("Database.attempt", () => {
       assert.deepStrictEqual([error._tag, error.operation], ["StoreError", "finish"])
       assert.isAtMost(calls.count, triesIn25Seconds + 4)
     })
+  )
+
+  it.effect(
+    "says once, in a warning, that it cannot reach the database when a call keeps failing; not for a blip",
+    () =>
+      Effect.gen(function* () {
+        const logs: Array<string> = []
+        const capture = Logger.layer([Logger.map(Logger.formatSimple, (line) => logs.push(line))])
+        const blip = flaky("57P01", 2)
+        const outage = flaky("ECONNREFUSED", 1000)
+        yield* Effect.gen(function* () {
+          const blipped = yield* Effect.forkChild(attempt("blip", blip.run))
+          const failed = yield* Effect.forkChild(Effect.flip(attempt("outage", outage.run)))
+          yield* TestClock.adjust("1 minute")
+          yield* Fiber.await(blipped)
+          yield* Fiber.await(failed)
+        }).pipe(Effect.provide(capture))
+        const warnings = logs.filter((line) => line.includes("cannot reach the database"))
+        assert.strictEqual(warnings.length, 1, logs.join("\n"))
+        assert.include(warnings[0], "outage")
+        assert.notInclude(warnings[0], "blip")
+      })
   )
 
   it.effect("returns every other failure at once", () =>

@@ -100,4 +100,19 @@ const transientRetry = {
  * function again), and `sendSignal`, `appendLogs` and a snapshot `save` add their row twice.
  */
 export const attempt = <A>(operation: string, run: () => PromiseLike<A>): Effect.Effect<A, StoreError> =>
-  Effect.retry(attemptOnce(operation, run), transientRetry)
+  Effect.suspend(() => {
+    let failures = 0
+    // A blip passes unseen; an outage is said once (after about 1.5 s), while it is waited out.
+    const once = Effect.tapError(attemptOnce(operation, run), (error) =>
+      ++failures === outageAfterFailures && isTransient(error)
+        ? Effect.logWarning(
+            `store operation "${operation}" cannot reach the database; trying again for up to 30 s`,
+            error
+          )
+        : Effect.void
+    )
+    return Effect.retry(once, transientRetry)
+  })
+
+/** How many failed tries in a row make an outage worth a log line. */
+const outageAfterFailures = 5
