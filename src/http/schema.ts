@@ -5,6 +5,7 @@
 import { DateTime, Schema } from "effect"
 import {
   type CheckpointInfo,
+  ChildWaitMode,
   Inspection,
   type ProgressLatest,
   type SnapshotRecord,
@@ -25,10 +26,13 @@ const Time = Schema.String.annotate({ format: "date-time" })
 /** Why a task is suspended, as the API shows it: its time as a string, like every time here. */
 export const SuspendReasonView = Schema.Union([
   Schema.TaggedStruct("Paused", { until: Schema.optionalKey(Time) }),
-  Schema.TaggedStruct("WaitingForSignal", { signal: Schema.String, until: Schema.optionalKey(Time) })
+  Schema.TaggedStruct("WaitingForSignal", { signal: Schema.String, until: Schema.optionalKey(Time) }),
+  Schema.TaggedStruct("WaitingForChildren", { mode: ChildWaitMode, total: Schema.Number, remaining: Schema.Number }),
+  Schema.TaggedStruct("QueuedBehindSiblings", {})
 ]).annotate({
   identifier: "SuspendReason",
-  description: "Paused (until a time, or until resumed), or waiting for a signal."
+  description:
+    "Paused (until a time, or until resumed), waiting for a signal, waiting for children, or queued behind siblings."
 })
 export type SuspendReasonView = typeof SuspendReasonView.Type
 
@@ -260,14 +264,21 @@ export const RestoredView = Schema.Struct({ state: Schema.Json }).annotate({
 
 const iso = (millis: number): string => DateTime.formatIso(DateTime.makeUnsafe(millis))
 
-const suspendReasonView = (reason: SuspendReason): SuspendReasonView =>
-  reason._tag === "Paused"
-    ? { _tag: "Paused", ...(reason.until === undefined ? {} : { until: iso(reason.until) }) }
-    : {
+const suspendReasonView = (reason: SuspendReason): SuspendReasonView => {
+  switch (reason._tag) {
+    case "Paused":
+      return { _tag: "Paused", ...(reason.until === undefined ? {} : { until: iso(reason.until) }) }
+    case "WaitingForSignal":
+      return {
         _tag: "WaitingForSignal",
         signal: reason.signal,
         ...(reason.until === undefined ? {} : { until: iso(reason.until) })
       }
+    case "WaitingForChildren":
+    case "QueuedBehindSiblings":
+      return reason
+  }
+}
 
 /** What a task's view and its summary share: who it is, where it stands, and its times. */
 const taskHead = (record: TaskSummary) => ({

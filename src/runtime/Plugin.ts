@@ -5,13 +5,14 @@
  */
 import type { Effect, Layer, Schema } from "effect"
 import type { StoredError, SuspendReason, TaskStatus } from "../stores/TaskRecord.ts"
+import type { Children } from "./Children.ts"
 import type { TaskEvents } from "./TaskEvents.ts"
 import type { TaskInfo } from "./TaskInfo.ts"
 
 type Info = TaskInfo["Service"]
 
 /** What the runtime itself gives every execution, besides what plugins provide. */
-export type ExecutionServices = TaskInfo | TaskEvents
+export type ExecutionServices = TaskInfo | TaskEvents | Children
 
 /** Hooks run by the runtime around each execution; they cannot fail, and run with the plugin's requirements. */
 export interface LifecycleHooks<R> {

@@ -22,9 +22,10 @@ import {
 import { type Inspection, inspect } from "./Inspection.ts"
 import { makeExecuteAttempt } from "./internal/attempt.ts"
 import { makeBodyRunner } from "./internal/body.ts"
+import { makeChildren } from "./internal/children.ts"
 import { makeControl } from "./internal/control.ts"
 import { makeCore } from "./internal/core.ts"
-import { makeDrivers } from "./internal/drive.ts"
+import { type Drivers, makeDrivers } from "./internal/drive.ts"
 import { makeEnqueue } from "./internal/enqueue.ts"
 import { makeHandles } from "./internal/handle.ts"
 import { makeHookRunner } from "./internal/hooks.ts"
@@ -218,9 +219,17 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       plugins.flatMap((p) => (p.hooks === undefined ? [] : [p.hooks])),
       context
     )
-    const executeAttempt = makeExecuteAttempt(core, makeBodyRunner(core, pluginLayer), hooks, control, leases)
-    const drivers = makeDrivers(core, slots, executeAttempt)
     const enqueue = makeEnqueue(core, registry, slots)
+    const childrenOf = makeChildren({ core, enqueue, drivers: () => drivers, control })
+    const executeAttempt = makeExecuteAttempt(
+      core,
+      makeBodyRunner(core, pluginLayer, childrenOf),
+      hooks,
+      control,
+      leases
+    )
+    const drivers: Drivers = makeDrivers(core, slots, executeAttempt, registry, control)
+    core.hooks.childEnded = drivers.childEnded
     const signal = makeSendSignal(core, registry, yield* Effect.serviceOption(StepStore), control)
     const handle = makeHandles({
       events,
@@ -272,6 +281,8 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
     const recover = Effect.gen(function* () {
       const recovered = yield* store.recoverOwned(core.runtimeId)
       for (const record of recovered) {
+        // its end may release a queued sibling, which this runtime then drives (see `childEnded`)
+        if (record.parentId !== undefined) core.queuedParents.add(record.parentId)
         const task = registry.get(record.name)
         if (task !== undefined) yield* drivers.start(task, record.id, false, { initial: record })
       }

@@ -172,3 +172,41 @@ export type TaskEndError =
   | TaskCancelled
   | TaskFailed
   | TaskNotFound
+
+/**
+ * A child started again under its key (the body ran again, after a pause, a crash or a signal) with another task or
+ * another input than the child that key names. Nothing was started.
+ */
+export class ChildConflict extends Schema.TaggedError<ChildConflict>()("ChildConflict", {
+  parentId: Schema.String,
+  key: Schema.String,
+  /** The child the key names. */
+  childId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `child "${this.key}" of task ${this.parentId} is task ${this.childId}, and ${this.reason}`
+  }
+}
+
+/** A child the parent waits for failed: its stored error's tag and message. */
+export class ChildFailed extends Schema.TaggedError<ChildFailed>()("ChildFailed", {
+  childId: Schema.String,
+  key: Schema.String,
+  errorTag: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `child "${this.key}" (${this.childId}) failed with ${this.errorTag}: ${this.reason}`
+  }
+}
+
+/** A child the parent waits for was cancelled (by someone else, or by a `first` wait another child won). */
+export class ChildCancelled extends Schema.TaggedError<ChildCancelled>()("ChildCancelled", {
+  childId: Schema.String,
+  key: Schema.String
+}) {
+  override get message() {
+    return `child "${this.key}" (${this.childId}) was cancelled`
+  }
+}

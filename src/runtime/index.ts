@@ -1,5 +1,22 @@
+export type {
+  AllOptions,
+  AnyChild,
+  Child,
+  ChildHandle,
+  ChildOutcome,
+  ChildSpec,
+  FanOutOptions,
+  OutputOf,
+  RequirementsOf,
+  StartError,
+  WaitError
+} from "./Children.ts"
+export { Children } from "./Children.ts"
 export type { TaskEndError } from "./errors.ts"
 export {
+  ChildCancelled,
+  ChildConflict,
+  ChildFailed,
   IdempotencyKeyReused,
   InvalidTaskInput,
   InvalidTaskOutput,

@@ -12,11 +12,24 @@ export type TaskStatus = typeof TaskStatus.Type
 export const isTerminal = (status: TaskStatus): boolean =>
   status === "completed" || status === "failed" || status === "cancelled"
 
-/** Why a suspended task is not running: paused until a time, or waiting for a named signal. */
+/**
+ * How a parent waits for its children: `all` (every one completes; the first that does not ends the wait),
+ * `settled` (every one ends, however), `first` (one completes; or every one ends without).
+ */
+export const ChildWaitMode = Schema.Literals(["all", "settled", "first"])
+export type ChildWaitMode = typeof ChildWaitMode.Type
+
+/**
+ * Why a suspended task is not running: paused until a time, waiting for a named signal, waiting for children of its
+ * own, or queued behind its siblings (a fan-out with a concurrency bound starts it when a sibling ends).
+ */
 export const SuspendReason = Schema.Union([
   /** Paused by the body (until a time) or from outside (no `until`: until someone resumes it). */
   Schema.TaggedStruct("Paused", { until: Schema.optionalKey(Schema.Number) }),
-  Schema.TaggedStruct("WaitingForSignal", { signal: Schema.String, until: Schema.optionalKey(Schema.Number) })
+  Schema.TaggedStruct("WaitingForSignal", { signal: Schema.String, until: Schema.optionalKey(Schema.Number) }),
+  /** Of the `total` children it waits for, `remaining` have not ended. */
+  Schema.TaggedStruct("WaitingForChildren", { mode: ChildWaitMode, total: Schema.Number, remaining: Schema.Number }),
+  Schema.TaggedStruct("QueuedBehindSiblings", {})
 ])
 export type SuspendReason = typeof SuspendReason.Type
 
@@ -37,6 +50,8 @@ export const TaskRecord = Schema.Struct({
   attempt: Schema.Number,
   sessionId: Schema.optionalKey(Schema.String),
   parentId: Schema.optionalKey(Schema.String),
+  /** A child's key among its parent's children: starting it again finds this task. */
+  childKey: Schema.optionalKey(Schema.String),
   idempotencyKey: Schema.optionalKey(Schema.String),
   output: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(StoredError),

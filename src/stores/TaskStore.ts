@@ -5,7 +5,7 @@
  */
 import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
 import type { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError, TaskIdTaken } from "./errors.ts"
-import type { StoredError, SuspendReason, TaskRecord, TaskStatus, TaskSummary } from "./TaskRecord.ts"
+import type { ChildWaitMode, StoredError, SuspendReason, TaskRecord, TaskStatus, TaskSummary } from "./TaskRecord.ts"
 
 /** What `create` needs; the store fills in status, attempt, token and times. */
 export interface NewTask {
@@ -14,6 +14,16 @@ export interface NewTask {
   readonly input: Schema.Json
   readonly sessionId?: string | undefined
   readonly parentId?: string | undefined
+  /**
+   * With `parentId`: the child's key among that parent's children. A second `create` with the same parent and key
+   * records nothing and returns the first task, unchanged (as an idempotency key does).
+   */
+  readonly childKey?: string | undefined
+  /**
+   * With `parentId`: created `suspended` (`QueuedBehindSiblings`), not runnable until a sibling ends, which makes the
+   * oldest queued child of the parent runnable (a fan-out's concurrency bound, kept across processes).
+   */
+  readonly queued?: boolean | undefined
   readonly runAt?: number | undefined
   /** At most one task is ever created per key: a second `create` with the same key returns the first task. */
   readonly idempotencyKey?: string | undefined
@@ -30,6 +40,12 @@ export type Transition =
   | { readonly _tag: "Failed"; readonly error: StoredError }
   | { readonly _tag: "Cancelled" }
   | { readonly _tag: "Suspended"; readonly reason: SuspendReason; readonly runAt?: number | undefined }
+  /**
+   * The body waits for children of its own (their ids): `suspended` (`WaitingForChildren`) until the wait ends as
+   * `mode` says, which makes the task runnable at once, at the same attempt. A wait over before it starts (every child
+   * has ended, or `all` meets one that did not complete, or `first` one that did) leaves the task runnable at once.
+   */
+  | { readonly _tag: "AwaitingChildren"; readonly children: ReadonlyArray<string>; readonly mode: ChildWaitMode }
   /** Back to `pending`: a retry (next attempt, maybe later) or a shutdown (same attempt). */
   | {
       readonly _tag: "Requeued"
@@ -106,6 +122,15 @@ export class TaskStore extends Context.Service<
      * the store, or after `maxWaitMillis`, whichever comes first. Workers wait here between two looks.
      */
     readonly awaitWork: (maxWaitMillis: number) => Effect.Effect<void, StoreError>
+    /**
+     * Claims, as `claim` does, the oldest runnable child of `parentId` among tasks of these names (a queued child that
+     * a sibling's end released, for the runtime that drove the sibling); `None` when there is none.
+     */
+    readonly claimChild: (
+      parentId: string,
+      names: ReadonlyArray<string>,
+      lease: Lease
+    ) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     /** Runnable tasks of these names (as `claim` defines it), the longest due first. Reads only. */
     readonly listRunnable: (query: RunnableQuery) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
     /**
@@ -147,8 +172,13 @@ export class TaskStore extends Context.Service<
     readonly requests: Stream.Stream<string>
     /**
      * Ends the running attempt that holds `token`. A stale token fails with `LeaseLost` and writes nothing. A
-     * `Suspended` or `Requeued` transition of a task whose cancel was asked (`requestCancel`) records `cancelled`;
-     * of one whose pause was asked (`requestPause`), `suspended` (`Paused`, keeping a requeue's attempt and error).
+     * `Suspended`, `AwaitingChildren` or `Requeued` transition of a task whose cancel was asked (`requestCancel`)
+     * records `cancelled`; of one whose pause was asked (`requestPause`), `suspended` (`Paused`, keeping a requeue's
+     * attempt and error).
+     *
+     * The end of a child, by this or by any other write (`cancelIdle`, a claim that cancels), is its parent's news,
+     * in the same write: a parent waiting for it (`AwaitingChildren`) counts it, and becomes runnable, exactly once,
+     * when its wait ends; and, while the parent has not ended, the oldest of its queued children becomes runnable.
      */
     readonly finish: (
       id: string,

@@ -5,6 +5,7 @@
 import { describe, it } from "@effect/vitest"
 import { Effect, type Layer } from "effect"
 import type { TaskStore } from "../stores/TaskStore.ts"
+import { childrenTests } from "./taskStore/children.ts"
 import { claimTests } from "./taskStore/claim.ts"
 import { createTests } from "./taskStore/create.ts"
 import { finishTests } from "./taskStore/finish.ts"
@@ -23,4 +24,5 @@ export const taskStoreSuite = <E>(name: string, layer: Layer.Layer<TaskStore, E>
     finishTests(test)
     requestTests(test)
     listTests(test)
+    childrenTests(test)
   })

@@ -102,10 +102,8 @@ describe("times in answers", () => {
             const suspended = events
               .map(toEventView)
               .find((e) => e._tag === "StatusChanged" && e.status === "suspended")
-            assert.isTrue(
-              suspended?._tag === "StatusChanged" && isIso(suspended.suspendReason?.until),
-              JSON.stringify(suspended)
-            )
+            const reason = suspended?._tag === "StatusChanged" ? suspended.suspendReason : undefined
+            assert.isTrue(reason?._tag === "Paused" && isIso(reason.until), JSON.stringify(suspended))
           }),
         { tasks: [] }
       )

@@ -6,7 +6,7 @@
  */
 import { Deferred, Effect, Exit, Fiber, Option } from "effect"
 import type { LeaseLost, StoreError } from "../../stores/errors.ts"
-import type { TaskRecord, TaskStatus } from "../../stores/TaskRecord.ts"
+import { isTerminal, type TaskRecord, type TaskStatus } from "../../stores/TaskRecord.ts"
 import type { Transition } from "../../stores/TaskStore.ts"
 import { TaskCancelled } from "../errors.ts"
 import { TaskInfo } from "../TaskInfo.ts"
@@ -38,13 +38,15 @@ export type ExecuteAttempt = (
   record: TaskRecord
 ) => Effect.Effect<Executed, StoreError | LeaseLost>
 
-/** The status a task is left in by each transition `finish` records. */
-const statusAfter: { readonly [K in Transition["_tag"]]: TaskStatus } = {
-  Completed: "completed",
-  Failed: "failed",
-  Cancelled: "cancelled",
-  Suspended: "suspended",
-  Requeued: "pending"
+/** The statuses a task may be left in by each transition `finish` records. */
+const statusesAfter: { readonly [K in Transition["_tag"]]: ReadonlyArray<TaskStatus> } = {
+  Completed: ["completed"],
+  Failed: ["failed"],
+  Cancelled: ["cancelled"],
+  Suspended: ["suspended"],
+  // runnable at once when the wait was over before it started
+  AwaitingChildren: ["suspended", "pending"],
+  Requeued: ["pending"]
 }
 
 export const makeExecuteAttempt = (
@@ -65,10 +67,12 @@ export const makeExecuteAttempt = (
     Effect.flatMap(store.get(record.id), (found) =>
       Option.isSome(found) &&
       found.value.fencingToken === record.fencingToken &&
-      (found.value.status === statusAfter[transition._tag] ||
+      (statusesAfter[transition._tag].includes(found.value.status) ||
         // a suspension or requeue recorded as `cancelled` or paused: another process had asked for it
         ((found.value.status === "cancelled" || found.value.status === "suspended") &&
-          (transition._tag === "Suspended" || transition._tag === "Requeued")))
+          (transition._tag === "Suspended" ||
+            transition._tag === "AwaitingChildren" ||
+            transition._tag === "Requeued")))
         ? Effect.succeed(found.value)
         : Effect.fail(lost)
     )
@@ -135,10 +139,21 @@ export const makeExecuteAttempt = (
           ),
           markRecorded
         )
+        const suspending =
+          transition._tag === "Suspended"
+            ? transition.reason
+            : transition._tag === "AwaitingChildren"
+              ? ({
+                  _tag: "WaitingForChildren",
+                  mode: transition.mode,
+                  total: transition.children.length,
+                  remaining: transition.children.length
+                } as const)
+              : undefined
         const written =
-          transition._tag === "Suspended" && !hooks.isEmpty
+          suspending !== undefined && !hooks.isEmpty
             ? Effect.andThen(
-                hooks.run("beforeSuspend", (f) => f(info, transition.reason)),
+                hooks.run("beforeSuspend", (f) => f(info, suspending)),
                 finish
               )
             : finish
@@ -159,8 +174,13 @@ export const makeExecuteAttempt = (
             record: finished,
             exit: cancelledInstead ? Exit.fail(new TaskCancelled({ taskId: record.id })) : end.exit
           }
-          // Without plugin hooks and for anything but a cancel, nothing is left to do: no further step.
-          if (hooks.isEmpty && recorded._tag !== "Cancelled") return Effect.succeed(result)
+          // A child ended: its parent and its queue go on (`Drivers.childEnded`), whatever interrupts this driver.
+          const endedChild =
+            record.parentId !== undefined && isTerminal(finished.status) ? core.hooks.childEnded(finished) : Effect.void
+          // Without plugin hooks, for anything but a cancel or a child's end, nothing is left to do: no further step.
+          if (hooks.isEmpty && recorded._tag !== "Cancelled" && record.parentId === undefined) {
+            return Effect.succeed(result)
+          }
           // A retry paused instead did not run the `beforeSuspend` hooks a suspension runs: they run now.
           const late =
             pausedInstead && transition._tag === "Requeued"
@@ -169,6 +189,7 @@ export const makeExecuteAttempt = (
           return late.pipe(
             Effect.andThen(hooks.afterFinish(info, finished, recorded)),
             Effect.andThen(recorded._tag === "Cancelled" ? control.cancelChildren(record.id) : Effect.void),
+            Effect.andThen(endedChild),
             Effect.as(result)
           )
         })

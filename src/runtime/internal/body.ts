@@ -1,8 +1,10 @@
 /**
  * A task's body as one attempt runs it: its input decoded, its services provided (the runtime's context, its events,
- * the attempt's `TaskInfo`, the plugins' layer), under the task's timeout. It fails with the body's own error.
+ * the attempt's `TaskInfo` and `Children`, the plugins' layer), under the task's timeout. It fails with the body's own
+ * error.
  */
 import { Context, Duration, Effect, Exit, type Layer, Option } from "effect"
+import { Children } from "../Children.ts"
 import { TaskTimeout } from "../errors.ts"
 import { TaskEvents } from "../TaskEvents.ts"
 import { TaskInfo } from "../TaskInfo.ts"
@@ -12,16 +14,18 @@ import type { AnyTask } from "./registry.ts"
 
 export type BodyRunner = (task: AnyTask, info: TaskInfo["Service"], input: unknown) => Effect.Effect<unknown, unknown>
 
-export const makeBodyRunner = (core: Core, pluginLayer: Layer.Layer<never, never, unknown> | undefined): BodyRunner => {
+export const makeBodyRunner = (
+  core: Core,
+  pluginLayer: Layer.Layer<never, never, unknown> | undefined,
+  childrenOf: (info: TaskInfo["Service"]) => Children["Service"]
+): BodyRunner => {
   // What every body sees: the runtime's context and its events; `TaskInfo` is added per attempt.
   const bodyContext = Context.add(core.context, TaskEvents, core.events)
 
   const withServices = (effect: Effect.Effect<unknown, unknown, unknown>, info: TaskInfo["Service"]) => {
     const withPlugins = pluginLayer === undefined ? effect : Effect.provide(effect, pluginLayer)
-    return Effect.provideContext(withPlugins, Context.add(bodyContext, TaskInfo, info)) as Effect.Effect<
-      unknown,
-      unknown
-    >
+    const context = Context.add(Context.add(bodyContext, TaskInfo, info), Children, childrenOf(info))
+    return Effect.provideContext(withPlugins, context) as Effect.Effect<unknown, unknown>
   }
 
   const run = (task: AnyTask, info: TaskInfo["Service"], decoded: unknown) => {

@@ -67,6 +67,7 @@ export const makeControl = (core: Core): Control => {
           const cancelled = yield* store.cancelIdle(id)
           if (Option.isSome(cancelled)) {
             yield* core.publish(cancelled.value)
+            yield* core.hooks.childEnded(cancelled.value)
             break
           }
           const now = yield* core.readRecord(id)

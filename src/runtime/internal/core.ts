@@ -19,6 +19,13 @@ export interface Core {
   readonly context: Context.Context<unknown>
   readonly events: TaskEvents["Service"]
   readonly live: LiveTasks
+  /**
+   * Parents with children queued behind their siblings: when a child of one ends here, this runtime claims the child
+   * its end released (`claimChild`), so a fan-out goes on without a worker.
+   */
+  readonly queuedParents: Set<string>
+  /** What the drivers do when a write of this runtime ended a child (set once the drivers are made). */
+  readonly hooks: { childEnded: (child: TaskRecord) => Effect.Effect<void> }
   /** How long a claim holds a task without a heartbeat. */
   readonly leaseMillis: number
   /** How long a cancelled running body may take to stop by itself. */
@@ -62,6 +69,8 @@ export const makeCore = (options: CoreOptions): Core => {
     context: options.context,
     events,
     live: makeLiveTasks(),
+    queuedParents: new Set(),
+    hooks: { childEnded: () => Effect.void },
     leaseMillis: Duration.toMillis(options.leaseDuration),
     graceMillis: Duration.toMillis(options.cancelGracePeriod),
     pollMillis: Duration.toMillis(options.pollInterval),

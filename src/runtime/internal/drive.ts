@@ -8,10 +8,11 @@ import type { LeaseLost, StoreError } from "../../stores/errors.ts"
 import { isTerminal, type TaskRecord } from "../../stores/TaskRecord.ts"
 import { TaskCancelled, type TaskNotFound } from "../errors.ts"
 import type { ExecuteAttempt, Executed } from "./attempt.ts"
+import type { Control } from "./control.ts"
 import type { Core } from "./core.ts"
 import type { AnyExit, LiveTask } from "./LiveTask.ts"
 import { exitFromRecord } from "./outcome.ts"
-import type { AnyTask } from "./registry.ts"
+import type { AnyTask, Registry } from "./registry.ts"
 import type { Slots } from "./slots.ts"
 
 /** What a driver starts from. */
@@ -23,6 +24,8 @@ export interface StartFrom {
 }
 
 export interface Drivers {
+  /** A child ended by a write of this runtime: its parent and its queue go on (see `makeDrivers`). */
+  readonly childEnded: (child: TaskRecord) => Effect.Effect<void>
   /** Drives the task in a fiber of the runtime's Scope (unless one already does); its result goes to the waiter. */
   readonly start: (
     task: AnyTask,
@@ -56,8 +59,61 @@ export interface Drivers {
 
 type Outcome = Effect.Effect<AnyExit | undefined, StoreError | TaskNotFound>
 
-export const makeDrivers = (core: Core, slots: Slots, executeAttempt: ExecuteAttempt): Drivers => {
+export const makeDrivers = (
+  core: Core,
+  slots: Slots,
+  executeAttempt: ExecuteAttempt,
+  registry: Registry,
+  control: Control
+): Drivers => {
   const { store, live: liveTasks } = core
+  const noop = () => {}
+
+  /**
+   * A child ended by a write of this runtime: its parent's wait may be over (the store counted the end in the same
+   * write). A parent driven here looks at the store again now; one that no driver here waits for is read, and driven
+   * here if it is runnable, so a tree goes on without a worker. For a fan-out with a bound, the sibling the end
+   * released is claimed and driven here too. In a fiber of its own: the child's end does not wait for any of it.
+   */
+  const childEnded = (child: TaskRecord): Effect.Effect<void> => {
+    const parentId = child.parentId
+    if (parentId === undefined) return Effect.void
+    const resumeParent = liveTasks.get(parentId)?.isDriven
+      ? control.wake(parentId)
+      : Effect.flatMap(store.get(parentId), (found) => {
+          const parent = Option.getOrUndefined(found)
+          const task = parent === undefined ? undefined : registry.get(parent.name)
+          return parent?.status !== "pending" || task === undefined
+            ? Effect.void
+            : Effect.asVoid(startDetached(task, parent.id, { initial: parent, onEnd: noop }))
+        })
+    // Tasks with `maxParallel` are claimed by their own drivers, which count their slots.
+    const names = core.queuedParents.has(parentId)
+      ? registry.names().filter((name) => !Number.isFinite(registry.get(name)?.maxParallel ?? 0))
+      : []
+    const claimNext =
+      names.length === 0
+        ? Effect.void
+        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            store.claimChild(parentId, names, { owner: core.runtimeId, expiresAt: now + core.leaseMillis })
+          ).pipe(
+            Effect.flatMap((claimed) => {
+              const sibling = Option.getOrUndefined(claimed)
+              const task = sibling === undefined ? undefined : registry.get(sibling.name)
+              return sibling === undefined || task === undefined
+                ? Effect.void
+                : Effect.asVoid(startDetached(task, sibling.id, { initial: sibling, claimed: true, onEnd: noop }))
+            })
+          )
+    return Effect.asVoid(
+      Effect.forkIn(
+        Effect.andThen(resumeParent, claimNext).pipe(
+          Effect.catchTag("StoreError", (error) => Effect.logWarning("could not go on after a child's end", error))
+        ),
+        core.scope
+      )
+    )
+  }
 
   /** Waits until `millis` have passed (forever when undefined) or someone wakes the task. */
   const sleepOrWake = (live: LiveTask, millis: number | undefined) =>
@@ -215,7 +271,9 @@ export const makeDrivers = (core: Core, slots: Slots, executeAttempt: ExecuteAtt
         // The waiter is told and the record let go however the store answers (a failed cancel leaves the task as it
         // was, for a later cancel or resume).
         return Effect.flatMap(store.cancelIdle(live.id), (cancelled) =>
-          Option.isSome(cancelled) ? core.publish(cancelled.value) : Effect.void
+          Option.isSome(cancelled)
+            ? Effect.andThen(core.publish(cancelled.value), childEnded(cancelled.value))
+            : Effect.void
         ).pipe(Effect.exit, Effect.andThen(settle))
       }),
       Effect.provideContext(core.context)
@@ -282,5 +340,5 @@ export const makeDrivers = (core: Core, slots: Slots, executeAttempt: ExecuteAtt
       )
     })
 
-  return { start, startDetached, runHere }
+  return { start, startDetached, runHere, childEnded }
 }

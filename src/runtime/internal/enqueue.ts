@@ -20,6 +20,12 @@ export interface EnqueueOptions {
   readonly session?: string | undefined
   readonly onLimit?: "wait" | "fail" | undefined
   readonly idempotencyKey?: string | undefined
+  /** The parent, for a child (by default the task whose body enqueues, if any). */
+  readonly parentId?: string | undefined
+  /** A child's key among its parent's children: an existing child of that key is returned, whatever it runs. */
+  readonly childKey?: string | undefined
+  /** A child that waits in its parent's queue until a sibling ends (see `NewTask.queued`). */
+  readonly queued?: boolean | undefined
 }
 
 /** A task recorded: its record, whether this call holds its slot, and how its driver starts. */
@@ -72,9 +78,12 @@ export const makeEnqueue =
           name: task.name,
           input: encoded as Schema.Json,
           sessionId,
-          parentId: Option.isSome(parent) ? parent.value.id : undefined,
+          parentId: opts?.parentId ?? (Option.isSome(parent) ? parent.value.id : undefined),
+          childKey: opts?.childKey,
+          queued: opts?.queued,
           idempotencyKey: opts?.idempotencyKey,
-          lease: limited ? undefined : { owner: core.runtimeId, expiresAt: now + core.leaseMillis }
+          lease:
+            limited || opts?.queued === true ? undefined : { owner: core.runtimeId, expiresAt: now + core.leaseMillis }
         })
         return failFast ? Effect.onError(created, releaseSlot) : created
       }
@@ -85,10 +94,11 @@ export const makeEnqueue =
           core.publishNow(claimed ? { ...record, status: "pending" } : record)
           return Effect.succeed({ record, slotHeld, from: { initial: record, claimed } })
         }
-        // An earlier submit with this idempotency key created the task: nothing new starts.
+        // An earlier submit with this idempotency key (or child key) created the task: nothing new starts. A child key
+        // names one child whatever it runs: its caller checks that it is the same.
         return Effect.andThen(
           Effect.suspend(releaseSlot),
-          record.name === task.name
+          record.name === task.name || opts?.childKey !== undefined
             ? Effect.succeed({ record, slotHeld: false, from: {} })
             : Effect.fail(
                 new IdempotencyKeyReused({

@@ -51,6 +51,11 @@ export const makeHookRunner = (hooks: ReadonlyArray<Partial<Hooks>>, context: Co
         return run("onFinish", (f) => f(info, record.status))
       case "Suspended":
         return run("onSuspend", (f) => f(info, transition.reason))
+      case "AwaitingChildren": {
+        // suspended as the store counted the wait; runnable at once when it was over before it started
+        const reason = record.status === "suspended" ? record.suspendReason : undefined
+        return reason === undefined ? Effect.void : run("onSuspend", (f) => f(info, reason))
+      }
       case "Requeued":
         return Effect.void
     }

@@ -147,6 +147,10 @@ const decideAny = Effect.fnUntraced(function* (
     return { transition: { _tag: "Suspended", reason: { _tag: "Paused" } }, exit } satisfies Ending
   }
   const suspension = findSuspend(cause)
+  if (suspension?.children !== undefined) {
+    const { ids, mode } = suspension.children
+    return { transition: { _tag: "AwaitingChildren", children: ids, mode }, exit } satisfies Ending
+  }
   if (suspension !== undefined) {
     return {
       transition: { _tag: "Suspended", reason: suspension.reason, runAt: suspension.runAt },

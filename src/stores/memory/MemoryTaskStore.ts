@@ -4,7 +4,7 @@
  */
 import { Clock, Deferred, Effect, Exit, Layer, Option, Queue, Stream } from "effect"
 import { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, TaskIdTaken } from "../errors.ts"
-import { isTerminal, type SuspendReason, type TaskRecord } from "../TaskRecord.ts"
+import { type ChildWaitMode, isTerminal, type SuspendReason, type TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
   type NewTask,
@@ -47,6 +47,7 @@ const unscheduled = (task: TaskRecord): MutableRecord => {
   }
   if (task.sessionId !== undefined) next.sessionId = task.sessionId
   if (task.parentId !== undefined) next.parentId = task.parentId
+  if (task.childKey !== undefined) next.childKey = task.childKey
   if (task.idempotencyKey !== undefined) next.idempotencyKey = task.idempotencyKey
   if (task.output !== undefined) next.output = task.output
   if (task.error !== undefined) next.error = task.error
@@ -66,6 +67,7 @@ const unscheduledFields: Record<keyof TaskRecord, "copied" | "dropped"> = {
   updatedAt: "copied",
   sessionId: "copied",
   parentId: "copied",
+  childKey: "copied",
   idempotencyKey: "copied",
   output: "copied",
   error: "copied",
@@ -78,7 +80,10 @@ const unscheduledFields: Record<keyof TaskRecord, "copied" | "dropped"> = {
 }
 void unscheduledFields
 
-const apply = (task: TaskRecord, transition: Transition, now: number): TaskRecord => {
+/** A transition `apply` writes by itself; `AwaitingChildren` reads the children first (`finish`). */
+type PlainTransition = Exclude<Transition, { readonly _tag: "AwaitingChildren" }>
+
+const apply = (task: TaskRecord, transition: PlainTransition, now: number): TaskRecord => {
   const next = unscheduled(task)
   next.updatedAt = now
   switch (transition._tag) {
@@ -110,9 +115,12 @@ const apply = (task: TaskRecord, transition: Transition, now: number): TaskRecor
   }
 }
 
-const paused: Transition = { _tag: "Suspended", reason: { _tag: "Paused" } }
+const paused: PlainTransition = { _tag: "Suspended", reason: { _tag: "Paused" } }
 
-/** A `Suspended` or `Requeued` transition of a task whose pause was asked: paused, at the attempt a requeue gives. */
+/**
+ * A `Suspended`, `AwaitingChildren` or `Requeued` transition of a task whose pause was asked: paused, at the attempt
+ * a requeue gives.
+ */
 const pausedAfter = (task: TaskRecord, transition: Transition, now: number): TaskRecord => {
   const next = apply(task, paused, now)
   if (transition._tag !== "Requeued") return next
@@ -157,7 +165,81 @@ export const make = Effect.sync(() => {
   // The subscribers of `requests`.
   const listeners = new Set<(id: string) => void>()
   const byIdempotencyKey = new Map<string, TaskRecord>()
+  // Children by `${parentId}\u0000${childKey}`: starting a child again finds it.
+  const byChildKey = new Map<string, string>()
+  // Each waiting parent's wait: the children it still waits for.
+  const waits = new Map<
+    string,
+    { readonly mode: ChildWaitMode; readonly total: number; readonly awaited: Set<string> }
+  >()
+  // Each parent's queued children, oldest first (an entry no longer queued is skipped), and its children that are
+  // pending (for `claimChild`, in the order they became so).
+  const queues = new Map<string, Array<string>>()
+  const pendingChildren = new Map<string, Set<string>>()
   let token = 0
+
+  /** Stores a task's new state: every write goes through here, so the index of pending children stays true. */
+  const put = (task: TaskRecord) => {
+    tasks.set(task.id, task)
+    if (task.parentId === undefined) return
+    let pending = pendingChildren.get(task.parentId)
+    if (task.status === "pending") {
+      if (pending === undefined) pendingChildren.set(task.parentId, (pending = new Set()))
+      pending.add(task.id)
+    } else {
+      pending?.delete(task.id)
+    }
+  }
+
+  /**
+   * A child has ended: news for its parent, in the same step. A parent waiting for it counts it and, when its wait
+   * is over, becomes runnable (once: the wait is then gone); a parent that has not ended starts its oldest queued child.
+   */
+  const childEnded = (child: TaskRecord, now: number) => {
+    if (child.parentId === undefined) return
+    const parent = tasks.get(child.parentId)
+    if (parent === undefined) return
+    const wait = waits.get(parent.id)
+    if (wait !== undefined && parent.status === "suspended" && wait.awaited.delete(child.id)) {
+      const remaining = wait.awaited.size
+      const isOver =
+        remaining === 0 ||
+        (wait.mode === "all" && child.status !== "completed") ||
+        (wait.mode === "first" && child.status === "completed")
+      if (isOver) {
+        waits.delete(parent.id)
+        const runnable = unscheduled(parent)
+        runnable.status = "pending"
+        runnable.updatedAt = now
+        put(runnable)
+        notifyWork()
+      } else {
+        put({ ...parent, suspendReason: { _tag: "WaitingForChildren", mode: wait.mode, total: wait.total, remaining } })
+      }
+    }
+    if (!isTerminal(parent.status)) releaseQueued(parent.id, now)
+  }
+
+  /** Makes the parent's oldest queued child runnable, if it has one. */
+  const releaseQueued = (parentId: string, now: number) => {
+    const queue = queues.get(parentId)
+    while (queue !== undefined && queue.length > 0) {
+      const next = tasks.get(queue.shift() as string)
+      if (next?.status !== "suspended" || next.suspendReason?._tag !== "QueuedBehindSiblings") continue
+      const released = unscheduled(next)
+      released.status = "pending"
+      released.updatedAt = now
+      put(released)
+      notifyWork()
+      return
+    }
+  }
+
+  /** Records the task's new state, and tells its parent when it has ended. */
+  const record = (next: TaskRecord, now: number) => {
+    put(next)
+    if (isTerminal(next.status)) childEnded(next, now)
+  }
   // Completed and replaced whenever a task may have become runnable.
   let work = Deferred.makeUnsafe<void>()
   const notifyWork = () => {
@@ -171,8 +253,15 @@ export const make = Effect.sync(() => {
     atNow((now) => {
       const existing = task.idempotencyKey === undefined ? undefined : byIdempotencyKey.get(task.idempotencyKey)
       if (existing !== undefined) return Effect.succeed(tasks.get(existing.id) ?? existing)
+      const childKey =
+        task.parentId === undefined || task.childKey === undefined
+          ? undefined
+          : `${task.parentId}\u0000${task.childKey}`
+      const sibling = childKey === undefined ? undefined : byChildKey.get(childKey)
+      if (sibling !== undefined) return Effect.succeed(tasks.get(sibling) as TaskRecord)
       if (tasks.has(task.id)) return Effect.fail(new TaskIdTaken({ taskId: task.id }))
-      const lease = task.lease
+      const queued = task.queued === true && task.parentId !== undefined
+      const lease = queued ? undefined : task.lease
       // Created already claimed, as `claim` would leave it: built in one literal, the common case in a runtime.
       const record: MutableRecord =
         lease === undefined
@@ -201,12 +290,21 @@ export const make = Effect.sync(() => {
             }
       if (task.sessionId !== undefined) record.sessionId = task.sessionId
       if (task.parentId !== undefined) record.parentId = task.parentId
+      if (childKey !== undefined) record.childKey = task.childKey as string
       if (task.idempotencyKey !== undefined) record.idempotencyKey = task.idempotencyKey
       if (lease === undefined && task.runAt !== undefined) record.runAt = task.runAt
-      tasks.set(task.id, record)
+      if (queued) {
+        record.status = "suspended"
+        record.suspendReason = { _tag: "QueuedBehindSiblings" }
+        const queue = queues.get(task.parentId as string)
+        if (queue === undefined) queues.set(task.parentId as string, [task.id])
+        else queue.push(task.id)
+      }
+      put(record)
       if (task.idempotencyKey !== undefined) byIdempotencyKey.set(task.idempotencyKey, record)
-      // a task created claimed is not runnable: nobody to wake
-      if (lease === undefined) notifyWork()
+      if (childKey !== undefined) byChildKey.set(childKey, task.id)
+      // a task created claimed, or queued, is not runnable: nobody to wake
+      if (lease === undefined && !queued) notifyWork()
       return Effect.succeed(record)
     })
 
@@ -263,7 +361,7 @@ export const make = Effect.sync(() => {
         // a new token, as a claim takes: the holder that was asked can no longer write
         const next = apply(task, request === "cancel" ? { _tag: "Cancelled" } : paused, now) as MutableRecord
         next.fencingToken = ++token
-        tasks.set(id, next)
+        record(next, now)
         asked.delete(id)
         return Option.none()
       }
@@ -274,8 +372,17 @@ export const make = Effect.sync(() => {
       claimed.fencingToken = ++token
       claimed.updatedAt = now
       claimed.startedAt = task.startedAt ?? now
-      tasks.set(id, claimed)
+      put(claimed)
       return Option.some(claimed)
+    })
+
+  const claimChild = (parentId: string, names: ReadonlyArray<string>, lease: Lease) =>
+    atNow((now) => {
+      for (const id of pendingChildren.get(parentId) ?? []) {
+        const child = tasks.get(id)
+        if (child !== undefined && names.includes(child.name) && isRunnable(child, now)) return claim(id, lease)
+      }
+      return Effect.succeedNone
     })
 
   const listRunnable = (query: RunnableQuery) =>
@@ -292,7 +399,7 @@ export const make = Effect.sync(() => {
       if (task === undefined || task.status !== "running" || task.fencingToken !== fencingToken) {
         return Effect.fail(new LeaseLost({ taskId: id, token: fencingToken }))
       }
-      tasks.set(id, { ...task, leaseExpiresAt: expiresAt, updatedAt: now })
+      put({ ...task, leaseExpiresAt: expiresAt, updatedAt: now })
       const request = asked.get(id)
       if (request === undefined) return Effect.void
       return Effect.fail(
@@ -336,18 +443,53 @@ export const make = Effect.sync(() => {
       }
       // A task whose cancel or pause another process asked for is not suspended or requeued: it ends cancelled, or
       // is paused (at the attempt a requeue gives it, with its error).
-      const request = transition._tag === "Suspended" || transition._tag === "Requeued" ? asked.get(id) : undefined
+      const request = transition._tag === "Completed" || transition._tag === "Failed" ? undefined : asked.get(id)
       const next =
         request === "cancel"
           ? apply(task, { _tag: "Cancelled" }, now)
           : request === "pause"
             ? pausedAfter(task, transition, now)
-            : apply(task, transition, now)
-      tasks.set(id, next)
+            : transition._tag === "AwaitingChildren"
+              ? awaitChildren(task, transition.children, transition.mode, now)
+              : apply(task, transition, now)
+      record(next, now)
       if (isTerminal(next.status) || request === "pause") asked.delete(id)
       if (next.status === "pending" || next.status === "suspended") notifyWork()
       return Effect.succeed(next)
     })
+
+  /**
+   * The parent's wait for `children`: suspended until they end as `mode` says, or runnable at once when the wait is
+   * over before it starts. The children it waits for are those that have not ended.
+   */
+  const awaitChildren = (
+    parent: TaskRecord,
+    children: ReadonlyArray<string>,
+    mode: ChildWaitMode,
+    now: number
+  ): TaskRecord => {
+    const awaited = new Set<string>()
+    let isOver = false
+    for (const id of children) {
+      const child = tasks.get(id)
+      if (child === undefined || child.parentId !== parent.id) continue
+      if (!isTerminal(child.status)) awaited.add(id)
+      else if (mode === "all" ? child.status !== "completed" : mode === "first" && child.status === "completed") {
+        isOver = true
+      }
+    }
+    const next = unscheduled(parent)
+    next.updatedAt = now
+    if (isOver || awaited.size === 0) {
+      waits.delete(parent.id)
+      next.status = "pending"
+      return next
+    }
+    waits.set(parent.id, { mode, total: children.length, awaited })
+    next.status = "suspended"
+    next.suspendReason = { _tag: "WaitingForChildren", mode, total: children.length, remaining: awaited.size }
+    return next
+  }
 
   const recoverOwned = (owner: string) =>
     atNowSync((now) => {
@@ -357,7 +499,7 @@ export const make = Effect.sync(() => {
         const next = unscheduled(task)
         next.status = "pending"
         next.updatedAt = now
-        tasks.set(task.id, next)
+        put(next)
         recovered.push(next)
       }
       if (recovered.length > 0) notifyWork()
@@ -368,7 +510,7 @@ export const make = Effect.sync(() => {
     atNowSync((now) => {
       const task = tasks.get(id)
       if (task?.status === "suspended") {
-        tasks.set(id, { ...task, runAt: now, updatedAt: now })
+        put({ ...task, runAt: now, updatedAt: now })
         notifyWork()
       }
     })
@@ -381,7 +523,7 @@ export const make = Effect.sync(() => {
       next.status = "suspended"
       next.suspendReason = reason
       next.updatedAt = now
-      tasks.set(id, next)
+      put(next)
       if (asked.get(id) === "pause") asked.delete(id)
       return Option.some(next)
     })
@@ -391,7 +533,7 @@ export const make = Effect.sync(() => {
       const task = tasks.get(id)
       if (task === undefined || (task.status !== "pending" && task.status !== "suspended")) return Option.none()
       const next = apply(task, { _tag: "Cancelled" }, now)
-      tasks.set(id, next)
+      record(next, now)
       asked.delete(id)
       return Option.some(next)
     })
@@ -402,6 +544,7 @@ export const make = Effect.sync(() => {
     list,
     listSummaries,
     claim,
+    claimChild,
     awaitWork,
     listRunnable,
     heartbeat,

@@ -1,0 +1,228 @@
+/**
+ * The `Children` of one attempt: children are recorded under their parent and key (the store finds them again),
+ * driven here as they are created or released from their queue, and waited for by reading their records; a wait that
+ * is not over ends the attempt with `suspendForChildren`, which the store turns into a wait it counts.
+ */
+import { Effect } from "effect"
+import { canonicalJson } from "../../stores/SnapshotStore.ts"
+import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
+import { isTerminal } from "../../stores/TaskRecord.ts"
+import type { AnyChild, ChildHandle, ChildOutcome, Children as ChildrenService, StartError } from "../Children.ts"
+import { ChildCancelled, ChildConflict, ChildFailed } from "../errors.ts"
+import { suspendForChildren } from "../Suspension.ts"
+import type { TaskInfo } from "../TaskInfo.ts"
+import { codecsOf } from "./codecs.ts"
+import type { Control } from "./control.ts"
+import type { Core } from "./core.ts"
+import type { Drivers } from "./drive.ts"
+import type { Enqueue } from "./enqueue.ts"
+import type { AnyTask } from "./registry.ts"
+
+type Service = ChildrenService["Service"]
+
+/** The records a wait reads back: a parent with many children reads them a page at a time, not one by one. */
+const pageSize = 1000
+
+const handleOf = (record: TaskRecord, key: string, task: AnyTask): ChildHandle<unknown, unknown> =>
+  ({ _tag: "ChildHandle", id: record.id, key, task }) as unknown as ChildHandle<unknown, unknown>
+
+const isQueued = (record: TaskRecord) =>
+  record.status === "suspended" && record.suspendReason?._tag === "QueuedBehindSiblings"
+
+export interface ChildrenDeps {
+  readonly core: Core
+  readonly enqueue: Enqueue
+  /** The drivers, made after the attempts that need this (a getter, to close the circle). */
+  readonly drivers: () => Drivers
+  readonly control: Control
+}
+
+/** Makes the `Children` service of one attempt of the task `parent`. */
+export const makeChildren =
+  ({ core, enqueue, drivers, control }: ChildrenDeps) =>
+  (parent: TaskInfo["Service"]): Service => {
+    const noop = () => {}
+
+    /** Drives a child here unless it has ended or waits in its queue (its release starts it). */
+    const drive = (task: AnyTask, record: TaskRecord, claimed: boolean) =>
+      isTerminal(record.status) || isQueued(record)
+        ? Effect.void
+        : Effect.asVoid(drivers().startDetached(task, record.id, { initial: record, claimed, onEnd: noop }))
+
+    /** The same child the key names, or `ChildConflict` when the key names another task or input. */
+    const check = (record: TaskRecord, task: AnyTask, input: unknown, key: string) => {
+      const conflict = (reason: string) =>
+        Effect.fail(new ChildConflict({ parentId: parent.id, key, childId: record.id, reason }))
+      if (record.name !== task.name) return conflict(`it runs "${record.name}", not "${task.name}"`)
+      return Effect.flatMap(codecsOf(task).encodeInput(input), (encoded) =>
+        canonicalJson(encoded as never) === canonicalJson(record.input) ? Effect.void : conflict("its input differs")
+      )
+    }
+
+    /** Records the child (or finds it) and drives it here; `queued`: it waits for a sibling's end to start. */
+    const startOne = (
+      task: AnyTask,
+      input: unknown,
+      key: string,
+      queued: boolean
+    ): Effect.Effect<TaskRecord, StartError> => {
+      const created = enqueue(task, input, {
+        id: crypto.randomUUID(),
+        session: parent.sessionId,
+        parentId: parent.id,
+        childKey: key,
+        queued
+      }).pipe(
+        // neither happens to a child: it has no idempotency key, and does not fail on a limit
+        Effect.catchTags({ IdempotencyKeyReused: Effect.die, MaxInstancesReached: Effect.die })
+      )
+      return Effect.flatMap(created, ({ record, from }) =>
+        Effect.andThen(
+          from.initial !== undefined ? Effect.void : check(record, task, input, key),
+          Effect.as(drive(task, record, from.claimed === true), record)
+        )
+      )
+    }
+
+    const start: Service["start"] = (task, input, options) =>
+      Effect.map(startOne(task as unknown as AnyTask, input, options.key, false), (record) =>
+        handleOf(record, options.key, task as unknown as AnyTask)
+      ) as never
+
+    /** The children of this parent, by key, read a page at a time. */
+    const existing = Effect.gen(function* () {
+      const byKey = new Map<string, TaskRecord>()
+      let cursor: string | undefined
+      do {
+        const page = yield* Effect.catchTag(
+          core.store.list({ parentId: parent.id, cursor, limit: pageSize }),
+          "InvalidCursor",
+          Effect.die
+        )
+        for (const record of page.items) if (record.childKey !== undefined) byKey.set(record.childKey, record)
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+      return byKey
+    })
+
+    /**
+     * Starts the specs among `children` that no earlier run started (at most `bound` of the new ones at once, the
+     * rest queued), drives those that wait for nobody, and returns every child's record and task, in order.
+     */
+    const startAll = (children: ReadonlyArray<AnyChild>, concurrency: number | "unbounded" | undefined) =>
+      Effect.gen(function* () {
+        const known = yield* existing
+        const bound = typeof concurrency === "number" ? Math.max(1, concurrency) : Number.POSITIVE_INFINITY
+        let started = 0
+        const records = yield* Effect.forEach(
+          children,
+          (child): Effect.Effect<TaskRecord, StartError> => {
+            const task = child.task as AnyTask
+            if (child._tag === "ChildHandle") {
+              const found = known.get(child.key)
+              return found !== undefined
+                ? Effect.succeed(found)
+                : Effect.catchTag(core.readRecord(child.id), "TaskNotFound", Effect.die)
+            }
+            const found = known.get(child.key)
+            if (found !== undefined) {
+              return Effect.as(
+                Effect.andThen(check(found, task, child.input, child.key), drive(task, found, false)),
+                found
+              )
+            }
+            const queued = started++ >= bound
+            return startOne(task, child.input, child.key, queued)
+          },
+          // concurrent creates go to the store together (one statement a batch on PostgreSQL)
+          { concurrency: 64 }
+        )
+        if (records.some(isQueued)) core.queuedParents.add(parent.id)
+        return records
+      })
+
+    const failureOf = (record: TaskRecord, key: string) =>
+      record.status === "cancelled"
+        ? new ChildCancelled({ childId: record.id, key })
+        : new ChildFailed({
+            childId: record.id,
+            key,
+            errorTag: record.error?.tag ?? "UnknownError",
+            reason: record.error?.message ?? ""
+          })
+
+    const outputOf = (task: AnyTask, record: TaskRecord) => codecsOf(task).decodeOutput(record.output ?? null)
+
+    /** Ends this run until the children end as `mode` says: the store counts the wait. */
+    const wait = (records: ReadonlyArray<TaskRecord>, mode: ChildWaitMode) =>
+      suspendForChildren(
+        records.map((record) => record.id),
+        mode
+      )
+
+    /** The earliest to end of these records (by `finishedAt`, then order). */
+    const earliest = (records: ReadonlyArray<TaskRecord>) =>
+      records.reduce((a, b) => ((b.finishedAt ?? 0) < (a.finishedAt ?? 0) ? b : a))
+
+    const cancelOthers = (records: ReadonlyArray<TaskRecord>, except: TaskRecord) =>
+      Effect.forEach(
+        records.filter((record) => record.id !== except.id && !isTerminal(record.status)),
+        (record) => Effect.ignore(control.cancel(record.id)),
+        { concurrency: 16, discard: true }
+      )
+
+    const all: Service["all"] = (children, options) =>
+      Effect.gen(function* () {
+        const records = yield* startAll(children, options?.concurrency)
+        const failed = records.filter((record) => isTerminal(record.status) && record.status !== "completed")
+        if (failed.length > 0) {
+          const first = earliest(failed)
+          if (options?.onFailure !== "leave") yield* cancelOthers(records, first)
+          const key = children[records.indexOf(first)]?.key ?? ""
+          return yield* failureOf(first, key)
+        }
+        if (records.some((record) => !isTerminal(record.status))) return yield* wait(records, "all")
+        return yield* Effect.forEach(records, (record, i) => outputOf(children[i]?.task as AnyTask, record))
+      }) as never
+
+    const settled: Service["settled"] = (children, options) =>
+      Effect.gen(function* () {
+        const records = yield* startAll(children, options?.concurrency)
+        if (records.some((record) => !isTerminal(record.status))) return yield* wait(records, "settled")
+        return yield* Effect.forEach(records, (record, i): Effect.Effect<ChildOutcome<unknown>, unknown> => {
+          const key = children[i]?.key ?? ""
+          if (record.status === "completed") {
+            return Effect.map(outputOf(children[i]?.task as AnyTask, record), (value) => ({
+              _tag: "Completed" as const,
+              childId: record.id,
+              key,
+              value
+            }))
+          }
+          const error = failureOf(record, key)
+          return Effect.succeed(
+            error._tag === "ChildCancelled"
+              ? { _tag: "Cancelled" as const, childId: record.id, key, error }
+              : { _tag: "Failed" as const, childId: record.id, key, error }
+          )
+        })
+      }) as never
+
+    const first: Service["first"] = (children, options) =>
+      Effect.gen(function* () {
+        const records = yield* startAll(children, options?.concurrency)
+        const completed = records.filter((record) => record.status === "completed")
+        if (completed.length > 0) {
+          const winner = earliest(completed)
+          yield* cancelOthers(records, winner)
+          return yield* outputOf(children[records.indexOf(winner)]?.task as AnyTask, winner)
+        }
+        if (records.some((record) => !isTerminal(record.status))) return yield* wait(records, "first")
+        const loser = records[0] as TaskRecord
+        return yield* failureOf(loser, children[0]?.key ?? "")
+      }) as never
+
+    const await_: Service["await"] = (child) => Effect.map(all([child]), (outputs) => outputs[0]) as never
+
+    return { start, await: await_, all, settled, first }
+  }

@@ -1,0 +1,295 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Ref, Schema } from "effect"
+import { Children, MemoryStore, Runtime, TaskInfo, type TaskRecord, TaskStore, task } from "../../src/index.ts"
+
+const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 2))
+
+/** A child that waits for its gate, then returns its input. */
+const gatedChild = (gates: Map<string, Deferred.Deferred<void>>, running: Ref.Ref<number>, peak: Ref.Ref<number>) =>
+  task({ name: "gated-child", input: Schema.String, output: Schema.String }, (key) =>
+    Effect.gen(function* () {
+      const now = yield* Ref.updateAndGet(running, (n) => n + 1)
+      yield* Ref.update(peak, (p) => Math.max(p, now))
+      let gate = gates.get(key)
+      if (gate === undefined) {
+        gate = yield* Deferred.make<void>()
+        gates.set(key, gate)
+      }
+      yield* Deferred.await(gate).pipe(Effect.ensuring(Ref.update(running, (n) => n - 1)))
+      return key
+    })
+  )
+
+const childrenOf = (parentId: string) =>
+  Effect.flatMap(TaskStore, (store) =>
+    Effect.map(store.list({ parentId, limit: 1000 }), (page) => page.items as ReadonlyArray<TaskRecord>)
+  )
+
+const open = (gates: Map<string, Deferred.Deferred<void>>, key: string) =>
+  Effect.gen(function* () {
+    let gate = gates.get(key)
+    if (gate === undefined) {
+      gate = yield* Deferred.make<void>()
+      gates.set(key, gate)
+    }
+    yield* Deferred.succeed(gate, undefined)
+  })
+
+describe("Children", () => {
+  it.effect("starts a child and waits for it; the parent completes with what the child returned", () =>
+    Effect.gen(function* () {
+      const parent = task({ name: "parent", input: Schema.Number, output: Schema.Number }, (n) =>
+        Effect.gen(function* () {
+          const child = yield* Children.start(double, n, { key: "double" })
+          return (yield* Children.await(child)) + 1
+        })
+      )
+      const runtime = yield* Runtime.make()
+      assert.strictEqual(yield* runtime.run(parent, 20), 41)
+      const [record] = (yield* runtime.list({ name: "parent" })).items
+      const kids = yield* childrenOf(record?.id ?? "")
+      assert.deepStrictEqual(
+        kids.map((k) => [k.name, k.childKey, k.status, k.output]),
+        [["double", "double", "completed", 40]]
+      )
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("suspends a parent whose children have not ended: no fiber runs its body until the last one ends", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const running = yield* Ref.make(0)
+      const peak = yield* Ref.make(0)
+      const child = gatedChild(gates, running, peak)
+      const runs = yield* Ref.make(0)
+      const parent = task({ name: "fan", input: Schema.Void, output: Schema.Array(Schema.String) }, () =>
+        Effect.andThen(
+          Ref.update(runs, (n) => n + 1),
+          Children.all(["a", "b", "c"].map((key) => Children.spec(child, key, { key })))
+        )
+      )
+      const runtime = yield* Runtime.make()
+      const handle = yield* runtime.submit(parent, undefined)
+      yield* Effect.yieldNow
+      const waiting = yield* handle.info
+      assert.deepStrictEqual(
+        [waiting.status, waiting.suspendReason],
+        ["suspended", { _tag: "WaitingForChildren", mode: "all", total: 3, remaining: 3 }]
+      )
+      yield* open(gates, "b")
+      yield* open(gates, "a")
+      yield* Effect.yieldNow
+      assert.strictEqual(yield* Ref.get(runs), 1, "not run again before the last child ended")
+      yield* open(gates, "c")
+      assert.deepStrictEqual(yield* handle.await, ["a", "b", "c"])
+      assert.strictEqual(yield* Ref.get(runs), 2)
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("starts a child once per key: a body that runs again finds the same child, and never starts a second", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const runs = yield* Ref.make(0)
+      const parent = task({ name: "again", input: Schema.Void, output: Schema.String }, () =>
+        Effect.gen(function* () {
+          yield* Ref.update(runs, (n) => n + 1)
+          const started = yield* Children.start(child, "only", { key: "k" })
+          return yield* Children.await(started)
+        })
+      )
+      const runtime = yield* Runtime.make()
+      const handle = yield* runtime.submit(parent, undefined)
+      yield* Effect.yieldNow
+      yield* open(gates, "only")
+      assert.strictEqual(yield* handle.await, "only")
+      assert.strictEqual(yield* Ref.get(runs), 2, "the body ran twice")
+      assert.strictEqual((yield* childrenOf(handle.id)).length, 1, "one child")
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("refuses a key started again with another task or input, with ChildConflict, starting nothing", () =>
+    Effect.gen(function* () {
+      const triple = task({ name: "triple", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 3))
+      const parent = task({ name: "conflicted", input: Schema.String }, (which) =>
+        Effect.gen(function* () {
+          yield* Children.start(double, 1, { key: "k" })
+          if (which === "task") yield* Children.start(triple, 1, { key: "k" })
+          else yield* Children.start(double, 2, { key: "k" })
+        })
+      )
+      const runtime = yield* Runtime.make()
+      for (const which of ["task", "input"]) {
+        const error = yield* Effect.flip(runtime.run(parent, which))
+        assert.strictEqual(error._tag, "ChildConflict", which)
+        if (error._tag === "ChildConflict") assert.strictEqual(error.key, "k")
+      }
+      assert.strictEqual((yield* runtime.list({ name: "triple" })).items.length, 0)
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("keeps at most `concurrency` children of a fan-out running at once; the rest wait, queued", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const running = yield* Ref.make(0)
+      const peak = yield* Ref.make(0)
+      const child = gatedChild(gates, running, peak)
+      const keys = Array.from({ length: 8 }, (_, i) => `c${i}`)
+      const parent = task({ name: "bounded", input: Schema.Void, output: Schema.Array(Schema.String) }, () =>
+        Children.all(
+          keys.map((key) => Children.spec(child, key, { key })),
+          { concurrency: 2 }
+        )
+      )
+      const runtime = yield* Runtime.make()
+      const handle = yield* runtime.submit(parent, undefined)
+      for (const key of keys) {
+        yield* Effect.yieldNow
+        assert.isAtMost(yield* Ref.get(running), 2)
+        yield* open(gates, key)
+      }
+      assert.deepStrictEqual(yield* handle.await, keys)
+      assert.strictEqual(yield* Ref.get(peak), 2)
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("fails `all` with ChildFailed at a child's failure and cancels the others, or leaves them", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const boom = task({ name: "boom", input: Schema.Void }, () => Effect.fail({ _tag: "Boom", message: "it broke" }))
+      const parent = task({ name: "all-fails", input: Schema.Literals(["cancel", "leave"]) }, (onFailure) =>
+        Children.all(
+          [Children.spec(child, onFailure, { key: "slow" }), Children.spec(boom, undefined, { key: "boom" })],
+          {
+            onFailure
+          }
+        )
+      )
+      const runtime = yield* Runtime.make()
+      for (const onFailure of ["cancel", "leave"] as const) {
+        const handle = yield* runtime.submit(parent, onFailure)
+        const error = yield* Effect.flip(handle.await)
+        assert.strictEqual(error._tag, "ChildFailed")
+        if (error._tag === "ChildFailed") {
+          assert.deepStrictEqual([error.key, error.errorTag, error.reason], ["boom", "Boom", "it broke"])
+        }
+        const slow = (yield* childrenOf(handle.id)).find((k) => k.childKey === "slow")
+        assert.strictEqual(slow?.status, onFailure === "cancel" ? "cancelled" : "running", onFailure)
+      }
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("reports every child's end with `settled`, and the first success with `first`, cancelling the rest", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const boom = task({ name: "boom2", input: Schema.Void }, () => Effect.fail({ _tag: "Boom", message: "no" }))
+      const settle = task({ name: "settle", input: Schema.Void }, () =>
+        Effect.map(
+          Children.settled([Children.spec(double, 4, { key: "ok" }), Children.spec(boom, undefined, { key: "bad" })]),
+          (outcomes) => outcomes.map((o) => (o._tag === "Completed" ? o.value : o.error._tag))
+        )
+      )
+      const race = task({ name: "race", input: Schema.Void, output: Schema.String }, () =>
+        Children.first([Children.spec(child, "slow", { key: "slow" }), Children.spec(child, "fast", { key: "fast" })])
+      )
+      const runtime = yield* Runtime.make()
+      assert.deepStrictEqual(yield* runtime.run(settle, undefined), [8, "ChildFailed"])
+      const handle = yield* runtime.submit(race, undefined)
+      yield* Effect.yieldNow
+      yield* open(gates, "fast")
+      assert.strictEqual(yield* handle.await, "fast")
+      const slow = (yield* childrenOf(handle.id)).find((k) => k.childKey === "slow")
+      assert.strictEqual(slow?.status, "cancelled")
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("fails the wait with ChildCancelled when someone else cancels a child", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const parent = task({ name: "waits-one", input: Schema.Void, output: Schema.String }, () =>
+        Effect.flatMap(Children.start(child, "x", { key: "x" }), Children.await)
+      )
+      const runtime = yield* Runtime.make()
+      const handle = yield* runtime.submit(parent, undefined)
+      yield* Effect.yieldNow
+      const [kid] = yield* childrenOf(handle.id)
+      yield* runtime.cancel(kid?.id ?? "")
+      const error = yield* Effect.flip(handle.await)
+      assert.deepStrictEqual([error._tag, error._tag === "ChildCancelled" ? error.key : ""], ["ChildCancelled", "x"])
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("cancels a parent's whole subtree, grandchildren and queued children included", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const leaf = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const middle = task({ name: "middle", input: Schema.String, output: Schema.Array(Schema.String) }, (key) =>
+        Children.all(
+          ["1", "2", "3"].map((n) => Children.spec(leaf, `${key}.${n}`, { key: n })),
+          { concurrency: 1 }
+        )
+      )
+      const root = task({ name: "root", input: Schema.Void }, () =>
+        Children.all(["a", "b"].map((key) => Children.spec(middle, key, { key })))
+      )
+      const runtime = yield* Runtime.make()
+      const handle = yield* runtime.submit(root, undefined)
+      yield* Effect.yieldNow
+      yield* runtime.cancel(handle.id)
+      const store = yield* TaskStore
+      const all = (yield* store.list({ limit: 1000 })).items
+      assert.strictEqual(all.length, 1 + 2 + 6)
+      assert.deepStrictEqual(
+        all.filter((t) => t.status !== "cancelled").map((t) => [t.name, t.status]),
+        []
+      )
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("gives a child its parent's session", () =>
+    Effect.gen(function* () {
+      const sessionOf = task({ name: "session-of", input: Schema.Void, output: Schema.String }, () =>
+        Effect.map(Effect.service(TaskInfo), (info) => info.sessionId ?? "none")
+      )
+      const parent = task({ name: "in-session", input: Schema.Void, output: Schema.String }, () =>
+        Effect.flatMap(Children.start(sessionOf, undefined, { key: "s" }), Children.await)
+      )
+      const runtime = yield* Runtime.make()
+      assert.strictEqual(yield* runtime.session("s-1").run(parent, undefined), "s-1")
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect(
+    "frees a waiting parent's maxParallel slot: a recursive agent under maxParallel 2, 3 levels of 3, completes",
+    () =>
+      Effect.gen(function* () {
+        const agent: ReturnType<typeof makeAgent> = makeAgent(() => agent)
+        const runtime = yield* Runtime.make()
+        const handle = yield* runtime.submit(agent, 3)
+        assert.strictEqual(yield* handle.await, 1 + 3 + 9)
+        const store = yield* TaskStore
+        assert.strictEqual((yield* store.list({ name: "agent", limit: 1000 })).items.length, 1 + 3 + 9)
+      }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+})
+
+/** An agent of `depth` levels: it starts 3 agents one level down and counts the agents of its tree. */
+const makeAgent = (self: () => ReturnType<typeof makeAgentTask>) => makeAgentTask(self)
+const makeAgentTask = (self: () => unknown) =>
+  task(
+    { name: "agent", input: Schema.Number, output: Schema.Number, maxParallel: 2 },
+    (depth): Effect.Effect<number, unknown, Children> =>
+      depth <= 1
+        ? Effect.succeed(1)
+        : Effect.map(
+            Children.all(
+              [0, 1, 2].map((i) =>
+                Children.spec(self() as ReturnType<typeof makeAgentTask>, depth - 1, { key: `agent-${i}` })
+              )
+            ),
+            (counts) => 1 + counts.reduce((a, b) => a + b, 0)
+          )
+  )
