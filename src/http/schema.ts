@@ -64,6 +64,8 @@ export const TaskView = Schema.Struct({
   attempt: Schema.Number,
   sessionId: Schema.optionalKey(Schema.String),
   parentId: Schema.optionalKey(Schema.String),
+  /** A child's key among its parent's children. */
+  childKey: Schema.optionalKey(Schema.String),
   input: Schema.Json,
   output: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(StoredError),
@@ -76,7 +78,9 @@ export const TaskView = Schema.Struct({
   /** Only in `GET /tasks/{id}`, when the server keeps progress and the task reported some. */
   progress: Schema.optionalKey(ProgressView),
   /** Only in `GET /tasks/{id}`: why the task is where it is (running, lease expired, waiting for a signal...). */
-  inspection: Schema.optionalKey(InspectionView)
+  inspection: Schema.optionalKey(InspectionView),
+  /** Only in `GET /tasks/{id}`, for a task with children: how many, and how many have ended. */
+  children: Schema.optionalKey(Schema.Struct({ total: Schema.Number, ended: Schema.Number }))
 }).annotate({ identifier: "Task", description: "A task: its status, attempt, output or error, and times." })
 export type TaskView = typeof TaskView.Type
 
@@ -94,6 +98,8 @@ export const TaskSummaryView = Schema.Struct({
   attempt: Schema.Number,
   sessionId: Schema.optionalKey(Schema.String),
   parentId: Schema.optionalKey(Schema.String),
+  /** A child's key among its parent's children. */
+  childKey: Schema.optionalKey(Schema.String),
   error: Schema.optionalKey(
     Schema.Struct({
       tag: Schema.String,
@@ -288,6 +294,7 @@ const taskHead = (record: TaskSummary) => ({
   attempt: record.attempt,
   ...(record.sessionId === undefined ? {} : { sessionId: record.sessionId }),
   ...(record.parentId === undefined ? {} : { parentId: record.parentId }),
+  ...(record.childKey === undefined ? {} : { childKey: record.childKey }),
   ...(record.suspendReason === undefined ? {} : { suspendReason: suspendReasonView(record.suspendReason) }),
   ...(record.runAt === undefined ? {} : { runAt: iso(record.runAt) }),
   createdAt: iso(record.createdAt),

@@ -11,6 +11,8 @@ export const StuckReason = Schema.Literals([
   "running",
   "lease-expired",
   "waiting-signal",
+  "waiting-children",
+  "queued-behind-siblings",
   "paused",
   "sleeping-until",
   "queued-behind-limit",
@@ -33,15 +35,23 @@ export const Inspection = Schema.Struct({
   runAt: Schema.optionalKey(Schema.Number),
   /** For `waiting-signal`: the signal it waits for. */
   signal: Schema.optionalKey(Schema.String),
+  /** For `waiting-children`: how many it waits for, how many have not ended, and (some of) their ids. */
+  children: Schema.optionalKey(
+    Schema.Struct({ total: Schema.Number, remaining: Schema.Number, waitingFor: Schema.Array(Schema.String) })
+  ),
   lastError: Schema.optionalKey(StoredError)
 })
 export type Inspection = typeof Inspection.Type
 
-/** Derives the reason from a record, the time, and how many instances of its (session, name) run now. */
+/**
+ * Derives the reason from a record, the time, how many instances of its (session, name) run now, and, for a task
+ * waiting for children, the ids of those that have not ended.
+ */
 export const inspect = (
   record: TaskRecord,
   now: number,
-  limit: { readonly maxParallel: number; readonly running: number }
+  limit: { readonly maxParallel: number; readonly running: number },
+  waitingFor: ReadonlyArray<string> = []
 ): Inspection => {
   const reason: StuckReason = isTerminal(record.status)
     ? "finished"
@@ -51,13 +61,17 @@ export const inspect = (
         : "running"
       : record.suspendReason?._tag === "WaitingForSignal"
         ? "waiting-signal"
-        : record.runAt !== undefined && record.runAt > now
-          ? "sleeping-until"
-          : record.status === "suspended"
-            ? "paused"
-            : limit.running >= limit.maxParallel
-              ? "queued-behind-limit"
-              : "queued"
+        : record.suspendReason?._tag === "WaitingForChildren"
+          ? "waiting-children"
+          : record.suspendReason?._tag === "QueuedBehindSiblings"
+            ? "queued-behind-siblings"
+            : record.runAt !== undefined && record.runAt > now
+              ? "sleeping-until"
+              : record.status === "suspended"
+                ? "paused"
+                : limit.running >= limit.maxParallel
+                  ? "queued-behind-limit"
+                  : "queued"
   return {
     taskId: record.id,
     status: record.status,
@@ -71,6 +85,15 @@ export const inspect = (
       : {}),
     ...(record.runAt !== undefined ? { runAt: record.runAt } : {}),
     ...(record.suspendReason?._tag === "WaitingForSignal" ? { signal: record.suspendReason.signal } : {}),
+    ...(record.suspendReason?._tag === "WaitingForChildren"
+      ? {
+          children: {
+            total: record.suspendReason.total,
+            remaining: record.suspendReason.remaining,
+            waitingFor: waitingFor
+          }
+        }
+      : {}),
     ...(record.error !== undefined ? { lastError: record.error } : {})
   }
 }

@@ -308,7 +308,19 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         const page = yield* listPage({ status: "running", name: record.name, sessionId: record.sessionId, limit: 1000 })
         running = page.items.filter((t) => t.sessionId === record.sessionId && (t.leaseExpiresAt ?? 0) >= now).length
       }
-      return inspect(record, now, { maxParallel, running })
+      // a task waiting for children: the first 20 of its children that have not ended (in its first page of them)
+      const waitingFor =
+        record.suspendReason?._tag === "WaitingForChildren"
+          ? (yield* Effect.catchTag(
+              store.listSummaries({ parentId: record.id, limit: 1000 }),
+              "InvalidCursor",
+              Effect.die
+            )).items
+              .filter((child) => !isTerminal(child.status))
+              .slice(0, 20)
+              .map((child) => child.id)
+          : []
+      return inspect(record, now, { maxParallel, running }, waitingFor)
     })
 
     yield* Effect.forkIn(leases.heartbeats, scope)

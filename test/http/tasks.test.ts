@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DateTime, Effect, Schema } from "effect"
 import { toEventView } from "../../src/http/schema.ts"
-import { task } from "../../src/index.ts"
+import { Children, task } from "../../src/index.ts"
 import { suspend } from "../../src/runtime/Suspension.ts"
 import { readJson, request, withApp } from "./fixtures.ts"
 
@@ -107,5 +107,35 @@ describe("times in answers", () => {
           }),
         { tasks: [] }
       )
+  )
+})
+
+describe("children over HTTP", () => {
+  it.effect("lists a task's children (?parent=) and shows a task's child counts and a child's key", () =>
+    withApp(
+      ({ app, runtime }) =>
+        Effect.gen(function* () {
+          const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) =>
+            Effect.succeed(n * 2)
+          )
+          const parent = task({ name: "parent", input: Schema.Struct({}), output: Schema.Array(Schema.Number) }, () =>
+            Children.all([1, 2, 3].map((n) => Children.spec(double, n, { key: `double-${n}` })))
+          )
+          const handle = yield* runtime.submit(parent, {})
+          assert.deepStrictEqual(yield* handle.await, [2, 4, 6])
+          const list = (yield* readJson(yield* request(app, `/tasks?parent=${handle.id}`))) as {
+            items: Array<{ name: string; parentId: string; childKey: string }>
+          }
+          assert.deepStrictEqual(
+            list.items.map((item) => [item.name, item.parentId, item.childKey]).sort(),
+            [1, 2, 3].map((n) => ["double", handle.id, `double-${n}`])
+          )
+          const one = (yield* readJson(yield* request(app, `/tasks/${handle.id}`))) as {
+            children?: { total: number; ended: number }
+          }
+          assert.deepStrictEqual(one.children, { total: 3, ended: 3 })
+        }),
+      { tasks: [] }
+    )
   )
 })

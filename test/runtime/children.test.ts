@@ -262,6 +262,28 @@ describe("Children", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
+  it.effect("says what a waiting parent waits for: how many children, how many still running, and their ids", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const parent = task({ name: "inspected", input: Schema.Void, output: Schema.Array(Schema.String) }, () =>
+        Children.all(["a", "b", "c"].map((key) => Children.spec(child, key, { key })))
+      )
+      const runtime = yield* Runtime.make()
+      const handle = yield* runtime.submit(parent, undefined)
+      yield* Effect.yieldNow
+      yield* open(gates, "a")
+      yield* Effect.yieldNow
+      const inspection = yield* runtime.inspect(handle.id)
+      assert.strictEqual(inspection.reason, "waiting-children")
+      const running = (yield* childrenOf(handle.id)).filter((k) => k.status === "running").map((k) => k.id)
+      assert.deepStrictEqual(inspection.children, { total: 3, remaining: 2, waitingFor: running })
+      yield* open(gates, "b")
+      yield* open(gates, "c")
+      assert.deepStrictEqual(yield* handle.await, ["a", "b", "c"])
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
   it.effect(
     "frees a waiting parent's maxParallel slot: a recursive agent under maxParallel 2, 3 levels of 3, completes",
     () =>

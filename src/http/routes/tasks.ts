@@ -4,7 +4,7 @@
  * `Idempotency-Key` makes a retried start return the task the first one created.
  */
 import { Effect, Equal, Option, Schema } from "effect"
-import { InvalidCursor, InvalidTaskInput, TaskStatus, UnknownTask } from "../../index.ts"
+import { InvalidCursor, InvalidTaskInput, isTerminal, TaskStatus, UnknownTask } from "../../index.ts"
 import { IdempotencyKeyReused } from "../errors.ts"
 import { readJsonBody } from "../internal/body.ts"
 import { digitsTo, type RequestInput } from "../request.ts"
@@ -53,6 +53,7 @@ const ListQuery = Schema.Struct({
   status: Schema.optionalKey(TaskStatus).annotateKey({ description: "Only tasks in this status." }),
   name: Schema.optionalKey(Token).annotateKey({ description: "Only tasks of this name." }),
   session: Schema.optionalKey(Token).annotateKey({ description: "Only tasks of this session." }),
+  parent: Schema.optionalKey(Token).annotateKey({ description: "Only the children of this task." }),
   cursor: Schema.optionalKey(CursorText).annotateKey({ description: "The `nextCursor` of the previous page." }),
   limit: Schema.optionalKey(digitsTo(Limit)).annotateKey({
     description: "Page size: 1 to 1000, default 100; a larger one is refused (400)."
@@ -76,6 +77,24 @@ const storeCursor = (cursor: string) =>
   )
 
 export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
+  /** How many children the task has, and how many have ended: its children's summaries, a page at a time. */
+  const childCounts = (parentId: string) =>
+    Effect.gen(function* () {
+      const counts = { total: 0, ended: 0 }
+      let cursor: string | undefined
+      do {
+        const page = yield* Effect.catchTag(
+          ctx.stores.tasks.listSummaries({ parentId, cursor, limit: 1000 }),
+          "InvalidCursor",
+          Effect.die
+        )
+        counts.total += page.items.length
+        counts.ended += page.items.filter((child) => isTerminal(child.status)).length
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+      return counts
+    })
+
   const { runtime, tasks } = ctx
   const startRequest = { path: StartPath, query: StartQuery, headers: StartHeaders }
 
@@ -113,6 +132,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
       status: query.status,
       name: query.name,
       sessionId: query.session,
+      parentId: query.parent,
       cursor: query.cursor === undefined ? undefined : yield* storeCursor(query.cursor),
       limit: query.limit ?? 100
     })
@@ -128,10 +148,12 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     const progress = ctx.stores.progress
     const latest = Option.isSome(progress) ? yield* progress.value.getLatest(record.id) : Option.none()
     const inspection = yield* runtime.inspect(record.id)
+    const children = yield* childCounts(record.id)
     return json({
       ...toTaskView(record),
       ...(Option.isSome(latest) ? { progress: toProgressView(latest.value) } : {}),
-      inspection: toInspectionView(inspection)
+      inspection: toInspectionView(inspection),
+      ...(children.total === 0 ? {} : { children })
     })
   })
 
