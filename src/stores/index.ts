@@ -40,6 +40,14 @@ export type { StateEntry, StateWrite } from "./StateStore.ts"
 export { StateStore } from "./StateStore.ts"
 export { StepStore } from "./StepStore.ts"
 export { InvalidKey, keyProblem, maxKeyLength, StorageBackend, segmentProblem, validateKey } from "./StorageBackend.ts"
-export { ChildWaitMode, isTerminal, StoredError, SuspendReason, TaskRecord, TaskStatus, TaskSummary } from "./TaskRecord.ts"
+export {
+  ChildWaitMode,
+  isTerminal,
+  StoredError,
+  SuspendReason,
+  TaskRecord,
+  TaskStatus,
+  TaskSummary
+} from "./TaskRecord.ts"
 export type { Lease, NewTask, RunnableQuery, TaskPage, TaskQuery, TaskSummaryPage, Transition } from "./TaskStore.ts"
 export { TaskStore } from "./TaskStore.ts"

@@ -182,13 +182,10 @@ export const make = Effect.sync(() => {
   const put = (task: TaskRecord) => {
     tasks.set(task.id, task)
     if (task.parentId === undefined) return
-    let pending = pendingChildren.get(task.parentId)
-    if (task.status === "pending") {
-      if (pending === undefined) pendingChildren.set(task.parentId, (pending = new Set()))
-      pending.add(task.id)
-    } else {
-      pending?.delete(task.id)
-    }
+    const pending = pendingChildren.get(task.parentId)
+    if (task.status !== "pending") pending?.delete(task.id)
+    else if (pending === undefined) pendingChildren.set(task.parentId, new Set([task.id]))
+    else pending.add(task.id)
   }
 
   /**
