@@ -13,6 +13,7 @@ import { TestClock } from "effect/testing"
 import { Hono } from "hono"
 import { makeApp } from "../src/http.ts"
 import {
+  Children,
   FileStorageBackend,
   MemoryStorageBackend,
   MemoryStore,
@@ -116,6 +117,26 @@ const humanApproval = () => {
   return program
 }
 
+const research = task(
+  { name: "research", input: Schema.String, output: Schema.String },
+  (topic) => Effect.succeed(`notes on ${topic}`) // an agent: model calls, tools, children of its own
+)
+
+const supervise = task({ name: "supervise", input: Schema.Array(Schema.String), output: Schema.String }, (topics) =>
+  Effect.gen(function* () {
+    const notes = yield* Children.all(
+      topics.map((topic) => Children.spec(research, topic, { key: `research/${topic}` })),
+      { concurrency: 8 } // at most 8 researchers at once, across processes; the rest wait in the store
+    )
+    return notes.join("\n")
+  })
+)
+
+const team = Effect.gen(function* () {
+  const runtime = yield* Runtime.make()
+  console.log(yield* runtime.run(supervise, ["sky", "sea"])) // notes on sky, then notes on sea
+}).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+
 const cleanUp = Effect.gen(function* () {
   const manager = yield* StateManager
   const cutoff = DateTime.subtract(yield* DateTime.now, { days: 30 })
@@ -183,6 +204,13 @@ describe("README", () => {
     Effect.gen(function* () {
       yield* shop
       assert.deepStrictEqual(printed, [5])
+    })
+  )
+
+  it.effect("a supervisor fans out to researchers and joins their notes", () =>
+    Effect.gen(function* () {
+      yield* team
+      assert.deepStrictEqual(printed, ["notes on sky\nnotes on sea"])
     })
   )
 
