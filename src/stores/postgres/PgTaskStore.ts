@@ -1,15 +1,17 @@
 /**
  * The `TaskStore` on PostgreSQL (a server or PGlite), assembled from one module per operation under `internal/task/`:
- * `create.ts`, `claim.ts`, `finish.ts`, `heartbeat.ts`, `requests.ts` (cancel and pause asked from another process),
- * `idle.ts` (wake, suspend, cancel or hand back a task no attempt runs), `list.ts` (get, list, listSummaries) and
- * `runnable.ts` (which tasks are runnable: listRunnable, awaitWork). A fenced write checks the attempt's token in its
- * own UPDATE, so a stale attempt writes nothing, whichever process it runs in.
+ * `create.ts`, `claim.ts`, `claimChild.ts`, `finish.ts` (with `awaitChildren.ts`), `heartbeat.ts`, `requests.ts`
+ * (cancel and pause asked from another process), `idle.ts` (wake, suspend, cancel or hand back a task no attempt
+ * runs), `list.ts` (get, list, listSummaries) and `runnable.ts` (which tasks are runnable: listRunnable, awaitWork). A
+ * fenced write checks the attempt's token in its own UPDATE, so a stale attempt writes nothing, whichever process it
+ * runs in. A child's end reaches its parent through the trigger of migration 0009, whichever write ends it.
  */
 import { Effect, Layer } from "effect"
 import { TaskStore } from "../TaskStore.ts"
 import type { Db } from "./Db.ts"
 import type { Driver } from "./Driver.ts"
 import { makeClaim } from "./internal/task/claim.ts"
+import { makeClaimChild } from "./internal/task/claimChild.ts"
 import { makeTaskContext } from "./internal/task/context.ts"
 import { makeCreate } from "./internal/task/create.ts"
 import { makeFinish } from "./internal/task/finish.ts"
@@ -22,11 +24,13 @@ import { makeRunnable } from "./internal/task/runnable.ts"
 /** Builds the task store over the shared `Db`; its statements are prepared here, and rendered on their first run. */
 export const make = Effect.gen(function* () {
   const context = yield* makeTaskContext
+  const claim = yield* makeClaim(context)
   // The per-task operations (create, claim, heartbeat, finish) go untraced: a span costs about as much as a PGlite
   // round trip, and they run several times per task.
   return TaskStore.of({
     create: yield* makeCreate(context),
-    claim: yield* makeClaim(context),
+    claim,
+    claimChild: makeClaimChild(context, claim),
     heartbeat: yield* makeHeartbeat(context),
     finish: yield* makeFinish(context),
     ...makeRunnable(context),

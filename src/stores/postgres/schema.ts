@@ -37,10 +37,19 @@ export const tasks = waypoint.table(
     attempt: integer("attempt").notNull(),
     sessionId: text("session_id"),
     parentId: text("parent_id"),
+    // a child's key among its parent's children: a second create with the same parent and key finds the first child
+    childKey: text("child_key"),
     idempotencyKey: text("idempotency_key"),
     output: jsonb("output"),
     error: jsonb("error"),
+    // a wait for children keeps its mode and total here; `waiting_for` counts the children it still waits for
     suspendReason: jsonb("suspend_reason"),
+    /** A parent's wait generation: each `AwaitingChildren` takes the next, and marks the children it waits for with it. */
+    waitGen: integer("wait_gen").notNull().default(0),
+    /** A waiting parent's children that have not ended yet, counted down by each one's end (the migration's trigger). */
+    waitingFor: integer("waiting_for"),
+    /** On a child: the generation of its parent's wait that counts its end, if one does. */
+    awaitedGen: integer("awaited_gen"),
     runAt: bigint("run_at", { mode: "number" }),
     leaseOwner: text("lease_owner"),
     leaseExpiresAt: bigint("lease_expires_at", { mode: "number" }),
@@ -64,7 +73,13 @@ export const tasks = waypoint.table(
     index("tasks_name_idx").on(t.name, t.createdAt, t.id),
     // partial: most tasks have neither, and an update skips the indexes a row is not in
     index("tasks_session_id_idx").on(t.sessionId, t.createdAt, t.id).where(isNotNull(t.sessionId)),
-    index("tasks_parent_id_idx").on(t.parentId, t.createdAt, t.id).where(isNotNull(t.parentId))
+    index("tasks_parent_id_idx").on(t.parentId, t.createdAt, t.id).where(isNotNull(t.parentId)),
+    uniqueIndex("tasks_child_key_idx").on(t.parentId, t.childKey).where(isNotNull(t.childKey)),
+    // partial: a parent's idle children only, oldest first, so that `claimChild` (pending) and a sibling's end (the
+    // oldest queued, suspended) read no ended child of a fan-out of thousands
+    index("tasks_idle_children_idx")
+      .on(t.parentId, t.status, t.createdAt, t.id)
+      .where(sql`${t.parentId} is not null and ${t.status} in ('pending', 'suspended')`)
   ]
 )
 

@@ -30,7 +30,7 @@ interface Claiming {
  * task whose cancel another process asked for is not claimed but recorded `cancelled`; one whose pause was asked,
  * `suspended` (`Paused`, until a wake). Either way it keeps no lease, and the claim's row says so by its status.
  */
-const claimedUnlessAsked = (owner: SQL, expiresAt: SQL, now: SQL) => ({
+export const claimedUnlessAsked = (owner: SQL, expiresAt: SQL, now: SQL) => ({
   status: sql`case when ${cancelAsked} then 'cancelled' when ${pauseAsked} then 'suspended' else 'running' end`,
   leaseOwner: sql`case when ${anyAsked} then null else ${owner} end`,
   leaseExpiresAt: sql`case when ${anyAsked} then null else ${expiresAt} end`,

@@ -1,13 +1,14 @@
 /**
- * `create`: one INSERT, pending (waking workers) or already claimed under a lease. A taken id or idempotency key
- * inserts nothing; a key already used then reads the task that holds it. Concurrent creates go as one INSERT
- * (`batch.ts`), each caller getting its own task.
+ * `create`: one INSERT, pending (waking workers), already claimed under a lease, or queued behind its siblings (a child
+ * that a sibling's end starts). A taken id, idempotency key or (parent, child key) inserts nothing; a key already used
+ * then reads the task that holds it. Concurrent creates go as one INSERT (`batch.ts`), each caller getting its own task.
  */
-import { eq, type SQL, sql } from "drizzle-orm"
+import { and, eq, type SQL, sql } from "drizzle-orm"
 import { Clock, Effect, Exit, Option } from "effect"
 import { type StoreError, TaskIdTaken } from "../../../errors.ts"
 import type { TaskRecord } from "../../../TaskRecord.ts"
 import type { NewTask } from "../../../TaskStore.ts"
+import type { Statement } from "../../Driver.ts"
 import { tasks } from "../../schema.ts"
 import { batched, json, r, rowsOf, wrapped } from "./batch.ts"
 import type { TaskContext } from "./context.ts"
@@ -19,20 +20,40 @@ interface Creation {
   readonly now: number
 }
 
+/** A child's key, which counts only with a parent. */
+const childKeyOf = (task: NewTask): string | undefined => (task.parentId === undefined ? undefined : task.childKey)
+
+/** Whether the task is created queued behind its siblings: only a child is, and then without a lease. */
+const isQueued = (task: NewTask): boolean => task.queued === true && task.parentId !== undefined
+
+/** The lease a task is created under, if any: a queued child has none, whatever it was given. */
+const leaseOf = (task: NewTask) => (isQueued(task) ? undefined : task.lease)
+
 /** A creation as a row of the batched INSERT (absent fields read as SQL NULL). */
-const creationRow = ({ task, now }: Creation) => ({
-  id: task.id,
-  name: task.name,
-  input: wrapped(task.input),
-  session_id: task.sessionId,
-  parent_id: task.parentId,
-  idempotency_key: task.idempotencyKey,
-  now,
-  // not combined with a lease: a task created claimed has no due time
-  run_at: task.lease === undefined ? task.runAt : undefined,
-  owner: task.lease?.owner,
-  expires_at: task.lease?.expiresAt
-})
+const creationRow = ({ task, now }: Creation) => {
+  const lease = leaseOf(task)
+  return {
+    id: task.id,
+    name: task.name,
+    input: wrapped(task.input),
+    session_id: task.sessionId,
+    parent_id: task.parentId,
+    child_key: childKeyOf(task),
+    idempotency_key: task.idempotencyKey,
+    queued: isQueued(task),
+    now,
+    // not combined with a lease: a task created claimed has no due time
+    run_at: lease === undefined ? task.runAt : undefined,
+    owner: lease?.owner,
+    expires_at: lease?.expiresAt
+  }
+}
+
+/** A (parent, child key) pair as one text, to key maps by. */
+const pairOf = (parentId: unknown, childKey: unknown): string => JSON.stringify([parentId, childKey])
+
+/** The reason of a queued child, as jsonb. */
+const queuedReason = sql`'{"_tag":"QueuedBehindSiblings"}'::jsonb`
 
 export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTime }: TaskContext) =>
   Effect.gen(function* () {
@@ -43,13 +64,14 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       attempt: 1,
       sessionId: sql.placeholder("sessionId"),
       parentId: sql.placeholder("parentId"),
+      childKey: sql.placeholder("childKey"),
       idempotencyKey: sql.placeholder("idempotencyKey"),
       createdAt: sql.placeholder("now"),
       updatedAt: sql.placeholder("now")
     }
-    // No conflict target, here and in the batch: a taken id or idempotency key inserts nothing, whichever form the
-    // unique index on keys has (partial since migration 0003). ON CONFLICT waits for a concurrent insert of the same
-    // key to commit, so the read that follows sees it.
+    // No conflict target, here and in the batch: a taken id, idempotency key or child key inserts nothing, whichever
+    // form the unique indexes on keys have (partial since migration 0003). ON CONFLICT waits for a concurrent insert of
+    // the same key to commit, so the read that follows sees it.
     const insertStatement = driver.prepare(
       "create",
       db
@@ -74,6 +96,21 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         .onConflictDoNothing()
         .returning(returnedNamed)
     )
+    // Queued behind its siblings: not runnable (a sibling's end releases it), so nobody is woken.
+    const insertQueuedStatement = driver.prepare(
+      "create",
+      db
+        .insert(tasks)
+        .values({
+          ...newTask,
+          status: "suspended",
+          suspendReason: queuedReason,
+          runAt: sql.placeholder("runAt"),
+          fencingToken: 0
+        })
+        .onConflictDoNothing()
+        .returning(returnedNamed)
+    )
     const byIdempotencyKey = driver.prepare(
       "create",
       db
@@ -81,21 +118,32 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         .from(tasks)
         .where(eq(tasks.idempotencyKey, sql.placeholder("idempotencyKey")))
     )
+    const byChildKey = driver.prepare(
+      "create",
+      db
+        .select(returnedNamed)
+        .from(tasks)
+        .where(and(eq(tasks.parentId, sql.placeholder("parentId")), eq(tasks.childKey, sql.placeholder("childKey"))))
+    )
 
-    // A row with a lease is created already claimed: not runnable, so it wakes nobody.
+    // A row with a lease is created already claimed, a queued one suspended: neither is runnable, so wakes nobody.
     const isLeased = sql`r.owner is not null`
     const newTaskOfRow = {
       id: r("id"),
       name: r("name"),
       input: json("input"),
-      status: sql`case when ${isLeased} then 'running' else 'pending' end`,
+      status: sql`case when r.queued then 'suspended' when ${isLeased} then 'running' else 'pending' end`,
       attempt: sql`1`,
       sessionId: r("session_id"),
       parentId: r("parent_id"),
+      childKey: r("child_key"),
       idempotencyKey: r("idempotency_key"),
       output: sql`null`,
       error: sql`null`,
-      suspendReason: sql`null`,
+      suspendReason: sql`case when r.queued then ${queuedReason} end`,
+      waitGen: sql`0`,
+      waitingFor: sql`null::int`,
+      awaitedGen: sql`null::int`,
       runAt: r("run_at"),
       leaseOwner: r("owner"),
       leaseExpiresAt: r("expires_at"),
@@ -121,7 +169,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
             )
             .from(
               rowsOf(
-                "id text, name text, input jsonb, session_id text, parent_id text, idempotency_key text, now bigint, run_at bigint, owner text, expires_at bigint"
+                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint"
               )
             )
         )
@@ -137,23 +185,36 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
           sql`${tasks.idempotencyKey} = any(array(select jsonb_array_elements_text(${sql.placeholder("keys")}::text::jsonb)))`
         )
     )
+    // (parent, key) pairs as a JSON array of [parentId, childKey]
+    const byChildKeys = driver.prepare(
+      "create",
+      db
+        .select(returnedNamed)
+        .from(tasks)
+        .where(
+          sql`(${tasks.parentId}, ${tasks.childKey}) in (select k ->> 0, k ->> 1 from jsonb_array_elements(${sql.placeholder("keys")}::text::jsonb) as k)`
+        )
+    )
 
     const createAlone = Effect.fnUntraced(function* ({ task, now }: Creation) {
+      const childKey = childKeyOf(task)
       const values = {
         id: task.id,
         name: task.name,
         input: jsonText(task.input),
         sessionId: task.sessionId ?? null,
         parentId: task.parentId ?? null,
+        childKey: childKey ?? null,
         idempotencyKey: task.idempotencyKey ?? null,
         now
       }
-      const lease = task.lease
-      const inserted =
-        lease === undefined
+      const lease = leaseOf(task)
+      const inserted = isQueued(task)
+        ? yield* insertQueuedStatement({ ...values, runAt: task.runAt ?? null })
+        : lease === undefined
           ? yield* insertStatement({ ...values, runAt: task.runAt ?? null })
           : yield* insertClaimedStatement({ ...values, owner: lease.owner, expiresAt: lease.expiresAt })
-      if (lease === undefined) yield* notified(inserted, task.runAt)
+      if (lease === undefined && !isQueued(task)) yield* notified(inserted, task.runAt)
       const created = yield* firstRecord("create")(inserted)
       if (Option.isSome(created)) return created.value
       if (task.idempotencyKey !== undefined) {
@@ -163,45 +224,78 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         )
         if (Option.isSome(existing)) return existing.value
       }
-      // not inserted, and no task holds its key: the id is taken (the only other unique column)
+      if (childKey !== undefined) {
+        const existing = yield* Effect.flatMap(
+          byChildKey({ parentId: task.parentId ?? null, childKey }),
+          firstRecord("create")
+        )
+        if (Option.isSome(existing)) return existing.value
+      }
+      // not inserted, and no task holds its keys: the id is taken (the only other unique column)
       return yield* new TaskIdTaken({ taskId: task.id })
     })
 
     /**
-     * One INSERT, then, for the creations whose row was skipped and that carry an idempotency key, one read of the
-     * tasks holding their keys. Only the INSERT's failure fails the batch: once it has committed, a failure belongs to
-     * the creations it concerns.
+     * The tasks holding `keys` (each key's JSON value, by the text `keyOf` gives a row), read by `read` in one
+     * statement; a read that fails is the outcome of each of its keys.
+     */
+    const holders = Effect.fnUntraced(function* (
+      keys: ReadonlyMap<string, unknown>,
+      read: Statement,
+      keyOf: (row: Record<string, unknown>) => string
+    ) {
+      const found = new Map<string, Exit.Exit<TaskRecord, StoreError>>()
+      if (keys.size === 0) return found
+      const rows = yield* Effect.exit(read({ keys: JSON.stringify([...keys.values()]) }))
+      if (Exit.isFailure(rows)) for (const key of keys.keys()) found.set(key, Exit.failCause(rows.cause))
+      else for (const row of rows.value) found.set(keyOf(row), yield* Effect.exit(toRecord("create")(row)))
+      return found
+    })
+
+    /**
+     * One INSERT, then, for the creations whose row was skipped and that carry an idempotency key or a child key, one
+     * read of the tasks holding their keys (of each kind). Only the INSERT's failure fails the batch: once it has
+     * committed, a failure belongs to the creations it concerns.
      */
     const createBatch = Effect.fnUntraced(function* (batch: ReadonlyArray<Creation>) {
       const rows = yield* insertBatchStatement({ rows: JSON.stringify(batch.map(creationRow)) })
       yield* notifiedPerDueTime(rows, (row) => row.status === "pending")
       const outcomes: Array<Exit.Exit<TaskRecord, StoreError | TaskIdTaken> | undefined> = batch.map(() => undefined)
-      // A row is the task of the first creation of its id and key: of two creations of one id, the database inserted
+      // A row is the task of the first creation of its id and keys: of two creations of one id, the database inserted
       // the first and skipped the other.
       const byId = new Map<unknown, Array<number>>()
       for (const [i, { task }] of batch.entries()) byId.set(task.id, [...(byId.get(task.id) ?? []), i])
+      const isOf = (i: number, row: Record<string, unknown>) => {
+        const task = batch[i]?.task
+        return (
+          task !== undefined &&
+          (task.idempotencyKey ?? null) === row.idempotencyKey &&
+          (childKeyOf(task) ?? null) === row.childKey
+        )
+      }
       for (const row of rows) {
-        const at = byId
-          .get(row.id)
-          ?.find((i) => outcomes[i] === undefined && (batch[i]?.task.idempotencyKey ?? null) === row.idempotencyKey)
+        const at = byId.get(row.id)?.find((i) => outcomes[i] === undefined && isOf(i, row))
         if (at !== undefined) outcomes[at] = yield* Effect.exit(toRecord("create")(row))
       }
-      const keys = new Set<string>()
+      const idempotencyKeys = new Map<string, unknown>()
+      const childKeys = new Map<string, unknown>()
       for (const [i, { task }] of batch.entries()) {
-        if (outcomes[i] === undefined && task.idempotencyKey !== undefined) keys.add(task.idempotencyKey)
+        if (outcomes[i] !== undefined) continue
+        if (task.idempotencyKey !== undefined) idempotencyKeys.set(task.idempotencyKey, task.idempotencyKey)
+        const childKey = childKeyOf(task)
+        if (childKey !== undefined) childKeys.set(pairOf(task.parentId, childKey), [task.parentId, childKey])
       }
-      const existing = new Map<unknown, Exit.Exit<TaskRecord, StoreError>>()
-      if (keys.size > 0) {
-        const read = yield* Effect.exit(byIdempotencyKeys({ keys: JSON.stringify([...keys]) }))
-        if (Exit.isFailure(read)) for (const key of keys) existing.set(key, Exit.failCause(read.cause))
-        else for (const row of read.value) existing.set(row.idempotencyKey, yield* Effect.exit(toRecord("create")(row)))
-      }
-      return batch.map(
-        ({ task }, i) =>
+      const byKey = yield* holders(idempotencyKeys, byIdempotencyKeys, (row) => String(row.idempotencyKey))
+      const byChild = yield* holders(childKeys, byChildKeys, (row) => pairOf(row.parentId, row.childKey))
+      return batch.map(({ task }, i) => {
+        const childKey = childKeyOf(task)
+        return (
           outcomes[i] ??
-          (task.idempotencyKey === undefined ? undefined : existing.get(task.idempotencyKey)) ??
+          (task.idempotencyKey === undefined ? undefined : byKey.get(task.idempotencyKey)) ??
+          (childKey === undefined ? undefined : byChild.get(pairOf(task.parentId, childKey))) ??
           Exit.fail(new TaskIdTaken({ taskId: task.id }))
-      )
+        )
+      })
     })
 
     const createBatched = yield* batched(createAlone, createBatch)

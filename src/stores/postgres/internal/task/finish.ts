@@ -1,56 +1,37 @@
 /**
  * `finish`: the running attempt that holds its token ends with one transition, written by one UPDATE fenced by that
  * token (`fencing.ts`). Concurrent finishes go as one statement (`batch.ts`), whose rows each say their new status and
- * what it sets. A requeue, or a suspension with a due time, wakes workers; one that another process's cancel or
- * pause turned into an ending or a pause does not.
+ * what it sets; a wait for children is a transaction of its own (`awaitChildren.ts`). A requeue, or a suspension with
+ * a due time, wakes workers; one that another process's cancel or pause turned into an ending or a pause does not.
+ * A child's end is counted by its parent in the same transaction, by the trigger of migration 0009.
  */
-import { type SQL, sql } from "drizzle-orm"
+import { sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
 import { Clock, Effect, Exit, Option } from "effect"
 import { LeaseLost, type StoreError } from "../../../errors.ts"
 import type { TaskRecord, TaskStatus } from "../../../TaskRecord.ts"
 import type { Transition } from "../../../TaskStore.ts"
 import { tasks } from "../../schema.ts"
+import { makeAwaitChildren } from "./awaitChildren.ts"
 import { batched, json, prepareBatchUpdate, r, wrapped } from "./batch.ts"
 import { prepareUpdate, type TaskContext } from "./context.ts"
 import { isHeld, isHeldByRow, released } from "./fencing.ts"
-import { cancelAsked, pauseAsked, pausedReason } from "./requests.ts"
+import { finishedUnlessAsked } from "./requests.ts"
 import { firstRecord, jsonb, jsonText, param, returnedNamed, returnedWaking, toRecord } from "./rows.ts"
+
+/** A transition one UPDATE writes: all but `AwaitingChildren`, which marks the children first. */
+type PlainTransition = Exclude<Transition, { readonly _tag: "AwaitingChildren" }>
 
 /** A `finish` waiting for its batch. */
 interface Ending {
   readonly id: string
   readonly token: number
-  readonly transition: Transition
+  readonly transition: PlainTransition
   readonly now: number
 }
 
 /** What an ending (completed, failed, cancelled) writes besides its status, at the placeholder `now`. */
 export const ended = { runAt: null, suspendReason: null, finishedAt: param("now") }
-
-/**
- * What a `Suspended` or `Requeued` finish writes over what its transition sets (each an SQL expression) when another
- * process asked for the task's cancel (it ends `cancelled`, keeping its attempt and error) or pause (it is paused, at
- * the attempt a requeue gives it, with its error). `applies` says whether the transition is one of the two (a batch
- * mixes them). The pause request is applied or moot once an attempt ends, so it is cleared.
- */
-const finishedUnlessAsked = (
-  applies: SQL,
-  now: SQL,
-  transition: { status: SQL; runAt: SQL; suspendReason: SQL; attempt: SQL; error: SQL; finishedAt: SQL }
-) => {
-  const cancel = sql`(${cancelAsked} and ${applies})`
-  const pause = sql`(${pauseAsked} and ${applies})`
-  return {
-    status: sql`case when ${cancel} then 'cancelled' when ${pause} then 'suspended' else ${transition.status} end`,
-    runAt: sql`case when ${cancel} or ${pause} then null else ${transition.runAt} end`,
-    suspendReason: sql`case when ${cancel} then null when ${pause} then ${pausedReason} else ${transition.suspendReason} end`,
-    attempt: sql`case when ${cancel} then ${tasks.attempt} else ${transition.attempt} end`,
-    error: sql`case when ${cancel} then ${tasks.error} else ${transition.error} end`,
-    finishedAt: sql`case when ${cancel} then ${now} else ${transition.finishedAt} end`,
-    pauseRequested: false
-  }
-}
 
 /** What a transition writes in a batch row: its new status and the values that status sets. */
 interface Written {
@@ -63,7 +44,7 @@ interface Written {
   readonly finished_at?: number
 }
 
-const written = (transition: Transition, now: number): Written => {
+const written = (transition: PlainTransition, now: number): Written => {
   switch (transition._tag) {
     case "Completed":
       return { status: "completed", output: transition.output, finished_at: now }
@@ -157,7 +138,7 @@ export const makeFinish = (context: TaskContext) =>
       }
     )
 
-    const runTransition = (id: string, token: number, transition: Transition, now: number) => {
+    const runTransition = (id: string, token: number, transition: PlainTransition, now: number) => {
       const held = { id, token, now }
       switch (transition._tag) {
         case "Completed":
@@ -207,6 +188,11 @@ export const makeFinish = (context: TaskContext) =>
     })
 
     const finishBatched = yield* batched(finishAlone, finishBatch)
+    const awaitChildren = makeAwaitChildren(context)
     return (id: string, token: number, transition: Transition) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => finishBatched({ id, token, transition, now }))
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        transition._tag === "AwaitingChildren"
+          ? awaitChildren(id, token, transition.children, transition.mode, now)
+          : finishBatched({ id, token, transition, now })
+      )
   })

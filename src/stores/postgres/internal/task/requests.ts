@@ -20,6 +20,30 @@ export const anyAsked = sql`(${tasks.cancelRequested} or ${tasks.pauseRequested}
 /** The suspension reason of a task paused from outside, as jsonb. */
 export const pausedReason = sql`'{"_tag":"Paused"}'::jsonb`
 
+/**
+ * What a `Suspended`, `AwaitingChildren` or `Requeued` finish writes over what its transition sets (each an SQL
+ * expression) when another process asked for the task's cancel (it ends `cancelled`, keeping its attempt and error) or
+ * pause (it is paused, at the attempt a requeue gives it, with its error). `applies` says whether the transition is
+ * one of those (a batch mixes them). The pause request is applied or moot once an attempt ends, so it is cleared.
+ */
+export const finishedUnlessAsked = (
+  applies: SQL,
+  now: SQL,
+  transition: { status: SQL; runAt: SQL; suspendReason: SQL; attempt: SQL; error: SQL; finishedAt: SQL }
+) => {
+  const cancel = sql`(${cancelAsked} and ${applies})`
+  const pause = sql`(${pauseAsked} and ${applies})`
+  return {
+    status: sql`case when ${cancel} then 'cancelled' when ${pause} then 'suspended' else ${transition.status} end`,
+    runAt: sql`case when ${cancel} or ${pause} then null else ${transition.runAt} end`,
+    suspendReason: sql`case when ${cancel} then null when ${pause} then ${pausedReason} else ${transition.suspendReason} end`,
+    attempt: sql`case when ${cancel} then ${tasks.attempt} else ${transition.attempt} end`,
+    error: sql`case when ${cancel} then ${tasks.error} else ${transition.error} end`,
+    finishedAt: sql`case when ${cancel} then ${now} else ${transition.finishedAt} end`,
+    pauseRequested: false
+  }
+}
+
 export const makeRequests = (context: TaskContext) => {
   const { notifications } = context
   /** Sets `set` on the task of the placeholder `id` where `when` holds; returns its id if it did. */

@@ -16,11 +16,15 @@ import { fencingTokens, tasks } from "../../schema.ts"
  * `null`); as text, both are unambiguous.
  */
 export const returned = {
-  ...getTableColumns(tasks),
+  // the columns of a wait for children are the store's own, but for the count a suspension reason reads
+  ...Struct.omit(getTableColumns(tasks), ["waitGen", "waitingFor", "awaitedGen"]),
   input: sql<string>`${tasks.input}::text`,
   output: sql<string | null>`${tasks.output}::text`,
   error: sql<string | null>`${tasks.error}::text`,
-  suspendReason: sql<string | null>`${tasks.suspendReason}::text`
+  // a wait for children keeps its mode and total in the reason, and the children it still waits for in `waiting_for`
+  suspendReason: sql<string | null>`(case when ${tasks.suspendReason}->>'_tag' = 'WaitingForChildren'
+    then jsonb_set(${tasks.suspendReason}, '{remaining}', to_jsonb(coalesce(${tasks.waitingFor}, 0)))
+    else ${tasks.suspendReason} end)::text`
 }
 
 /** The columns each named as `TaskRecord` names it, for the `Driver`'s statements (whose rows drizzle does not map). */

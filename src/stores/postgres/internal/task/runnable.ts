@@ -24,6 +24,14 @@ export const isRunnable = (
     or (${task.status} = 'suspended' and ${task.runAt} <= ${now})
     or (${task.status} = 'running' and ${task.leaseExpiresAt} < ${now}))`
 
+/**
+ * Whether the task's name is one of the placeholder `names`, given as a JSON array, not a text[] parameter: postgres.js
+ * writes an array only after fetching the server's array types (`fetch_types`), which the stores turn off (see
+ * PostgresDb.ts).
+ */
+export const isNamed = (name: AnyPgColumn): SQL =>
+  sql`${name} = any(array(select jsonb_array_elements_text(${sql.placeholder("names")}::text::jsonb)))`
+
 /** When a runnable task became due: its lease's expiry if it runs, else its due time, else its creation. */
 const dueAt = sql`case when ${tasks.status} = 'running' then ${tasks.leaseExpiresAt} else coalesce(${tasks.runAt}, ${tasks.createdAt}) end`
 
@@ -33,14 +41,7 @@ export const makeRunnable = ({ db, driver, notifications }: TaskContext) => {
     db
       .select(returnedNamed)
       .from(tasks)
-      // the names come as a JSON array, not a text[] parameter: postgres.js writes an array only after fetching the
-      // server's array types (`fetch_types`), which the stores turn off (see PostgresDb.ts)
-      .where(
-        and(
-          sql`${tasks.name} = any(array(select jsonb_array_elements_text(${sql.placeholder("names")}::text::jsonb)))`,
-          isRunnable(tasks, sql.placeholder("now"))
-        )
-      )
+      .where(and(isNamed(tasks.name), isRunnable(tasks, sql.placeholder("now"))))
       .orderBy(dueAt, tasks.createdAt, tasks.id)
       .limit(sql.placeholder("limit"))
   )

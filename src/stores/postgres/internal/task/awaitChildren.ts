@@ -1,0 +1,148 @@
+/**
+ * `finish` with `AwaitingChildren`: a parent's wait for children of its own, as one transaction. It marks the children
+ * it waits for with the wait's generation (`awaited_gen`), then writes the parent, fenced by its token: `suspended`
+ * (`WaitingForChildren`, `waiting_for` counting the children marked), or `pending` when the wait is over before it
+ * starts. Each marked child's end counts itself against the parent in its own transaction (the trigger of migration
+ * 0009), and the last one, or the first that ends the wait as its mode says, makes the parent runnable.
+ */
+import { and, eq, inArray, notInArray, type SQL, sql, TransactionRollbackError } from "drizzle-orm"
+import { alias } from "drizzle-orm/pg-core"
+import { Effect, Option, Schedule } from "effect"
+import { LeaseLost, type StoreError } from "../../../errors.ts"
+import type { ChildWaitMode, TaskRecord, TaskStatus } from "../../../TaskRecord.ts"
+import { notifyWork } from "../../Notifications.ts"
+import { tasks } from "../../schema.ts"
+import { attempt, codesOf } from "../attempt.ts"
+import type { TaskContext } from "./context.ts"
+import { anyAsked, finishedUnlessAsked } from "./requests.ts"
+import { firstRecord, returned } from "./rows.ts"
+
+const terminal: ReadonlyArray<TaskStatus> = ["completed", "failed", "cancelled"]
+
+/** The ends of a child that end a wait of this mode at once, whatever the other children do. */
+const endsWait: Record<ChildWaitMode, ReadonlyArray<TaskStatus>> = {
+  all: ["failed", "cancelled"],
+  settled: [],
+  first: ["completed"]
+}
+
+/**
+ * How long the transaction waits for a row lock before it gives up and runs again. A child's end holds its row only
+ * for its own short transaction; a longer wait is a cycle (a batch of ends holding a child it marks next, and waiting
+ * for one it holds), which this transaction breaks, well before the server's deadlock check (1 s by default) would
+ * pick a victim among the others.
+ */
+const lockTimeout = "200ms"
+
+// lock_not_available (the lock timeout above), deadlock_detected, serialization_failure: the transaction was rolled
+// back whole, so it runs again.
+const conflictCodes: ReadonlySet<unknown> = new Set(["55P03", "40P01", "40001"])
+const isConflict = (error: StoreError) => codesOf(error.cause).some((code) => conflictCodes.has(code))
+const onConflict = {
+  schedule: Schedule.exponential("10 millis").pipe(Schedule.jittered, Schedule.upTo({ duration: "30 seconds" })),
+  while: isConflict
+}
+
+// The children, as the transaction reads and locks them.
+const child = alias(tasks, "child")
+
+/** Whether the task in `task`'s columns waits in its queue behind its siblings. */
+const isQueued = (task: typeof child) =>
+  sql`(${task.status} = 'suspended' and ${task.suspendReason}->>'_tag' = 'QueuedBehindSiblings') is true`
+
+export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
+  Effect.fnUntraced(function* (
+    id: string,
+    token: number,
+    children: ReadonlyArray<string>,
+    mode: ChildWaitMode,
+    now: number
+  ) {
+    // the ids go as a JSON array (see runnable.ts), and only children of this parent count
+    const isAwaited = and(
+      eq(child.parentId, id),
+      sql`${child.id} = any(array(select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb)))`
+    )
+    const isHeld = and(eq(tasks.id, id), eq(tasks.status, "running"), eq(tasks.fencingToken, token))
+    const reason = JSON.stringify({ _tag: "WaitingForChildren", mode, total: children.length })
+    const rows = yield* attempt("finish", () =>
+      db.transaction(async (tx) => {
+        const held = await tx
+          .select({ waitGen: tasks.waitGen, lockTimeout: sql`set_config('lock_timeout', ${lockTimeout}, true)` })
+          .from(tasks)
+          .where(isHeld)
+        const gen = (held[0]?.waitGen ?? Number.NaN) + 1
+        if (Number.isNaN(gen)) return []
+        // Marking a child takes its row lock: a child whose end another transaction is writing is waited for, then
+        // seen ended and left out; a child marked here ends only after this commits, and its end then counts. Queued
+        // children last: a sibling's end holding its row may wait to release one of them (see the trigger).
+        const marked = await tx
+          .update(tasks)
+          .set({ awaitedGen: gen })
+          .where(
+            inArray(
+              tasks.id,
+              tx
+                .select({ id: child.id })
+                .from(child)
+                .where(and(isAwaited, notInArray(child.status, [...terminal])))
+                .orderBy(isQueued(child), child.id)
+                .for("update")
+            )
+          )
+          .returning({ id: tasks.id })
+        // A new statement, so it sees the children whose end it waited for above.
+        const isOver =
+          marked.length === 0 ||
+          (endsWait[mode].length > 0 &&
+            (
+              await tx
+                .select({ id: child.id })
+                .from(child)
+                .where(and(isAwaited, inArray(child.status, [...endsWait[mode]])))
+                .limit(1)
+            ).length > 0)
+        // The parent last: a child's end never waits for it while it runs, and it is written once its children are.
+        const parent = await tx
+          .update(tasks)
+          .set({
+            leaseOwner: null,
+            leaseExpiresAt: null,
+            updatedAt: now,
+            ...finishedUnlessAsked(sql`true`, sql`${now}::bigint`, {
+              status: isOver ? sql`'pending'` : sql`'suspended'`,
+              runAt: sql`null::bigint`,
+              suspendReason: isOver ? sql`null` : sql`${reason}::jsonb`,
+              attempt: sql`${tasks.attempt}`,
+              error: sql`${tasks.error}`,
+              finishedAt: sql`${tasks.finishedAt}`
+            }),
+            waitGen: gen,
+            waitingFor: sql`case when ${anyAsked} then null else ${isOver ? null : marked.length}::int end`
+          })
+          .where(isHeld)
+          .returning(
+            inStatement
+              ? { ...returned, notified: notifyWork(tasks.runAt, sql`${tasks.status} = 'pending'`) as SQL<null> }
+              : returned
+          )
+        // no longer held (claimed again after its lease ran out): the marks must not stay, as the next wait of this
+        // parent takes the same generation
+        if (parent.length === 0) tx.rollback()
+        return parent
+      })
+    ).pipe(
+      Effect.retry(onConflict),
+      Effect.catchIf(
+        (error) => error.cause instanceof TransactionRollbackError,
+        () => Effect.succeed([])
+      )
+    )
+    yield* notified(
+      rows.filter((row) => row.status === "pending"),
+      undefined
+    )
+    const finished: Option.Option<TaskRecord> = yield* firstRecord("finish")(rows)
+    if (Option.isNone(finished)) return yield* new LeaseLost({ taskId: id, token })
+    return finished.value
+  })
