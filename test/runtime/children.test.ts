@@ -1,6 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Ref, Schema } from "effect"
-import { Children, MemoryStore, Runtime, TaskInfo, type TaskRecord, TaskStore, task } from "../../src/index.ts"
+import { Deferred, Effect, Layer, Ref, Schema } from "effect"
+import {
+  Children,
+  MemoryStore,
+  MemoryTaskStore,
+  Runtime,
+  TaskInfo,
+  type TaskRecord,
+  TaskStore,
+  task
+} from "../../src/index.ts"
 
 const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 2))
 
@@ -260,6 +269,42 @@ describe("Children", () => {
       const runtime = yield* Runtime.make()
       assert.strictEqual(yield* runtime.session("s-1").run(parent, undefined), "s-1")
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("does not read a waiting parent at each child's end here: only the end that ends its wait wakes it", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)
+      const parent = task({ name: "counted", input: Schema.Void, output: Schema.Array(Schema.String) }, () =>
+        Children.all(keys.map((key) => Children.spec(child, key, { key })))
+      )
+      const reads = new Map<string, number>()
+      const counting = Layer.effect(
+        TaskStore,
+        Effect.map(Effect.service(TaskStore), (inner) =>
+          TaskStore.of({
+            ...inner,
+            get: (id) =>
+              Effect.andThen(
+                Effect.sync(() => reads.set(id, (reads.get(id) ?? 0) + 1)),
+                inner.get(id)
+              )
+          })
+        )
+      ).pipe(Layer.provide(MemoryTaskStore.layer))
+      yield* Effect.gen(function* () {
+        const runtime = yield* Runtime.make()
+        const handle = yield* runtime.submit(parent, undefined)
+        yield* Effect.yieldNow
+        const before = reads.get(handle.id) ?? 0
+        for (const key of keys.slice(0, -1)) yield* open(gates, key)
+        yield* Effect.yieldNow
+        assert.strictEqual(reads.get(handle.id) ?? 0, before, "9 of 10 ends: the parent was not read")
+        yield* open(gates, keys.at(-1) as string)
+        assert.deepStrictEqual(yield* handle.await, keys)
+      }).pipe(Effect.scoped, Effect.provide(counting))
+    })
   )
 
   it.effect("says what a waiting parent waits for: how many children, how many still running, and their ids", () =>

@@ -4,7 +4,7 @@
  * it once nothing refers to it.
  */
 import { Deferred, Effect, Exit, Fiber } from "effect"
-import type { TaskRecord } from "../../stores/TaskRecord.ts"
+import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
 
 export type AnyExit = Exit.Exit<unknown, unknown>
 
@@ -57,6 +57,11 @@ export interface LiveTask {
   attempt: Attempt | undefined
   /** A cancel or pause asked from another process is being carried out here (one at a time). */
   carryingOut: boolean
+  /**
+   * The wait for children the task's last attempt here ended with, as the store counted it: a child that ends here
+   * wakes the task's driver only when the wait is over (the store's count, kept here too), not at every end.
+   */
+  awaiting: { readonly mode: ChildWaitMode; readonly children: Set<string>; remaining: number } | undefined
 }
 
 /** Every live task of a runtime. */
@@ -107,7 +112,8 @@ export const makeLiveTasks = (): LiveTasks => {
         cancelAsked: false,
         pauseAsked: false,
         attempt: undefined,
-        carryingOut: false
+        carryingOut: false,
+        awaiting: undefined
       }
       all.set(id, live)
     }

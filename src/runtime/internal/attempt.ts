@@ -88,6 +88,8 @@ export const makeExecuteAttempt = (
         shouldStop: Effect.sync(() => live.cancelAsked),
         fencingToken: record.fencingToken
       })
+      // the transition being written, for `markRecorded` (a wait for children is kept on the task's record here)
+      const transitionOf: { current: Transition | undefined } = { current: undefined }
       const attempt: Attempt = {
         token: record.fencingToken,
         fiber: undefined,
@@ -128,11 +130,17 @@ export const makeExecuteAttempt = (
           if (Exit.isSuccess(exit)) {
             attempt.left = exit.value
             core.publishNow(exit.value)
+            const reason = exit.value.suspendReason
+            live.awaiting =
+              transitionOf.current?._tag === "AwaitingChildren" && reason?._tag === "WaitingForChildren"
+                ? { mode: reason.mode, children: new Set(transitionOf.current.children), remaining: reason.remaining }
+                : undefined
           }
           if (attempt.recorded !== undefined) Deferred.doneUnsafe(attempt.recorded, Exit.void)
         })
       const recordEnding = (end: Ending) => {
         const transition = end.transition
+        transitionOf.current = transition
         const finish = Effect.onExit(
           Effect.catchTag(store.finish(record.id, record.fencingToken, transition), "LeaseLost", (lost) =>
             landed(record, transition, lost)

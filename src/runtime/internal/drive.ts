@@ -78,8 +78,11 @@ export const makeDrivers = (
   const childEnded = (child: TaskRecord): Effect.Effect<void> => {
     const parentId = child.parentId
     if (parentId === undefined) return Effect.void
-    const resumeParent = liveTasks.get(parentId)?.isDriven
-      ? control.wake(parentId)
+    const driven = liveTasks.get(parentId)
+    const resumeParent = driven?.isDriven
+      ? isWaitOver(driven, child)
+        ? control.wake(parentId)
+        : Effect.void
       : Effect.flatMap(store.get(parentId), (found) => {
           const parent = Option.getOrUndefined(found)
           const task = parent === undefined ? undefined : registry.get(parent.name)
@@ -112,6 +115,21 @@ export const makeDrivers = (
         ),
         core.scope
       )
+    )
+  }
+
+  /**
+   * Whether the end of `child` may end the wait of its parent, driven here (the store's count, kept here: a child's end
+   * that the store did not count, or a wait not known here, wakes the parent to look for itself).
+   */
+  const isWaitOver = (parent: LiveTask, child: TaskRecord): boolean => {
+    const wait = parent.awaiting
+    if (wait === undefined || !wait.children.delete(child.id)) return true
+    wait.remaining--
+    return (
+      wait.remaining <= 0 ||
+      (wait.mode === "all" && child.status !== "completed") ||
+      (wait.mode === "first" && child.status === "completed")
     )
   }
 
@@ -205,6 +223,11 @@ export const makeDrivers = (
 
       const decide = (record: TaskRecord): Outcome => {
         if (isTerminal(record.status)) return Effect.exit(exitFromRecord(task, record))
+        // the store's count of the wait for children, as read: the one kept here follows it
+        const reason = record.suspendReason
+        if (live.awaiting !== undefined && reason?._tag === "WaitingForChildren") {
+          live.awaiting.remaining = reason.remaining
+        }
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {
           // Not runnable now: running under a live lease elsewhere, due later, or waiting for a wake.
           const waitMillis =

@@ -1,0 +1,188 @@
+/**
+ * Durable children against top-level tasks, on PGlite (a temp folder) and, when DATABASE_URL is set, on a server (a
+ * fresh database), from one run:
+ * - fan-out and fan-in of N trivial children (one parent, `Children.all`, no bound), children per second, against N
+ *   top-level tasks submitted through the runtime in the same run (64 submits at a time, then every handle awaited);
+ *   target >= 0.8x their rate;
+ * - the same fan-out with a bound of 16 (the rest queued in the store, each end starting the next);
+ * - the join latency: from the end of a parent's last child (its body returning) to the parent's body running again,
+ *   against a `SELECT 1` on the store's own client in the same run; target: at most two round trips of it;
+ * - the process's RSS while 10 000 children wait in their parent's queue (bound 8, every running one held), against
+ *   its RSS before.
+ * Run: npm run bench:children (BENCH_CHILDREN=1000,10000 sets the fan-out sizes).
+ */
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { sql } from "drizzle-orm"
+import { Deferred, Effect, Layer, Ref, Schema } from "effect"
+import { Children, Runtime, task } from "../src/index.ts"
+import type { StoreError } from "../src/stores/errors.ts"
+import { Db, execute } from "../src/stores/postgres/Db.ts"
+import * as PgliteDb from "../src/stores/postgres/PgliteDb.ts"
+import * as PgStores from "../src/stores/postgres/PgStores.ts"
+import * as PostgresDb from "../src/stores/postgres/PostgresDb.ts"
+import { freshDatabase } from "./freshDatabase.ts"
+
+const SIZES = (process.env.BENCH_CHILDREN ?? "1000,10000").split(",").map(Number)
+const JOINS = 50
+const PENDING = 10_000
+
+const trivial = task({ name: "trivial", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n + 1))
+
+const fanOut = task(
+  {
+    name: "fan-out",
+    input: Schema.Struct({ n: Schema.Number, bound: Schema.optionalKey(Schema.Number) }),
+    output: Schema.Number
+  },
+  ({ n, bound }) =>
+    Effect.map(
+      Children.all(
+        Array.from({ length: n }, (_, i) => Children.spec(trivial, i, { key: `c${i}` })),
+        bound === undefined ? {} : { concurrency: bound }
+      ),
+      (outputs) => outputs.length
+    )
+)
+
+const median = (xs: ReadonlyArray<number>): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const start = performance.now()
+    const value = yield* effect
+    return { value, millis: performance.now() - start }
+  })
+
+/** The stores, and the `Db` under them for the `SELECT 1` floor. */
+type Stores = PgStores.Stores | Db
+
+/** Children per second of one fan-out of `n`, and top-level tasks per second of `n` submits, in turns. */
+const fanOutRates = (n: number) =>
+  Effect.gen(function* () {
+    const runtime = yield* Runtime.make({ tasks: [trivial, fanOut] })
+    const topLevel = yield* timed(
+      Effect.flatMap(
+        Effect.forEach(
+          Array.from({ length: n }, (_, i) => i),
+          (i) => runtime.submit(trivial, i),
+          { concurrency: 64 }
+        ),
+        (handles) => Effect.forEach(handles, (handle) => handle.await, { concurrency: "unbounded", discard: true })
+      )
+    )
+    const children = yield* timed(runtime.run(fanOut, { n }))
+    const bounded = yield* timed(runtime.run(fanOut, { n, bound: 16 }))
+    const rate = (millis: number) => Math.round((n / millis) * 1000)
+    console.log(`  ${n} top-level tasks, 64 submits at a time: ${rate(topLevel.millis)} tasks/s`)
+    console.log(
+      `  ${n} children, one fan-out:           ${rate(children.millis)} children/s  ratio to top-level: ${(
+        topLevel.millis / children.millis
+      ).toFixed(2)} (target >= 0.8)`
+    )
+    console.log(
+      `  ${n} children, bound 16:              ${rate(bounded.millis)} children/s  ratio to top-level: ${(
+        topLevel.millis / bounded.millis
+      ).toFixed(2)}`
+    )
+  }).pipe(Effect.scoped)
+
+/** From a last child's return to its parent's body running again, against a `SELECT 1`, in turns. */
+const joinLatency = Effect.gen(function* () {
+  const db = yield* Db
+  const gate = yield* Ref.make<Deferred.Deferred<void> | undefined>(undefined)
+  const returnedAt = yield* Ref.make(0)
+  const resumedAt = yield* Ref.make(0)
+  const last = task({ name: "last", input: Schema.Void }, () =>
+    Effect.gen(function* () {
+      const opened = yield* Ref.get(gate)
+      if (opened !== undefined) yield* Deferred.await(opened)
+      yield* Ref.set(returnedAt, performance.now())
+    })
+  )
+  const parent = task({ name: "joins", input: Schema.Number }, (round) =>
+    Effect.gen(function* () {
+      yield* Ref.set(resumedAt, performance.now())
+      yield* Children.all([Children.spec(last, undefined, { key: `last-${round}` })])
+    })
+  )
+  const runtime = yield* Runtime.make({ tasks: [last, parent] })
+  const joins: Array<number> = []
+  const selects: Array<number> = []
+  for (let round = 0; round < JOINS; round++) {
+    const opened = yield* Deferred.make<void>()
+    yield* Ref.set(gate, opened)
+    const handle = yield* runtime.submit(parent, round)
+    // wait until the parent waits for its child
+    while ((yield* handle.status) !== "suspended") yield* Effect.sleep(1)
+    yield* Deferred.succeed(opened, undefined)
+    yield* handle.await
+    joins.push((yield* Ref.get(resumedAt)) - (yield* Ref.get(returnedAt)))
+    selects.push((yield* timed(execute(db, "select", sql`select 1`))).millis)
+  }
+  const join = median(joins)
+  const select = median(selects)
+  console.log(
+    `  join latency (last child's return -> parent's body), median: ${join.toFixed(3)} ms; SELECT 1: ${select.toFixed(
+      3
+    )} ms; ratio: ${(join / select).toFixed(2)} (target <= 2 round trips)`
+  )
+}).pipe(Effect.scoped)
+
+/** The process's RSS before and while `PENDING` children wait in their parent's queue. */
+const pendingMemory = Effect.gen(function* () {
+  const gates = yield* Deferred.make<void>()
+  const held = task({ name: "held", input: Schema.Number }, () => Deferred.await(gates))
+  const parent = task({ name: "holds", input: Schema.Void }, () =>
+    Effect.asVoid(
+      Children.all(
+        Array.from({ length: PENDING }, (_, i) => Children.spec(held, i, { key: `h${i}` })),
+        { concurrency: 8 }
+      )
+    )
+  )
+  const runtime = yield* Runtime.make({ tasks: [held, parent] })
+  global.gc?.()
+  const before = process.memoryUsage().rss
+  const handle = yield* runtime.submit(parent, undefined)
+  while ((yield* handle.status) !== "suspended") yield* Effect.sleep(10)
+  global.gc?.()
+  const waiting = process.memoryUsage().rss
+  yield* Effect.sleep(2000)
+  global.gc?.()
+  const later = process.memoryUsage().rss
+  const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
+  console.log(
+    `  RSS with ${PENDING} children queued (8 running, held): before ${mb(before)} MB, once waiting ${mb(
+      waiting
+    )} MB, 2 s later ${mb(later)} MB`
+  )
+  yield* Deferred.succeed(gates, undefined)
+  yield* runtime.cancel(handle.id)
+}).pipe(Effect.scoped)
+
+const run = (name: string, layer: Layer.Layer<Stores, StoreError>) =>
+  Effect.gen(function* () {
+    console.log(name)
+    for (const n of SIZES) yield* fanOutRates(n).pipe(Effect.provide(layer))
+    yield* joinLatency.pipe(Effect.provide(layer))
+    yield* pendingMemory.pipe(Effect.provide(layer))
+  })
+
+const program = Effect.gen(function* () {
+  const dir = yield* Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "waypoint-bench-"))),
+    (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+  )
+  yield* run("PGlite (temp folder)", Layer.provideMerge(PgStores.layer, PgliteDb.layer({ dataDir: join(dir, "data") })))
+  const adminUrl = process.env.DATABASE_URL
+  if (adminUrl === undefined) {
+    console.log("Postgres: skipped (DATABASE_URL not set)")
+    return
+  }
+  const url = yield* freshDatabase(adminUrl)
+  yield* run("Postgres (postgres.js -> server)", Layer.provideMerge(PgStores.layer, PostgresDb.layer({ url })))
+}).pipe(Effect.scoped)
+
+Effect.runPromise(program)
