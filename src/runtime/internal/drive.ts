@@ -133,13 +133,13 @@ export const makeDrivers = (
     )
   }
 
-  /** Waits until `millis` have passed (forever when undefined) or someone wakes the task. */
-  const sleepOrWake = (live: LiveTask, millis: number | undefined) =>
+  /** Waits until `millis` have passed (forever when undefined) or someone wakes the task; says whether woken. */
+  const sleepOrWake = (live: LiveTask, millis: number | undefined): Effect.Effect<boolean> =>
     Effect.suspend(() => {
       live.wake ??= Deferred.makeUnsafe<void>()
       // A task that runs elsewhere is looked at again every poll interval, whatever the timer says.
       const wait = millis === undefined ? core.pollMillis : Math.min(millis, core.pollMillis)
-      return Effect.raceFirst(Deferred.await(live.wake), Effect.sleep(wait))
+      return Effect.raceFirst(Effect.as(Deferred.await(live.wake), true), Effect.as(Effect.sleep(wait), false))
     }).pipe(
       Effect.ensuring(
         Effect.sync(() => {
@@ -179,10 +179,18 @@ export const makeDrivers = (
           onSuccess: afterExecute
         })
 
-      const waitThenRound = (millis: number | undefined): Outcome =>
+      /**
+       * Waits, then looks again. A suspended task woken here (a signal, a resume, the end of its wait for children)
+       * is most likely runnable: it is claimed at once, one read fewer; a claim refused reads it again.
+       */
+      const waitThenRound = (millis: number | undefined, suspended?: TaskRecord): Outcome =>
         detach && live.waiter === undefined
           ? Effect.succeed(undefined)
-          : Effect.andThen(sleepOrWake(live, millis), round(undefined))
+          : Effect.flatMap(sleepOrWake(live, millis), (woken) =>
+              woken && suspended !== undefined
+                ? Effect.flatMap(Clock.currentTimeMillis, (now) => claimAndExecute(suspended, now, true))
+                : round(undefined)
+            )
 
       const takeSlot = (record: TaskRecord) => {
         if (!Number.isFinite(task.maxParallel)) return Effect.void
@@ -196,7 +204,7 @@ export const makeDrivers = (
       // A claim the store has taken is executed whatever comes: an interruption during its write (a cancel, a
       // shutdown) then stops the attempt at once, and the attempt records how it ended. Interrupted between the two,
       // the task would be left `running` under this runtime's lease with nobody executing it.
-      const claimAndExecute = (record: TaskRecord, now: number): Outcome =>
+      const claimAndExecute = (record: TaskRecord, now: number, orRead = false): Outcome =>
         Effect.andThen(
           takeSlot(record),
           Effect.uninterruptibleMask((restore) =>
@@ -216,7 +224,7 @@ export const makeDrivers = (
           Effect.flatMap((executed) =>
             executed === undefined
               ? // Taken by another worker, or its session's maxParallel is reached in other processes: look later.
-                Effect.andThen(release, waitThenRound(undefined))
+                Effect.andThen(release, orRead ? round(undefined) : waitThenRound(undefined))
               : afterExecuted(executed)
           )
         )
@@ -240,7 +248,12 @@ export const makeDrivers = (
                 : record.runAt !== undefined && record.runAt > now
                   ? record.runAt - now
                   : 0
-          if (waitMillis > 0) return waitThenRound(Number.isFinite(waitMillis) ? waitMillis : undefined)
+          if (waitMillis > 0) {
+            return waitThenRound(
+              Number.isFinite(waitMillis) ? waitMillis : undefined,
+              record.status === "suspended" ? record : undefined
+            )
+          }
           return claimAndExecute(record, now)
         })
       }
