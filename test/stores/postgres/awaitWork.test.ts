@@ -1,8 +1,8 @@
 /**
- * `awaitWork` on PostgreSQL: returning on a wake-up instead of waiting out its maximum, and only then; a worker with a
- * one-hour poll interval picking up a task at once; and the listener's life (started by the first wait, on one
- * connection, listening again after it is cut, closed with the store). PGlite always; a server when DATABASE_URL is
- * set.
+ * `awaitWork` on PostgreSQL: returning on a wake-up instead of waiting out its maximum, and only then (a child's end
+ * notifies from the trigger that counts it, on both drivers); a worker with a one-hour poll interval picking up a task
+ * at once; and the listener's life (started by the first wait, on one connection, listening again after it is cut,
+ * closed with the store). PGlite always; a server when DATABASE_URL is set.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Context, Effect, Fiber, type Layer, Option } from "effect"
@@ -48,6 +48,33 @@ const awaitWorkSuite = (name: string, layer: Layer.Layer<TaskStore, StoreError>)
         yield* wakes(store.wake("t"))
         yield* claimed(store, "t", "crashed")
         yield* wakes(Effect.asVoid(store.recoverOwned("crashed")))
+      }).pipe(Effect.provide(layer))
+    )
+
+    it.live("returns from awaitWork when a child's end makes its waiting parent runnable, or releases a sibling", () =>
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const lease = { owner: "w", expiresAt: Number.MAX_SAFE_INTEGER }
+        const child = (id: string, parentId: string, queued: boolean) =>
+          store.create({ id, name: "child", input: null, parentId, ...(queued ? { queued } : { lease }) })
+        const wakes = (op: Effect.Effect<unknown, unknown>) =>
+          Effect.gen(function* () {
+            const fiber = yield* waiting(store)
+            yield* op
+            // a timeout (20 s) fails the test: only the trigger that counted the child or released one notifies
+            yield* Fiber.join(fiber)
+          })
+        const parent = yield* store.create({ id: "p", name: "parent", input: null, lease })
+        const first = yield* child("p/a", "p", false)
+        yield* store.finish("p", parent.fencingToken, { _tag: "AwaitingChildren", children: ["p/a"], mode: "all" })
+        yield* wakes(store.finish("p/a", first.fencingToken, { _tag: "Completed", output: null }))
+        assert.strictEqual((yield* getTask(store, "p")).status, "pending")
+        // a parent that runs, and the queued sibling its child's end starts
+        const other = yield* store.create({ id: "q", name: "parent", input: null, lease })
+        const running = yield* child("q/a", "q", false)
+        yield* child("q/b", "q", true)
+        yield* wakes(store.finish("q/a", running.fencingToken, { _tag: "Failed", error: { tag: "Boom", message: "" } }))
+        assert.deepStrictEqual([(yield* getTask(store, "q/b")).status, other.status], ["pending", "running"])
       }).pipe(Effect.provide(layer))
     )
 
