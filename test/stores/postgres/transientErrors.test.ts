@@ -204,7 +204,7 @@ describe.skipIf(TestDatabase.noServer)("PostgresStore: lost connections: needs D
   )
 
   it.live(
-    "a worker whose new connections are cut as they start up, and all cut again and again, lives and completes",
+    "a worker on postgres.js 4 whose new connections are cut as they start up, and all cut again and again, lives and completes",
     () =>
       Effect.gen(function* () {
         const database = yield* TestDatabase.scoped(adminUrl)
@@ -219,7 +219,10 @@ describe.skipIf(TestDatabase.noServer)("PostgresStore: lost connections: needs D
         proxy.cutStartups(5)
         proxy.terminateStartups(2, 8, (pid) => admin`select pg_terminate_backend(${pid}, 5000)`.then(() => undefined))
         const worker = fileURLToPath(new URL("../fixtures/flakyWorker.ts", import.meta.url))
-        const child = spawn(process.execPath, [worker, proxy.url, "20"], { stdio: ["ignore", "pipe", "pipe"] })
+        // On postgres.js 3.4.9 this sometimes ends the process whatever the store does: a write it deferred to a
+        // setImmediate runs after the connection closed, on a null socket (porsager/postgres#1154, #1208); 4.x
+        // checks. The README says so.
+        const child = spawn(process.execPath, [worker, proxy.url, "20", "4"], { stdio: ["ignore", "pipe", "pipe"] })
         let output = ""
         child.stdout.on("data", (chunk: Buffer) => {
           output += chunk.toString()
