@@ -24,6 +24,7 @@ import {
   storageBackendSuite,
   taskStoreSuite
 } from "../../src/testing.ts"
+import { pgChildrenSuite } from "./postgres/pgChildrenSuite.ts"
 import { layerFrom, makeTemplate, tempDir } from "./postgres/pgliteTemplate.ts"
 import { pgStoresSuite } from "./postgres/pgStoresSuite.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
@@ -33,6 +34,7 @@ const template = await Effect.runPromise(makeTemplate)
 
 taskStoreSuite("pglite", layerFrom(template))
 pgTaskStoreSuite("pglite", layerFrom(template))
+pgChildrenSuite("pglite", layerFrom(template))
 
 /** Every store, in an in-memory database loaded from the template for each test. */
 const stores = Layer.provide(PgStores.layer, PgliteDb.layer({ loadDataDir: template }))

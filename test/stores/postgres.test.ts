@@ -4,6 +4,9 @@ import postgres from "postgres"
 import postgres4 from "postgres4"
 import { PostgresStore } from "../../src/postgres.ts"
 import { ProgressStore } from "../../src/stores/ProgressStore.ts"
+import { Db } from "../../src/stores/postgres/Db.ts"
+import * as PgStores from "../../src/stores/postgres/PgStores.ts"
+import * as PostgresDb from "../../src/stores/postgres/PostgresDb.ts"
 import { SnapshotStore } from "../../src/stores/SnapshotStore.ts"
 import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
@@ -17,6 +20,8 @@ import {
   storageBackendSuite,
   taskStoreSuite
 } from "../../src/testing.ts"
+import { queuedFanOut } from "./postgres/childrenFanOut.ts"
+import { pgChildrenSuite } from "./postgres/pgChildrenSuite.ts"
 import { pgStoresSuite } from "./postgres/pgStoresSuite.ts"
 import { pgTaskStoreSuite } from "./postgres/pgTaskStoreSuite.ts"
 import { requestsAcross } from "./postgres/requestsAcross.ts"
@@ -28,6 +33,7 @@ describe.skipIf(TestDatabase.noServer)("PostgreSQL server: needs DATABASE_URL", 
   const database = TestDatabase.shared()
   taskStoreSuite("postgres", database.layer)
   pgTaskStoreSuite("postgres", database.layer)
+  pgChildrenSuite("postgres", database.layer)
   // `TestDatabase.layer` empties the database and builds every store; this names the ones the suites use
   const stores = database.layer
   stateStoreSuite("postgres", stores)
@@ -320,6 +326,31 @@ describe.skipIf(TestDatabase.noServer)("PostgreSQL server: needs DATABASE_URL", 
         assert.strictEqual(yield* steps.pendingSignals("t1", "n"), 2)
         assert.deepStrictEqual(yield* steps.receiveSignal("t1", "n", "next"), Option.some("b"))
       })
+    )
+
+    it.live(
+      "two pools ending a bounded fan-out's children at once wake the parent after the last end, never past the bound",
+      () =>
+        Effect.gen(function* () {
+          const database = yield* TestDatabase.scoped(adminUrl)
+          /** A store with its own pool, and its `Db`, over the test's database. */
+          const pool = Layer.build(Layer.provideMerge(PgStores.layer, PostgresDb.layer({ url: database })))
+          const [one, two] = [yield* pool, yield* pool]
+          const seen = yield* queuedFanOut(
+            [Context.get(one, TaskStore), Context.get(two, TaskStore)],
+            Context.get(one, Db),
+            {
+              parentId: "fan",
+              count: 1_000,
+              bound: 6
+            }
+          )
+          // read as soon as the parent was seen runnable: a wake before the last end would find children unended
+          assert.deepStrictEqual([seen.parentStatus, seen.completed], ["pending", 1_000])
+          assert.isAtMost(seen.maxActive, 6)
+          assert.isAtLeast(seen.samples, 10, "sampled while it ran")
+        }).pipe(Effect.scoped),
+      120_000
     )
 
     it.live("a cancel or pause asked from another process's store reaches the holder at once, by notification", () =>
