@@ -330,6 +330,62 @@ describe("Children", () => {
   )
 
   it.effect(
+    "goes on with a tree whose runtime shut down: another runs the root by its key and drives the children left",
+    () =>
+      Effect.gen(function* () {
+        const gates = new Map<string, Deferred.Deferred<void>>()
+        const running = yield* Ref.make(0)
+        const peak = yield* Ref.make(0)
+        const child = gatedChild(gates, running, peak)
+        const mid = task({ name: "mid", input: Schema.Void, output: Schema.Array(Schema.String) }, () =>
+          Children.all(["ma", "mb"].map((key) => Children.spec(child, key, { key })))
+        )
+        const root = task({ name: "root", input: Schema.Void, output: Schema.Array(Schema.String) }, () =>
+          Effect.map(
+            Children.all(
+              [
+                Children.spec(mid, undefined, { key: "mid" }),
+                ...["c0", "c1", "c2"].map((key) => Children.spec(child, key, { key }))
+              ],
+              { concurrency: 2 }
+            ),
+            ([fromMid, ...rest]) => [...(fromMid as ReadonlyArray<string>), ...(rest as ReadonlyArray<string>)]
+          )
+        )
+        const stores = yield* Layer.build(MemoryStore.layer)
+        // the first runtime runs the tree until three children run (c0, and mid's two), then shuts down
+        yield* Effect.gen(function* () {
+          const first = yield* Runtime.make({ tasks: [root, mid, child] })
+          yield* first.submit(root, undefined, { idempotencyKey: "tree" })
+          while ((yield* Ref.get(running)) < 3) yield* Effect.yieldNow
+        }).pipe(Effect.scoped, Effect.provideContext(stores))
+        const left = yield* Effect.map(
+          TaskStore.pipe(
+            Effect.flatMap((store) => store.list({ limit: 100 })),
+            Effect.provideContext(stores)
+          ),
+          (page) => page.items.map((t) => `${t.name}:${t.status}`).sort()
+        )
+        assert.deepStrictEqual(left, [
+          "gated-child:pending",
+          "gated-child:pending",
+          "gated-child:pending",
+          "gated-child:suspended",
+          "gated-child:suspended",
+          "mid:suspended",
+          "root:suspended"
+        ])
+        for (const key of ["ma", "mb", "c0", "c1", "c2"]) yield* open(gates, key)
+        // no worker: the run finds the root waiting, and drives the children its wait and mid's left runnable
+        const second = yield* Runtime.make({ tasks: [root, mid, child] }).pipe(Effect.provideContext(stores))
+        const output = yield* second
+          .run(root, undefined, { idempotencyKey: "tree" })
+          .pipe(Effect.provideContext(stores))
+        assert.deepStrictEqual(output, ["ma", "mb", "c0", "c1", "c2"])
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect(
     "frees a waiting parent's maxParallel slot: a recursive agent under maxParallel 2, 3 levels of 3, completes",
     () =>
       Effect.gen(function* () {

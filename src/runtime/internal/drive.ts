@@ -14,6 +14,7 @@ import type { AnyExit, LiveTask } from "./LiveTask.ts"
 import { exitFromRecord } from "./outcome.ts"
 import type { AnyTask, Registry } from "./registry.ts"
 import type { Slots } from "./slots.ts"
+import { makeTree } from "./tree.ts"
 
 /** What a driver starts from. */
 export interface StartFrom {
@@ -68,6 +69,21 @@ export const makeDrivers = (
 ): Drivers => {
   const { store, live: liveTasks } = core
   const noop = () => {}
+  const tree = makeTree(core, registry, (task, id, from) => startDetached(task, id, from))
+
+  /**
+   * A wait for children that no attempt here began (the parent waited in another process, or in this one before a
+   * restart): its runnable children are driven here, so that a tree goes on without a worker. Once per wait seen.
+   */
+  const adoptWait = (live: LiveTask, reason: Extract<TaskRecord["suspendReason"], { _tag: "WaitingForChildren" }>) => {
+    live.awaiting = { mode: reason.mode, children: new Set(), remaining: reason.remaining }
+    return Effect.forkIn(
+      Effect.catchTag(tree.adopt(live.id), "StoreError", (error) =>
+        Effect.logWarning("could not go on with a task's children", error)
+      ),
+      core.scope
+    )
+  }
 
   /**
    * A child ended by a write of this runtime: its parent's wait may be over (the store counted the end in the same
@@ -90,24 +106,7 @@ export const makeDrivers = (
             ? Effect.void
             : Effect.asVoid(startDetached(task, parent.id, { initial: parent, onEnd: noop }))
         })
-    // Tasks with `maxParallel` are claimed by their own drivers, which count their slots.
-    const names = core.queuedParents.has(parentId)
-      ? registry.names().filter((name) => !Number.isFinite(registry.get(name)?.maxParallel ?? 0))
-      : []
-    const claimNext =
-      names.length === 0
-        ? Effect.void
-        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            store.claimChild(parentId, names, { owner: core.runtimeId, expiresAt: now + core.leaseMillis })
-          ).pipe(
-            Effect.flatMap((claimed) => {
-              const sibling = Option.getOrUndefined(claimed)
-              const task = sibling === undefined ? undefined : registry.get(sibling.name)
-              return sibling === undefined || task === undefined
-                ? Effect.void
-                : Effect.asVoid(startDetached(task, sibling.id, { initial: sibling, claimed: true, onEnd: noop }))
-            })
-          )
+    const claimNext = core.queuedParents.has(parentId) ? tree.claimNext(parentId) : Effect.void
     return Effect.asVoid(
       Effect.forkIn(
         Effect.andThen(resumeParent, claimNext).pipe(
@@ -233,29 +232,36 @@ export const makeDrivers = (
         if (isTerminal(record.status)) return Effect.exit(exitFromRecord(task, record))
         // the store's count of the wait for children, as read: the one kept here follows it
         const reason = record.suspendReason
-        if (live.awaiting !== undefined && reason?._tag === "WaitingForChildren") {
-          live.awaiting.remaining = reason.remaining
-        }
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          // Not runnable now: running under a live lease elsewhere, due later, or waiting for a wake.
-          const waitMillis =
-            record.status === "running"
-              ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
-                ? 0
-                : Math.max(1, (record.leaseExpiresAt ?? now) - now + 1)
-              : record.status === "suspended" && record.runAt === undefined
-                ? Number.POSITIVE_INFINITY
-                : record.runAt !== undefined && record.runAt > now
-                  ? record.runAt - now
-                  : 0
-          if (waitMillis > 0) {
-            return waitThenRound(
-              Number.isFinite(waitMillis) ? waitMillis : undefined,
-              record.status === "suspended" ? record : undefined
-            )
-          }
-          return claimAndExecute(record, now)
-        })
+        const adopting =
+          reason?._tag !== "WaitingForChildren" || (detach && live.waiter === undefined)
+            ? Effect.void
+            : live.awaiting === undefined
+              ? adoptWait(live, reason)
+              : Effect.sync(() => {
+                  if (live.awaiting !== undefined) live.awaiting.remaining = reason.remaining
+                })
+        return Effect.andThen(adopting, Clock.currentTimeMillis).pipe(
+          Effect.flatMap((now) => {
+            // Not runnable now: running under a live lease elsewhere, due later, or waiting for a wake.
+            const waitMillis =
+              record.status === "running"
+                ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
+                  ? 0
+                  : Math.max(1, (record.leaseExpiresAt ?? now) - now + 1)
+                : record.status === "suspended" && record.runAt === undefined
+                  ? Number.POSITIVE_INFINITY
+                  : record.runAt !== undefined && record.runAt > now
+                    ? record.runAt - now
+                    : 0
+            if (waitMillis > 0) {
+              return waitThenRound(
+                Number.isFinite(waitMillis) ? waitMillis : undefined,
+                record.status === "suspended" ? record : undefined
+              )
+            }
+            return claimAndExecute(record, now)
+          })
+        )
       }
 
       /** One round: look at the record (the one the last round left behind, or read afresh) and act on it. */

@@ -1,0 +1,86 @@
+/**
+ * Going on with a parent's children from this runtime: claiming the children of a parent that are runnable (those its
+ * siblings' ends released from their queue, or that nobody drives) and driving them here. Used after each child's
+ * end here, and when a driver here first sees a wait for children that no attempt here began: after a restart, the
+ * released children of a tree belong to nobody, and without a worker nothing else would run them.
+ */
+import { Clock, Effect, Option } from "effect"
+import type { StoreError } from "../../stores/errors.ts"
+import type { TaskRecord } from "../../stores/TaskRecord.ts"
+import type { Core } from "./core.ts"
+import type { StartFrom } from "./drive.ts"
+import type { AnyTask, Registry } from "./registry.ts"
+
+/** Starts a driver here that lets go of the task once it is not runnable (a worker's driver). */
+export type StartDetached = (
+  task: AnyTask,
+  id: string,
+  from: StartFrom & { readonly onEnd: (executed: boolean) => void }
+) => Effect.Effect<boolean>
+
+export interface Tree {
+  /** Claims the oldest runnable child of `parentId`, if any, and drives it here; says whether it claimed one. */
+  readonly claimNext: (parentId: string) => Effect.Effect<boolean, StoreError>
+  /**
+   * Takes up a parent whose wait for children began elsewhere (another process, or this one before a restart): every
+   * runnable child of it, and of its descendants that wait for children too, is claimed and driven here, and later
+   * ends here go on with its queue.
+   */
+  readonly adopt: (parentId: string) => Effect.Effect<void, StoreError>
+}
+
+const noop = () => {}
+
+export const makeTree = (core: Core, registry: Registry, startDetached: StartDetached): Tree => {
+  const { store } = core
+
+  // Tasks with `maxParallel` are claimed by their own drivers, which count their slots.
+  const unlimited = () => registry.names().filter((name) => !Number.isFinite(registry.get(name)?.maxParallel ?? 0))
+
+  const drive = (claimed: TaskRecord) => {
+    const task = registry.get(claimed.name)
+    return task === undefined
+      ? Effect.void
+      : Effect.asVoid(startDetached(task, claimed.id, { initial: claimed, claimed: true, onEnd: noop }))
+  }
+
+  const claimNext = (parentId: string): Effect.Effect<boolean, StoreError> => {
+    const names = unlimited()
+    if (names.length === 0) return Effect.succeed(false)
+    return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      store.claimChild(parentId, names, { owner: core.runtimeId, expiresAt: now + core.leaseMillis })
+    ).pipe(
+      Effect.flatMap((claimed) =>
+        Option.isSome(claimed) ? Effect.as(drive(claimed.value), true) : Effect.succeed(false)
+      )
+    )
+  }
+
+  /** The children of `parentId` that wait for children of their own, page by page. */
+  const waitingChildren = (parentId: string) =>
+    Effect.gen(function* () {
+      const ids: Array<string> = []
+      let cursor: string | undefined
+      do {
+        const page = yield* Effect.catchTag(
+          store.listSummaries({ parentId, status: "suspended", limit: 500, cursor }),
+          "InvalidCursor",
+          Effect.die
+        )
+        for (const child of page.items) if (child.suspendReason?._tag === "WaitingForChildren") ids.push(child.id)
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+      return ids
+    })
+
+  const adopt = (parentId: string): Effect.Effect<void, StoreError> =>
+    Effect.gen(function* () {
+      core.queuedParents.add(parentId)
+      while (yield* claimNext(parentId)) {
+        // each claim drives one more child here
+      }
+      for (const id of yield* waitingChildren(parentId)) yield* adopt(id)
+    })
+
+  return { claimNext, adopt }
+}
