@@ -162,6 +162,54 @@ describe("Children", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
+  it.effect("goes on with a bounded fan-out whose first children end before its last child is created", () =>
+    Effect.gen(function* () {
+      // 64 creates go at once: the first children run and end, releasing queued siblings, while the rest are created
+      const parent = task({ name: "wide", input: Schema.Void, output: Schema.Number }, () =>
+        Effect.map(
+          Children.all(
+            Array.from({ length: 500 }, (_, i) => Children.spec(double, i, { key: `d${i}` })),
+            { concurrency: 4 }
+          ),
+          (outputs) => outputs.reduce((a, b) => a + b, 0)
+        )
+      )
+      const runtime = yield* Runtime.make()
+      assert.strictEqual(yield* runtime.run(parent, undefined), 499 * 500)
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("releases queued children when the body runs again and siblings ended before they were created", () =>
+    Effect.gen(function* () {
+      const keys = ["k0", "k1", "k2", "k3", "k4"]
+      const parent = task({ name: "fanned", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
+        Children.all(
+          keys.map((key, i) => Children.spec(double, i, { key })),
+          { concurrency: 2 }
+        )
+      )
+      // what a first run that died between its creates leaves: two children that ended, three queued behind them
+      const store = yield* TaskStore
+      const lease = { owner: "gone", expiresAt: Number.MAX_SAFE_INTEGER }
+      yield* store.create({ id: "p", name: "fanned", input: null })
+      for (const [i, key] of keys.entries()) {
+        const child = yield* store.create({
+          id: `p/${key}`,
+          name: "double",
+          input: i,
+          parentId: "p",
+          childKey: key,
+          queued: i >= 2,
+          lease: i < 2 ? lease : undefined
+        })
+        if (i < 2) yield* store.finish(child.id, child.fencingToken, { _tag: "Completed", output: i * 2 })
+      }
+      const runtime = yield* Runtime.make({ tasks: [parent, double] })
+      yield* runtime.resume("p")
+      assert.deepStrictEqual(yield* runtime.handle(parent, "p").await, [0, 2, 4, 6, 8])
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
   it.effect("fails `all` with ChildFailed at a child's failure and cancels the others, or leaves them", () =>
     Effect.gen(function* () {
       const gates = new Map<string, Deferred.Deferred<void>>()

@@ -20,6 +20,12 @@ import type { AnyTask } from "./registry.ts"
 
 type Service = ChildrenService["Service"]
 
+/** A child recorded, and what drives it here. */
+interface Started {
+  readonly record: TaskRecord
+  readonly go: Effect.Effect<void>
+}
+
 /** The records a wait reads back: a parent with many children reads them a page at a time, not one by one. */
 const pageSize = 1000
 
@@ -59,13 +65,16 @@ export const makeChildren =
       )
     }
 
-    /** Records the child (or finds it) and drives it here; `queued`: it waits for a sibling's end to start. */
-    const startOne = (
+    /**
+     * Records the child (or finds it); `queued`: it waits for a sibling's end to start. Returns the record and what
+     * drives it here, for the caller to run once it may: see `startAll`.
+     */
+    const createOne = (
       task: AnyTask,
       input: unknown,
       key: string,
       queued: boolean
-    ): Effect.Effect<TaskRecord, StartError> => {
+    ): Effect.Effect<Started, StartError> => {
       const created = enqueue(task, input, {
         id: crypto.randomUUID(),
         session: parent.sessionId,
@@ -77,16 +86,16 @@ export const makeChildren =
         Effect.catchTags({ IdempotencyKeyReused: Effect.die, MaxInstancesReached: Effect.die })
       )
       return Effect.flatMap(created, ({ record, from }) =>
-        Effect.andThen(
-          from.initial !== undefined ? Effect.void : check(record, task, input, key),
-          Effect.as(drive(task, record, from.claimed === true), record)
-        )
+        Effect.as(from.initial !== undefined ? Effect.void : check(record, task, input, key), {
+          record,
+          go: drive(task, record, from.claimed === true)
+        })
       )
     }
 
     const start: Service["start"] = (task, input, options) =>
-      Effect.map(startOne(task as unknown as AnyTask, input, options.key, false), (record) =>
-        handleOf(record, options.key, task as unknown as AnyTask)
+      Effect.flatMap(createOne(task as unknown as AnyTask, input, options.key, false), ({ record, go }) =>
+        Effect.as(go, handleOf(record, options.key, task as unknown as AnyTask))
       ) as never
 
     /** The children of this parent, by key, read a page at a time. */
@@ -114,31 +123,59 @@ export const makeChildren =
         const known = yield* existing
         const bound = typeof concurrency === "number" ? Math.max(1, concurrency) : Number.POSITIVE_INFINITY
         let started = 0
-        const records = yield* Effect.forEach(
+        const created = yield* Effect.forEach(
           children,
-          (child): Effect.Effect<TaskRecord, StartError> => {
+          (child): Effect.Effect<Started, StartError> => {
             const task = child.task as AnyTask
             if (child._tag === "ChildHandle") {
               const found = known.get(child.key)
-              return found !== undefined
-                ? Effect.succeed(found)
-                : Effect.catchTag(core.readRecord(child.id), "TaskNotFound", Effect.die)
+              return Effect.map(
+                found !== undefined
+                  ? Effect.succeed(found)
+                  : Effect.catchTag(core.readRecord(child.id), "TaskNotFound", Effect.die),
+                (record) => ({ record, go: Effect.void })
+              )
             }
             const found = known.get(child.key)
             if (found !== undefined) {
-              return Effect.as(
-                Effect.andThen(check(found, task, child.input, child.key), drive(task, found, false)),
-                found
-              )
+              return Effect.as(check(found, task, child.input, child.key), {
+                record: found,
+                go: drive(task, found, false)
+              })
             }
             const queued = started++ >= bound
-            return startOne(task, child.input, child.key, queued)
+            return createOne(task, child.input, child.key, queued)
           },
           // concurrent creates go to the store together (one statement a batch on PostgreSQL)
           { concurrency: 64 }
         )
-        if (records.some(isQueued)) core.queuedParents.add(parent.id)
+        const records = created.map((child) => child.record)
+        if (records.some(isQueued)) {
+          core.queuedParents.add(parent.id)
+          // a body run again: children that ended before their queued siblings existed released none
+          if (known.size > 0) yield* topUp(children, bound)
+        }
+        // Driven once every child is in the store: one that ended before its queued siblings existed would release
+        // none of them, and they would wait for ever.
+        yield* Effect.forEach(created, (child) => child.go, { discard: true })
         return records
+      })
+
+    /**
+     * Releases queued children while fewer than `bound` others have not ended. An end from then on releases one as
+     * it ends one; one that races this read makes it release one fewer (the fan-out runs one narrower), never more.
+     */
+    const topUp = (children: ReadonlyArray<AnyChild>, bound: number) =>
+      Effect.gen(function* () {
+        const current = [...(yield* existing).values()]
+        const active = current.filter((record) => !isTerminal(record.status) && !isQueued(record)).length
+        const queued = current.filter(isQueued).slice(0, Math.max(0, bound - active))
+        for (const record of queued) {
+          const task = children.find((child) => child.key === record.childKey)?.task as AnyTask | undefined
+          yield* core.store.wake(record.id)
+          // the driver reads it: a store may keep it suspended, due now
+          if (task !== undefined) yield* drivers().startDetached(task, record.id, { onEnd: noop })
+        }
       })
 
     const failureOf = (record: TaskRecord, key: string) =>
