@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Ref, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Ref, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import {
   Children,
   MemoryStore,
@@ -207,6 +208,38 @@ describe("Children", () => {
       const runtime = yield* Runtime.make({ tasks: [parent, double] })
       yield* runtime.resume("p")
       assert.deepStrictEqual(yield* runtime.handle(parent, "p").await, [0, 2, 4, 6, 8])
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("takes over the children a dead runtime of another id left running, once their leases expire", () =>
+    Effect.gen(function* () {
+      const keys = ["k0", "k1", "k2"]
+      const parent = task({ name: "orphaned", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
+        Children.all(keys.map((key, i) => Children.spec(double, i, { key })))
+      )
+      // what a runtime "gone" leaves when it is killed: its parent waiting, its children running under its leases
+      const store = yield* TaskStore
+      const lease = { owner: "gone", expiresAt: 1_000 }
+      const root = yield* store.create({ id: "p", name: "orphaned", input: null, idempotencyKey: "tree", lease })
+      const ids: Array<string> = []
+      for (const [i, key] of keys.entries()) {
+        const child = yield* store.create({
+          id: `p/${key}`,
+          name: "double",
+          input: i,
+          parentId: "p",
+          childKey: key,
+          lease
+        })
+        ids.push(child.id)
+      }
+      yield* store.finish("p", root.fencingToken, { _tag: "AwaitingChildren", children: ids, mode: "all" })
+      // no worker, another id: `recover` takes back nothing; the run by the root's key takes the children over
+      const runtime = yield* Runtime.make({ tasks: [parent, double] })
+      assert.deepStrictEqual(yield* runtime.recover, [])
+      const run = yield* Effect.forkChild(runtime.run(parent, undefined, { idempotencyKey: "tree" }))
+      yield* TestClock.adjust("10 seconds")
+      assert.deepStrictEqual(yield* Fiber.join(run), [0, 2, 4])
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 

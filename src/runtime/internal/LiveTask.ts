@@ -61,7 +61,15 @@ export interface LiveTask {
    * The wait for children the task's last attempt here ended with, as the store counted it: a child that ends here
    * wakes the task's driver only when the wait is over (the store's count, kept here too), not at every end.
    */
-  awaiting: { readonly mode: ChildWaitMode; readonly children: Set<string>; remaining: number } | undefined
+  awaiting:
+    | {
+        readonly mode: ChildWaitMode
+        readonly children: Set<string>
+        remaining: number
+        /** A wait begun elsewhere, taken up here then (`internal/tree.ts`). */
+        readonly adoptedAt?: number | undefined
+      }
+    | undefined
 }
 
 /** Every live task of a runtime. */

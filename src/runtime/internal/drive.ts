@@ -75,8 +75,12 @@ export const makeDrivers = (
    * A wait for children that no attempt here began (the parent waited in another process, or in this one before a
    * restart): its runnable children are driven here, so that a tree goes on without a worker. Once per wait seen.
    */
-  const adoptWait = (live: LiveTask, reason: Extract<TaskRecord["suspendReason"], { _tag: "WaitingForChildren" }>) => {
-    live.awaiting = { mode: reason.mode, children: new Set(), remaining: reason.remaining }
+  const adoptWait = (
+    live: LiveTask,
+    reason: Extract<TaskRecord["suspendReason"], { _tag: "WaitingForChildren" }>,
+    now: number
+  ) => {
+    live.awaiting = { mode: reason.mode, children: new Set(), remaining: reason.remaining, adoptedAt: now }
     return Effect.forkIn(
       Effect.catchTag(tree.adopt(live.id), "StoreError", (error) =>
         Effect.logWarning("could not go on with a task's children", error)
@@ -232,37 +236,43 @@ export const makeDrivers = (
         if (isTerminal(record.status)) return Effect.exit(exitFromRecord(task, record))
         // the store's count of the wait for children, as read: the one kept here follows it
         const reason = record.suspendReason
-        const adopting =
-          reason?._tag !== "WaitingForChildren" || (detach && live.waiter === undefined)
-            ? Effect.void
-            : live.awaiting === undefined
-              ? adoptWait(live, reason)
-              : Effect.sync(() => {
-                  if (live.awaiting !== undefined) live.awaiting.remaining = reason.remaining
-                })
-        return Effect.andThen(adopting, Clock.currentTimeMillis).pipe(
-          Effect.flatMap((now) => {
-            // Not runnable now: running under a live lease elsewhere, due later, or waiting for a wake.
-            const waitMillis =
-              record.status === "running"
-                ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
-                  ? 0
-                  : Math.max(1, (record.leaseExpiresAt ?? now) - now + 1)
-                : record.status === "suspended" && record.runAt === undefined
-                  ? Number.POSITIVE_INFINITY
-                  : record.runAt !== undefined && record.runAt > now
-                    ? record.runAt - now
-                    : 0
-            if (waitMillis > 0) {
-              return waitThenRound(
-                Number.isFinite(waitMillis) ? waitMillis : undefined,
-                record.status === "suspended" ? record : undefined
-              )
-            }
-            return claimAndExecute(record, now)
-          })
-        )
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const awaiting = live.awaiting
+          // a wait taken up here is taken up again each poll interval: a child's lease may have expired since
+          const adopting =
+            reason?._tag !== "WaitingForChildren" || (detach && live.waiter === undefined)
+              ? Effect.void
+              : awaiting === undefined ||
+                  (awaiting.adoptedAt !== undefined && now - awaiting.adoptedAt >= core.pollMillis)
+                ? adoptWait(live, reason, now)
+                : Effect.sync(() => {
+                    awaiting.remaining = reason.remaining
+                  })
+          return Effect.andThen(adopting, decideAt(record, now))
+        })
       }
+
+      const decideAt = (record: TaskRecord, now: number): Outcome =>
+        Effect.suspend(() => {
+          // Not runnable now: running under a live lease elsewhere, due later, or waiting for a wake.
+          const waitMillis =
+            record.status === "running"
+              ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
+                ? 0
+                : Math.max(1, (record.leaseExpiresAt ?? now) - now + 1)
+              : record.status === "suspended" && record.runAt === undefined
+                ? Number.POSITIVE_INFINITY
+                : record.runAt !== undefined && record.runAt > now
+                  ? record.runAt - now
+                  : 0
+          if (waitMillis > 0) {
+            return waitThenRound(
+              Number.isFinite(waitMillis) ? waitMillis : undefined,
+              record.status === "suspended" ? record : undefined
+            )
+          }
+          return claimAndExecute(record, now)
+        })
 
       /** One round: look at the record (the one the last round left behind, or read afresh) and act on it. */
       const round = (known: TaskRecord | undefined): Outcome =>

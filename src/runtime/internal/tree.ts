@@ -6,7 +6,7 @@
  */
 import { Clock, Effect, Option } from "effect"
 import type { StoreError } from "../../stores/errors.ts"
-import type { TaskRecord } from "../../stores/TaskRecord.ts"
+import { isTerminal, type TaskRecord, type TaskSummary } from "../../stores/TaskRecord.ts"
 import type { Core } from "./core.ts"
 import type { StartFrom } from "./drive.ts"
 import type { AnyTask, Registry } from "./registry.ts"
@@ -23,8 +23,9 @@ export interface Tree {
   readonly claimNext: (parentId: string) => Effect.Effect<boolean, StoreError>
   /**
    * Takes up a parent whose wait for children began elsewhere (another process, or this one before a restart): every
-   * runnable child of it, and of its descendants that wait for children too, is claimed and driven here, and later
-   * ends here go on with its queue.
+   * runnable child of it, and of its descendants that wait for children too, is claimed and driven here (a child whose
+   * lease expired included), and later ends here go on with its queue. Called again while the wait lasts: a lease may
+   * expire later.
    */
   readonly adopt: (parentId: string) => Effect.Effect<void, StoreError>
 }
@@ -56,21 +57,21 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
     )
   }
 
-  /** The children of `parentId` that wait for children of their own, page by page. */
-  const waitingChildren = (parentId: string) =>
+  /** The children of `parentId` that have not ended, page by page. */
+  const liveChildren = (parentId: string) =>
     Effect.gen(function* () {
-      const ids: Array<string> = []
+      const found: Array<TaskSummary> = []
       let cursor: string | undefined
       do {
         const page = yield* Effect.catchTag(
-          store.listSummaries({ parentId, status: "suspended", limit: 500, cursor }),
+          store.listSummaries({ parentId, limit: 500, cursor }),
           "InvalidCursor",
           Effect.die
         )
-        for (const child of page.items) if (child.suspendReason?._tag === "WaitingForChildren") ids.push(child.id)
+        for (const child of page.items) if (!isTerminal(child.status)) found.push(child)
         cursor = page.nextCursor
       } while (cursor !== undefined)
-      return ids
+      return found
     })
 
   const adopt = (parentId: string): Effect.Effect<void, StoreError> =>
@@ -79,7 +80,15 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
       while (yield* claimNext(parentId)) {
         // each claim drives one more child here
       }
-      for (const id of yield* waitingChildren(parentId)) yield* adopt(id)
+      const now = yield* Clock.currentTimeMillis
+      for (const child of yield* liveChildren(parentId)) {
+        if (child.status === "suspended" && child.suspendReason?._tag === "WaitingForChildren") yield* adopt(child.id)
+        // its runtime died (another id, so `recover` cannot take it back): a driver here takes it over
+        const task = registry.get(child.name)
+        if (child.status === "running" && (child.leaseExpiresAt ?? 0) < now && task !== undefined) {
+          yield* startDetached(task, child.id, { onEnd: noop })
+        }
+      }
     })
 
   return { claimNext, adopt }
