@@ -16,6 +16,7 @@ import type { Control } from "./control.ts"
 import type { Core } from "./core.ts"
 import type { Drivers } from "./drive.ts"
 import type { Enqueue } from "./enqueue.ts"
+import { orderedId } from "./ids.ts"
 import type { AnyTask } from "./registry.ts"
 
 type Service = ChildrenService["Service"]
@@ -76,7 +77,7 @@ export const makeChildren =
       queued: boolean
     ): Effect.Effect<Started, StartError> => {
       const created = enqueue(task, input, {
-        id: crypto.randomUUID(),
+        id: orderedId(),
         session: parent.sessionId,
         parentId: parent.id,
         childKey: key,

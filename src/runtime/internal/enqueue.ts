@@ -11,6 +11,7 @@ import { TaskInfo } from "../TaskInfo.ts"
 import { codecsOf } from "./codecs.ts"
 import type { Core } from "./core.ts"
 import type { StartFrom } from "./drive.ts"
+import { orderedId } from "./ids.ts"
 import type { AnyTask, Registry } from "./registry.ts"
 import type { Slots } from "./slots.ts"
 
@@ -67,7 +68,7 @@ export const makeEnqueue =
                 })
               )
         })
-      const id = opts?.id ?? crypto.randomUUID()
+      const id = opts?.id ?? orderedId()
       const parent = Context.getOption(fiber.context, TaskInfo)
       const clock = fiber.getRef(Clock.Clock)
       const create = (encoded: unknown) => {
