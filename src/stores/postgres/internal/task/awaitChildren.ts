@@ -58,10 +58,11 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
     mode: ChildWaitMode,
     now: number
   ) {
-    // the ids go as a JSON array (see runnable.ts), and only children of this parent count
+    // the ids go as a JSON array (see runnable.ts), and only children of this parent count; `in (select ...)` is a
+    // hashed semi-join, where `= any(array(...))` compared every child with every id (10 s for 10 000 children)
     const isAwaited = and(
       eq(child.parentId, id),
-      sql`${child.id} = any(array(select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb)))`
+      sql`${child.id} in (select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb))`
     )
     const isHeld = and(eq(tasks.id, id), eq(tasks.status, "running"), eq(tasks.fencingToken, token))
     const reason = JSON.stringify({ _tag: "WaitingForChildren", mode, total: children.length })
