@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Ref, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import {
   Children,
@@ -241,6 +241,41 @@ describe("Children", () => {
       yield* TestClock.adjust("10 seconds")
       assert.deepStrictEqual(yield* Fiber.join(run), [0, 2, 4])
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("claims a released child that a claim after its sibling's end missed, at the parent's next poll", () =>
+    Effect.gen(function* () {
+      // on a server a claim skips a child another transaction holds; here the store's first claims find none
+      let missed = 0
+      const missing = Layer.effect(
+        TaskStore,
+        Effect.map(Effect.service(TaskStore), (inner) =>
+          TaskStore.of({
+            ...inner,
+            claimChild: (parentId, names, lease) =>
+              missed < 2
+                ? Effect.sync(() => {
+                    missed++
+                    return Option.none()
+                  })
+                : inner.claimChild(parentId, names, lease)
+          })
+        )
+      ).pipe(Layer.provide(MemoryTaskStore.layer))
+      const parent = task({ name: "narrow", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
+        Children.all(
+          [1, 2, 3].map((n) => Children.spec(double, n, { key: `d${n}` })),
+          { concurrency: 1 }
+        )
+      )
+      yield* Effect.gen(function* () {
+        const runtime = yield* Runtime.make()
+        const run = yield* Effect.forkChild(runtime.run(parent, undefined))
+        yield* TestClock.adjust("3 seconds")
+        assert.deepStrictEqual(yield* Fiber.join(run), [2, 4, 6])
+        assert.strictEqual(missed, 2)
+      }).pipe(Effect.scoped, Effect.provide(missing))
+    })
   )
 
   it.effect("fails `all` with ChildFailed at a child's failure and cancels the others, or leaves them", () =>

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import postgres from "postgres"
 import postgres4 from "postgres4"
+import { Children, Runtime, task } from "../../src/index.ts"
 import { PostgresStore } from "../../src/postgres.ts"
 import { ProgressStore } from "../../src/stores/ProgressStore.ts"
 import { Db } from "../../src/stores/postgres/Db.ts"
@@ -351,6 +352,29 @@ describe.skipIf(TestDatabase.noServer)("PostgreSQL server: needs DATABASE_URL", 
           assert.isAtLeast(seen.samples, 10, "sampled while it ran")
         }).pipe(Effect.scoped),
       120_000
+    )
+
+    it.live(
+      "runs a fan-out of 1 000 children with a bound of 16 to its end through the runtime, without a worker",
+      () =>
+        Effect.gen(function* () {
+          // the parent's wait marks its children while the first ends release siblings: a claim may skip one it holds
+          const database = yield* TestDatabase.scoped(adminUrl)
+          const stores = yield* Layer.build(PostgresStore.layer({ url: database }))
+          const child = task({ name: "one", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n))
+          const parent = task({ name: "wide", input: Schema.Void, output: Schema.Number }, () =>
+            Effect.map(
+              Children.all(
+                Array.from({ length: 1_000 }, (_, i) => Children.spec(child, i, { key: `c${i}` })),
+                { concurrency: 16 }
+              ),
+              (outputs) => outputs.reduce((a, b) => a + b, 0)
+            )
+          )
+          const runtime = yield* Runtime.make({ tasks: [parent, child] }).pipe(Effect.provideContext(stores))
+          assert.strictEqual(yield* runtime.run(parent, undefined), (999 * 1_000) / 2)
+        }).pipe(Effect.scoped),
+      60_000
     )
 
     it.live("a cancel or pause asked from another process's store reaches the holder at once, by notification", () =>

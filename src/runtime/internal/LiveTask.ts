@@ -66,8 +66,10 @@ export interface LiveTask {
         readonly mode: ChildWaitMode
         readonly children: Set<string>
         remaining: number
-        /** A wait begun elsewhere, taken up here then (`internal/tree.ts`). */
-        readonly adoptedAt?: number | undefined
+        /** A wait begun elsewhere, taken up here (`internal/tree.ts`). */
+        readonly adopted: boolean
+        /** When this runtime last went on with the children (see `sweep` in `drive.ts`). */
+        sweptAt: number
       }
     | undefined
 }

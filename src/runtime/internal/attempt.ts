@@ -133,7 +133,13 @@ export const makeExecuteAttempt = (
             const reason = exit.value.suspendReason
             live.awaiting =
               transitionOf.current?._tag === "AwaitingChildren" && reason?._tag === "WaitingForChildren"
-                ? { mode: reason.mode, children: new Set(transitionOf.current.children), remaining: reason.remaining }
+                ? {
+                    mode: reason.mode,
+                    children: new Set(transitionOf.current.children),
+                    remaining: reason.remaining,
+                    adopted: false,
+                    sweptAt: 0
+                  }
                 : undefined
           }
           if (attempt.recorded !== undefined) Deferred.doneUnsafe(attempt.recorded, Exit.void)

@@ -16,6 +16,8 @@ import type { AnyTask, Registry } from "./registry.ts"
 import type { Slots } from "./slots.ts"
 import { makeTree } from "./tree.ts"
 
+type WaitingForChildren = Extract<TaskRecord["suspendReason"], { _tag: "WaitingForChildren" }>
+
 /** What a driver starts from. */
 export interface StartFrom {
   /** The task's record as the caller has it, so the driver need not read it first. */
@@ -72,17 +74,32 @@ export const makeDrivers = (
   const tree = makeTree(core, registry, (task, id, from) => startDetached(task, id, from))
 
   /**
-   * A wait for children that no attempt here began (the parent waited in another process, or in this one before a
-   * restart): its runnable children are driven here, so that a tree goes on without a worker. Once per wait seen.
+   * Goes on with the children of a parent driven here, in a fiber of its own, at most once a poll interval. A wait
+   * that no attempt here began (the parent waited in another process, or in this one before a restart) is adopted:
+   * the runnable children of its whole tree are driven here, and children whose lease expired taken over, so that a
+   * tree goes on without a worker. A wait begun here claims its released children: a release can be missed (on a
+   * server, a claim skips a child another transaction holds, such as the parent's own wait marking it).
    */
-  const adoptWait = (
-    live: LiveTask,
-    reason: Extract<TaskRecord["suspendReason"], { _tag: "WaitingForChildren" }>,
-    now: number
-  ) => {
-    live.awaiting = { mode: reason.mode, children: new Set(), remaining: reason.remaining, adoptedAt: now }
+  const sweep = (live: LiveTask, reason: WaitingForChildren, now: number) => {
+    const awaiting = live.awaiting
+    if (awaiting === undefined) {
+      live.awaiting = {
+        mode: reason.mode,
+        children: new Set(),
+        remaining: reason.remaining,
+        adopted: true,
+        sweptAt: now
+      }
+    } else {
+      awaiting.remaining = reason.remaining
+      if (now - awaiting.sweptAt < core.pollMillis || (!awaiting.adopted && !core.queuedParents.has(live.id))) {
+        return Effect.void
+      }
+      awaiting.sweptAt = now
+    }
+    const going = live.awaiting?.adopted === true ? tree.adopt(live.id) : tree.claimAll(live.id)
     return Effect.forkIn(
-      Effect.catchTag(tree.adopt(live.id), "StoreError", (error) =>
+      Effect.catchTag(going, "StoreError", (error) =>
         Effect.logWarning("could not go on with a task's children", error)
       ),
       core.scope
@@ -237,18 +254,11 @@ export const makeDrivers = (
         // the store's count of the wait for children, as read: the one kept here follows it
         const reason = record.suspendReason
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const awaiting = live.awaiting
-          // a wait taken up here is taken up again each poll interval: a child's lease may have expired since
-          const adopting =
+          const going =
             reason?._tag !== "WaitingForChildren" || (detach && live.waiter === undefined)
               ? Effect.void
-              : awaiting === undefined ||
-                  (awaiting.adoptedAt !== undefined && now - awaiting.adoptedAt >= core.pollMillis)
-                ? adoptWait(live, reason, now)
-                : Effect.sync(() => {
-                    awaiting.remaining = reason.remaining
-                  })
-          return Effect.andThen(adopting, decideAt(record, now))
+              : Effect.suspend(() => sweep(live, reason, now))
+          return Effect.andThen(going, decideAt(record, now))
         })
       }
 

@@ -21,6 +21,8 @@ export type StartDetached = (
 export interface Tree {
   /** Claims the oldest runnable child of `parentId`, if any, and drives it here; says whether it claimed one. */
   readonly claimNext: (parentId: string) => Effect.Effect<boolean, StoreError>
+  /** Claims and drives here every runnable child of `parentId`. */
+  readonly claimAll: (parentId: string) => Effect.Effect<void, StoreError>
   /**
    * Takes up a parent whose wait for children began elsewhere (another process, or this one before a restart): every
    * runnable child of it, and of its descendants that wait for children too, is claimed and driven here (a child whose
@@ -74,12 +76,17 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
       return found
     })
 
-  const adopt = (parentId: string): Effect.Effect<void, StoreError> =>
+  const claimAll = (parentId: string): Effect.Effect<void, StoreError> =>
     Effect.gen(function* () {
-      core.queuedParents.add(parentId)
       while (yield* claimNext(parentId)) {
         // each claim drives one more child here
       }
+    })
+
+  const adopt = (parentId: string): Effect.Effect<void, StoreError> =>
+    Effect.gen(function* () {
+      core.queuedParents.add(parentId)
+      yield* claimAll(parentId)
       const now = yield* Clock.currentTimeMillis
       for (const child of yield* liveChildren(parentId)) {
         if (child.status === "suspended" && child.suspendReason?._tag === "WaitingForChildren") yield* adopt(child.id)
@@ -91,5 +98,5 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
       }
     })
 
-  return { claimNext, adopt }
+  return { claimNext, claimAll, adopt }
 }
