@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
-import { DateTime, Effect, Option, Schedule, Schema } from "effect"
+import { Context, DateTime, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Hono } from "hono"
 import { makeApp } from "../src/http.ts"
@@ -19,6 +19,7 @@ import {
   MemoryStore,
   MemoryTaskStore,
   pause,
+  plugin,
   Runtime,
   StateManager,
   StatePlugin,
@@ -137,6 +138,28 @@ const team = Effect.gen(function* () {
   console.log(yield* runtime.run(supervise, ["sky", "sea"])) // notes on sky, then notes on sea
 }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
 
+class Model extends Context.Service<Model, { readonly complete: (prompt: string) => Effect.Effect<string> }>()(
+  "app/Model"
+) {}
+
+// built for each run of a task; a real one would call a model's API here
+const models = plugin({
+  name: "model",
+  layer: Layer.succeed(Model, Model.of({ complete: (prompt) => Effect.succeed(`an answer to ${prompt}`) }))
+})
+
+const answer = task({ name: "answer", input: Schema.String, output: Schema.String }, (question) =>
+  Effect.gen(function* () {
+    const model = yield* Model // a task without `models` in its runtime does not compile
+    return yield* model.complete(question)
+  })
+)
+
+const asking = Effect.gen(function* () {
+  const runtime = yield* Runtime.make({ plugins: [models] })
+  console.log(yield* runtime.run(answer, "why is the sky blue?"))
+}).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+
 const cleanUp = Effect.gen(function* () {
   const manager = yield* StateManager
   const cutoff = DateTime.subtract(yield* DateTime.now, { days: 30 })
@@ -211,6 +234,13 @@ describe("README", () => {
     Effect.gen(function* () {
       yield* team
       assert.deepStrictEqual(printed, ["notes on sky\nnotes on sea"])
+    })
+  )
+
+  it.effect("a service of one's own, given to tasks by a plugin", () =>
+    Effect.gen(function* () {
+      yield* asking
+      assert.deepStrictEqual(printed, ["an answer to why is the sky blue?"])
     })
   )
 
