@@ -239,7 +239,8 @@ describe.skipIf(TestDatabase.noServer)("PostgresStore: lost connections: needs D
         const cutter = yield* Effect.forkChild(Effect.repeat(Effect.sync(proxy.cutAll), Schedule.spaced("300 millis")))
         const code = yield* exited
         yield* Fiber.interrupt(cutter)
-        assert.strictEqual(output.trim(), "completed 20", output)
+        // the store may log a warning while it waits out a cut (see Database.attempt's tests); the worker goes on
+        assert.strictEqual(output.trim().split("\n").at(-1), "completed 20", output)
         assert.strictEqual(code, 0)
       }).pipe(Effect.scoped),
     60_000
