@@ -6,6 +6,7 @@
 import { and, eq, type SQL, sql } from "drizzle-orm"
 import { Clock, Effect, Exit, Option } from "effect"
 import { type StoreError, TaskIdTaken } from "../../../errors.ts"
+import { canonicalJson } from "../../../SnapshotStore.ts"
 import type { TaskRecord } from "../../../TaskRecord.ts"
 import type { NewTask } from "../../../TaskStore.ts"
 import type { Statement } from "../../Driver.ts"
@@ -28,6 +29,18 @@ const isQueued = (task: NewTask): boolean => task.queued === true && task.parent
 
 /** The lease a task is created under, if any: a queued child has none, whatever it was given. */
 const leaseOf = (task: NewTask) => (isQueued(task) ? undefined : task.lease)
+
+/**
+ * Whether a stored task is the row this creation wrote: an INSERT that committed, whose reply was lost with its
+ * connection, and that ran again (`attempt.ts`) finds its own row holding the id. The same name, input, parent,
+ * session and creation time (the time the create was asked at, the same for each of its tries).
+ */
+const isOwnRow = ({ task, now }: Creation, record: TaskRecord): boolean =>
+  record.createdAt === now &&
+  record.name === task.name &&
+  record.parentId === task.parentId &&
+  record.sessionId === task.sessionId &&
+  canonicalJson(record.input as never) === canonicalJson(task.input as never)
 
 /** A creation as a row of the batched INSERT (absent fields read as SQL NULL). */
 const creationRow = ({ task, now }: Creation) => {
@@ -185,6 +198,13 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
           sql`${tasks.idempotencyKey} = any(array(select jsonb_array_elements_text(${sql.placeholder("keys")}::text::jsonb)))`
         )
     )
+    const byIds = driver.prepare(
+      "create",
+      db
+        .select(returnedNamed)
+        .from(tasks)
+        .where(sql`${tasks.id} in (select jsonb_array_elements_text(${sql.placeholder("keys")}::text::jsonb))`)
+    )
     // (parent, key) pairs as a JSON array of [parentId, childKey]
     const byChildKeys = driver.prepare(
       "create",
@@ -231,7 +251,10 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         )
         if (Option.isSome(existing)) return existing.value
       }
-      // not inserted, and no task holds its keys: the id is taken (the only other unique column)
+      // not inserted, and no task holds its keys: the id is taken (the only other unique column), maybe by this very
+      // create, whose INSERT committed and whose reply was lost with its connection before it ran again
+      const holder = yield* Effect.flatMap(byIds({ keys: JSON.stringify([task.id]) }), firstRecord("create"))
+      if (Option.isSome(holder) && isOwnRow({ task, now }, holder.value)) return holder.value
       return yield* new TaskIdTaken({ taskId: task.id })
     })
 
@@ -287,13 +310,26 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       }
       const byKey = yield* holders(idempotencyKeys, byIdempotencyKeys, (row) => String(row.idempotencyKey))
       const byChild = yield* holders(childKeys, byChildKeys, (row) => pairOf(row.parentId, row.childKey))
-      return batch.map(({ task }, i) => {
+      const found = batch.map(({ task }, i) => {
         const childKey = childKeyOf(task)
         return (
           outcomes[i] ??
           (task.idempotencyKey === undefined ? undefined : byKey.get(task.idempotencyKey)) ??
-          (childKey === undefined ? undefined : byChild.get(pairOf(task.parentId, childKey))) ??
-          Exit.fail(new TaskIdTaken({ taskId: task.id }))
+          (childKey === undefined ? undefined : byChild.get(pairOf(task.parentId, childKey)))
+        )
+      })
+      // the ids taken, maybe by these very creates (see createAlone); an id asked twice in the batch is not
+      const ids = new Map<string, unknown>()
+      for (const [i, { task }] of batch.entries()) {
+        if (found[i] === undefined && byId.get(task.id)?.length === 1) ids.set(task.id, task.id)
+      }
+      const byOwnId = yield* holders(ids, byIds, (row) => String(row.id))
+      return batch.map((creation, i) => {
+        const own = byOwnId.get(creation.task.id)
+        return (
+          found[i] ??
+          (own !== undefined && Exit.isSuccess(own) && isOwnRow(creation, own.value) ? own : undefined) ??
+          Exit.fail(new TaskIdTaken({ taskId: creation.task.id }))
         )
       })
     })
