@@ -75,6 +75,8 @@ export const TaskView = Schema.Struct({
   updatedAt: Time,
   startedAt: Schema.optionalKey(Time),
   finishedAt: Schema.optionalKey(Time),
+  /** When the task must have ended: past it, it fails with `DeadlineExceeded`. */
+  deadline: Schema.optionalKey(Time),
   /** Only in `GET /tasks/{id}`, when the server keeps progress and the task reported some. */
   progress: Schema.optionalKey(ProgressView),
   /** Only in `GET /tasks/{id}`: why the task is where it is (running, lease expired, waiting for a signal...). */
@@ -112,7 +114,8 @@ export const TaskSummaryView = Schema.Struct({
   createdAt: Time,
   updatedAt: Time,
   startedAt: Schema.optionalKey(Time),
-  finishedAt: Schema.optionalKey(Time)
+  finishedAt: Schema.optionalKey(Time),
+  deadline: Schema.optionalKey(Time)
 }).annotate({
   identifier: "TaskSummary",
   description: "A task in a list: its status, attempt and times, without input or output (read the task for those)."
@@ -300,7 +303,8 @@ const taskHead = (record: TaskSummary) => ({
   createdAt: iso(record.createdAt),
   updatedAt: iso(record.updatedAt),
   ...(record.startedAt === undefined ? {} : { startedAt: iso(record.startedAt) }),
-  ...(record.finishedAt === undefined ? {} : { finishedAt: iso(record.finishedAt) })
+  ...(record.finishedAt === undefined ? {} : { finishedAt: iso(record.finishedAt) }),
+  ...(record.deadline === undefined ? {} : { deadline: iso(record.deadline) })
 })
 
 export const toTaskView = (record: TaskRecord): TaskView => ({

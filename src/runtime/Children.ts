@@ -16,7 +16,7 @@
  * )
  * ```
  */
-import { Context, Effect } from "effect"
+import { Context, type Duration, Effect } from "effect"
 import type { StoreError, TaskIdTaken } from "../stores/errors.ts"
 import type { ChildCancelled, ChildConflict, ChildFailed, InvalidTaskInput, InvalidTaskOutput } from "./errors.ts"
 import type { Task } from "./Task.ts"
@@ -30,13 +30,25 @@ interface Variance<O, E, R> {
   readonly _R: () => R
 }
 
-/** A child to start: a task, its input, and its key among its parent's children. Made by `Children.spec`. */
+/** How to start a child. */
+export interface ChildOptions {
+  /** Its key among its parent's children: starting the same key again finds this child. */
+  readonly key: string
+  /**
+   * When it must have ended: a `Date`, or how long from its start. A child always has its parent's deadline at the
+   * latest, with or without one of its own.
+   */
+  readonly deadline?: Date | Duration.Input | undefined
+}
+
+/** A child to start: a task, its input, its key among its parent's children. Made by `Children.spec`. */
 export interface ChildSpec<out O, out E, out R> {
   readonly [ChildTypeId]: Variance<O, E, R>
   readonly _tag: "ChildSpec"
   readonly task: Task<unknown, unknown, unknown, unknown>
   readonly input: unknown
   readonly key: string
+  readonly deadline?: Date | Duration.Input | undefined
 }
 
 /** A started child: its id and key. A `ChildHandle` works in any run of the parent's body (the id is the child's). */
@@ -98,7 +110,7 @@ export class Children extends Context.Service<
     readonly start: <I, O, E, R>(
       task: Task<I, O, E, R>,
       input: I,
-      options: { readonly key: string }
+      options: ChildOptions
     ) => Effect.Effect<ChildHandle<O, E>, StartError, R>
     /** Waits for one child: its output, or `ChildFailed` / `ChildCancelled`. */
     readonly await: <O, E>(child: ChildHandle<O, E>) => Effect.Effect<O, WaitError>
@@ -131,12 +143,13 @@ export class Children extends Context.Service<
   }
 >()("waypoint/runtime/Children") {
   /** A child to start with `all`, `settled` or `first`. */
-  static spec<I, O, E, R>(task: Task<I, O, E, R>, input: I, options: { readonly key: string }): ChildSpec<O, E, R> {
+  static spec<I, O, E, R>(task: Task<I, O, E, R>, input: I, options: ChildOptions): ChildSpec<O, E, R> {
     return {
       _tag: "ChildSpec",
       task: task as unknown as Task<unknown, unknown, unknown, unknown>,
       input,
-      key: options.key
+      key: options.key,
+      deadline: options.deadline
     } as ChildSpec<O, E, R>
   }
 
@@ -144,7 +157,7 @@ export class Children extends Context.Service<
   static start<I, O, E, R>(
     task: Task<I, O, E, R>,
     input: I,
-    options: { readonly key: string }
+    options: ChildOptions
   ): Effect.Effect<ChildHandle<O, E>, StartError, R | Children> {
     return Effect.flatMap(Effect.service(Children), (children) => children.start(task, input, options))
   }

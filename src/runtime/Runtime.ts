@@ -53,6 +53,12 @@ export interface SubmitOptions {
   readonly onLimit?: "wait" | "fail" | undefined
   /** A retried submit with the same key returns the task the first one created, and starts nothing new. */
   readonly idempotencyKey?: string | undefined
+  /**
+   * When the task must have ended: a `Date`, or how long from now (`"10 minutes"`). Past it, the attempt running is
+   * interrupted and the task fails with `DeadlineExceeded`, without a retry; a task started by a task's body (a child)
+   * gets its parent's deadline at the latest. A bad value fails with `InvalidTaskInput`.
+   */
+  readonly deadline?: Date | Duration.Input | undefined
 }
 
 /** `run` of a runtime whose plugins provide `P`: a task whose body needs no more than `P | TaskInfo`. */

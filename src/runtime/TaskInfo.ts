@@ -13,6 +13,11 @@ export class TaskInfo extends Context.Service<
     readonly attempt: number
     readonly sessionId: string | undefined
     readonly parentId: string | undefined
+    /**
+     * When the task fails with `DeadlineExceeded` if it has not ended (epoch milliseconds), if it has a deadline: its
+     * own, or its parent's. A body may use it to budget its work.
+     */
+    readonly deadline: number | undefined
     /** True once a cancel of this task was asked: a body that checks it can stop cleanly before it is interrupted. */
     readonly shouldStop: Effect.Effect<boolean>
     /** The attempt's fencing token: a store refuses this attempt's fenced writes once another attempt owns the task. */
@@ -28,6 +33,7 @@ export class TaskInfo extends Context.Service<
         attempt: 1,
         sessionId: undefined,
         parentId: undefined,
+        deadline: undefined,
         shouldStop: Effect.succeed(false),
         fencingToken: 0,
         ...info

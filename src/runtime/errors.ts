@@ -36,6 +36,21 @@ export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout"
 }
 
 /**
+ * The task had not ended by its deadline (its own, or its parent's: a child's is no later). The attempt running then was
+ * interrupted, or none started; it is not retried.
+ */
+export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("DeadlineExceeded", {
+  taskId: Schema.String,
+  taskName: Schema.String,
+  /** Epoch milliseconds. */
+  deadline: Schema.Number
+}) {
+  override get message() {
+    return `task "${this.taskName}" (${this.taskId}) did not end by its deadline, ${new Date(this.deadline).toISOString()}`
+  }
+}
+
+/**
  * The body ended interrupted by itself (it ran `Effect.interrupt`, or joined a fiber that was interrupted), not by
  * this runtime's cancel, pause, shutdown or lost lease. It is a failure of the attempt, retried by the task's Schedule.
  */
@@ -168,6 +183,7 @@ export type TaskEndError =
   | InvalidTaskInput
   | InvalidTaskOutput
   | TaskTimeout
+  | DeadlineExceeded
   | TaskInterrupted
   | TaskCancelled
   | TaskFailed

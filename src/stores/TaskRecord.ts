@@ -53,6 +53,8 @@ export const TaskRecord = Schema.Struct({
   /** A child's key among its parent's children: starting it again finds this task. */
   childKey: Schema.optionalKey(Schema.String),
   idempotencyKey: Schema.optionalKey(Schema.String),
+  /** The task fails with `DeadlineExceeded` if it has not ended by this time; a child's is no later than its parent's. */
+  deadline: Schema.optionalKey(Schema.Number),
   output: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(StoredError),
   suspendReason: Schema.optionalKey(SuspendReason),

@@ -25,6 +25,8 @@ export interface NewTask {
    */
   readonly queued?: boolean | undefined
   readonly runAt?: number | undefined
+  /** Kept on the record (`TaskRecord.deadline`): the runtime fails the task once it has passed. */
+  readonly deadline?: number | undefined
   /** At most one task is ever created per key: a second `create` with the same key returns the first task. */
   readonly idempotencyKey?: string | undefined
   /**

@@ -279,6 +279,26 @@ describe("makeApp", () => {
     )
   )
 
+  it.effect(
+    "starts a task with the deadline given as a query parameter, and answers 400 to one that is not a date",
+    () =>
+      withApp(({ app, runtime }) =>
+        Effect.gen(function* () {
+          const started = yield* readJson(
+            yield* postJson(app, "/tasks/greet?deadline=2030-01-02T03:04:05.000Z", { name: "Ada" })
+          )
+          assert.strictEqual(started.deadline, "2030-01-02T03:04:05.000Z")
+          assert.strictEqual((yield* runtime.get(started.id as string)).deadline, Date.UTC(2030, 0, 2, 3, 4, 5))
+          yield* expectProblem(
+            yield* postJson(app, "/tasks/greet?deadline=tomorrow", { name: "Bob" }),
+            400,
+            "InvalidRequest"
+          )
+          assert.strictEqual(yield* countTasks(runtime), 1)
+        })
+      )
+  )
+
   it.effect("lists tasks with filters and walks every page with the cursor", () =>
     withApp(({ app, runtime }) =>
       Effect.gen(function* () {

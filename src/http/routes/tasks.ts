@@ -41,7 +41,18 @@ const IdempotencyKey = Schema.String.check(
 
 const StartPath = Schema.Struct({ name: Schema.String.annotateKey({ description: "The task's name." }) })
 const StartQuery = Schema.Struct({
-  session: Schema.optionalKey(Token).annotateKey({ description: "The session the task belongs to." })
+  session: Schema.optionalKey(Token).annotateKey({ description: "The session the task belongs to." }),
+  // a date-time as RFC 3339 writes it (not whatever `new Date` reads, such as "1", the year 2001)
+  deadline: Schema.optionalKey(
+    Schema.String.check(
+      Schema.isPattern(
+        /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})$/u
+      )
+    )
+  ).annotateKey({
+    description:
+      "When the task must have ended, an ISO 8601 date-time: past it, the task fails with DeadlineExceeded (its children too)."
+  })
 })
 const StartHeaders = Schema.Struct({
   "Idempotency-Key": Schema.optionalKey(IdempotencyKey).annotateKey({
@@ -103,7 +114,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     const task: AnyHttpTask | undefined = tasks.get(name)
     if (task === undefined) return yield* new UnknownTask({ taskName: name.slice(0, 255) })
     const idempotencyKey = (yield* input.headers)["Idempotency-Key"]
-    const session = (yield* input.query).session
+    const { session, deadline } = yield* input.query
     // The body's Schema is the task's: each task's operation documents it (`OperationDoc.body`).
     const body = yield* readJsonBody(input.raw, ctx.bodyLimitBytes)
     const decoded = yield* Schema.decodeUnknownEffect(task.input)(body).pipe(
@@ -114,6 +125,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     const handle = yield* runtime.submit(asTask(task), decoded, {
       id,
       session,
+      deadline: deadline === undefined ? undefined : new Date(deadline),
       idempotencyKey: idempotencyKey === undefined ? undefined : `http:${task.name}:${idempotencyKey}`
     })
     const record = yield* runtime.get(handle.id)

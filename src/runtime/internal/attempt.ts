@@ -85,6 +85,7 @@ export const makeExecuteAttempt = (
         attempt: record.attempt,
         sessionId: record.sessionId,
         parentId: record.parentId,
+        deadline: record.deadline,
         shouldStop: Effect.sync(() => live.cancelAsked),
         fencingToken: record.fencingToken
       })

@@ -3,9 +3,9 @@
  * the attempt's `TaskInfo` and `Children`, the plugins' layer), under the task's timeout. It fails with the body's own
  * error.
  */
-import { Context, Duration, Effect, Exit, type Layer, Option } from "effect"
+import { Clock, Context, Duration, Effect, Exit, type Layer, Option } from "effect"
 import { Children } from "../Children.ts"
-import { TaskTimeout } from "../errors.ts"
+import { DeadlineExceeded, TaskTimeout } from "../errors.ts"
 import { TaskEvents } from "../TaskEvents.ts"
 import { TaskInfo } from "../TaskInfo.ts"
 import { codecsOf } from "./codecs.ts"
@@ -28,7 +28,7 @@ export const makeBodyRunner = (
     return Effect.provideContext(withPlugins, context) as Effect.Effect<unknown, unknown>
   }
 
-  const run = (task: AnyTask, info: TaskInfo["Service"], decoded: unknown) => {
+  const timed = (task: AnyTask, info: TaskInfo["Service"], decoded: unknown) => {
     const body = withServices(task.body(decoded), info)
     if (Option.isNone(task.timeout)) return body
     const timeoutMillis = Duration.toMillis(task.timeout.value)
@@ -36,6 +36,19 @@ export const makeBodyRunner = (
       duration: task.timeout.value,
       orElse: () =>
         Effect.fail(new TaskTimeout({ taskId: info.id, taskName: info.name, attempt: info.attempt, timeoutMillis }))
+    })
+  }
+
+  // A task past its deadline does not start its body (it was claimed late: after a crash, a wait, a queue); one that
+  // starts is interrupted when the deadline comes.
+  const run = (task: AnyTask, info: TaskInfo["Service"], decoded: unknown) => {
+    const deadline = info.deadline
+    if (deadline === undefined) return timed(task, info, decoded)
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const exceeded = Effect.fail(new DeadlineExceeded({ taskId: info.id, taskName: info.name, deadline }))
+      return now >= deadline
+        ? exceeded
+        : Effect.timeoutOrElse(timed(task, info, decoded), { duration: deadline - now, orElse: () => exceeded })
     })
   }
 

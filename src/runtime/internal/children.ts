@@ -7,7 +7,14 @@ import { Effect } from "effect"
 import { canonicalJson } from "../../stores/SnapshotStore.ts"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
 import { isTerminal } from "../../stores/TaskRecord.ts"
-import type { AnyChild, ChildHandle, ChildOutcome, Children as ChildrenService, StartError } from "../Children.ts"
+import type {
+  AnyChild,
+  ChildHandle,
+  ChildOptions,
+  ChildOutcome,
+  Children as ChildrenService,
+  StartError
+} from "../Children.ts"
 import { ChildCancelled, ChildConflict, ChildFailed } from "../errors.ts"
 import { suspendForChildren } from "../Suspension.ts"
 import type { TaskInfo } from "../TaskInfo.ts"
@@ -73,7 +80,7 @@ export const makeChildren =
     const createOne = (
       task: AnyTask,
       input: unknown,
-      key: string,
+      { key, deadline }: ChildOptions,
       queued: boolean
     ): Effect.Effect<Started, StartError> => {
       const created = enqueue(task, input, {
@@ -81,7 +88,8 @@ export const makeChildren =
         session: parent.sessionId,
         parentId: parent.id,
         childKey: key,
-        queued
+        queued,
+        deadline
       }).pipe(
         // neither happens to a child: it has no idempotency key, and does not fail on a limit
         Effect.catchTags({ IdempotencyKeyReused: Effect.die, MaxInstancesReached: Effect.die })
@@ -95,7 +103,7 @@ export const makeChildren =
     }
 
     const start: Service["start"] = (task, input, options) =>
-      Effect.flatMap(createOne(task as unknown as AnyTask, input, options.key, false), ({ record, go }) =>
+      Effect.flatMap(createOne(task as unknown as AnyTask, input, options, false), ({ record, go }) =>
         Effect.as(go, handleOf(record, options.key, task as unknown as AnyTask))
       ) as never
 
@@ -145,7 +153,7 @@ export const makeChildren =
               })
             }
             const queued = started++ >= bound
-            return createOne(task, child.input, child.key, queued)
+            return createOne(task, child.input, child, queued)
           },
           // concurrent creates go to the store together (one statement a batch on PostgreSQL)
           { concurrency: 64 }

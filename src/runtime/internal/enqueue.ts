@@ -3,10 +3,10 @@
  * first when the caller asked not to wait for one, and one write. A task without `maxParallel` is created already
  * claimed by this runtime, which drives it at once: one write fewer per task.
  */
-import { Clock, Context, Effect, Exit, Option, type Schema } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Option, type Schema } from "effect"
 import type { StoreError, TaskIdTaken } from "../../stores/errors.ts"
 import type { TaskRecord } from "../../stores/TaskRecord.ts"
-import { IdempotencyKeyReused, type InvalidTaskInput, MaxInstancesReached } from "../errors.ts"
+import { IdempotencyKeyReused, InvalidTaskInput, MaxInstancesReached } from "../errors.ts"
 import { TaskInfo } from "../TaskInfo.ts"
 import { codecsOf } from "./codecs.ts"
 import type { Core } from "./core.ts"
@@ -27,6 +27,17 @@ export interface EnqueueOptions {
   readonly childKey?: string | undefined
   /** A child that waits in its parent's queue until a sibling ends (see `NewTask.queued`). */
   readonly queued?: boolean | undefined
+  /** A `Date`, or how long from now; a task started by a task's body has its parent's deadline at the latest. */
+  readonly deadline?: Date | Duration.Input | undefined
+}
+
+/** A deadline as epoch milliseconds, or `undefined` when `input` is neither a valid `Date` nor a finite duration. */
+const deadlineAt = (input: Date | Duration.Input, now: number): number | undefined => {
+  if (input instanceof Date) return Number.isNaN(input.getTime()) ? undefined : input.getTime()
+  const duration = Duration.fromInput(input)
+  return Option.isSome(duration) && Duration.isFinite(duration.value)
+    ? now + Duration.toMillis(duration.value)
+    : undefined
 }
 
 /** A task recorded: its record, whether this call holds its slot, and how its driver starts. */
@@ -70,7 +81,19 @@ export const makeEnqueue =
         })
       const id = opts?.id ?? orderedId()
       const parent = Context.getOption(fiber.context, TaskInfo)
+      const parentId = opts?.parentId ?? (Option.isSome(parent) ? parent.value.id : undefined)
+      // the parent's deadline bounds a task its body starts
+      const inherited = Option.isSome(parent) && parent.value.id === parentId ? parent.value.deadline : undefined
       const clock = fiber.getRef(Clock.Clock)
+      let deadline = inherited
+      if (opts?.deadline !== undefined) {
+        const own = deadlineAt(opts.deadline, clock.currentTimeMillisUnsafe())
+        if (own === undefined) {
+          const issue = `deadline: expected a valid Date or a finite duration, got ${String(opts.deadline)}`
+          return Effect.fail(new InvalidTaskInput({ taskName: task.name, issue }))
+        }
+        deadline = deadline === undefined ? own : Math.min(deadline, own)
+      }
       const create = (encoded: unknown) => {
         // Read once the input is encoded (which may take time): the lease runs from the create.
         const now = clock.currentTimeMillisUnsafe()
@@ -79,7 +102,8 @@ export const makeEnqueue =
           name: task.name,
           input: encoded as Schema.Json,
           sessionId,
-          parentId: opts?.parentId ?? (Option.isSome(parent) ? parent.value.id : undefined),
+          parentId,
+          deadline,
           childKey: opts?.childKey,
           queued: opts?.queued,
           idempotencyKey: opts?.idempotencyKey,

@@ -146,6 +146,9 @@ const decideAny = Effect.fnUntraced(function* (
   if (asked.pause && Cause.hasInterruptsOnly(cause)) {
     return { transition: { _tag: "Suspended", reason: { _tag: "Paused" } }, exit } satisfies Ending
   }
+  // A body's own wait (a sleep, a signal) with a deadline ends at the deadline at the latest, so that the task fails
+  // then (`body.ts`). A pause from outside does not: someone paused it, and it fails when resumed.
+  const deadline = record.deadline
   const suspension = findSuspend(cause)
   if (suspension?.children !== undefined) {
     const { ids, mode } = suspension.children
@@ -153,7 +156,14 @@ const decideAny = Effect.fnUntraced(function* (
   }
   if (suspension !== undefined) {
     return {
-      transition: { _tag: "Suspended", reason: suspension.reason, runAt: suspension.runAt },
+      transition: {
+        _tag: "Suspended",
+        reason: suspension.reason,
+        runAt:
+          suspension.runAt === undefined || deadline === undefined
+            ? (suspension.runAt ?? deadline)
+            : Math.min(suspension.runAt, deadline)
+      },
       exit
     } satisfies Ending
   }
@@ -175,7 +185,8 @@ const decideAny = Effect.fnUntraced(function* (
     : new TaskInterrupted({ taskId: record.id, taskName: record.name, attempt: record.attempt })
   const failed = Option.isSome(failure) ? exit : Exit.fail(error)
   const stored = toStoredError(error)
-  const isRetryable = stored.tag !== "InvalidTaskInput" && stored.tag !== "InvalidTaskOutput"
+  const isRetryable =
+    stored.tag !== "InvalidTaskInput" && stored.tag !== "InvalidTaskOutput" && stored.tag !== "DeadlineExceeded"
   if (isRetryable && Option.isSome(task.retry)) {
     const now = yield* Clock.currentTimeMillis
     const delay = yield* retryDelay(
@@ -185,7 +196,8 @@ const decideAny = Effect.fnUntraced(function* (
       record.startedAt ?? record.createdAt,
       now
     )
-    if (Option.isSome(delay)) {
+    // A retry that could not start before the deadline is not made: the task fails with this attempt's error.
+    if (Option.isSome(delay) && (deadline === undefined || now + delay.value < deadline)) {
       return {
         transition: { _tag: "Requeued", attempt: record.attempt + 1, runAt: now + delay.value, error: stored },
         exit: failed

@@ -49,6 +49,7 @@ const unscheduled = (task: TaskRecord): MutableRecord => {
   if (task.parentId !== undefined) next.parentId = task.parentId
   if (task.childKey !== undefined) next.childKey = task.childKey
   if (task.idempotencyKey !== undefined) next.idempotencyKey = task.idempotencyKey
+  if (task.deadline !== undefined) next.deadline = task.deadline
   if (task.output !== undefined) next.output = task.output
   if (task.error !== undefined) next.error = task.error
   if (task.startedAt !== undefined) next.startedAt = task.startedAt
@@ -69,6 +70,7 @@ const unscheduledFields: Record<keyof TaskRecord, "copied" | "dropped"> = {
   parentId: "copied",
   childKey: "copied",
   idempotencyKey: "copied",
+  deadline: "copied",
   output: "copied",
   error: "copied",
   startedAt: "copied",
@@ -289,6 +291,7 @@ export const make = Effect.sync(() => {
       if (task.parentId !== undefined) record.parentId = task.parentId
       if (childKey !== undefined) record.childKey = task.childKey as string
       if (task.idempotencyKey !== undefined) record.idempotencyKey = task.idempotencyKey
+      if (task.deadline !== undefined) record.deadline = task.deadline
       if (lease === undefined && task.runAt !== undefined) record.runAt = task.runAt
       if (queued) {
         record.status = "suspended"

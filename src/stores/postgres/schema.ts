@@ -61,7 +61,9 @@ export const tasks = waypoint.table(
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
     updatedAt: bigint("updated_at", { mode: "number" }).notNull(),
     startedAt: bigint("started_at", { mode: "number" }),
-    finishedAt: bigint("finished_at", { mode: "number" })
+    finishedAt: bigint("finished_at", { mode: "number" }),
+    // last, as the batched create's rows list the columns in the table's order (create.ts)
+    deadline: bigint("deadline", { mode: "number" })
   },
   (t) => [
     // partial: most tasks have no key, and every insert (and every update that cannot be HOT) skips it for them

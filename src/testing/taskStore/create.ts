@@ -29,6 +29,50 @@ export const createTests = (test: SuiteTest): void => {
   )
 
   test(
+    "keeps a task's deadline, created alone, claimed, queued or in a concurrent batch, and through its transitions",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const lease = { owner: "w", expiresAt: 10_000 }
+      yield* store.create({ id: "p", name: "job", input: null, deadline: 9_000 })
+      yield* store.create({ id: "alone", name: "job", input: null, deadline: 5_000 })
+      yield* store.create({ id: "claimed", name: "job", input: null, deadline: 6_000, lease })
+      yield* store.create({
+        id: "queued",
+        name: "job",
+        input: null,
+        parentId: "p",
+        childKey: "q",
+        queued: true,
+        deadline: 7_000
+      })
+      const batch = yield* Effect.forEach(
+        [1, 2, 3],
+        (i) => store.create({ id: `b${i}`, name: "job", input: i, deadline: 8_000 + i, ...(i === 2 ? { lease } : {}) }),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(
+        batch.map((record) => record.deadline),
+        [8_001, 8_002, 8_003]
+      )
+      yield* store.create({ id: "none", name: "job", input: null })
+      const deadlineOf = (id: string) => Effect.map(store.get(id), (found) => Option.getOrThrow(found).deadline)
+      assert.strictEqual(yield* deadlineOf("alone"), 5_000)
+      assert.strictEqual(yield* deadlineOf("claimed"), 6_000)
+      assert.strictEqual(yield* deadlineOf("queued"), 7_000)
+      assert.strictEqual(yield* deadlineOf("b2"), 8_002)
+      assert.strictEqual(yield* deadlineOf("none"), undefined)
+      // a transition keeps it
+      const claimed = Option.getOrThrow(yield* store.get("claimed"))
+      yield* store.finish("claimed", claimed.fencingToken, {
+        _tag: "Suspended",
+        reason: { _tag: "Paused" },
+        runAt: 6_000
+      })
+      assert.strictEqual(yield* deadlineOf("claimed"), 6_000)
+    })
+  )
+
+  test(
     "refuses a second task with an existing id with TaskIdTaken, pending or claimed, and keeps the first",
     Effect.gen(function* () {
       const store = yield* TaskStore

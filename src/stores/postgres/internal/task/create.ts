@@ -58,7 +58,8 @@ const creationRow = ({ task, now }: Creation) => {
     // not combined with a lease: a task created claimed has no due time
     run_at: lease === undefined ? task.runAt : undefined,
     owner: lease?.owner,
-    expires_at: lease?.expiresAt
+    expires_at: lease?.expiresAt,
+    deadline: task.deadline
   }
 }
 
@@ -79,6 +80,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       parentId: sql.placeholder("parentId"),
       childKey: sql.placeholder("childKey"),
       idempotencyKey: sql.placeholder("idempotencyKey"),
+      deadline: sql.placeholder("deadline"),
       createdAt: sql.placeholder("now"),
       updatedAt: sql.placeholder("now")
     }
@@ -166,7 +168,8 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       createdAt: r("now"),
       updatedAt: r("now"),
       startedAt: sql`case when ${isLeased} then r.now end`,
-      finishedAt: sql`null`
+      finishedAt: sql`null`,
+      deadline: r("deadline")
     }
     const insertBatchStatement = driver.prepare(
       "create",
@@ -182,7 +185,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
             )
             .from(
               rowsOf(
-                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint"
+                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint, deadline bigint"
               )
             )
         )
@@ -226,6 +229,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         parentId: task.parentId ?? null,
         childKey: childKey ?? null,
         idempotencyKey: task.idempotencyKey ?? null,
+        deadline: task.deadline ?? null,
         now
       }
       const lease = leaseOf(task)
