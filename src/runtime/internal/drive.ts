@@ -253,36 +253,33 @@ export const makeDrivers = (
         if (isTerminal(record.status)) return Effect.exit(exitFromRecord(task, record))
         // the store's count of the wait for children, as read: the one kept here follows it
         const reason = record.suspendReason
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const going =
-            reason?._tag !== "WaitingForChildren" || (detach && live.waiter === undefined)
-              ? Effect.void
-              : Effect.suspend(() => sweep(live, reason, now))
-          return Effect.andThen(going, decideAt(record, now))
-        })
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          reason?._tag !== "WaitingForChildren" || (detach && live.waiter === undefined)
+            ? decideAt(record, now)
+            : Effect.andThen(sweep(live, reason, now), decideAt(record, now))
+        )
       }
 
-      const decideAt = (record: TaskRecord, now: number): Outcome =>
-        Effect.suspend(() => {
-          // Not runnable now: running under a live lease elsewhere, due later, or waiting for a wake.
-          const waitMillis =
-            record.status === "running"
-              ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
-                ? 0
-                : Math.max(1, (record.leaseExpiresAt ?? now) - now + 1)
-              : record.status === "suspended" && record.runAt === undefined
-                ? Number.POSITIVE_INFINITY
-                : record.runAt !== undefined && record.runAt > now
-                  ? record.runAt - now
-                  : 0
-          if (waitMillis > 0) {
-            return waitThenRound(
-              Number.isFinite(waitMillis) ? waitMillis : undefined,
-              record.status === "suspended" ? record : undefined
-            )
-          }
-          return claimAndExecute(record, now)
-        })
+      const decideAt = (record: TaskRecord, now: number): Outcome => {
+        // Not runnable now: running under a live lease elsewhere, due later, or waiting for a wake.
+        const waitMillis =
+          record.status === "running"
+            ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
+              ? 0
+              : Math.max(1, (record.leaseExpiresAt ?? now) - now + 1)
+            : record.status === "suspended" && record.runAt === undefined
+              ? Number.POSITIVE_INFINITY
+              : record.runAt !== undefined && record.runAt > now
+                ? record.runAt - now
+                : 0
+        if (waitMillis > 0) {
+          return waitThenRound(
+            Number.isFinite(waitMillis) ? waitMillis : undefined,
+            record.status === "suspended" ? record : undefined
+          )
+        }
+        return claimAndExecute(record, now)
+      }
 
       /** One round: look at the record (the one the last round left behind, or read afresh) and act on it. */
       const round = (known: TaskRecord | undefined): Outcome =>
@@ -319,6 +316,8 @@ export const makeDrivers = (
           } else {
             Deferred.doneUnsafe(waiter, exit)
           }
+          // An ended parent's queue is empty: its children's ends claim nothing more for it.
+          if (Exit.isSuccess(exit) && exit.value !== undefined) core.queuedParents.delete(live.id)
           // The only place a driver's record lets go of it; a pause asked while a claim was on its way is left
           // over when the store applied it (or the claim failed), and goes too.
           live.isDriven = false
