@@ -33,6 +33,7 @@ import { makeLeases } from "./internal/leases.ts"
 import { type AnyTask, erase, makeRegistry } from "./internal/registry.ts"
 import { makeSendSignal } from "./internal/signals.ts"
 import { makeSlots } from "./internal/slots.ts"
+import { unknownTaskWarning } from "./internal/tree.ts"
 import { runWorker, type WorkerOptions } from "./internal/worker.ts"
 import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } from "./Plugin.ts"
 import type { Session } from "./Session.ts"
@@ -290,7 +291,8 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         // its end may release a queued sibling, which this runtime then drives (see `childEnded`)
         if (record.parentId !== undefined) core.queuedParents.add(record.parentId)
         const task = registry.get(record.name)
-        if (task !== undefined) yield* drivers.start(task, record.id, false, { initial: record })
+        if (task === undefined) yield* unknownTaskWarning(record)
+        else yield* drivers.start(task, record.id, false, { initial: record })
       }
       return recovered.map((record) => record.id)
     })

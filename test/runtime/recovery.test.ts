@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schema, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Ref, Schema, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { MemoryTaskStore, plugin, Runtime, type StatusChanged, TaskInfo, TaskStore, task } from "../../src/index.ts"
 import { LeaseLost } from "../../src/stores/errors.ts"
@@ -45,6 +45,27 @@ describe("Runtime: shutdown, recovery and lost replies", () => {
       const record = yield* runtime.get("orphan")
       assert.deepStrictEqual([record.status, record.attempt], ["completed", 1])
     }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
+  )
+
+  it.effect(
+    "says which recovered task it has no definition for, and leaves it pending for a runtime that has one",
+    () =>
+      Effect.gen(function* () {
+        const logs: Array<string> = []
+        const store = yield* TaskStore
+        yield* store.create({ id: "orphan", name: "greet", input: { name: "again" } })
+        yield* store.claim("orphan", { owner: "worker-1", expiresAt: 3_600_000 })
+        const runtime = yield* Runtime.make({ id: "worker-1" })
+        const recovered = yield* runtime.recover.pipe(
+          Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => logs.push(line))]))
+        )
+        assert.deepStrictEqual(recovered, ["orphan"])
+        assert.strictEqual(Option.getOrThrow(yield* store.get("orphan")).status, "pending")
+        assert.isTrue(
+          logs.some((line) => line.includes('task \\"greet\\" (orphan) has no definition in this runtime')),
+          logs.join("\n")
+        )
+      }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
   )
 
   it.effect("a cancel that comes while a claim is written cancels the claimed task, whose body never runs", () =>

@@ -34,8 +34,17 @@ export interface Tree {
 
 const noop = () => {}
 
+/** What a runtime says of a task it cannot run, which nothing may run if no other runtime knows it. */
+export const unknownTaskWarning = (record: { readonly id: string; readonly name: string }) =>
+  Effect.logWarning(
+    `task "${record.name}" (${record.id}) has no definition in this runtime, which leaves it for one that has: ` +
+      `list it in Runtime.make({ tasks }) to run it here`
+  )
+
 export const makeTree = (core: Core, registry: Registry, startDetached: StartDetached): Tree => {
   const { store } = core
+  // each child of an adopted tree without a definition here is told of once, not at every sweep
+  const told = new Set<string>()
 
   // Tasks with `maxParallel` are claimed by their own drivers, which count their slots.
   const unlimited = () => registry.names().filter((name) => !Number.isFinite(registry.get(name)?.maxParallel ?? 0))
@@ -92,6 +101,10 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
         if (child.status === "suspended" && child.suspendReason?._tag === "WaitingForChildren") yield* adopt(child.id)
         // its runtime died (another id, so `recover` cannot take it back): a driver here takes it over
         const task = registry.get(child.name)
+        if (task === undefined && !told.has(child.id)) {
+          told.add(child.id)
+          yield* unknownTaskWarning(child)
+        }
         if (child.status === "running" && (child.leaseExpiresAt ?? 0) < now && task !== undefined) {
           yield* startDetached(task, child.id, { onEnd: noop })
         }
