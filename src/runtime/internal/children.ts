@@ -131,6 +131,10 @@ export const makeChildren =
       Effect.gen(function* () {
         const known = yield* existing
         const bound = typeof concurrency === "number" ? Math.max(1, concurrency) : Number.POSITIVE_INFINITY
+        // Without a bound nothing is queued: each child is driven as soon as it is in the store, while the next ones
+        // are created. With one, every child is driven once all are (see below).
+        const driveAtOnce = !Number.isFinite(bound)
+        const goIfUnbounded = (child: Started) => (driveAtOnce ? Effect.as(child.go, child) : Effect.succeed(child))
         let started = 0
         const created = yield* Effect.forEach(
           children,
@@ -147,13 +151,16 @@ export const makeChildren =
             }
             const found = known.get(child.key)
             if (found !== undefined) {
-              return Effect.as(check(found, task, child.input, child.key), {
-                record: found,
-                go: drive(task, found, false)
-              })
+              return Effect.flatMap(
+                Effect.as(check(found, task, child.input, child.key), {
+                  record: found,
+                  go: drive(task, found, false)
+                }),
+                goIfUnbounded
+              )
             }
             const queued = started++ >= bound
-            return createOne(task, child.input, child, queued)
+            return Effect.flatMap(createOne(task, child.input, child, queued), goIfUnbounded)
           },
           // concurrent creates go to the store together (one statement a batch on PostgreSQL)
           { concurrency: 64 }
@@ -166,7 +173,7 @@ export const makeChildren =
         }
         // Driven once every child is in the store: one that ended before its queued siblings existed would release
         // none of them, and they would wait for ever.
-        yield* Effect.forEach(created, (child) => child.go, { discard: true })
+        if (!driveAtOnce) yield* Effect.forEach(created, (child) => child.go, { discard: true })
         return records
       })
 
