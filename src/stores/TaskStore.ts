@@ -24,6 +24,11 @@ export interface NewTask {
    * oldest queued child of the parent runnable (a fan-out's concurrency bound, kept across processes).
    */
   readonly queued?: boolean | undefined
+  /**
+   * With `parentId`: a child of a fan-out with a concurrency bound, whose end starts the oldest queued child of its
+   * parent (`queued` implies it). The end of a child without it starts none: the bound is its fan-out's own.
+   */
+  readonly bounded?: boolean | undefined
   readonly runAt?: number | undefined
   /** Kept on the record (`TaskRecord.deadline`): the runtime fails the task once it has passed. */
   readonly deadline?: number | undefined

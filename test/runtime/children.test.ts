@@ -201,6 +201,7 @@ describe("Children", () => {
           parentId: "p",
           childKey: key,
           queued: i >= 2,
+          bounded: true,
           lease: i < 2 ? lease : undefined
         })
         if (i < 2) yield* store.finish(child.id, child.fencingToken, { _tag: "Completed", output: i * 2 })

@@ -81,7 +81,8 @@ export const makeChildren =
       task: AnyTask,
       input: unknown,
       { key, deadline }: ChildOptions,
-      queued: boolean
+      queued: boolean,
+      bounded = false
     ): Effect.Effect<Started, StartError> => {
       const created = enqueue(task, input, {
         id: orderedId(),
@@ -89,6 +90,7 @@ export const makeChildren =
         parentId: parent.id,
         childKey: key,
         queued,
+        bounded,
         deadline
       }).pipe(
         // neither happens to a child: it has no idempotency key, and does not fail on a limit
@@ -160,7 +162,7 @@ export const makeChildren =
               )
             }
             const queued = started++ >= bound
-            return Effect.flatMap(createOne(task, child.input, child, queued), goIfUnbounded)
+            return Effect.flatMap(createOne(task, child.input, child, queued, !driveAtOnce), goIfUnbounded)
           },
           // concurrent creates go to the store together (one statement a batch on PostgreSQL)
           { concurrency: 64 }

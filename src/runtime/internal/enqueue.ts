@@ -27,6 +27,8 @@ export interface EnqueueOptions {
   readonly childKey?: string | undefined
   /** A child that waits in its parent's queue until a sibling ends (see `NewTask.queued`). */
   readonly queued?: boolean | undefined
+  /** A child of a fan-out with a bound, whose end starts a queued sibling (see `NewTask.bounded`). */
+  readonly bounded?: boolean | undefined
   /** A `Date`, or how long from now; a task started by a task's body has its parent's deadline at the latest. */
   readonly deadline?: Date | Duration.Input | undefined
 }
@@ -106,6 +108,7 @@ export const makeEnqueue =
           deadline,
           childKey: opts?.childKey,
           queued: opts?.queued,
+          bounded: opts?.bounded,
           idempotencyKey: opts?.idempotencyKey,
           lease:
             limited || opts?.queued === true ? undefined : { owner: core.runtimeId, expiresAt: now + core.leaseMillis }

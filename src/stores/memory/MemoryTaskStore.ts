@@ -177,6 +177,8 @@ export const make = Effect.sync(() => {
   // Each parent's queued children, oldest first (an entry no longer queued is skipped), and its children that are
   // pending (for `claimChild`, in the order they became so).
   const queues = new Map<string, Array<string>>()
+  // The children of bounded fan-outs (queued ones included), whose ends start a queued sibling; an end removes it.
+  const bounded = new Set<string>()
   const pendingChildren = new Map<string, Set<string>>()
   let token = 0
 
@@ -192,7 +194,8 @@ export const make = Effect.sync(() => {
 
   /**
    * A child has ended: news for its parent, in the same step. A parent waiting for it counts it and, when its wait
-   * is over, becomes runnable (once: the wait is then gone); a parent that has not ended starts its oldest queued child.
+   * is over, becomes runnable (once: the wait is then gone); a parent that has not ended starts its oldest queued child
+   * when the child was one of a bounded fan-out.
    */
   const childEnded = (child: TaskRecord, now: number) => {
     if (child.parentId === undefined) return
@@ -216,7 +219,7 @@ export const make = Effect.sync(() => {
         put({ ...parent, suspendReason: { _tag: "WaitingForChildren", mode: wait.mode, total: wait.total, remaining } })
       }
     }
-    if (!isTerminal(parent.status)) releaseQueued(parent.id, now)
+    if (bounded.delete(child.id) && !isTerminal(parent.status)) releaseQueued(parent.id, now)
   }
 
   /** Makes the parent's oldest queued child runnable, if it has one. */
@@ -303,6 +306,7 @@ export const make = Effect.sync(() => {
       put(record)
       if (task.idempotencyKey !== undefined) byIdempotencyKey.set(task.idempotencyKey, record)
       if (childKey !== undefined) byChildKey.set(childKey, task.id)
+      if (task.parentId !== undefined && (queued || task.bounded === true)) bounded.add(task.id)
       // a task created claimed, or queued, is not runnable: nobody to wake
       if (lease === undefined && !queued) notifyWork()
       return Effect.succeed(record)

@@ -4,7 +4,7 @@
  * (cancel and pause asked from another process), `idle.ts` (wake, suspend, cancel or hand back a task no attempt
  * runs), `list.ts` (get, list, listSummaries) and `runnable.ts` (which tasks are runnable: listRunnable, awaitWork). A
  * fenced write checks the attempt's token in its own UPDATE, so a stale attempt writes nothing, whichever process it
- * runs in. A child's end reaches its parent through the trigger of migration 0009, whichever write ends it.
+ * runs in. A child's end reaches its parent through the trigger of migration 0009 (0011), whichever write ends it.
  */
 import { Effect, Layer } from "effect"
 import { TaskStore } from "../TaskStore.ts"

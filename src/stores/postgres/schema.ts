@@ -63,7 +63,9 @@ export const tasks = waypoint.table(
     startedAt: bigint("started_at", { mode: "number" }),
     finishedAt: bigint("finished_at", { mode: "number" }),
     // last, as the batched create's rows list the columns in the table's order (create.ts)
-    deadline: bigint("deadline", { mode: "number" })
+    deadline: bigint("deadline", { mode: "number" }),
+    /** A child of a fan-out with a bound: its end starts its parent's oldest queued child (the trigger of 0011). */
+    bounded: boolean("bounded").notNull().default(false)
   },
   (t) => [
     // partial: most tasks have no key, and every insert (and every update that cannot be HOT) skips it for them

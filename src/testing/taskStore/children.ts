@@ -19,10 +19,19 @@ const runningParent = (id: string) =>
   })
 
 /** A running child of `parentId` and its token. */
-const runningChild = (parentId: string, key: string, name = "child") =>
+/** A child claimed by `lease`; `bounded`: one of a fan-out with a bound, whose end starts a queued sibling. */
+const runningChild = (parentId: string, key: string, name = "child", bounded = false) =>
   Effect.gen(function* () {
     const store = yield* TaskStore
-    const child = yield* store.create({ id: `${parentId}/${key}`, name, input: key, parentId, childKey: key, lease })
+    const child = yield* store.create({
+      id: `${parentId}/${key}`,
+      name,
+      input: key,
+      parentId,
+      childKey: key,
+      lease,
+      bounded
+    })
     return child.fencingToken
   })
 
@@ -63,7 +72,7 @@ export const childrenTests = (test: SuiteTest): void => {
     Effect.gen(function* () {
       const store = yield* TaskStore
       yield* runningParent("p")
-      const a = yield* runningChild("p", "a")
+      const a = yield* runningChild("p", "a", "child", true)
       for (const key of ["q1", "q2", "q3"]) {
         const queued = yield* store.create({ id: `p/${key}`, name: "child", input: key, parentId: "p", queued: true })
         assert.deepStrictEqual([queued.status, queued.suspendReason], ["suspended", { _tag: "QueuedBehindSiblings" }])
@@ -81,11 +90,27 @@ export const childrenTests = (test: SuiteTest): void => {
   )
 
   test(
+    "starts no queued child at the end of a child of no bounded fan-out (started alone, or without a bound)",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      yield* runningParent("p")
+      const alone = yield* runningChild("p", "alone")
+      const bounded = yield* runningChild("p", "b", "child", true)
+      yield* store.create({ id: "p/q1", name: "child", input: null, parentId: "p", queued: true })
+      yield* store.create({ id: "p/q2", name: "child", input: null, parentId: "p", queued: true })
+      yield* complete("p/alone", alone)
+      assert.strictEqual((yield* status("p/q1")).status, "suspended")
+      yield* complete("p/b", bounded)
+      assert.deepStrictEqual([(yield* status("p/q1")).status, (yield* status("p/q2")).status], ["pending", "suspended"])
+    })
+  )
+
+  test(
     "starts no queued child of a parent that has ended",
     Effect.gen(function* () {
       const store = yield* TaskStore
       const p = yield* runningParent("p")
-      const a = yield* runningChild("p", "a")
+      const a = yield* runningChild("p", "a", "child", true)
       yield* store.create({ id: "p/q", name: "child", input: null, parentId: "p", queued: true })
       yield* store.finish("p", p, { _tag: "Cancelled" })
       yield* complete("p/a", a)
@@ -270,7 +295,7 @@ export const childrenTests = (test: SuiteTest): void => {
       const store = yield* TaskStore
       yield* runningParent("p")
       yield* runningParent("q")
-      const a = yield* runningChild("p", "a")
+      const a = yield* runningChild("p", "a", "child", true)
       yield* store.create({ id: "p/q1", name: "child", input: null, parentId: "p", queued: true })
       yield* store.create({ id: "p/q2", name: "other", input: null, parentId: "p", queued: true })
       yield* store.create({ id: "q/x", name: "child", input: null, parentId: "q" })

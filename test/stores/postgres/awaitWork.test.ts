@@ -56,7 +56,14 @@ const awaitWorkSuite = (name: string, layer: Layer.Layer<TaskStore, StoreError>)
         const store = yield* TaskStore
         const lease = { owner: "w", expiresAt: Number.MAX_SAFE_INTEGER }
         const child = (id: string, parentId: string, queued: boolean) =>
-          store.create({ id, name: "child", input: null, parentId, ...(queued ? { queued } : { lease }) })
+          store.create({
+            id,
+            name: "child",
+            input: null,
+            parentId,
+            bounded: true,
+            ...(queued ? { queued } : { lease })
+          })
         const wakes = (op: Effect.Effect<unknown, unknown>) =>
           Effect.gen(function* () {
             const fiber = yield* waiting(store)

@@ -36,7 +36,8 @@ export const queuedFanOut = (
     const ids = Array.from({ length: count }, (_, i) => `${parentId}/${String(i).padStart(5, "0")}`)
     yield* Effect.forEach(
       ids,
-      (id, i) => first.create({ id, name: "child", input: i, parentId, childKey: id, queued: i >= bound }),
+      (id, i) =>
+        first.create({ id, name: "child", input: i, parentId, childKey: id, queued: i >= bound, bounded: true }),
       { concurrency: 32, discard: true }
     )
     const worker = (store: TaskStore["Service"]) =>

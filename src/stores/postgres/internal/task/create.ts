@@ -27,6 +27,10 @@ const childKeyOf = (task: NewTask): string | undefined => (task.parentId === und
 /** Whether the task is created queued behind its siblings: only a child is, and then without a lease. */
 const isQueued = (task: NewTask): boolean => task.queued === true && task.parentId !== undefined
 
+/** Whether the child's end starts a queued sibling: one of a bounded fan-out (a queued child is one). */
+const isBounded = (task: NewTask): boolean =>
+  task.parentId !== undefined && (task.bounded === true || task.queued === true)
+
 /** The lease a task is created under, if any: a queued child has none, whatever it was given. */
 const leaseOf = (task: NewTask) => (isQueued(task) ? undefined : task.lease)
 
@@ -59,7 +63,8 @@ const creationRow = ({ task, now }: Creation) => {
     run_at: lease === undefined ? task.runAt : undefined,
     owner: lease?.owner,
     expires_at: lease?.expiresAt,
-    deadline: task.deadline
+    deadline: task.deadline,
+    bounded: isBounded(task)
   }
 }
 
@@ -81,6 +86,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       childKey: sql.placeholder("childKey"),
       idempotencyKey: sql.placeholder("idempotencyKey"),
       deadline: sql.placeholder("deadline"),
+      bounded: sql`${sql.placeholder("bounded")}::boolean`,
       createdAt: sql.placeholder("now"),
       updatedAt: sql.placeholder("now")
     }
@@ -169,7 +175,8 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       updatedAt: r("now"),
       startedAt: sql`case when ${isLeased} then r.now end`,
       finishedAt: sql`null`,
-      deadline: r("deadline")
+      deadline: r("deadline"),
+      bounded: r("bounded")
     }
     const insertBatchStatement = driver.prepare(
       "create",
@@ -185,7 +192,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
             )
             .from(
               rowsOf(
-                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint, deadline bigint"
+                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint, deadline bigint, bounded boolean"
               )
             )
         )
@@ -230,6 +237,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         childKey: childKey ?? null,
         idempotencyKey: task.idempotencyKey ?? null,
         deadline: task.deadline ?? null,
+        bounded: isBounded(task),
         now
       }
       const lease = leaseOf(task)

@@ -3,7 +3,7 @@
  * token (`fencing.ts`). Concurrent finishes go as one statement (`batch.ts`), whose rows each say their new status and
  * what it sets; a wait for children is a transaction of its own (`awaitChildren.ts`). A requeue, or a suspension with
  * a due time, wakes workers; one that another process's cancel or pause turned into an ending or a pause does not.
- * A child's end is counted by its parent in the same transaction, by the trigger of migration 0009.
+ * A child's end is counted by its parent in the same transaction, by the trigger of migration 0009 (0011).
  */
 import { sql } from "drizzle-orm"
 import type { PgUpdateSetSource } from "drizzle-orm/pg-core"

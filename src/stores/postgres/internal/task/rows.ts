@@ -17,7 +17,7 @@ import { fencingTokens, tasks } from "../../schema.ts"
  */
 export const returned = {
   // the columns of a wait for children are the store's own, but for the count a suspension reason reads
-  ...Struct.omit(getTableColumns(tasks), ["waitGen", "waitingFor", "awaitedGen"]),
+  ...Struct.omit(getTableColumns(tasks), ["waitGen", "waitingFor", "awaitedGen", "bounded"]),
   input: sql<string>`${tasks.input}::text`,
   output: sql<string | null>`${tasks.output}::text`,
   error: sql<string | null>`${tasks.error}::text`,
