@@ -26,7 +26,8 @@ export interface NewTask {
   readonly queued?: boolean | undefined
   /**
    * With `parentId`: a child of a fan-out with a concurrency bound, whose end starts the oldest queued child of its
-   * parent (`queued` implies it). The end of a child without it starts none: the bound is its fan-out's own.
+   * parent (`queued` implies it). The end of a child without it (started alone, or in a fan-out without a bound)
+   * starts none.
    */
   readonly bounded?: boolean | undefined
   readonly runAt?: number | undefined
@@ -52,7 +53,13 @@ export type Transition =
    * `mode` says, which makes the task runnable at once, at the same attempt. A wait over before it starts (every child
    * has ended, or `all` meets one that did not complete, or `first` one that did) leaves the task runnable at once.
    */
-  | { readonly _tag: "AwaitingChildren"; readonly children: ReadonlyArray<string>; readonly mode: ChildWaitMode }
+  | {
+      readonly _tag: "AwaitingChildren"
+      readonly children: ReadonlyArray<string>
+      readonly mode: ChildWaitMode
+      /** Runnable then, whether the wait is over or not (the task's deadline). */
+      readonly runAt?: number | undefined
+    }
   /** Back to `pending`: a retry (next attempt, maybe later) or a shutdown (same attempt). */
   | {
       readonly _tag: "Requeued"

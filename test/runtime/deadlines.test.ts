@@ -151,6 +151,70 @@ describe("Runtime: deadlines", () => {
     )
   )
 
+  it.effect("a parent that misses its deadline cancels its unfinished children, queued ones included", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const parent = task({ name: "parent", input: Schema.Void }, () =>
+          Children.all(
+            ["a", "b", "c", "d", "e"].map((key) => Children.spec(slow, undefined, { key })),
+            { concurrency: 1 }
+          )
+        )
+        const handle = yield* runtime.submit(parent, undefined, { deadline: "10 seconds" })
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual((yield* Effect.flip(handle.await))._tag, "DeadlineExceeded")
+        yield* Effect.yieldNow
+        const kids = (yield* runtime.list({ parentId: handle.id })).items
+        assert.deepStrictEqual(
+          kids.map((kid) => [kid.childKey, kid.status]),
+          [
+            ["a", "failed"],
+            ["b", "cancelled"],
+            ["c", "cancelled"],
+            ["d", "cancelled"],
+            ["e", "cancelled"]
+          ]
+        )
+      })
+    )
+  )
+
+  it.effect("fails a parent at its deadline while it waits for a child that cannot run", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        // one slot, held by a task without a deadline: the child waits for it past its parent's deadline
+        const single = task({ name: "single", input: Schema.Void, maxParallel: 1 }, () => Effect.sleep("1 day"))
+        yield* runtime.submit(single, undefined)
+        const parent = task({ name: "parent", input: Schema.Void }, () =>
+          Children.all([Children.spec(single, undefined, { key: "stuck", deadline: "1 day" })])
+        )
+        const handle = yield* runtime.submit(parent, undefined, { deadline: "10 seconds" })
+        yield* Effect.yieldNow
+        const waiting = yield* handle.info
+        assert.deepStrictEqual(
+          [waiting.status, waiting.suspendReason?._tag, waiting.runAt],
+          ["suspended", "WaitingForChildren", 10_000]
+        )
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual((yield* Effect.flip(handle.await))._tag, "DeadlineExceeded")
+        yield* Effect.yieldNow
+        const [kid] = (yield* runtime.list({ parentId: handle.id })).items
+        assert.deepStrictEqual([kid?.status, kid?.deadline], ["cancelled", 10_000])
+      })
+    )
+  )
+
+  it.effect("rounds a deadline up to a whole millisecond, and refuses one past the times a Date holds", () =>
+    withRuntime((runtime) =>
+      Effect.gen(function* () {
+        const handle = yield* runtime.submit(slow, undefined, { deadline: 1500.25 })
+        assert.strictEqual((yield* handle.info).deadline, 1501)
+        const error = yield* Effect.flip(runtime.submit(slow, undefined, { deadline: "1000000000 days" }))
+        assert.strictEqual(error._tag, "InvalidTaskInput")
+      })
+    )
+  )
+
   it.effect("wakes a task waiting for a signal at its deadline, and fails it then", () =>
     Effect.gen(function* () {
       const runtime = yield* Runtime.make({ plugins: [plugin({ name: "durable", layer: Durable.layer })] })

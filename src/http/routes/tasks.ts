@@ -51,7 +51,7 @@ const StartQuery = Schema.Struct({
     )
   ).annotateKey({
     description:
-      "When the task must have ended, an ISO 8601 date-time: past it, the task fails with DeadlineExceeded (its children too)."
+      "When the task must have ended, an ISO 8601 date-time: past it, the task fails with DeadlineExceeded, and its unfinished children are cancelled."
   })
 })
 const StartHeaders = Schema.Struct({

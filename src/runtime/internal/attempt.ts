@@ -192,8 +192,12 @@ export const makeExecuteAttempt = (
           // A child ended: its parent and its queue go on (`Drivers.childEnded`), whatever interrupts this driver.
           const endedChild =
             record.parentId !== undefined && isTerminal(finished.status) ? core.hooks.childEnded(finished) : Effect.void
+          // A cancel ends the subtree; so does a missed deadline, which its children share (queued ones would wait for
+          // ever: nothing starts the queued children of a parent that has ended).
+          const endsSubtree =
+            recorded._tag === "Cancelled" || (recorded._tag === "Failed" && recorded.error.tag === "DeadlineExceeded")
           // Without plugin hooks, for anything but a cancel or a child's end, nothing is left to do: no further step.
-          if (hooks.isEmpty && recorded._tag !== "Cancelled" && record.parentId === undefined) {
+          if (hooks.isEmpty && !endsSubtree && record.parentId === undefined) {
             return Effect.succeed(result)
           }
           // A retry paused instead did not run the `beforeSuspend` hooks a suspension runs: they run now.
@@ -203,7 +207,7 @@ export const makeExecuteAttempt = (
               : Effect.void
           return late.pipe(
             Effect.andThen(hooks.afterFinish(info, finished, recorded)),
-            Effect.andThen(recorded._tag === "Cancelled" ? control.cancelChildren(record.id) : Effect.void),
+            Effect.andThen(endsSubtree ? control.cancelChildren(record.id) : Effect.void),
             Effect.andThen(endedChild),
             Effect.as(result)
           )

@@ -33,13 +33,22 @@ export interface EnqueueOptions {
   readonly deadline?: Date | Duration.Input | undefined
 }
 
-/** A deadline as epoch milliseconds, or `undefined` when `input` is neither a valid `Date` nor a finite duration. */
+/** The latest time a `Date` can hold, in epoch milliseconds. */
+const maxDateMillis = 8.64e15
+
+/**
+ * A deadline as whole epoch milliseconds (rounded up: stores keep integers), or `undefined` when `input` is neither a
+ * valid `Date` nor a finite duration, or lands past the times a `Date` can hold.
+ */
 const deadlineAt = (input: Date | Duration.Input, now: number): number | undefined => {
-  if (input instanceof Date) return Number.isNaN(input.getTime()) ? undefined : input.getTime()
-  const duration = Duration.fromInput(input)
-  return Option.isSome(duration) && Duration.isFinite(duration.value)
-    ? now + Duration.toMillis(duration.value)
-    : undefined
+  const duration = input instanceof Date ? undefined : Duration.fromInput(input)
+  const at =
+    input instanceof Date
+      ? input.getTime()
+      : duration !== undefined && Option.isSome(duration) && Duration.isFinite(duration.value)
+        ? now + Duration.toMillis(duration.value)
+        : Number.NaN
+  return Number.isFinite(at) && Math.abs(at) <= maxDateMillis ? Math.ceil(at) : undefined
 }
 
 /** A task recorded: its record, whether this call holds its slot, and how its driver starts. */

@@ -146,13 +146,13 @@ const decideAny = Effect.fnUntraced(function* (
   if (asked.pause && Cause.hasInterruptsOnly(cause)) {
     return { transition: { _tag: "Suspended", reason: { _tag: "Paused" } }, exit } satisfies Ending
   }
-  // A body's own wait (a sleep, a signal) with a deadline ends at the deadline at the latest, so that the task fails
-  // then (`body.ts`). A pause from outside does not: someone paused it, and it fails when resumed.
+  // A body's own wait (a sleep, a signal, its children) with a deadline ends at the deadline at the latest, so that the
+  // task fails then (`body.ts`). A pause from outside does not: someone paused it, and it fails when resumed.
   const deadline = record.deadline
   const suspension = findSuspend(cause)
   if (suspension?.children !== undefined) {
     const { ids, mode } = suspension.children
-    return { transition: { _tag: "AwaitingChildren", children: ids, mode }, exit } satisfies Ending
+    return { transition: { _tag: "AwaitingChildren", children: ids, mode, runAt: deadline }, exit } satisfies Ending
   }
   if (suspension !== undefined) {
     return {

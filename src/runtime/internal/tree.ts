@@ -43,7 +43,8 @@ export const unknownTaskWarning = (record: { readonly id: string; readonly name:
 
 export const makeTree = (core: Core, registry: Registry, startDetached: StartDetached): Tree => {
   const { store } = core
-  // each child of an adopted tree without a definition here is told of once, not at every sweep
+  // each child of an adopted tree without a definition here that nobody runs is told of once, not at every sweep
+  // (forgotten past a thousand: told again, rather than kept for ever)
   const told = new Set<string>()
 
   // Tasks with `maxParallel` are claimed by their own drivers, which count their slots.
@@ -101,7 +102,9 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
         if (child.status === "suspended" && child.suspendReason?._tag === "WaitingForChildren") yield* adopt(child.id)
         // its runtime died (another id, so `recover` cannot take it back): a driver here takes it over
         const task = registry.get(child.name)
-        if (task === undefined && !told.has(child.id)) {
+        const isIdle = child.status === "pending" || (child.status === "running" && (child.leaseExpiresAt ?? 0) < now)
+        if (task === undefined && isIdle && !told.has(child.id)) {
+          if (told.size >= 1000) told.clear()
           told.add(child.id)
           yield* unknownTaskWarning(child)
         }

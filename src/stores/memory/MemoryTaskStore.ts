@@ -369,6 +369,8 @@ export const make = Effect.sync(() => {
         asked.delete(id)
         return Option.none()
       }
+      // claimed while it waited (due: its deadline): its children's ends no longer count for it
+      waits.delete(id)
       const claimed = unscheduled(task)
       claimed.status = "running"
       claimed.leaseOwner = lease.owner
@@ -454,7 +456,7 @@ export const make = Effect.sync(() => {
           : request === "pause"
             ? pausedAfter(task, transition, now)
             : transition._tag === "AwaitingChildren"
-              ? awaitChildren(task, transition.children, transition.mode, now)
+              ? awaitChildren(task, transition.children, transition.mode, now, transition.runAt)
               : apply(task, transition, now)
       record(next, now)
       if (isTerminal(next.status) || request === "pause") asked.delete(id)
@@ -470,7 +472,8 @@ export const make = Effect.sync(() => {
     parent: TaskRecord,
     children: ReadonlyArray<string>,
     mode: ChildWaitMode,
-    now: number
+    now: number,
+    runAt: number | undefined
   ): TaskRecord => {
     const awaited = new Set<string>()
     let isOver = false
@@ -492,6 +495,7 @@ export const make = Effect.sync(() => {
     waits.set(parent.id, { mode, total: children.length, awaited })
     next.status = "suspended"
     next.suspendReason = { _tag: "WaitingForChildren", mode, total: children.length, remaining: awaited.size }
+    if (runAt !== undefined) next.runAt = runAt
     return next
   }
 

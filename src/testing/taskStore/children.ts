@@ -4,6 +4,7 @@
  */
 import { assert } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { TestClock } from "effect/testing"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
 import { TaskStore } from "../../stores/TaskStore.ts"
 import type { SuiteTest } from "../taskStoreSuite.ts"
@@ -102,6 +103,36 @@ export const childrenTests = (test: SuiteTest): void => {
       assert.strictEqual((yield* status("p/q1")).status, "suspended")
       yield* complete("p/b", bounded)
       assert.deepStrictEqual([(yield* status("p/q1")).status, (yield* status("p/q2")).status], ["pending", "suspended"])
+    })
+  )
+
+  test(
+    "makes a parent waiting with a due time (its deadline) runnable then, and its children's ends no longer count",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const p = yield* runningParent("p")
+      const a = yield* runningChild("p", "a")
+      const b = yield* runningChild("p", "b")
+      const waiting = yield* store.finish("p", p, {
+        _tag: "AwaitingChildren",
+        children: ["p/a", "p/b"],
+        mode: "all",
+        runAt: 5_000
+      })
+      assert.deepStrictEqual([waiting.status, waiting.runAt], ["suspended", 5_000])
+      assert.isTrue(Option.isNone(yield* store.claim("p", lease)), "not before its due time")
+      yield* complete("p/a", a)
+      assert.strictEqual((yield* status("p")).status, "suspended", "one of two ended")
+      yield* TestClock.adjust(5_000)
+      const claimed = Option.getOrThrow(yield* store.claim("p", lease))
+      yield* complete("p/b", b)
+      const after = yield* status("p")
+      assert.deepStrictEqual([after.status, after.fencingToken], ["running", claimed.fencingToken])
+      // and a later wait of the same parent counts afresh
+      const c = yield* runningChild("p", "c")
+      yield* awaitChildren("p", claimed.fencingToken, ["p/c"], "all")
+      yield* complete("p/c", c)
+      assert.strictEqual((yield* status("p")).status, "pending")
     })
   )
 

@@ -56,7 +56,8 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
     token: number,
     children: ReadonlyArray<string>,
     mode: ChildWaitMode,
-    now: number
+    now: number,
+    runAt: number | undefined
   ) {
     // the ids go as a JSON array (see runnable.ts), and only children of this parent count; `in (select ...)` is a
     // hashed semi-join, where `= any(array(...))` compared every child with every id (10 s for 10 000 children)
@@ -112,7 +113,7 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
             updatedAt: now,
             ...finishedUnlessAsked(sql`true`, sql`${now}::bigint`, {
               status: isOver ? sql`'pending'` : sql`'suspended'`,
-              runAt: sql`null::bigint`,
+              runAt: isOver ? sql`null::bigint` : sql`${runAt ?? null}::bigint`,
               suspendReason: isOver ? sql`null` : sql`${reason}::jsonb`,
               attempt: sql`${tasks.attempt}`,
               error: sql`${tasks.error}`,

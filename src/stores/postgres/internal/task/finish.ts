@@ -192,7 +192,7 @@ export const makeFinish = (context: TaskContext) =>
     return (id: string, token: number, transition: Transition) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         transition._tag === "AwaitingChildren"
-          ? awaitChildren(id, token, transition.children, transition.mode, now)
+          ? awaitChildren(id, token, transition.children, transition.mode, now, transition.runAt)
           : finishBatched({ id, token, transition, now })
       )
   })
