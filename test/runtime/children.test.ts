@@ -306,6 +306,40 @@ describe("Children", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
+  it.effect("a parent that ends cancels its queued children, which could never start, and leaves running ones", () =>
+    Effect.gen(function* () {
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const boom = task({ name: "boom", input: Schema.Void }, () => Effect.fail({ _tag: "Boom", message: "it broke" }))
+      const parent = task({ name: "leaves", input: Schema.Void }, () =>
+        Children.all(
+          [
+            Children.spec(boom, undefined, { key: "a" }),
+            Children.spec(child, "b", { key: "b" }),
+            Children.spec(child, "c", { key: "c" }),
+            Children.spec(child, "d", { key: "d" })
+          ],
+          { concurrency: 2, onFailure: "leave" }
+        )
+      )
+      const runtime = yield* Runtime.make()
+      const handle = yield* runtime.submit(parent, undefined)
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "ChildFailed")
+      yield* Effect.yieldNow
+      const kids = yield* childrenOf(handle.id)
+      assert.deepStrictEqual(
+        kids.map((kid) => [kid.childKey, kid.status]),
+        [
+          ["a", "failed"],
+          ["b", "running"],
+          ["c", "running"],
+          ["d", "cancelled"]
+        ]
+      )
+      for (const key of ["b", "c"]) yield* open(gates, key)
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
   it.effect("reports every child's end with `settled`, and the first success with `first`, cancelling the rest", () =>
     Effect.gen(function* () {
       const gates = new Map<string, Deferred.Deferred<void>>()

@@ -196,8 +196,10 @@ export const makeExecuteAttempt = (
           // ever: nothing starts the queued children of a parent that has ended).
           const endsSubtree =
             recorded._tag === "Cancelled" || (recorded._tag === "Failed" && recorded.error.tag === "DeadlineExceeded")
+          // Any other end of a parent leaves its running children running, but its queued ones could never start.
+          const endsQueue = !endsSubtree && isTerminal(finished.status) && core.queuedParents.has(record.id)
           // Without plugin hooks, for anything but a cancel or a child's end, nothing is left to do: no further step.
-          if (hooks.isEmpty && !endsSubtree && record.parentId === undefined) {
+          if (hooks.isEmpty && !endsSubtree && !endsQueue && record.parentId === undefined) {
             return Effect.succeed(result)
           }
           // A retry paused instead did not run the `beforeSuspend` hooks a suspension runs: they run now.
@@ -207,7 +209,13 @@ export const makeExecuteAttempt = (
               : Effect.void
           return late.pipe(
             Effect.andThen(hooks.afterFinish(info, finished, recorded)),
-            Effect.andThen(endsSubtree ? control.cancelChildren(record.id) : Effect.void),
+            Effect.andThen(
+              endsSubtree
+                ? control.cancelChildren(record.id)
+                : endsQueue
+                  ? control.cancelChildren(record.id, "queued")
+                  : Effect.void
+            ),
             Effect.andThen(endedChild),
             Effect.as(result)
           )

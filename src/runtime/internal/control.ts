@@ -17,8 +17,11 @@ export const isPausedFromOutside = (reason: SuspendReason | undefined): boolean 
 export interface Control {
   /** Cancels a task and its unfinished children (see `Runtime.cancel`). */
   readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
-  /** Cancels the unfinished children of a task; failures are ignored (a later cancel may retry them). */
-  readonly cancelChildren: (parentId: string) => Effect.Effect<void>
+  /**
+   * Cancels the unfinished children of a task (`queued`: those queued behind their siblings only); failures are
+   * ignored (a later cancel may retry them).
+   */
+  readonly cancelChildren: (parentId: string, which?: "all" | "queued") => Effect.Effect<void>
   /** Pauses a task until it is resumed (see `Runtime.pause`); `false` when it has ended. */
   readonly pause: (id: string) => Effect.Effect<boolean, TaskNotFound | StoreError>
   /** Withdraws a pause asked of a running task that nothing has carried out yet (its holder, here or elsewhere). */
@@ -30,13 +33,14 @@ export interface Control {
 export const makeControl = (core: Core): Control => {
   const { store, live: liveTasks } = core
 
-  const cancelChildren = (parentId: string): Effect.Effect<void> =>
+  const cancelChildren = (parentId: string, which: "all" | "queued" = "all"): Effect.Effect<void> =>
     Effect.gen(function* () {
       let cursor: string | undefined
       do {
         const page = yield* store.list({ parentId, cursor, limit: 500 })
         for (const child of page.items) {
-          if (!isTerminal(child.status)) yield* cancel(child.id)
+          const isQueued = child.status === "suspended" && child.suspendReason?._tag === "QueuedBehindSiblings"
+          if (!isTerminal(child.status) && (which === "all" || isQueued)) yield* cancel(child.id)
         }
         cursor = page.nextCursor
       } while (cursor !== undefined)
