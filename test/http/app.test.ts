@@ -294,7 +294,20 @@ describe("makeApp", () => {
             400,
             "InvalidRequest"
           )
-          assert.strictEqual(yield* countTasks(runtime), 1)
+          // written right, but no date: refused by the runtime
+          for (const date of ["2030-13-45T00:00Z", "2030-02-31T00:00:00Z"]) {
+            yield* expectProblem(
+              yield* postJson(app, `/tasks/greet?deadline=${date}`, { name: "Bob" }),
+              400,
+              "InvalidTaskInput"
+            )
+          }
+          // an offset, its + written %2B
+          const offset = yield* readJson(
+            yield* postJson(app, "/tasks/greet?deadline=2030-01-02T04:04:05%2B01:00", { name: "Cy" })
+          )
+          assert.strictEqual(offset.deadline, "2030-01-02T03:04:05.000Z")
+          assert.strictEqual(yield* countTasks(runtime), 2)
         })
       )
   )

@@ -3,6 +3,7 @@ import { Effect, Layer, Ref, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import {
   Children,
+  DeadlineExceeded,
   MemoryStepStore,
   MemoryTaskStore,
   plugin,
@@ -30,6 +31,12 @@ describe("Runtime: deadlines", () => {
         if (error._tag === "DeadlineExceeded") assert.strictEqual(error.deadline, 10_000)
         const record = yield* handle.info
         assert.deepStrictEqual([record.status, record.attempt, record.error?.tag], ["failed", 1, "DeadlineExceeded"])
+        // read back from the store, by another runtime: the same typed error
+        const other = yield* Runtime.make({ tasks: [slow] })
+        assert.deepStrictEqual(
+          yield* Effect.flip(other.handle(slow, handle.id).await),
+          new DeadlineExceeded({ taskId: handle.id, taskName: "slow", deadline: 10_000 })
+        )
       })
     )
   )

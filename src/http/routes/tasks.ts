@@ -40,6 +40,17 @@ const IdempotencyKey = Schema.String.check(
 )
 
 const StartPath = Schema.Struct({ name: Schema.String.annotateKey({ description: "The task's name." }) })
+/**
+ * An RFC 3339 date-time as a `Date`; an invalid one (`new Date` rolls 2030-02-31 over into March) as an invalid
+ * `Date`, which the runtime refuses with `InvalidTaskInput`.
+ */
+const calendarDate = (text: string): Date => {
+  const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  const isReal = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+  return isReal ? new Date(text) : new Date(Number.NaN)
+}
+
 const StartQuery = Schema.Struct({
   session: Schema.optionalKey(Token).annotateKey({ description: "The session the task belongs to." }),
   // a date-time as RFC 3339 writes it (not whatever `new Date` reads, such as "1", the year 2001)
@@ -125,7 +136,7 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     const handle = yield* runtime.submit(asTask(task), decoded, {
       id,
       session,
-      deadline: deadline === undefined ? undefined : new Date(deadline),
+      deadline: deadline === undefined ? undefined : calendarDate(deadline),
       idempotencyKey: idempotencyKey === undefined ? undefined : `http:${task.name}:${idempotencyKey}`
     })
     const record = yield* runtime.get(handle.id)

@@ -5,7 +5,7 @@ import { Cause, Clock, Duration, Effect, Exit, Option, Predicate, Schedule, type
 import { storableText } from "../../stores/storable.ts"
 import type { StoredError, TaskRecord } from "../../stores/TaskRecord.ts"
 import type { Transition } from "../../stores/TaskStore.ts"
-import { TaskCancelled, TaskFailed, TaskInterrupted } from "../errors.ts"
+import { DeadlineExceeded, TaskCancelled, TaskFailed, TaskInterrupted } from "../errors.ts"
 import { findSuspend } from "../Suspension.ts"
 import { codecsOf } from "./codecs.ts"
 import type { AnyTask } from "./registry.ts"
@@ -66,6 +66,12 @@ export const exitFromRecord = (task: AnyTask, record: TaskRecord): Effect.Effect
     case "cancelled":
       return Effect.fail(new TaskCancelled({ taskId: record.id }))
     default:
+      // the runtime's own error, known whole from the record: the same to every waiter, here or elsewhere
+      if (record.error?.tag === "DeadlineExceeded" && record.deadline !== undefined) {
+        return Effect.fail(
+          new DeadlineExceeded({ taskId: record.id, taskName: record.name, deadline: record.deadline })
+        )
+      }
       return Effect.fail(
         new TaskFailed({
           taskId: record.id,

@@ -38,7 +38,8 @@ const noop = () => {}
 export const unknownTaskWarning = (record: { readonly id: string; readonly name: string }) =>
   Effect.logWarning(
     `task "${record.name}" (${record.id}) has no definition in this runtime, which leaves it for one that has: ` +
-      `list it in Runtime.make({ tasks }) to run it here`
+      `list it in Runtime.make({ tasks }), then run a worker, or resume its tree's root, to run it here ` +
+      `(recover takes back running tasks only)`
   )
 
 export const makeTree = (core: Core, registry: Registry, startDetached: StartDetached): Tree => {
