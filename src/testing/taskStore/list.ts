@@ -39,6 +39,49 @@ export const listTests = (test: SuiteTest): void => {
   )
 
   test(
+    "lists a parent's children whole, in pages in creation order, ties by id, and no other parent's",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      // created in this order; c and b in the same millisecond, so b comes first (by id)
+      for (const [id, parentId, later] of [
+        ["a", "p", 5],
+        ["c", "p", 10],
+        ["b", "p", 0],
+        ["x", "q", 0],
+        ["d", "p", 10_000_000]
+      ] as const) {
+        yield* TestClock.adjust(later)
+        yield* store.create({ id, name: "child", input: { id }, parentId, childKey: id })
+      }
+      const pages: Array<ReadonlyArray<TaskRecord>> = []
+      let cursor: string | undefined
+      do {
+        const page = yield* store.list({ parentId: "p", limit: 2, cursor })
+        pages.push(page.items)
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+      assert.deepStrictEqual(
+        pages.map((page) => page.map((task) => [task.id, task.input, task.childKey])),
+        [
+          [
+            ["a", { id: "a" }, "a"],
+            ["b", { id: "b" }, "b"]
+          ],
+          [
+            ["c", { id: "c" }, "c"],
+            ["d", { id: "d" }, "d"]
+          ]
+        ]
+      )
+      yield* store.claim("b", { owner: "w", expiresAt: 1_000_000_000 })
+      assert.deepStrictEqual(
+        (yield* store.list({ parentId: "p", status: "running" })).items.map((task) => task.id),
+        ["b"]
+      )
+    })
+  )
+
+  test(
     "fails a list with a cursor no page gave with InvalidCursor",
     Effect.gen(function* () {
       const store = yield* TaskStore

@@ -32,6 +32,23 @@ export const makeList = ({ db, driver }: TaskContext) => {
 
   const get = (id: string) => Effect.flatMap(byId({ id }), firstRecord("get"))
 
+  // A parent's children, the list a fan-in reads back (thousands of rows): prepared, on the driver, whose rows are
+  // not mapped again by the query builder (a page of 1 000 in half the time).
+  const byParent = driver.prepare(
+    "list",
+    db
+      .select(returnedNamed)
+      .from(tasks)
+      .where(
+        and(
+          eq(tasks.parentId, sql.placeholder("parentId")),
+          sql`(${tasks.createdAt}, ${tasks.id}) > (${sql.placeholder("afterCreatedAt")}::bigint, ${sql.placeholder("afterId")}::text)`
+        )
+      )
+      .orderBy(tasks.createdAt, tasks.id)
+      .limit(sql.placeholder("limit"))
+  )
+
   /** A page of the tasks `query` selects, read with `columns` (the summary's, or more) and decoded by `decode`. */
   const page = <A extends { readonly createdAt: number; readonly id: string }>(
     operation: string,
@@ -42,25 +59,38 @@ export const makeList = ({ db, driver }: TaskContext) => {
     Effect.gen(function* () {
       const limit = Math.max(1, Math.min(query.limit ?? 100, 1000))
       const after = query.cursor === undefined ? undefined : yield* parseCursor(query.cursor)
+      const isChildren =
+        operation === "list" &&
+        query.parentId !== undefined &&
+        query.status === undefined &&
+        query.name === undefined &&
+        query.sessionId === undefined
       // through drizzle's query builder: the filters vary from call to call
-      const rows = yield* attempt(operation, () =>
-        db
-          .select(columns)
-          .from(tasks)
-          .where(
-            and(
-              query.status === undefined ? undefined : eq(tasks.status, query.status),
-              query.name === undefined ? undefined : eq(tasks.name, query.name),
-              query.sessionId === undefined ? undefined : eq(tasks.sessionId, query.sessionId),
-              query.parentId === undefined ? undefined : eq(tasks.parentId, query.parentId),
-              after === undefined
-                ? undefined
-                : sql`(${tasks.createdAt}, ${tasks.id}) > (${after.createdAt}, ${after.id})`
-            )
+      const rows = isChildren
+        ? yield* byParent({
+            parentId: query.parentId,
+            afterCreatedAt: after?.createdAt ?? -1,
+            afterId: after?.id ?? "",
+            limit: limit + 1
+          })
+        : yield* attempt(operation, () =>
+            db
+              .select(columns)
+              .from(tasks)
+              .where(
+                and(
+                  query.status === undefined ? undefined : eq(tasks.status, query.status),
+                  query.name === undefined ? undefined : eq(tasks.name, query.name),
+                  query.sessionId === undefined ? undefined : eq(tasks.sessionId, query.sessionId),
+                  query.parentId === undefined ? undefined : eq(tasks.parentId, query.parentId),
+                  after === undefined
+                    ? undefined
+                    : sql`(${tasks.createdAt}, ${tasks.id}) > (${after.createdAt}, ${after.id})`
+                )
+              )
+              .orderBy(tasks.createdAt, tasks.id)
+              .limit(limit + 1)
           )
-          .orderBy(tasks.createdAt, tasks.id)
-          .limit(limit + 1)
-      )
       const items = yield* Effect.forEach(rows.slice(0, limit), decode)
       const last = items.at(-1)
       return { items, nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : undefined }
