@@ -2,7 +2,8 @@
  * Durable children against top-level tasks, on PGlite (a temp folder) and, when DATABASE_URL is set, on a server (a
  * fresh database), from one run:
  * - fan-out and fan-in of N trivial children (one parent, `Children.all`, no bound), children per second, against N
- *   top-level tasks submitted through the runtime in the same run (64 submits at a time, then every handle awaited);
+ *   top-level tasks submitted through the runtime in the same run (64 submits at a time, then every handle awaited),
+ *   in alternating rounds (medians);
  *   target >= 0.8x their rate;
  * - the same fan-out with a bound of 16 (the rest queued in the store, each end starting the next);
  * - the join latency: from the end of a parent's last child to the parent's body running again, against a `SELECT 1` on
@@ -11,7 +12,7 @@
  *   by a plugin's `onSuccess` hook: the parent's claim only);
  * - the process's RSS while 10 000 children wait in their parent's queue (bound 8, every running one held), against
  *   its RSS before.
- * Run: npm run bench:children (BENCH_CHILDREN=1000,10000 sets the fan-out sizes).
+ * Run: npm run bench:children (BENCH_CHILDREN=1000,10000 sets the fan-out sizes, BENCH_ROUNDS=3 the rounds of each).
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -28,6 +29,7 @@ import { freshDatabase } from "./freshDatabase.ts"
 
 const SIZES = (process.env.BENCH_CHILDREN ?? "1000,10000").split(",").map(Number)
 const JOINS = 50
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const PENDING = 10_000
 
 const trivial = task({ name: "trivial", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n + 1))
@@ -60,28 +62,39 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 /** The stores, and the `Db` under them for the `SELECT 1` floor. */
 type Stores = PgStores.Stores | Db
 
-/** Children per second of one fan-out of `n`, and top-level tasks per second of `n` submits, in turns. */
+/**
+ * Children per second of one fan-out of `n`, and top-level tasks per second of `n` submits, in turns (`ROUNDS` of
+ * each, alternating, so that neither gets the warmer process or the emptier table): the medians.
+ */
 const fanOutRates = (n: number) =>
   Effect.gen(function* () {
     const runtime = yield* Runtime.make({ tasks: [trivial, fanOut] })
-    const topLevel = yield* timed(
-      Effect.flatMap(
-        Effect.forEach(
-          Array.from({ length: n }, (_, i) => i),
-          (i) => runtime.submit(trivial, i),
-          { concurrency: 64 }
-        ),
-        (handles) => Effect.forEach(handles, (handle) => handle.await, { concurrency: "unbounded", discard: true })
+    const tops: Array<number> = []
+    const fans: Array<number> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const topLevel = yield* timed(
+        Effect.flatMap(
+          Effect.forEach(
+            Array.from({ length: n }, (_, i) => i),
+            (i) => runtime.submit(trivial, i),
+            { concurrency: 64 }
+          ),
+          (handles) => Effect.forEach(handles, (handle) => handle.await, { concurrency: "unbounded", discard: true })
+        )
       )
-    )
-    const children = yield* timed(runtime.run(fanOut, { n }))
+      tops.push(topLevel.millis)
+      fans.push((yield* timed(runtime.run(fanOut, { n }))).millis)
+    }
     const bounded = yield* timed(runtime.run(fanOut, { n, bound: 16 }))
     const rate = (millis: number) => Math.round((n / millis) * 1000)
-    console.log(`  ${n} top-level tasks, 64 submits at a time: ${rate(topLevel.millis)} tasks/s`)
+    const topLevel = { millis: median(tops) }
+    const children = { millis: median(fans) }
+    const ratios = tops.map((top, i) => (top / (fans[i] as number)).toFixed(2)).join(", ")
+    console.log(`  ${n} top-level tasks, 64 submits at a time: ${rate(topLevel.millis)} tasks/s (median of ${ROUNDS})`)
     console.log(
       `  ${n} children, one fan-out:           ${rate(children.millis)} children/s  ratio to top-level: ${(
         topLevel.millis / children.millis
-      ).toFixed(2)} (target >= 0.8)`
+      ).toFixed(2)} (target >= 0.8; rounds: ${ratios})`
     )
     console.log(
       `  ${n} children, bound 16:              ${rate(bounded.millis)} children/s  ratio to top-level: ${(
