@@ -306,6 +306,30 @@ describe("Children", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
+  it.effect("a parent's next run takes the children this runtime ended from their ending writes, reading none", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      let lists = 0
+      const counting = TaskStore.of({
+        ...store,
+        list: (query) =>
+          Effect.suspend(() => {
+            if (query.parentId !== undefined) lists++
+            return store.list(query)
+          })
+      })
+      const parent = task({ name: "sums", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
+        Children.all([1, 2, 3].map((n) => Children.spec(double, n, { key: `d${n}` })))
+      )
+      const outputs = yield* Effect.gen(function* () {
+        const runtime = yield* Runtime.make()
+        return yield* runtime.run(parent, undefined)
+      }).pipe(Effect.provideService(TaskStore, counting))
+      assert.deepStrictEqual(outputs, [2, 4, 6])
+      assert.strictEqual(lists, 1, "the first run's look for children started earlier, and no other")
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
   it.effect("a parent that ends cancels its queued children, which could never start, and leaves running ones", () =>
     Effect.gen(function* () {
       const gates = new Map<string, Deferred.Deferred<void>>()

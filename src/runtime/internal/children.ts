@@ -131,7 +131,11 @@ export const makeChildren =
      */
     const startAll = (children: ReadonlyArray<AnyChild>, concurrency: number | "unbounded" | undefined) =>
       Effect.gen(function* () {
-        const known = yield* existing
+        // Every child named here ended by a write of this runtime, which kept its record: no read of the store.
+        const ended = core.endedChildren.get(parent.id)
+        const isAllEnded = ended !== undefined && children.every((child) => ended.has(child.key))
+        if (isAllEnded) core.endedChildren.delete(parent.id)
+        const known = isAllEnded ? ended : yield* existing
         const bound = typeof concurrency === "number" ? Math.max(1, concurrency) : Number.POSITIVE_INFINITY
         // Without a bound nothing is queued: each child is driven as soon as it is in the store, while the next ones
         // are created. With one, every child is driven once all are (see below).

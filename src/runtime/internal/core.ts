@@ -24,6 +24,12 @@ export interface Core {
    * its end released (`claimChild`), so a fan-out goes on without a worker.
    */
   readonly queuedParents: Set<string>
+  /**
+   * The ended children, by key, of parents driven here, as the writes of this runtime that ended them returned them:
+   * a parent's next run reads them here instead of from the store when every child it names is here (an ended
+   * record does not change). Dropped when that run takes them, and when the parent ends.
+   */
+  readonly endedChildren: Map<string, Map<string, TaskRecord>>
   /** What the drivers do when a write of this runtime ended a child (set once the drivers are made). */
   readonly hooks: { childEnded: (child: TaskRecord) => Effect.Effect<void> }
   /** How long a claim holds a task without a heartbeat. */
@@ -70,6 +76,7 @@ export const makeCore = (options: CoreOptions): Core => {
     events,
     live: makeLiveTasks(),
     queuedParents: new Set(),
+    endedChildren: new Map(),
     hooks: { childEnded: () => Effect.void },
     leaseMillis: Duration.toMillis(options.leaseDuration),
     graceMillis: Duration.toMillis(options.cancelGracePeriod),

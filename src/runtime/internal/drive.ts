@@ -116,6 +116,11 @@ export const makeDrivers = (
     const parentId = child.parentId
     if (parentId === undefined) return Effect.void
     const driven = liveTasks.get(parentId)
+    if (driven?.isDriven && child.childKey !== undefined && isTerminal(child.status)) {
+      const ended = core.endedChildren.get(parentId)
+      if (ended === undefined) core.endedChildren.set(parentId, new Map([[child.childKey, child]]))
+      else ended.set(child.childKey, child)
+    }
     const resumeParent = driven?.isDriven
       ? isWaitOver(driven, child)
         ? control.wake(parentId)
@@ -318,6 +323,8 @@ export const makeDrivers = (
           }
           // An ended parent's queue is empty: its children's ends claim nothing more for it.
           if (Exit.isSuccess(exit) && exit.value !== undefined) core.queuedParents.delete(live.id)
+          // and so are the children it read back, or did not
+          core.endedChildren.delete(live.id)
           // The only place a driver's record lets go of it; a pause asked while a claim was on its way is left
           // over when the store applied it (or the claim failed), and goes too.
           live.isDriven = false
