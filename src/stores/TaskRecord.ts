@@ -33,6 +33,12 @@ export const SuspendReason = Schema.Union([
 ])
 export type SuspendReason = typeof SuspendReason.Type
 
+/** True for a child waiting in its parent's queue, which a sibling's end starts. */
+export const isQueued = (task: {
+  readonly status: TaskStatus
+  readonly suspendReason?: SuspendReason | undefined
+}): boolean => task.status === "suspended" && task.suspendReason?._tag === "QueuedBehindSiblings"
+
 /** A failure as stored: enough for another process to report it. */
 export const StoredError = Schema.Struct({
   tag: Schema.String,

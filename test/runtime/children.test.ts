@@ -14,6 +14,9 @@ import {
 
 const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 2))
 
+/** A child that fails at once. */
+const boom = task({ name: "boom", input: Schema.Void }, () => Effect.fail({ _tag: "Boom", message: "it broke" }))
+
 /** A child that waits for its gate, then returns its input. */
 const gatedChild = (gates: Map<string, Deferred.Deferred<void>>, running: Ref.Ref<number>, peak: Ref.Ref<number>) =>
   task({ name: "gated-child", input: Schema.String, output: Schema.String }, (key) =>
@@ -283,7 +286,6 @@ describe("Children", () => {
     Effect.gen(function* () {
       const gates = new Map<string, Deferred.Deferred<void>>()
       const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
-      const boom = task({ name: "boom", input: Schema.Void }, () => Effect.fail({ _tag: "Boom", message: "it broke" }))
       const parent = task({ name: "all-fails", input: Schema.Literals(["cancel", "leave"]) }, (onFailure) =>
         Children.all(
           [Children.spec(child, onFailure, { key: "slow" }), Children.spec(boom, undefined, { key: "boom" })],
@@ -334,7 +336,6 @@ describe("Children", () => {
     Effect.gen(function* () {
       const gates = new Map<string, Deferred.Deferred<void>>()
       const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
-      const boom = task({ name: "boom", input: Schema.Void }, () => Effect.fail({ _tag: "Boom", message: "it broke" }))
       const parent = task({ name: "leaves", input: Schema.Void }, () =>
         Children.all(
           [

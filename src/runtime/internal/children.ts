@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import { canonicalJson } from "../../stores/SnapshotStore.ts"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
-import { isTerminal } from "../../stores/TaskRecord.ts"
+import { isQueued, isTerminal } from "../../stores/TaskRecord.ts"
 import type {
   AnyChild,
   ChildHandle,
@@ -39,9 +39,6 @@ const pageSize = 1000
 
 const handleOf = (record: TaskRecord, key: string, task: AnyTask): ChildHandle<unknown, unknown> =>
   ({ _tag: "ChildHandle", id: record.id, key, task }) as unknown as ChildHandle<unknown, unknown>
-
-const isQueued = (record: TaskRecord) =>
-  record.status === "suspended" && record.suspendReason?._tag === "QueuedBehindSiblings"
 
 export interface ChildrenDeps {
   readonly core: Core

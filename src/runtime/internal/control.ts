@@ -5,7 +5,7 @@
  */
 import { Cause, Deferred, Effect, Exit, Fiber, Option } from "effect"
 import type { StoreError } from "../../stores/errors.ts"
-import { isTerminal, type SuspendReason } from "../../stores/TaskRecord.ts"
+import { isQueued, isTerminal, type SuspendReason } from "../../stores/TaskRecord.ts"
 import type { TaskNotFound } from "../errors.ts"
 import type { Core } from "./core.ts"
 import { interruptAttempt } from "./LiveTask.ts"
@@ -39,8 +39,7 @@ export const makeControl = (core: Core): Control => {
       do {
         const page = yield* store.list({ parentId, cursor, limit: 500 })
         for (const child of page.items) {
-          const isQueued = child.status === "suspended" && child.suspendReason?._tag === "QueuedBehindSiblings"
-          if (!isTerminal(child.status) && (which === "all" || isQueued)) yield* cancel(child.id)
+          if (!isTerminal(child.status) && (which === "all" || isQueued(child))) yield* cancel(child.id)
         }
         cursor = page.nextCursor
       } while (cursor !== undefined)

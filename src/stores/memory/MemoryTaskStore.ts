@@ -4,7 +4,7 @@
  */
 import { Clock, Deferred, Effect, Exit, Layer, Option, Queue, Stream } from "effect"
 import { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, TaskIdTaken } from "../errors.ts"
-import { type ChildWaitMode, isTerminal, type SuspendReason, type TaskRecord } from "../TaskRecord.ts"
+import { type ChildWaitMode, isQueued, isTerminal, type SuspendReason, type TaskRecord } from "../TaskRecord.ts"
 import {
   type Lease,
   type NewTask,
@@ -227,7 +227,7 @@ export const make = Effect.sync(() => {
     const queue = queues.get(parentId)
     while (queue !== undefined && queue.length > 0) {
       const next = tasks.get(queue.shift() as string)
-      if (next?.status !== "suspended" || next.suspendReason?._tag !== "QueuedBehindSiblings") continue
+      if (next === undefined || !isQueued(next)) continue
       const released = unscheduled(next)
       released.status = "pending"
       released.updatedAt = now

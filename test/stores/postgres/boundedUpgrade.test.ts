@@ -2,20 +2,13 @@
  * Migration 0011 on a database that a version without it left in the middle of a bounded fan-out: the children it
  * left unfinished are marked as of a bounded fan-out, so their ends go on starting the queued ones.
  */
-import { cp, readFile, rm, writeFile } from "node:fs/promises"
-import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { PGlite } from "@electric-sql/pglite"
 import { sql } from "drizzle-orm"
-import { drizzle } from "drizzle-orm/pglite"
-import { migrate } from "drizzle-orm/pglite/migrator"
 import { Effect, Option } from "effect"
 import { PgliteStore } from "../../../src/postgres.ts"
 import { TaskStore } from "../../../src/stores/TaskStore.ts"
-import { tempDir } from "./pgliteTemplate.ts"
+import { databaseBefore, tempDir } from "./pgliteTemplate.ts"
 
-const migrations = fileURLToPath(new URL("../../../src/stores/postgres/migrations", import.meta.url))
 const boundedMigration = "0011_bounded_children"
 
 /** A parent, a running child (token 7, leased to "w") and a queued one, as a store before 0011 wrote them. */
@@ -29,25 +22,7 @@ const fanOutRows = sql`insert into waypoint.tasks
 describe("migration 0011 (children of bounded fan-outs)", () => {
   it.live("marks the unfinished children of a fan-out with queued children: their ends go on starting them", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const dataDir = join(dir, "data")
-      const earlier = join(dir, "migrations")
-      yield* Effect.promise(() => cp(migrations, earlier, { recursive: true }))
-      const journalFile = join(earlier, "meta", "_journal.json")
-      const journal = JSON.parse(yield* Effect.promise(() => readFile(journalFile, "utf8")))
-      journal.entries = journal.entries.filter((entry: { tag: string }) => entry.tag < boundedMigration)
-      yield* Effect.promise(() => writeFile(journalFile, JSON.stringify(journal)))
-      yield* Effect.promise(() => rm(join(earlier, `${boundedMigration}.sql`)))
-      yield* Effect.promise(async () => {
-        const client = await PGlite.create({ dataDir })
-        await migrate(drizzle(client), {
-          migrationsFolder: earlier,
-          migrationsSchema: "drizzle",
-          migrationsTable: "__waypoint_migrations"
-        })
-        await drizzle(client).execute(fanOutRows)
-        await client.close()
-      })
+      const dataDir = yield* databaseBefore(yield* tempDir, boundedMigration, fanOutRows)
       yield* Effect.gen(function* () {
         const store = yield* TaskStore
         yield* store.finish("p/a", 7, { _tag: "Completed", output: 2 })

@@ -2,10 +2,14 @@
  * A migrated, empty PGlite data directory, dumped once so that each test starts from it (about 0.3 s) instead of
  * running initdb and the migrations again (several seconds).
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { PGlite } from "@electric-sql/pglite"
+import type { SQL } from "drizzle-orm"
+import { drizzle } from "drizzle-orm/pglite"
+import { migrate } from "drizzle-orm/pglite/migrator"
 import { Effect, Layer } from "effect"
 import { PgliteStore } from "../../../src/postgres.ts"
 import type { StoreError } from "../../../src/stores/errors.ts"
@@ -36,3 +40,30 @@ export const makeTemplate: Effect.Effect<Blob, StoreError> = Effect.scoped(
 /** Every store and their `Db` in an in-memory database loaded from `template`. */
 export const layerFrom = (template: Blob): Layer.Layer<Stores, StoreError> =>
   Layer.provideMerge(PgStores.layer, PgliteDb.layer({ loadDataDir: template }))
+
+const migrations = fileURLToPath(new URL("../../../src/stores/postgres/migrations", import.meta.url))
+
+/**
+ * A PGlite data directory in `dir` as an earlier version left it: migrated up to the migration `tag` (excluded), with
+ * `rows` written by raw SQL. Its migrations are recorded where the stores record theirs, so that a store opened on it
+ * applies `tag` and the ones after it only.
+ */
+export const databaseBefore = (dir: string, tag: string, rows: SQL) =>
+  Effect.promise(async () => {
+    const earlier = join(dir, "migrations")
+    await cp(migrations, earlier, { recursive: true })
+    const journalFile = join(earlier, "meta", "_journal.json")
+    const journal = JSON.parse(await readFile(journalFile, "utf8"))
+    journal.entries = journal.entries.filter((entry: { tag: string }) => entry.tag < tag)
+    await writeFile(journalFile, JSON.stringify(journal))
+    const dataDir = join(dir, "data")
+    const client = await PGlite.create({ dataDir })
+    await migrate(drizzle(client), {
+      migrationsFolder: earlier,
+      migrationsSchema: "drizzle",
+      migrationsTable: "__waypoint_migrations"
+    })
+    await drizzle(client).execute(rows)
+    await client.close()
+    return dataDir
+  })

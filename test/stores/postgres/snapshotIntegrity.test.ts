@@ -3,14 +3,10 @@
  * and (with DATABASE_URL) a server; rows written before migration 0006, which have no checksum; and that migration
  * on a database that holds snapshots already.
  */
-import { cp, readFile, rm, writeFile } from "node:fs/promises"
-import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { PGlite } from "@electric-sql/pglite"
 import { and, eq, getTableColumns, sql } from "drizzle-orm"
 import { drizzle } from "drizzle-orm/pglite"
-import { migrate } from "drizzle-orm/pglite/migrator"
 import { Effect, Option } from "effect"
 import { PgliteStore } from "../../../src/postgres.ts"
 import { Db } from "../../../src/stores/postgres/Db.ts"
@@ -18,7 +14,7 @@ import { attempt } from "../../../src/stores/postgres/internal/attempt.ts"
 import { snapshots } from "../../../src/stores/postgres/schema.ts"
 import { canonicalJson, SnapshotStore, snapshotChecksum } from "../../../src/stores/SnapshotStore.ts"
 import { type CorruptSnapshot, snapshotIntegritySuite } from "../../../src/testing/snapshotIntegritySuite.ts"
-import { layerFrom, makeTemplate, tempDir } from "./pgliteTemplate.ts"
+import { databaseBefore, layerFrom, makeTemplate, tempDir } from "./pgliteTemplate.ts"
 import * as TestDatabase from "./TestDatabase.ts"
 
 const columns = { ...getTableColumns(snapshots), data: sql<string>`${snapshots.data}::text` }
@@ -73,7 +69,6 @@ describe.skipIf(TestDatabase.noServer)("PgSnapshotStore on a server: needs DATAB
   snapshotIntegritySuite("postgres", TestDatabase.shared().layer, corrupt)
 })
 
-const migrations = fileURLToPath(new URL("../../../src/stores/postgres/migrations", import.meta.url))
 /** The migration that added the checksum column. */
 const checksumMigration = "0006_snapshot_checksum"
 
@@ -106,27 +101,8 @@ describe("PgSnapshotStore checksums", () => {
 
   it.live("migrates a database holding snapshots: they read and list as before, and new ones are checked", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const dataDir = join(dir, "data")
-      // the migrations up to 0005 alone, as an earlier version shipped them
-      const earlier = join(dir, "migrations")
-      yield* Effect.promise(() => cp(migrations, earlier, { recursive: true }))
-      const journalFile = join(earlier, "meta", "_journal.json")
-      const journal = JSON.parse(yield* Effect.promise(() => readFile(journalFile, "utf8")))
-      journal.entries = journal.entries.filter((entry: { tag: string }) => entry.tag < checksumMigration)
-      yield* Effect.promise(() => writeFile(journalFile, JSON.stringify(journal)))
-      yield* Effect.promise(() => rm(join(earlier, `${checksumMigration}.sql`)))
-      yield* Effect.promise(async () => {
-        const client = await PGlite.create({ dataDir })
-        // the table the stores record their migrations in (Database.ts), so that they apply 0006 only
-        await migrate(drizzle(client), {
-          migrationsFolder: earlier,
-          migrationsSchema: "drizzle",
-          migrationsTable: "__waypoint_migrations"
-        })
-        await drizzle(client).execute(legacyRows)
-        await client.close()
-      })
+      // the migrations up to 0005 alone, as an earlier version shipped them, and snapshots it wrote
+      const dataDir = yield* databaseBefore(yield* tempDir, checksumMigration, legacyRows)
 
       const readBack = Effect.gen(function* () {
         const store = yield* SnapshotStore
