@@ -12,6 +12,7 @@
  *   by a plugin's `onSuccess` hook: the parent's claim only);
  * - the process's RSS while 10 000 children wait in their parent's queue (bound 8, every running one held), against
  *   its RSS before.
+ * On the server, the statements sent between the child's return and the parent's body are counted too.
  * Run: npm run bench:children (BENCH_CHILDREN=1000,10000 sets the fan-out sizes, BENCH_ROUNDS=3 the rounds of each).
  */
 import { mkdtemp, rm } from "node:fs/promises"
@@ -31,6 +32,12 @@ const SIZES = (process.env.BENCH_CHILDREN ?? "1000,10000").split(",").map(Number
 const JOINS = 50
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const PENDING = 10_000
+
+/** Statements the server client has sent (postgres.js `debug`): the join's round trips are counted, not guessed. */
+let sent = 0
+const countSent = () => {
+  sent++
+}
 
 const trivial = task({ name: "trivial", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n + 1))
 
@@ -110,6 +117,8 @@ const joinLatency = Effect.gen(function* () {
   const returnedAt = yield* Ref.make(0)
   const recordedAt = yield* Ref.make(0)
   const resumedAt = yield* Ref.make(0)
+  let sentAtReturn = 0
+  let sentAtResume = 0
   // runs once the child's ending write has returned
   const recorded = plugin({
     name: "recorded",
@@ -123,11 +132,13 @@ const joinLatency = Effect.gen(function* () {
       const opened = yield* Ref.get(gate)
       if (opened !== undefined) yield* Deferred.await(opened)
       yield* Ref.set(returnedAt, performance.now())
+      sentAtReturn = sent
     })
   )
   const parent = task({ name: "joins", input: Schema.Number }, (round) =>
     Effect.gen(function* () {
       yield* Ref.set(resumedAt, performance.now())
+      sentAtResume = sent
       yield* Children.all([Children.spec(last, undefined, { key: `last-${round}` })])
     })
   )
@@ -135,6 +146,7 @@ const joinLatency = Effect.gen(function* () {
   const joins: Array<number> = []
   const claims: Array<number> = []
   const selects: Array<number> = []
+  const roundTrips: Array<number> = []
   // the floor of a write: one row updated and committed, as a claim is
   const writes: Array<number> = []
   yield* execute(db, "floor", sql`create table if not exists bench_floor (id int primary key, n int)`)
@@ -149,6 +161,7 @@ const joinLatency = Effect.gen(function* () {
     yield* handle.await
     joins.push((yield* Ref.get(resumedAt)) - (yield* Ref.get(returnedAt)))
     claims.push((yield* Ref.get(resumedAt)) - (yield* Ref.get(recordedAt)))
+    roundTrips.push(sentAtResume - sentAtReturn)
     selects.push((yield* timed(execute(db, "select", sql`select 1`))).millis)
     writes.push((yield* timed(execute(db, "floor", sql`update bench_floor set n = n + 1 where id = 1`))).millis)
   }
@@ -162,7 +175,11 @@ const joinLatency = Effect.gen(function* () {
       `    last child's return -> parent's body (its end written, the parent claimed): ${join.toFixed(3)} ms, ` +
       `ratio ${(join / select).toFixed(2)} (${(join / write).toFixed(2)} UPDATEs)\n` +
       `    last child's end recorded -> parent's body (the parent claimed): ${claim.toFixed(3)} ms, ` +
-      `ratio ${(claim / select).toFixed(2)} (${(claim / write).toFixed(2)} UPDATEs)`
+      `ratio ${(claim / select).toFixed(2)} (${(claim / write).toFixed(2)} UPDATEs)` +
+      (sent > 0
+        ? `\n    statements sent from the child's return to the parent's body: median ${median(roundTrips)}, ` +
+          `most ${Math.max(...roundTrips)} (target <= 2)`
+        : "")
   )
 }).pipe(Effect.scoped)
 
@@ -218,7 +235,10 @@ const program = Effect.gen(function* () {
     return
   }
   const url = yield* freshDatabase(adminUrl)
-  yield* run("Postgres (postgres.js -> server)", Layer.provideMerge(PgStores.layer, PostgresDb.layer({ url })))
+  yield* run(
+    "Postgres (postgres.js -> server)",
+    Layer.provideMerge(PgStores.layer, PostgresDb.layer({ url, connection: { debug: countSent } }))
+  )
 }).pipe(Effect.scoped)
 
 Effect.runPromise(program)

@@ -121,26 +121,37 @@ export const makeDrivers = (
       if (ended === undefined) core.endedChildren.set(parentId, new Map([[child.childKey, child]]))
       else ended.set(child.childKey, child)
     }
+    // A parent driven here is woken at once, before any fork: the join's latency is the parent's claim alone.
     const resumeParent = driven?.isDriven
       ? isWaitOver(driven, child)
         ? control.wake(parentId)
         : Effect.void
-      : Effect.flatMap(store.get(parentId), (found) => {
-          const parent = Option.getOrUndefined(found)
-          const task = parent === undefined ? undefined : registry.get(parent.name)
-          return parent?.status !== "pending" || task === undefined
-            ? Effect.void
-            : Effect.asVoid(startDetached(task, parent.id, { initial: parent, onEnd: noop }))
-        })
-    const claimNext = core.queuedParents.has(parentId) ? tree.claimNext(parentId) : Effect.void
-    return Effect.asVoid(
-      Effect.forkIn(
-        Effect.andThen(resumeParent, claimNext).pipe(
-          Effect.catchTag("StoreError", (error) => Effect.logWarning("could not go on after a child's end", error))
-        ),
-        core.scope
-      )
-    )
+      : undefined
+    const readParent =
+      resumeParent !== undefined
+        ? Effect.void
+        : Effect.flatMap(store.get(parentId), (found) => {
+            const parent = Option.getOrUndefined(found)
+            const task = parent === undefined ? undefined : registry.get(parent.name)
+            return parent?.status !== "pending" || task === undefined
+              ? Effect.void
+              : Effect.asVoid(startDetached(task, parent.id, { initial: parent, onEnd: noop }))
+          })
+    const claimNext = core.queuedParents.has(parentId) ? tree.claimNext(parentId) : undefined
+    const later =
+      claimNext === undefined && resumeParent !== undefined
+        ? Effect.void
+        : Effect.asVoid(
+            Effect.forkIn(
+              Effect.andThen(readParent, claimNext ?? Effect.void).pipe(
+                Effect.catchTag("StoreError", (error) =>
+                  Effect.logWarning("could not go on after a child's end", error)
+                )
+              ),
+              core.scope
+            )
+          )
+    return resumeParent === undefined ? later : Effect.andThen(resumeParent, later)
   }
 
   /**
