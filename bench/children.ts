@@ -97,6 +97,7 @@ const fanOutRates = (n: number) =>
     const topLevel = { millis: median(tops) }
     const children = { millis: median(fans) }
     const ratios = tops.map((top, i) => (top / (fans[i] as number)).toFixed(2)).join(", ")
+    if (process.env.BENCH_VERBOSE) console.log("tops", tops.map(Math.round), "fans", fans.map(Math.round))
     console.log(`  ${n} top-level tasks, 64 submits at a time: ${rate(topLevel.millis)} tasks/s (median of ${ROUNDS})`)
     console.log(
       `  ${n} children, one fan-out:           ${rate(children.millis)} children/s  ratio to top-level: ${(
