@@ -9,6 +9,7 @@ export {
 } from "./errors.ts"
 export * as FileStorageBackend from "./file/FileStorageBackend.ts"
 export * as MemoryProgressStore from "./memory/MemoryProgressStore.ts"
+export * as MemoryRunTreeStore from "./memory/MemoryRunTreeStore.ts"
 export * as MemorySnapshotStore from "./memory/MemorySnapshotStore.ts"
 export * as MemoryStateStore from "./memory/MemoryStateStore.ts"
 export * as MemoryStepStore from "./memory/MemoryStepStore.ts"
@@ -17,6 +18,8 @@ export * as MemoryStore from "./memory/MemoryStore.ts"
 export * as MemoryTaskStore from "./memory/MemoryTaskStore.ts"
 export type { AppendOptions, LatestUpdate, LogQuery, NewLogEntry } from "./ProgressStore.ts"
 export { LogEntry, ProgressLatest, ProgressStore } from "./ProgressStore.ts"
+export type { TreeRow } from "./RunTreeStore.ts"
+export { maxTreeDepth, RunTreeStore } from "./RunTreeStore.ts"
 export type {
   ForkResult,
   NewSnapshot,

@@ -1,6 +1,7 @@
 /** The conformance suites of every store contract. */
 export { checkpointSuite } from "./checkpointSuite.ts"
 export { progressStoreSuite } from "./progressStoreSuite.ts"
+export { runTreeStoreSuite } from "./runTreeStoreSuite.ts"
 export type { CorruptSnapshot } from "./snapshotIntegritySuite.ts"
 export { snapshotIntegritySuite } from "./snapshotIntegritySuite.ts"
 export type { SnapshotStoreSuiteOptions } from "./snapshotStoreSuite.ts"

@@ -1,5 +1,6 @@
 import { MemoryStore, MemoryTaskStore } from "../../src/stores/index.ts"
-import { checkpointSuite, taskStoreSuite } from "../../src/testing.ts"
+import { checkpointSuite, runTreeStoreSuite, taskStoreSuite } from "../../src/testing.ts"
 
 taskStoreSuite("memory", MemoryTaskStore.layer)
 checkpointSuite("memory", MemoryStore.layer)
+runTreeStoreSuite("memory", MemoryStore.layer)

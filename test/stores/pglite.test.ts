@@ -18,6 +18,7 @@ import { TaskStore } from "../../src/stores/TaskStore.ts"
 import {
   checkpointSuite,
   progressStoreSuite,
+  runTreeStoreSuite,
   snapshotStoreSuite,
   stateStoreSuite,
   stepStoreSuite,
@@ -43,6 +44,7 @@ stepStoreSuite("pglite", stores)
 checkpointSuite("pglite", stores)
 snapshotStoreSuite("pglite", stores)
 progressStoreSuite("pglite", stores)
+runTreeStoreSuite("pglite", stores)
 storageBackendSuite("pglite", stores)
 pgStoresSuite("pglite", stores)
 

@@ -15,6 +15,7 @@ import { TaskStore } from "../../src/stores/TaskStore.ts"
 import {
   checkpointSuite,
   progressStoreSuite,
+  runTreeStoreSuite,
   snapshotStoreSuite,
   stateStoreSuite,
   stepStoreSuite,
@@ -42,6 +43,7 @@ describe.skipIf(TestDatabase.noServer)("PostgreSQL server: needs DATABASE_URL", 
   checkpointSuite("postgres", stores)
   snapshotStoreSuite("postgres", stores)
   progressStoreSuite("postgres", stores)
+  runTreeStoreSuite("postgres", stores)
   storageBackendSuite("postgres", stores)
   pgStoresSuite("postgres", stores)
 

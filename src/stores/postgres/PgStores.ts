@@ -4,6 +4,7 @@
  */
 import { Layer } from "effect"
 import type { ProgressStore } from "../ProgressStore.ts"
+import type { RunTreeStore } from "../RunTreeStore.ts"
 import type { SnapshotStore } from "../SnapshotStore.ts"
 import type { StateStore } from "../StateStore.ts"
 import type { StepStore } from "../StepStore.ts"
@@ -12,6 +13,7 @@ import type { TaskStore } from "../TaskStore.ts"
 import type { Db } from "./Db.ts"
 import type { Driver } from "./Driver.ts"
 import * as PgProgressStore from "./PgProgressStore.ts"
+import * as PgRunTreeStore from "./PgRunTreeStore.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
 import * as PgStateStore from "./PgStateStore.ts"
 import * as PgStepStore from "./PgStepStore.ts"
@@ -19,7 +21,7 @@ import * as PgStorageBackend from "./PgStorageBackend.ts"
 import * as PgTaskStore from "./PgTaskStore.ts"
 
 /** What every PostgreSQL store layer provides. */
-export type Stores = TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend
+export type Stores = TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend | RunTreeStore
 
 /**
  * Every store over the `Db` in context, as `MemoryStore.layer` provides them in memory. Built anew each time, never
@@ -33,6 +35,7 @@ export const layer: Layer.Layer<Stores, never, Db | Driver> = Layer.fresh(
     PgStepStore.layer,
     PgSnapshotStore.layer,
     PgProgressStore.layer,
-    PgStorageBackend.layer
+    PgStorageBackend.layer,
+    PgRunTreeStore.layer
   )
 )
