@@ -7,7 +7,15 @@
 import { Cause, Duration, Effect, FiberSet, Option, type Scope } from "effect"
 import { type Context, Hono, type MiddlewareHandler } from "hono"
 import { cors } from "hono/cors"
-import { ProgressStore, type Runtime, SnapshotStore, type StateManager, StateStore, TaskStore } from "../index.ts"
+import {
+  ProgressStore,
+  RunTreeStore,
+  type Runtime,
+  SnapshotStore,
+  type StateManager,
+  StateStore,
+  TaskStore
+} from "../index.ts"
 import { type HttpFailure, type InvalidBearerToken, MethodNotAllowed, RouteNotFound, Unauthorized } from "./errors.ts"
 import { checkAuth, isAuthorized } from "./internal/auth.ts"
 import { causeResponse, failureResponse, shuttingDownResponse } from "./problem.ts"
@@ -19,6 +27,7 @@ import { sessionRoutes } from "./routes/sessions.ts"
 import { snapshotRoutes } from "./routes/snapshots.ts"
 import { stateRoutes } from "./routes/state.ts"
 import { taskRoutes } from "./routes/tasks.ts"
+import { treeRoutes } from "./routes/trees.ts"
 import type { AnyHttpTask, HttpTask } from "./task.ts"
 
 /**
@@ -56,6 +65,7 @@ const resources: ReadonlyArray<(ctx: RouteContext) => ReadonlyArray<Route>> = [
   controlRoutes,
   stateRoutes,
   snapshotRoutes,
+  treeRoutes,
   eventRoutes,
   sessionRoutes
 ]
@@ -95,7 +105,8 @@ export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, InvalidB
       tasks: yield* TaskStore,
       state: yield* Effect.serviceOption(StateStore),
       snapshots: yield* Effect.serviceOption(SnapshotStore),
-      progress: yield* Effect.serviceOption(ProgressStore)
+      progress: yield* Effect.serviceOption(ProgressStore),
+      trees: yield* Effect.serviceOption(RunTreeStore)
     }
     const fibers = yield* FiberSet.make()
     const runPromise = yield* FiberSet.runtimePromise(fibers)()

@@ -8,6 +8,7 @@ import type { Context } from "hono"
 import {
   InvalidKey,
   type ProgressStore,
+  type RunTreeStore,
   type Runtime,
   type SnapshotStore,
   type StateManager,
@@ -52,6 +53,7 @@ export interface RouteStores {
   readonly state: Option.Option<StateStore["Service"]>
   readonly snapshots: Option.Option<SnapshotStore["Service"]>
   readonly progress: Option.Option<ProgressStore["Service"]>
+  readonly trees: Option.Option<RunTreeStore["Service"]>
 }
 
 /** What every handler may use. */

@@ -90,6 +90,7 @@ describe("makeApp", () => {
           ["GET", `/tasks/${id}/snapshots`, "SnapshotStore"],
           ["GET", `/tasks/${id}/snapshots/1`, "SnapshotStore"],
           ["POST", `/tasks/${id}/fork`, "SnapshotStore"],
+          ["GET", `/tasks/${id}/tree`, "RunTreeStore"],
           ["GET", "/sessions", "StateManager"],
           ["GET", "/sessions/s1", "StateManager"],
           ["PUT", "/sessions/s1", "StateManager"],

@@ -53,6 +53,7 @@ describe("openapi.json", () => {
           "GET /tasks/{id}/snapshots",
           "GET /tasks/{id}/snapshots/{version}",
           "POST /tasks/{id}/fork",
+          "GET /tasks/{id}/tree",
           "GET /sessions",
           "GET /sessions/{id}",
           "PUT /sessions/{id}",
@@ -115,11 +116,12 @@ describe("openapi.json", () => {
           "413",
           "415"
         ])
-        // Built without a StateStore, SnapshotStore or StateManager: their routes document the 501.
+        // Built without a StateStore, SnapshotStore, RunTreeStore or StateManager: their routes document the 501.
         for (const [path, method] of [
           ["/tasks/{id}/state", "get"],
           ["/tasks/{id}/snapshots", "get"],
           ["/tasks/{id}/fork", "post"],
+          ["/tasks/{id}/tree", "get"],
           ["/sessions", "get"],
           ["/checkpoints/{id}/restore", "post"]
         ] as const) {
