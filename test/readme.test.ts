@@ -20,6 +20,7 @@ import {
   MemoryTaskStore,
   pause,
   plugin,
+  RunTree,
   Runtime,
   StateManager,
   StatePlugin,
@@ -138,6 +139,14 @@ const team = Effect.gen(function* () {
   console.log(yield* runtime.run(supervise, ["sky", "sea"])) // notes on sky, then notes on sea
 }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
 
+const showTeam = (rootId: string) =>
+  Effect.gen(function* () {
+    const tree = yield* RunTree.read(rootId) // the task and every task under it, read at one instant
+    for (const node of tree.nodes) console.log(`${node.path}: ${node.status}`) // supervise: completed, ...
+    const manager = yield* StateManager
+    return yield* manager.saveBranchSnapshot(RunTree.branchSnapshot(tree)) // saved under the root's session
+  })
+
 class Model extends Context.Service<Model, { readonly complete: (prompt: string) => Effect.Effect<string> }>()(
   "app/Model"
 ) {}
@@ -235,6 +244,30 @@ describe("README", () => {
       yield* team
       assert.deepStrictEqual(printed, ["notes on sky\nnotes on sea"])
     })
+  )
+
+  it.effect("a run read as a tree, and its branch snapshot saved", () =>
+    Effect.gen(function* () {
+      const runtime = yield* Runtime.make()
+      const handle = yield* runtime.submit(supervise, ["sky", "sea"])
+      yield* handle.await
+      const saved = yield* showTeam(handle.id)
+      assert.deepStrictEqual(printed, [
+        "supervise: completed",
+        "supervise/research%2Fsky: completed",
+        "supervise/research%2Fsea: completed"
+      ])
+      assert.deepStrictEqual(saved.completedBranches, [
+        "supervise",
+        "supervise/research%2Fsky",
+        "supervise/research%2Fsea"
+      ])
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        Layer.merge(MemoryStore.layer, StateManager.layer().pipe(Layer.provide(MemoryStorageBackend.layer)))
+      )
+    )
   )
 
   it.effect("a service of one's own, given to tasks by a plugin", () =>

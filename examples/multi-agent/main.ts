@@ -1,0 +1,197 @@
+/**
+ * A supervisor and its research agents as one durable run tree: the supervisor fans out one researcher per topic (a
+ * researcher may start a sub-researcher), waits for a human's approval, then a writer joins the notes. Kill it in the
+ * middle (`--crash-after 4`) and run it again: the tree resumes, and no step an agent finished runs again. See `--help`.
+ */
+import { rm } from "node:fs/promises"
+import { parseArgs } from "node:util"
+import { Effect, Layer, Option, Schema } from "effect"
+import { ProgressPlugin, RunTree, Runtime, StatePlugin } from "../../src/index.ts"
+import { PgliteStore, PostgresStore } from "../../src/postgres.ts"
+import { makeAgents } from "./agents.ts"
+import { makeDisplay } from "./display.ts"
+
+const USAGE = `Usage: npm run example:agents -- [options]
+
+A supervisor fans out research agents, waits for your approval, then a writer joins their notes into a report. The
+run is durable: killed at any point, it resumes where it stopped when you run the command again.
+
+Options:
+  --topics <list>      comma-separated topics; a topic ending in + also gets a sub-researcher
+                       (default tides,reefs+,storms)
+  --steps <n>          steps per researcher (1-20, default 3)
+  --step-ms <ms>       simulated work per step in milliseconds (default 300)
+  --approve            approve the report (the run waits for this; give it now or in a later command)
+  --crash-after <n>    SIGKILL this process once n agent steps are recorded (0 = never, default 0)
+  --store <kind>       pglite (default) or postgres (uses DATABASE_URL)
+  --data-dir <dir>     folder of the embedded PGlite store (default .waypoint-agents)
+  --reset              forget the stored run and start over
+  -h, --help           show this help
+
+DATABASE_URL set and no --store: the postgres store is used.`
+
+/** A bad command line: the message and exit code 2. */
+class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {}
+
+interface Options {
+  readonly topics: ReadonlyArray<string>
+  readonly steps: number
+  readonly stepMs: number
+  readonly approve: boolean
+  readonly crashAfter: number
+  readonly store: "pglite" | "postgres"
+  readonly dataDir: string
+  readonly reset: boolean
+}
+
+const integer = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
+  if (raw === undefined) return Effect.succeed(fallback)
+  const value = Number(raw)
+  return Number.isInteger(value) && value >= min && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(new UsageError({ reason: `--${name} must be a whole number from ${min} to ${max}, got "${raw}"` }))
+}
+
+const parseOptions = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const parsed = yield* Effect.try({
+      try: () =>
+        parseArgs({
+          args: [...argv],
+          strict: true,
+          allowPositionals: false,
+          options: {
+            topics: { type: "string" },
+            steps: { type: "string" },
+            "step-ms": { type: "string" },
+            approve: { type: "boolean" },
+            "crash-after": { type: "string" },
+            store: { type: "string" },
+            "data-dir": { type: "string" },
+            reset: { type: "boolean" },
+            help: { type: "boolean", short: "h" }
+          }
+        }).values,
+      catch: (error) => new UsageError({ reason: error instanceof Error ? error.message : String(error) })
+    })
+    if (parsed.help === true) return Option.none<Options>()
+    const store = parsed.store ?? (process.env.DATABASE_URL ? "postgres" : "pglite")
+    if (store !== "pglite" && store !== "postgres") {
+      return yield* new UsageError({ reason: `--store must be pglite or postgres, got "${store}"` })
+    }
+    if (store === "postgres" && !process.env.DATABASE_URL) {
+      return yield* new UsageError({ reason: "--store postgres needs DATABASE_URL" })
+    }
+    const topics = (parsed.topics ?? "tides,reefs+,storms").split(",").map((topic) => topic.trim())
+    if (topics.some((topic) => !/^[a-z0-9-]{1,40}\+?$/.test(topic)) || new Set(topics).size !== topics.length) {
+      return yield* new UsageError({
+        reason: `--topics must be distinct words of a-z, 0-9 and -, each maybe ending in +, got "${parsed.topics}"`
+      })
+    }
+    return Option.some<Options>({
+      topics,
+      steps: yield* integer("steps", parsed.steps, 3, 1, 20),
+      stepMs: yield* integer("step-ms", parsed["step-ms"], 300, 0, 60_000),
+      approve: parsed.approve === true,
+      crashAfter: yield* integer("crash-after", parsed["crash-after"], 0, 0, 1000),
+      store,
+      dataDir: parsed["data-dir"] ?? ".waypoint-agents",
+      reset: parsed.reset === true
+    })
+  })
+
+// The runtime keeps one identity across restarts, so it takes back the agents it was running at once.
+const RUNTIME_ID = "multi-agent-example"
+
+const storesLayer = (options: Options) =>
+  options.store === "pglite"
+    ? PgliteStore.layer({ dataDir: options.dataDir })
+    : PostgresStore.layer({ url: process.env.DATABASE_URL ?? "" })
+
+const program = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const parsed = yield* parseOptions(argv)
+    const display = makeDisplay(process.stdout)
+    if (Option.isNone(parsed)) return yield* display.log(USAGE)
+    const options = parsed.value
+    if (options.reset && options.store === "pglite") {
+      yield* Effect.promise(() => rm(options.dataDir, { recursive: true, force: true }))
+    }
+    yield* Layer.build(storesLayer(options)).pipe(
+      Effect.flatMap((context) => run(options, display).pipe(Effect.provideContext(context)))
+    )
+  }).pipe(Effect.scoped)
+
+/** Resumes the stored run (or starts one), drives it here, and shows its tree until it ends or waits for approval. */
+const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
+  Effect.gen(function* () {
+    let recorded = 0
+    const { supervisor, tasks } = makeAgents({
+      stepMs: options.stepMs,
+      onStep: (event, agent, i) =>
+        Effect.gen(function* () {
+          yield* display.log(`${agent} step ${i} ${event}`)
+          if (event === "recorded" && ++recorded === options.crashAfter) {
+            yield* display.log(`crashing on purpose after ${recorded} steps`)
+            process.kill(process.pid, "SIGKILL")
+          }
+        })
+    })
+    const runtime = yield* Runtime.make({
+      id: RUNTIME_ID,
+      plugins: [StatePlugin.make(), ProgressPlugin.make({ flushInterval: "100 millis" })],
+      tasks,
+      worker: { concurrency: 16, pollInterval: "200 millis" }
+    })
+    yield* runtime.recover
+    const runs = yield* runtime.list({ name: supervisor.name, limit: 1000 })
+    let root = runs.items.filter((task) => task.status !== "cancelled").at(-1)
+    if (root !== undefined && options.reset) {
+      yield* runtime.cancel(root.id)
+      root = undefined
+    }
+    if (root === undefined) {
+      const handle = yield* runtime.submit(supervisor, { topics: options.topics, steps: options.steps })
+      yield* display.log(`starting run ${handle.id}: ${options.topics.join(", ")}`)
+      root = yield* runtime.get(handle.id)
+    } else {
+      yield* display.log(`resuming run ${root.id}`)
+    }
+    const rootId = root.id
+    if (options.approve && root.status !== "completed") {
+      yield* runtime.signal(rootId, "approval", { approved: true, by: "you" })
+      yield* display.log("approval sent")
+    }
+    // The worker drives the tree; this shows it, until the run ends or waits for an approval nobody gave.
+    while (true) {
+      const tree = yield* RunTree.read(rootId)
+      yield* display.render(tree)
+      const top = tree.nodes[0] as RunTree.RunTreeNode
+      if (top.status === "completed") {
+        yield* display.done()
+        return yield* display.log(`report:\n${String(top.output)}`)
+      }
+      if (top.status === "failed" || top.status === "cancelled") {
+        yield* display.done()
+        return yield* Effect.fail(new Error(`the run ${top.status}: ${top.error?.message ?? ""}`))
+      }
+      if (top.suspendReason?._tag === "WaitingForSignal" && !options.approve) {
+        yield* display.done()
+        return yield* display.log("waiting for approval: run this command again with --approve")
+      }
+      yield* Effect.sleep("100 millis")
+    }
+  })
+
+// `deno task example:agents -- ...` passes the `--` on; `npm run example:agents -- ...` does not.
+const argv = process.argv.slice(2)
+Effect.runPromiseExit(program(argv[0] === "--" ? argv.slice(1) : argv)).then((exit) => {
+  if (exit._tag === "Success") return
+  const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+  if (failure?._tag === "Fail" && failure.error instanceof UsageError) {
+    process.stderr.write(`${failure.error.reason}\n\n${USAGE}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`${String(exit.cause)}\n`)
+  process.exit(1)
+})
