@@ -27,6 +27,7 @@ import {
   step,
   TaskInfo,
   TaskState,
+  TreeCheckpoints,
   task,
   waitForSignal
 } from "../src/index.ts"
@@ -127,7 +128,7 @@ const research = task(
 const supervise = task({ name: "supervise", input: Schema.Array(Schema.String), output: Schema.String }, (topics) =>
   Effect.gen(function* () {
     const notes = yield* Children.all(
-      topics.map((topic) => Children.spec(research, topic, { key: `research/${topic}` })),
+      topics.map((topic) => Children.spec(research, topic, { key: topic })),
       { concurrency: 8 } // at most 8 researchers at once, across processes; the rest wait in the store
     )
     return notes.join("\n")
@@ -144,7 +145,7 @@ const showTeam = (rootId: string) =>
     const tree = yield* RunTree.read(rootId) // the task and every task under it, read at one instant
     for (const node of tree.nodes) console.log(`${node.path}: ${node.status}`) // supervise: completed, ...
     const manager = yield* StateManager
-    return yield* manager.saveBranchSnapshot(RunTree.branchSnapshot(tree)) // saved under the root's session
+    return yield* manager.saveBranchSnapshot(TreeCheckpoints.branchSnapshot(tree)) // saved under the root's session
   })
 
 class Model extends Context.Service<Model, { readonly complete: (prompt: string) => Effect.Effect<string> }>()(
@@ -252,16 +253,8 @@ describe("README", () => {
       const handle = yield* runtime.submit(supervise, ["sky", "sea"])
       yield* handle.await
       const saved = yield* showTeam(handle.id)
-      assert.deepStrictEqual(printed, [
-        "supervise: completed",
-        "supervise/research%2Fsky: completed",
-        "supervise/research%2Fsea: completed"
-      ])
-      assert.deepStrictEqual(saved.completedBranches, [
-        "supervise",
-        "supervise/research%2Fsky",
-        "supervise/research%2Fsea"
-      ])
+      assert.deepStrictEqual(printed, ["supervise: completed", "supervise/sky: completed", "supervise/sea: completed"])
+      assert.deepStrictEqual(saved.completedBranches, ["supervise", "supervise/sky", "supervise/sea"])
     }).pipe(
       Effect.scoped,
       Effect.provide(

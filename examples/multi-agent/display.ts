@@ -8,6 +8,8 @@ import type { RunTree } from "../../src/index.ts"
 
 interface Output {
   readonly isTTY?: boolean | undefined
+  /** The terminal's width, when it is one. */
+  readonly columns?: number | undefined
   readonly write: (text: string) => boolean
 }
 
@@ -41,9 +43,13 @@ export const makeDisplay = (out: Output) => {
   }
 
   const draw = (tree: RunTree.RunTree) => {
-    const lines = tree.nodes.map(
-      (node) =>
-        `${label(node).padEnd(16)} ${doing(node).padEnd(24)} ${bar(node.status === "completed" ? 100 : node.progress?.percent)} ${node.progress?.message ?? ""}`
+    // A line wider than the terminal would wrap, and the next redraw would clear only its last row: cut it.
+    const width = Math.max(20, (out.columns ?? 80) - 1)
+    const lines = tree.nodes.map((node) =>
+      `${label(node).padEnd(16)} ${doing(node).padEnd(22)} ${bar(node.status === "completed" ? 100 : node.progress?.percent)} ${node.progress?.message ?? ""}`.slice(
+        0,
+        width
+      )
     )
     out.write(`${lines.join("\n")}\n`)
     drawn = lines.length

@@ -155,7 +155,11 @@ const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
       yield* display.log(`starting run ${handle.id}: ${options.topics.join(", ")}`)
       root = yield* runtime.get(handle.id)
     } else {
-      yield* display.log(`resuming run ${root.id}`)
+      const plan = root.input as { readonly topics: ReadonlyArray<string>; readonly steps: number }
+      yield* display.log(`resuming run ${root.id}: ${plan.topics.join(", ")} (--reset starts a new run)`)
+      if (plan.topics.join() !== options.topics.join() || plan.steps !== options.steps) {
+        yield* display.log("(the run keeps the topics and steps it started with; --topics and --steps are not used)")
+      }
     }
     const rootId = root.id
     if (options.approve && root.status !== "completed") {

@@ -8,6 +8,7 @@ import {
   ChildWaitMode,
   Inspection,
   type ProgressLatest,
+  RunTree,
   type SnapshotRecord,
   type SnapshotSummary,
   type SnapshotSummaryPage,
@@ -44,6 +45,30 @@ export const InspectionView = Inspection.mapFields((fields) => ({
   runAt: Schema.optionalKey(Time)
 })).annotate({ identifier: "Inspection", description: "Why a task is where it is, and since when." })
 export type InspectionView = typeof InspectionView.Type
+
+/** A task of a run tree, as the API shows it: its times as strings, like every time here. */
+export const RunTreeNodeView = RunTree.RunTreeNode.mapFields((fields) => ({
+  ...fields,
+  suspendReason: Schema.optionalKey(SuspendReasonView),
+  progress: Schema.optionalKey(
+    Schema.Struct({
+      percent: Schema.optionalKey(Schema.Finite),
+      message: Schema.optionalKey(Schema.String),
+      status: Schema.optionalKey(Schema.String),
+      updatedAt: Time
+    })
+  ),
+  createdAt: Time,
+  startedAt: Schema.optionalKey(Time),
+  finishedAt: Schema.optionalKey(Time)
+})).annotate({ identifier: "RunTreeNode", description: "A task of a run tree, named by its key path." })
+export type RunTreeNodeView = typeof RunTreeNodeView.Type
+
+export const RunTreeView = Schema.Struct({ rootId: Schema.String, nodes: Schema.Array(RunTreeNodeView) }).annotate({
+  identifier: "RunTree",
+  description: "A task and every task under it, read at one instant: the task first, each task after its parent."
+})
+export type RunTreeView = typeof RunTreeView.Type
 
 /** A task's latest progress, as `GET /tasks/{id}` shows it. */
 export const ProgressView = Schema.Struct({
@@ -336,6 +361,18 @@ export const toEventView = (event: TaskEvent): TaskEventView =>
   event._tag === "StatusChanged" && event.suspendReason !== undefined
     ? { ...event, at: iso(event.at), suspendReason: suspendReasonView(event.suspendReason) }
     : ({ ...event, at: iso(event.at) } as TaskEventView)
+
+export const toRunTreeView = (tree: RunTree.RunTree): RunTreeView => ({
+  rootId: tree.rootId,
+  nodes: tree.nodes.map(({ suspendReason, progress, createdAt, startedAt, finishedAt, ...node }) => ({
+    ...node,
+    ...(suspendReason === undefined ? {} : { suspendReason: suspendReasonView(suspendReason) }),
+    ...(progress === undefined ? {} : { progress: { ...progress, updatedAt: iso(progress.updatedAt) } }),
+    createdAt: iso(createdAt),
+    ...(startedAt === undefined ? {} : { startedAt: iso(startedAt) }),
+    ...(finishedAt === undefined ? {} : { finishedAt: iso(finishedAt) })
+  }))
+})
 
 export const toProgressView = (latest: ProgressLatest): ProgressView => ({
   ...(latest.percent === undefined ? {} : { percent: latest.percent }),

@@ -1,11 +1,10 @@
 /**
  * A run as a tree: a root task (a supervisor) and every task under it (the agents it started, and theirs), read at
  * one instant of the store. Each task is named by its key path from the root (`supervisor/research/summary-3`): the
- * root's name, then each child's key, so the same agent has the same path in every run of the same plan. The tree's
- * `BranchSnapshot` is derived from it, every field filled by the runtime.
+ * root's name, then each child's key, so the same agent has the same path in every run of the same plan
+ * (`TreeCheckpoints` derives the tree's `BranchSnapshot` and keeps checkpoints of it).
  */
 import { Effect, Option, Schema } from "effect"
-import type { BranchSnapshotInput } from "../plugins/snapshots/BranchSnapshot.ts"
 import type { StoreError } from "../stores/errors.ts"
 import type { ProgressLatest } from "../stores/ProgressStore.ts"
 import { RunTreeStore, type TreeRow } from "../stores/RunTreeStore.ts"
@@ -30,7 +29,7 @@ export const RunTreeNode = Schema.Struct({
   /** Its key path from the root: the root's name, then each child's key (a child without one: `#` and its id). */
   path: Schema.String,
   /** Its key among its parent's children. */
-  key: Schema.optionalKey(Schema.String),
+  childKey: Schema.optionalKey(Schema.String),
   parentId: Schema.optionalKey(Schema.String),
   sessionId: Schema.optionalKey(Schema.String),
   /** 0 for the root. */
@@ -68,7 +67,8 @@ export const RunTree = Schema.Struct({
 }).annotate({ identifier: "RunTree", description: "A task and every task under it, read at one instant." })
 export type RunTree = typeof RunTree.Type
 
-const isEnded = (status: TaskStatus) => status === "completed" || status === "failed" || status === "cancelled"
+/** Whether a task of this status has ended. */
+export const isEnded = (status: TaskStatus) => status === "completed" || status === "failed" || status === "cancelled"
 
 // `/` separates the path's segments, so a key holding one (or the escape itself) is escaped.
 const segment = (text: string) => text.replaceAll("%", "%25").replaceAll("/", "%2F")
@@ -114,7 +114,7 @@ export const fromRows = (rows: ReadonlyArray<TreeRow>): RunTree => {
       id: record.id,
       name: record.name,
       path: at.path,
-      ...(record.childKey === undefined ? {} : { key: record.childKey }),
+      ...(record.childKey === undefined ? {} : { childKey: record.childKey }),
       ...(record.id === rootId || record.parentId === undefined ? {} : { parentId: record.parentId }),
       ...(record.sessionId === undefined ? {} : { sessionId: record.sessionId }),
       depth: at.depth,
@@ -142,66 +142,3 @@ export const read = (rootId: string): Effect.Effect<RunTree, TaskNotFound | Stor
       Option.isNone(rows) ? Effect.fail(new TaskNotFound({ taskId: rootId })) : Effect.succeed(fromRows(rows.value))
     )
   )
-
-/** What `branchSnapshot` adds to a tree. */
-export interface BranchSnapshotOptions {
-  /** The session the snapshot is saved under; by default the root's session, or the root's id. */
-  readonly sessionId?: string | undefined
-  readonly metadata?: Record<string, Schema.Json> | undefined
-}
-
-/** A branch's outcome among the snapshot's results. */
-const resultOf = (node: RunTreeNode): Schema.Json =>
-  node.status === "completed"
-    ? { status: "completed", output: node.output ?? null }
-    : node.status === "failed"
-      ? { status: "failed", error: node.error === undefined ? null : { ...node.error } }
-      : { status: node.status }
-
-/**
- * The tree as a `BranchSnapshot` (MARSYS's shape), keyed by key path: every branch with its state and newest snapshot
- * version; running or runnable branches active, ended ones completed with their results; suspended ones waiting, on
- * the paths of the children they still wait for (none for a signal, a timer or a pause); both maps of the tree.
- */
-export const branchSnapshot = (tree: RunTree, options: BranchSnapshotOptions = {}): BranchSnapshotInput => {
-  const pathOf = new Map(tree.nodes.map((node) => [node.id, node.path]))
-  const root = tree.nodes[0] as RunTreeNode
-  const branches: Record<string, Schema.Json> = {}
-  const waiting: Record<string, ReadonlyArray<string>> = {}
-  const results: Record<string, Schema.Json> = {}
-  const children: Record<string, ReadonlyArray<string>> = {}
-  const parents: Record<string, string> = {}
-  const activeBranches: Array<string> = []
-  const completedBranches: Array<string> = []
-  for (const node of tree.nodes) {
-    branches[node.path] = {
-      id: node.id,
-      name: node.name,
-      status: node.status,
-      attempt: node.attempt,
-      ...(node.progress === undefined ? {} : { progress: { ...node.progress } }),
-      ...(node.snapshotVersion === undefined ? {} : { snapshotVersion: node.snapshotVersion })
-    }
-    if (node.status === "pending" || node.status === "running") activeBranches.push(node.path)
-    if (isEnded(node.status)) {
-      completedBranches.push(node.path)
-      results[node.path] = resultOf(node)
-    }
-    if (node.status === "suspended") {
-      waiting[node.path] = (node.waitingFor?.running ?? []).map((id) => pathOf.get(id) as string)
-    }
-    if (node.children.length > 0) children[node.path] = node.children.map((id) => pathOf.get(id) as string)
-    if (node.parentId !== undefined) parents[node.path] = pathOf.get(node.parentId) as string
-  }
-  return {
-    sessionId: options.sessionId ?? root.sessionId ?? root.id,
-    branches,
-    activeBranches,
-    completedBranches,
-    waiting,
-    results,
-    children,
-    parents,
-    metadata: { rootId: tree.rootId, rootName: root.name, ...options.metadata }
-  }
-}

@@ -91,6 +91,8 @@ describe("makeApp", () => {
           ["GET", `/tasks/${id}/snapshots/1`, "SnapshotStore"],
           ["POST", `/tasks/${id}/fork`, "SnapshotStore"],
           ["GET", `/tasks/${id}/tree`, "RunTreeStore"],
+          ["GET", `/tasks/${id}/tree/checkpoints`, "StateManager"],
+          ["GET", `/tasks/${id}/tree/checkpoints/c1`, "StateManager"],
           ["GET", "/sessions", "StateManager"],
           ["GET", "/sessions/s1", "StateManager"],
           ["PUT", "/sessions/s1", "StateManager"],

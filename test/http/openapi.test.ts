@@ -54,6 +54,9 @@ describe("openapi.json", () => {
           "GET /tasks/{id}/snapshots/{version}",
           "POST /tasks/{id}/fork",
           "GET /tasks/{id}/tree",
+          "POST /tasks/{id}/tree/checkpoints",
+          "GET /tasks/{id}/tree/checkpoints",
+          "GET /tasks/{id}/tree/checkpoints/{checkpointId}",
           "GET /sessions",
           "GET /sessions/{id}",
           "PUT /sessions/{id}",
@@ -122,6 +125,7 @@ describe("openapi.json", () => {
           ["/tasks/{id}/snapshots", "get"],
           ["/tasks/{id}/fork", "post"],
           ["/tasks/{id}/tree", "get"],
+          ["/tasks/{id}/tree/checkpoints", "post"],
           ["/sessions", "get"],
           ["/checkpoints/{id}/restore", "post"]
         ] as const) {

@@ -85,7 +85,8 @@ const bodies: Record<string, unknown> = {
   signalTask: {},
   forkTask: { version: 1 },
   putSession: { a: 1 },
-  createCheckpoint: { name: "c1" }
+  createCheckpoint: { name: "c1" },
+  createTreeCheckpoint: { name: "c1" }
 }
 
 const send = (app: Hono, document: Json, operation: Operation, tried: Parameter, text: string) => {

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { makeApp } from "../../src/http.ts"
-import { Children, Runtime, task } from "../../src/index.ts"
-import { expectProblem, readJson, request, withEveryStore } from "./fixtures.ts"
+import { Children, MemoryStore, Runtime, StateManager, task } from "../../src/index.ts"
+import { expectProblem, postJson, readJson, request, withEveryStore } from "./fixtures.ts"
 
 const leaf = task({ name: "leaf", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 2))
 const root = task({ name: "root", input: Schema.Number, output: Schema.Array(Schema.Number) }, (n) =>
@@ -34,8 +34,51 @@ describe("HTTP: GET /tasks/{id}/tree", () => {
           nodes[0]?.children,
           nodes.slice(1).map((node) => node.id)
         )
+        // times as strings, and the child's key named as in a task's view
+        assert.match(String(nodes[1]?.createdAt), /^\d{4}-\d\d-\d\dT/)
+        assert.strictEqual(nodes[1]?.childKey, "leaf-0")
       })
     )
+  )
+
+  it.effect("keeps named checkpoints of a run's tree, lists them, and reads one back", () =>
+    Effect.gen(function* () {
+      const runtime = yield* Runtime.make({ tasks: [leaf, root] })
+      const stateManager = yield* StateManager
+      const app = yield* makeApp({ runtime, tasks: [leaf, root], stateManager })
+      const handle = yield* runtime.submit(root, 2)
+      yield* handle.await
+      const created = yield* postJson(app, `/tasks/${handle.id}/tree/checkpoints`, { name: "done" })
+      assert.strictEqual(created.status, 201)
+      const { id } = yield* readJson(created)
+      const listed = yield* readJson(yield* request(app, `/tasks/${handle.id}/tree/checkpoints`))
+      assert.deepStrictEqual(
+        (listed.items as ReadonlyArray<Record<string, unknown>>).map((item) => [item.id, item.name]),
+        [[id, "done"]]
+      )
+      const kept = yield* readJson(yield* request(app, `/tasks/${handle.id}/tree/checkpoints/${String(id)}`))
+      const tree = kept.tree as { nodes: ReadonlyArray<Record<string, unknown>> }
+      assert.deepStrictEqual(
+        tree.nodes.map((node) => node.path),
+        ["root", "root/leaf-0", "root/leaf-1"]
+      )
+      const branches = kept.branches as Record<string, unknown>
+      assert.deepStrictEqual(branches.completedBranches, ["root", "root/leaf-0", "root/leaf-1"])
+      assert.isString(branches.checksum)
+      // a checkpoint of another run is not this one's; a name that cannot be a key is refused
+      const other = yield* runtime.submit(leaf, 1)
+      yield* other.await
+      yield* expectProblem(
+        yield* request(app, `/tasks/${other.id}/tree/checkpoints/${String(id)}`),
+        404,
+        "CheckpointNotFound"
+      )
+      yield* expectProblem(
+        yield* postJson(app, `/tasks/${handle.id}/tree/checkpoints`, { name: "a/b" }),
+        400,
+        "InvalidKey"
+      )
+    }).pipe(Effect.scoped, Effect.provide(StateManager.layer().pipe(Layer.provideMerge(MemoryStore.layer))))
   )
 
   it.effect("answers 404 for an unknown task", () =>

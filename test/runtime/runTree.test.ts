@@ -8,6 +8,7 @@ import {
   Runtime,
   StateManager,
   TaskNotFound,
+  TreeCheckpoints,
   task
 } from "../../src/index.ts"
 
@@ -107,12 +108,12 @@ describe("RunTree", () => {
       })
       assert.deepStrictEqual(nodes.get("supervisor/ships")?.waitingFor?.running, [id("supervisor/ships/sub")])
       assert.strictEqual(nodes.get("supervisor/ships/sub")?.parentId, id("supervisor/ships"))
-      assert.strictEqual(nodes.get("supervisor/tides%2Fcurrents")?.key, "tides/currents")
+      assert.strictEqual(nodes.get("supervisor/tides%2Fcurrents")?.childKey, "tides/currents")
       assert.strictEqual(nodes.get("supervisor/tides%2Fcurrents")?.output, "tides/currents: done")
       assert.isUndefined(nodes.get("supervisor")?.parentId)
 
       // Its branch snapshot: every field from the tree.
-      const snapshot = RunTree.branchSnapshot(tree, { metadata: { plan: "v1" } })
+      const snapshot = TreeCheckpoints.branchSnapshot(tree, { metadata: { plan: "v1" } })
       assert.deepStrictEqual(
         Object.keys(snapshot.branches),
         tree.nodes.map((node) => node.path)
@@ -154,7 +155,7 @@ describe("RunTree", () => {
       yield* Deferred.succeed(gateOf(gates, "sub:ships"), undefined)
       yield* Deferred.succeed(gateOf(gates, "ports"), undefined)
       assert.deepStrictEqual(yield* handle.await, ["ships: notes on ships", "ports: done", "tides/currents: done"])
-      const finished = RunTree.branchSnapshot(yield* RunTree.read(handle.id))
+      const finished = TreeCheckpoints.branchSnapshot(yield* RunTree.read(handle.id))
       assert.deepStrictEqual(finished.activeBranches, [])
       assert.deepStrictEqual(finished.waiting, {})
       assert.deepStrictEqual(

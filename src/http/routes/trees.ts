@@ -1,13 +1,22 @@
 /**
  * A run's tree: a task and every task under it, read at one instant from the `RunTreeStore` in the app's context
- * (every store layer provides one), each task with its key path, status, wait, progress and result.
+ * (every store layer provides one), each task with its key path, status, wait, progress and result; and named
+ * checkpoints of it, kept by the app's `StateManager` (`TreeCheckpoints`).
  */
-import { Effect } from "effect"
-import { RunTree, RunTreeStore } from "../../index.ts"
+import { Effect, Schema } from "effect"
+import {
+  BranchSnapshot,
+  CheckpointNotFound,
+  RunTree,
+  RunTreeStore,
+  StateManager,
+  TreeCheckpoints
+} from "../../index.ts"
 import type { RequestInput } from "../request.ts"
 import {
   defineRoute,
   json,
+  keySegment,
   notConfiguredDoc,
   problemDoc,
   type Route,
@@ -17,18 +26,78 @@ import {
   taskId,
   unauthorizedDoc
 } from "../route.ts"
+import { RunTreeView, toRunTreeView } from "../schema.ts"
 
 const treeRequest = { path: TaskPath }
 
+const CheckpointRequest = Schema.Struct({
+  /** One key segment: no `/`, `\\`, control character, `.` or `..`. */
+  name: Schema.String
+}).annotate({ identifier: "TreeCheckpointRequest", description: "The new checkpoint's name." })
+
+const checkpointRequest = { path: TaskPath, body: CheckpointRequest }
+
+const readCheckpointRequest = {
+  path: Schema.Struct({
+    ...TaskPath.fields,
+    checkpointId: Schema.String.annotateKey({ description: "The checkpoint's id, as its creation returned it." })
+  })
+}
+
 export const treeRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const storeOf = requireService(ctx.stores.trees, "RunTreeStore")
+  const managerOf = requireService(
+    ctx.stateManager,
+    "StateManager",
+    "give it to the app: makeApp({ runtime, tasks, stateManager: yield* StateManager })"
+  )
 
   const read = Effect.fn("http.readTree")(function* (input: RequestInput<typeof treeRequest>) {
     const store = yield* storeOf
     const id = yield* taskId((yield* input.path).id)
     const tree = yield* RunTree.read(id).pipe(Effect.provideService(RunTreeStore, store))
-    return json(tree)
+    return json(toRunTreeView(tree))
   })
+
+  const createCheckpoint = Effect.fn("http.createTreeCheckpoint")(function* (
+    input: RequestInput<typeof checkpointRequest>
+  ) {
+    const store = yield* storeOf
+    const manager = yield* managerOf
+    const id = yield* taskId((yield* input.path).id)
+    const name = yield* keySegment((yield* input.body).name)
+    const checkpointId = yield* TreeCheckpoints.checkpoint(id, name).pipe(
+      Effect.provideService(RunTreeStore, store),
+      Effect.provideService(StateManager, manager)
+    )
+    return json({ id: checkpointId }, 201)
+  })
+
+  const listCheckpoints = Effect.fn("http.listTreeCheckpoints")(function* (input: RequestInput<typeof treeRequest>) {
+    const manager = yield* managerOf
+    const id = yield* taskId((yield* input.path).id)
+    yield* ctx.runtime.get(id)
+    const checkpoints = yield* TreeCheckpoints.list(id).pipe(Effect.provideService(StateManager, manager))
+    return json({ items: checkpoints.map(({ id, name, createdAt }) => ({ id, name, createdAt })) })
+  })
+
+  const readCheckpoint = Effect.fn("http.readTreeCheckpoint")(function* (
+    input: RequestInput<typeof readCheckpointRequest>
+  ) {
+    const manager = yield* managerOf
+    const path = yield* input.path
+    const id = yield* taskId(path.id)
+    const checkpointId = yield* keySegment(path.checkpointId)
+    // only a checkpoint of this task's run
+    if (!checkpointId.startsWith(`checkpoint_${TreeCheckpoints.sessionOf(id)}_`)) {
+      return yield* new CheckpointNotFound({ checkpointId })
+    }
+    const kept = yield* TreeCheckpoints.restore(checkpointId).pipe(Effect.provideService(StateManager, manager))
+    return json({ tree: toRunTreeView(kept.tree), branches: kept.branches })
+  })
+
+  const unauthorized = unauthorizedDoc(ctx)
+  const noManager = notConfiguredDoc(ctx.stateManager, "StateManager")
 
   return [
     defineRoute(ctx, {
@@ -42,14 +111,86 @@ export const treeRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
           summary: "Read the tree under a task: it and all its descendants, by key path, at one instant",
           tag: "tasks",
           responses: {
-            200: { description: "The task first, then each task after its parent.", schema: RunTree.RunTree },
-            ...unauthorizedDoc(ctx),
+            200: { description: "The task first, then each task after its parent.", schema: RunTreeView },
+            ...unauthorized,
             404: problemDoc("No such task."),
             ...notConfiguredDoc(ctx.stores.trees, "RunTreeStore")
           }
         }
       ],
       handle: read
+    }),
+    defineRoute(ctx, {
+      method: "POST",
+      path: "/tasks/:id/tree/checkpoints",
+      request: checkpointRequest,
+      docs: [
+        {
+          path: "/tasks/{id}/tree/checkpoints",
+          operationId: "createTreeCheckpoint",
+          summary: "Keep the tree under a task, as it is now, as a named checkpoint of its run",
+          tag: "tasks",
+          body: CheckpointRequest,
+          responses: {
+            201: { description: "The checkpoint's id.", schema: Schema.Struct({ id: Schema.String }) },
+            400: problemDoc("A bad body, or a name that cannot be a key segment."),
+            ...unauthorized,
+            404: problemDoc("No such task."),
+            ...notConfiguredDoc(ctx.stores.trees, "RunTreeStore"),
+            ...noManager
+          }
+        }
+      ],
+      handle: createCheckpoint
+    }),
+    defineRoute(ctx, {
+      method: "GET",
+      path: "/tasks/:id/tree/checkpoints",
+      request: treeRequest,
+      docs: [
+        {
+          path: "/tasks/{id}/tree/checkpoints",
+          operationId: "listTreeCheckpoints",
+          summary: "List the checkpoints of the run under a task, oldest first",
+          tag: "tasks",
+          responses: {
+            200: {
+              description: "The checkpoints.",
+              schema: Schema.Struct({
+                items: Schema.Array(Schema.Struct({ id: Schema.String, name: Schema.String, createdAt: Schema.Number }))
+              })
+            },
+            ...unauthorized,
+            404: problemDoc("No such task."),
+            ...noManager
+          }
+        }
+      ],
+      handle: listCheckpoints
+    }),
+    defineRoute(ctx, {
+      method: "GET",
+      path: "/tasks/:id/tree/checkpoints/:checkpointId",
+      request: readCheckpointRequest,
+      docs: [
+        {
+          path: "/tasks/{id}/tree/checkpoints/{checkpointId}",
+          operationId: "readTreeCheckpoint",
+          summary: "Read a checkpoint of the run under a task: the tree as it was, and its branch snapshot",
+          tag: "tasks",
+          responses: {
+            200: {
+              description: "The tree, and its branch snapshot with its checksum (checked).",
+              schema: Schema.Struct({ tree: RunTreeView, branches: BranchSnapshot })
+            },
+            ...unauthorized,
+            404: problemDoc("No such task, or no such checkpoint of its run."),
+            500: problemDoc("The checkpoint is damaged in storage."),
+            ...noManager
+          }
+        }
+      ],
+      handle: readCheckpoint
     })
   ]
 }

@@ -30,3 +30,4 @@ export type {
 export { forkSnapshot, Snapshots } from "./Snapshots.ts"
 export type { CheckpointInfo, StateManagerOptions } from "./StateManager.ts"
 export { StateManager } from "./StateManager.ts"
+export * as TreeCheckpoints from "./TreeCheckpoints.ts"
