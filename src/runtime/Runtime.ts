@@ -34,6 +34,7 @@ import { type AnyTask, erase, makeRegistry } from "./internal/registry.ts"
 import { makeSendSignal } from "./internal/signals.ts"
 import { makeSlots } from "./internal/slots.ts"
 import { unknownTaskWarning } from "./internal/tree.ts"
+import { subscribeTree } from "./internal/treeEvents.ts"
 import { runWorker, type WorkerOptions } from "./internal/worker.ts"
 import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } from "./Plugin.ts"
 import type { Session } from "./Session.ts"
@@ -128,6 +129,15 @@ export interface Runtime<P> {
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<TaskEvent>
   /** The kept events (of one task, after a sequence number), without waiting for more. */
   readonly history: (options?: SubscribeOptions) => Effect.Effect<ReadonlyArray<TaskEvent>>
+  /**
+   * Events of a run tree: of `rootId` and every task under it (a child started later too), as `subscribe` gives
+   * them (with `after`, the kept events after that sequence number first). Fails with `TaskNotFound` for an unknown
+   * root. Only the events of tasks this runtime drives are in its log.
+   */
+  readonly subscribeTree: (
+    rootId: string,
+    options?: { readonly after?: number | undefined }
+  ) => Stream.Stream<TaskEvent, TaskNotFound | StoreError>
   /** A view of this runtime that submits into one session. */
   readonly session: (id: string) => Session<P>
   /**
@@ -348,6 +358,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       list: store.list,
       subscribe: events.subscribe,
       history: events.history,
+      subscribeTree: (rootId, opts) => subscribeTree(core, rootId, opts),
       signal,
       session: (id) => ({
         id,

@@ -19,6 +19,8 @@ export interface StatusChanged extends EventBase {
   readonly _tag: "StatusChanged"
   readonly status: TaskStatus
   readonly attempt: number
+  /** The task's parent, for a child: a tree's stream takes in a child by its first event. */
+  readonly parentId?: string | undefined
   readonly error?: StoredError | undefined
   readonly suspendReason?: SuspendReason | undefined
 }

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { makeApp } from "../../src/http.ts"
 import { Children, MemoryStore, Runtime, StateManager, task } from "../../src/index.ts"
-import { expectProblem, postJson, readJson, request, withEveryStore } from "./fixtures.ts"
+import { dataOf, expectProblem, postJson, readJson, request, sseReader, withEveryStore } from "./fixtures.ts"
 
 const leaf = task({ name: "leaf", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 2))
 const root = task({ name: "root", input: Schema.Number, output: Schema.Array(Schema.Number) }, (n) =>
@@ -79,6 +79,39 @@ describe("HTTP: GET /tasks/{id}/tree", () => {
         "InvalidKey"
       )
     }).pipe(Effect.scoped, Effect.provide(StateManager.layer().pipe(Layer.provideMerge(MemoryStore.layer))))
+  )
+
+  it.effect("follows a run tree's events, resumed with Last-Event-ID, other tasks' left out", () =>
+    withEveryStore(
+      Effect.gen(function* () {
+        const runtime = yield* Runtime.make({ tasks: [leaf, root] })
+        const app = yield* makeApp({ runtime, tasks: [leaf, root] })
+        const alone = yield* runtime.submit(leaf, 7)
+        yield* alone.await
+        const handle = yield* runtime.submit(root, 2)
+        yield* handle.await
+        const tree = yield* readJson(yield* request(app, `/tasks/${handle.id}/tree`))
+        const ids = (tree.nodes as ReadonlyArray<Record<string, unknown>>).map((node) => node.id)
+        const stream = sseReader(
+          yield* request(app, `/tasks/${handle.id}/tree/events`, { headers: { "Last-Event-ID": "0" } })
+        )
+        const seen: Array<Record<string, unknown>> = []
+        while (!seen.some((data) => data.taskId === handle.id && data.status === "completed")) {
+          const frame = yield* stream.nextEvent
+          if (frame === undefined) break
+          seen.push(dataOf(frame))
+        }
+        assert.isTrue(
+          seen.every((data) => ids.includes(data.taskId)),
+          "only the tree's events"
+        )
+        assert.sameMembers(
+          seen.filter((data) => data.status === "completed").map((data) => data.taskId),
+          ids
+        )
+        yield* expectProblem(yield* request(app, "/tasks/nobody/tree/events"), 404, "TaskNotFound")
+      })
+    )
   )
 
   it.effect("answers 404 for an unknown task", () =>

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Option, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import {
   Children,
   MemoryStorageBackend,
@@ -7,6 +7,7 @@ import {
   RunTree,
   Runtime,
   StateManager,
+  type TaskEvent,
   TaskNotFound,
   TreeCheckpoints,
   task
@@ -44,7 +45,11 @@ const agents = (gates: Map<string, Deferred.Deferred<void>>) => {
   )
   const supervisor = task(
     { name: "supervisor", input: Schema.Array(Schema.String), output: Schema.Array(Schema.String) },
-    (topics) => Children.all(topics.map((topic) => Children.spec(researcher, topic, { key: topic })))
+    (topics) =>
+      Effect.andThen(
+        gates.has("plan") ? Deferred.await(gateOf(gates, "plan")) : Effect.void,
+        Children.all(topics.map((topic) => Children.spec(researcher, topic, { key: topic })))
+      )
   )
   return { sub, researcher, supervisor }
 }
@@ -171,6 +176,55 @@ describe("RunTree", () => {
         Layer.merge(MemoryStore.layer, StateManager.layer().pipe(Layer.provide(MemoryStorageBackend.layer)))
       )
     )
+  )
+
+  it.effect("follows the events of a whole tree, children started later too, and resumes after a sequence number", () =>
+    Effect.gen(function* () {
+      const gates = makeGates()
+      gateOf(gates, "ports")
+      // the supervisor starts its researchers once the stream is followed
+      gateOf(gates, "plan")
+      const { sub, researcher, supervisor } = agents(gates)
+      const runtime = yield* Runtime.make({ tasks: [sub, researcher, supervisor] })
+      const handle = yield* runtime.submit(supervisor, ["ships", "ports"])
+      const isRootEnd = (event: TaskEvent) =>
+        event._tag === "StatusChanged" && event.taskId === handle.id && event.status === "completed"
+      // subscribed before any child exists: each joins the stream by its first event
+      const following = yield* Effect.forkChild(
+        Stream.runCollect(runtime.subscribeTree(handle.id).pipe(Stream.takeUntil(isRootEnd)))
+      )
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* Deferred.succeed(gateOf(gates, "plan"), undefined)
+      // another run's events are not the tree's
+      const other = yield* runtime.submit(researcher, "elsewhere")
+      yield* other.await
+      yield* Deferred.succeed(gateOf(gates, "sub:ships"), undefined)
+      yield* Deferred.succeed(gateOf(gates, "ports"), undefined)
+      yield* handle.await
+      const events = yield* Fiber.join(following)
+      const tree = yield* RunTree.read(handle.id)
+      const ids = new Set(tree.nodes.map((node) => node.id))
+      assert.isTrue(
+        events.every((event) => ids.has(event.taskId)),
+        "only the tree's events"
+      )
+      const ended = events.filter((event) => event._tag === "StatusChanged" && event.status === "completed")
+      assert.sameMembers(
+        ended.map((event) => event.taskId),
+        [...ids]
+      )
+      // resumed after the third event: the same events from there on, from the runtime's history
+      const after = (events[2] as TaskEvent).seq
+      const resumed = yield* Stream.runCollect(
+        runtime.subscribeTree(handle.id, { after }).pipe(Stream.takeUntil(isRootEnd))
+      )
+      assert.deepStrictEqual(
+        resumed.map((event) => event.seq),
+        events.filter((event) => event.seq > after).map((event) => event.seq)
+      )
+      const missing = yield* Effect.flip(Stream.runCollect(runtime.subscribeTree("missing")))
+      assert.instanceOf(missing, TaskNotFound)
+    }).pipe(Effect.provide(MemoryStore.layer))
   )
 
   it.effect("fails with TaskNotFound for an id no task has", () =>

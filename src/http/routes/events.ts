@@ -81,6 +81,13 @@ export const eventRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     return yield* sseResponse(input.raw, stream, streamOptions)
   })
 
+  const treeEvents = Effect.fn("http.treeEvents")(function* (input: RequestInput<typeof taskEventsRequest>) {
+    const id = yield* taskId((yield* input.path).id)
+    const after = (yield* input.headers)["Last-Event-ID"]
+    yield* runtime.get(id)
+    return yield* sseResponse(input.raw, runtime.subscribeTree(id, { after }), streamOptions)
+  })
+
   const allEvents = Effect.fn("http.allEvents")(function* (input: RequestInput<{ headers: typeof EventsHeaders }>) {
     const after = (yield* input.headers)["Last-Event-ID"]
     // An id from before a runtime restart (past the new numbering) starts over: `subscribe` sees to it.
@@ -93,6 +100,18 @@ export const eventRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     path: "/tasks/{id}/events",
     operationId: "taskEvents",
     summary: "Follow a task: its current status, then each change, ending after a final status",
+    tag: "events",
+    responses: {
+      200: eventStream,
+      400: problemDoc("A bad Last-Event-ID."),
+      ...unauthorized,
+      404: problemDoc("No such task.")
+    }
+  }
+  const treeDoc: OperationDoc = {
+    path: "/tasks/{id}/tree/events",
+    operationId: "treeEvents",
+    summary: "Follow a run tree: the events of a task and of every task under it (started later too), from now on",
     tag: "events",
     responses: {
       200: eventStream,
@@ -116,6 +135,13 @@ export const eventRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
       request: taskEventsRequest,
       docs: [taskDoc],
       handle: taskEvents
+    }),
+    defineRoute(ctx, {
+      method: "GET",
+      path: "/tasks/:id/tree/events",
+      request: taskEventsRequest,
+      docs: [treeDoc],
+      handle: treeEvents
     }),
     defineRoute(ctx, {
       method: "GET",

@@ -65,7 +65,8 @@ export const makeCore = (options: CoreOptions): Core => {
       status: record.status,
       attempt: record.attempt,
       error: record.error,
-      suspendReason: record.suspendReason
+      suspendReason: record.suspendReason,
+      parentId: record.parentId
     })
   }
   return {

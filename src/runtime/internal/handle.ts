@@ -103,7 +103,8 @@ export const makeHandles = (deps: HandleDependencies) => {
           status: current.status,
           attempt: current.attempt,
           error: current.error,
-          suspendReason: current.suspendReason
+          suspendReason: current.suspendReason,
+          parentId: current.parentId
         }
         if (isTerminal(current.status)) return Stream.succeed(first)
         // Events published since `lastSeq` was read come from the history, so none is missed.
