@@ -6,7 +6,7 @@
 import { rm } from "node:fs/promises"
 import { parseArgs } from "node:util"
 import { Effect, Layer, Option, Schema } from "effect"
-import { ProgressPlugin, RunTree, Runtime, StatePlugin } from "../../src/index.ts"
+import { ProgressPlugin, RunTree, Runtime, StateManager, StatePlugin, TreeCheckpoints } from "../../src/index.ts"
 import { PgliteStore, PostgresStore } from "../../src/postgres.ts"
 import { makeAgents } from "./agents.ts"
 import { makeDisplay } from "./display.ts"
@@ -26,6 +26,11 @@ Options:
   --store <kind>       pglite (default) or postgres (uses DATABASE_URL)
   --data-dir <dir>     folder of the embedded PGlite store (default .waypoint-agents)
   --reset              forget the stored run and start over
+  --fork <checkpoint>  start a new run from a checkpoint of this one (kept when it first waits for approval:
+                       after-research); agents that had completed are not run again
+  --replace <path>=<json>
+                       with --fork: run the agent at this key path again with a new input, e.g.
+                       'supervisor/reefs={"topic":"kelp","steps":2,"deep":false}' (repeatable)
   -h, --help           show this help
 
 DATABASE_URL set and no --store: the postgres store is used.`
@@ -42,6 +47,8 @@ interface Options {
   readonly store: "pglite" | "postgres"
   readonly dataDir: string
   readonly reset: boolean
+  readonly fork: string | undefined
+  readonly replace: Readonly<Record<string, Schema.Json>>
 }
 
 const integer = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
@@ -69,6 +76,8 @@ const parseOptions = (argv: ReadonlyArray<string>) =>
             store: { type: "string" },
             "data-dir": { type: "string" },
             reset: { type: "boolean" },
+            fork: { type: "string" },
+            replace: { type: "string", multiple: true },
             help: { type: "boolean", short: "h" }
           }
         }).values,
@@ -88,6 +97,18 @@ const parseOptions = (argv: ReadonlyArray<string>) =>
         reason: `--topics must be distinct words of a-z, 0-9 and -, each maybe ending in +, got "${parsed.topics}"`
       })
     }
+    const replace: Record<string, Schema.Json> = {}
+    for (const entry of parsed.replace ?? []) {
+      const at = entry.indexOf("=")
+      const input = at > 0 ? parseJson(entry.slice(at + 1)) : undefined
+      if (input === undefined) {
+        return yield* new UsageError({ reason: `--replace must be <path>=<json>, got "${entry}"` })
+      }
+      replace[entry.slice(0, at)] = input
+    }
+    if (Object.keys(replace).length > 0 && parsed.fork === undefined) {
+      return yield* new UsageError({ reason: "--replace goes with --fork" })
+    }
     return Option.some<Options>({
       topics,
       steps: yield* integer("steps", parsed.steps, 3, 1, 20),
@@ -96,9 +117,22 @@ const parseOptions = (argv: ReadonlyArray<string>) =>
       crashAfter: yield* integer("crash-after", parsed["crash-after"], 0, 0, 1000),
       store,
       dataDir: parsed["data-dir"] ?? ".waypoint-agents",
-      reset: parsed.reset === true
+      reset: parsed.reset === true,
+      fork: parsed.fork,
+      replace
     })
   })
+
+const parseJson = (text: string): Schema.Json | undefined => {
+  try {
+    return JSON.parse(text) as Schema.Json
+  } catch {
+    return undefined
+  }
+}
+
+// The checkpoint kept when a run first waits for approval: the point to fork from.
+const CHECKPOINT = "after-research"
 
 // The runtime keeps one identity across restarts, so it takes back the agents it was running at once.
 const RUNTIME_ID = "multi-agent-example"
@@ -118,7 +152,9 @@ const program = (argv: ReadonlyArray<string>) =>
       yield* Effect.promise(() => rm(options.dataDir, { recursive: true, force: true }))
     }
     yield* Layer.build(storesLayer(options)).pipe(
-      Effect.flatMap((context) => run(options, display).pipe(Effect.provideContext(context)))
+      Effect.flatMap((context) =>
+        run(options, display).pipe(Effect.provide(StateManager.layer()), Effect.provideContext(context))
+      )
     )
   }).pipe(Effect.scoped)
 
@@ -161,7 +197,25 @@ const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
         yield* display.log("(the run keeps the topics and steps it started with; --topics and --steps are not used)")
       }
     }
+    if (options.fork !== undefined) {
+      const from = root.id
+      const kept = (yield* TreeCheckpoints.list(from)).filter((checkpoint) => checkpoint.name === options.fork).at(-1)
+      if (kept === undefined) {
+        return yield* new UsageError({
+          reason: `run ${from} has no checkpoint "${options.fork}" (it keeps ${CHECKPOINT})`
+        })
+      }
+      const forked = yield* Effect.catchTag(
+        TreeCheckpoints.fork(kept.id, { replace: options.replace }),
+        "ForkInvalid",
+        (error) => Effect.fail(new UsageError({ reason: error.message }))
+      )
+      yield* runtime.resume(forked)
+      yield* display.log(`forked run ${forked} from checkpoint ${options.fork} of run ${from}`)
+      root = yield* runtime.get(forked)
+    }
     const rootId = root.id
+    let isCheckpointKept = (yield* TreeCheckpoints.list(rootId)).some((checkpoint) => checkpoint.name === CHECKPOINT)
     if (options.approve && root.status !== "completed") {
       yield* runtime.signal(rootId, "approval", { approved: true, by: "you" })
       yield* display.log("approval sent")
@@ -178,6 +232,11 @@ const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
       if (top.status === "failed" || top.status === "cancelled") {
         yield* display.done()
         return yield* Effect.fail(new Error(`the run ${top.status}: ${top.error?.message ?? ""}`))
+      }
+      if (top.suspendReason?._tag === "WaitingForSignal" && !isCheckpointKept) {
+        yield* TreeCheckpoints.checkpoint(rootId, CHECKPOINT)
+        isCheckpointKept = true
+        yield* display.log(`checkpoint ${CHECKPOINT} kept: --fork ${CHECKPOINT} starts a new run from here`)
       }
       if (top.suspendReason?._tag === "WaitingForSignal" && !options.approve) {
         yield* display.done()

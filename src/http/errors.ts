@@ -8,6 +8,7 @@ import type {
   CheckpointNotFound,
   CodecMismatch,
   DecryptionFailed,
+  ForkInvalid,
   InvalidCursor,
   InvalidKey,
   InvalidTaskInput,
@@ -171,6 +172,7 @@ export type HttpFailure =
   | InvalidKey
   | SessionNotFound
   | CheckpointNotFound
+  | ForkInvalid
 
 /** The status of each failure: the only place that decides it. */
 export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
@@ -182,6 +184,7 @@ export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
   SignalRejected: 400,
   InvalidKey: 400,
   SnapshotNotSerializable: 400,
+  ForkInvalid: 400,
   Unauthorized: 401,
   RouteNotFound: 404,
   TaskNotFound: 404,

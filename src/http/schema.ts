@@ -6,6 +6,7 @@ import { DateTime, Schema } from "effect"
 import {
   type CheckpointInfo,
   ChildWaitMode,
+  ForkOrigin,
   Inspection,
   type ProgressLatest,
   RunTree,
@@ -91,6 +92,8 @@ export const TaskView = Schema.Struct({
   parentId: Schema.optionalKey(Schema.String),
   /** A child's key among its parent's children. */
   childKey: Schema.optionalKey(Schema.String),
+  /** In a tree forked from a checkpoint: the task it continues, and the checkpoint. */
+  forkedFrom: Schema.optionalKey(ForkOrigin),
   input: Schema.Json,
   output: Schema.optionalKey(Schema.Json),
   error: Schema.optionalKey(StoredError),
@@ -127,6 +130,7 @@ export const TaskSummaryView = Schema.Struct({
   parentId: Schema.optionalKey(Schema.String),
   /** A child's key among its parent's children. */
   childKey: Schema.optionalKey(Schema.String),
+  forkedFrom: Schema.optionalKey(ForkOrigin),
   error: Schema.optionalKey(
     Schema.Struct({
       tag: Schema.String,
@@ -323,6 +327,7 @@ const taskHead = (record: TaskSummary) => ({
   ...(record.sessionId === undefined ? {} : { sessionId: record.sessionId }),
   ...(record.parentId === undefined ? {} : { parentId: record.parentId }),
   ...(record.childKey === undefined ? {} : { childKey: record.childKey }),
+  ...(record.forkedFrom === undefined ? {} : { forkedFrom: record.forkedFrom }),
   ...(record.suspendReason === undefined ? {} : { suspendReason: suspendReasonView(record.suspendReason) }),
   ...(record.runAt === undefined ? {} : { runAt: iso(record.runAt) }),
   createdAt: iso(record.createdAt),

@@ -3,7 +3,7 @@
  * reason a person can act on.
  */
 import { Schema } from "effect"
-import { isTerminal, StoredError, type TaskRecord, TaskStatus } from "../stores/TaskRecord.ts"
+import { ForkOrigin, isTerminal, StoredError, type TaskRecord, TaskStatus } from "../stores/TaskRecord.ts"
 
 /** What a task is doing, or waiting for, now. */
 export const StuckReason = Schema.Literals([
@@ -39,7 +39,9 @@ export const Inspection = Schema.Struct({
   children: Schema.optionalKey(
     Schema.Struct({ total: Schema.Number, remaining: Schema.Number, waitingFor: Schema.Array(Schema.String) })
   ),
-  lastError: Schema.optionalKey(StoredError)
+  lastError: Schema.optionalKey(StoredError),
+  /** In a tree forked from a checkpoint: the task it continues, and the checkpoint. */
+  forkedFrom: Schema.optionalKey(ForkOrigin)
 })
 export type Inspection = typeof Inspection.Type
 
@@ -77,6 +79,7 @@ export const inspect = (
     status: record.status,
     attempt: record.attempt,
     reason,
+    ...(record.forkedFrom === undefined ? {} : { forkedFrom: record.forkedFrom }),
     ...(record.status === "running" && record.leaseOwner !== undefined
       ? { leaseOwner: record.leaseOwner, lastHeartbeatAt: record.updatedAt }
       : {}),

@@ -8,7 +8,7 @@ import { Effect, Option, Schema } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import type { ProgressLatest } from "../stores/ProgressStore.ts"
 import { RunTreeStore, type TreeRow } from "../stores/RunTreeStore.ts"
-import { ChildWaitMode, StoredError, SuspendReason, TaskStatus } from "../stores/TaskRecord.ts"
+import { ChildWaitMode, ForkOrigin, StoredError, SuspendReason, TaskStatus } from "../stores/TaskRecord.ts"
 import { TaskNotFound } from "./errors.ts"
 
 /** What a task waiting for its children still waits for. */
@@ -36,6 +36,10 @@ export const RunTreeNode = Schema.Struct({
   depth: Schema.Number,
   status: TaskStatus,
   attempt: Schema.Number,
+  /** Its input, as stored (encoded). */
+  input: Schema.Json,
+  /** In a tree forked from a checkpoint: the task it continues, and the checkpoint. */
+  forkedFrom: Schema.optionalKey(ForkOrigin),
   progress: Schema.optionalKey(
     Schema.Struct({
       percent: Schema.optionalKey(Schema.Number),
@@ -120,6 +124,8 @@ export const fromRows = (rows: ReadonlyArray<TreeRow>): RunTree => {
       depth: at.depth,
       status: record.status,
       attempt: record.attempt,
+      input: record.input,
+      ...(record.forkedFrom === undefined ? {} : { forkedFrom: record.forkedFrom }),
       ...(progress === undefined ? {} : { progress: progressView(progress) }),
       ...(record.status === "suspended" && reason !== undefined ? { suspendReason: reason } : {}),
       ...(waitingFor === undefined ? {} : { waitingFor }),

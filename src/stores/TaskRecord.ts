@@ -48,6 +48,15 @@ export const StoredError = Schema.Struct({
 export type StoredError = typeof StoredError.Type
 
 /** One task as every store keeps it. Times are epoch milliseconds from the runtime's `Clock`. */
+/** Where a task of a forked tree comes from: the task it continues, the tree checkpoint, and whether its input changed. */
+export const ForkOrigin = Schema.Struct({
+  taskId: Schema.String,
+  checkpointId: Schema.String,
+  /** Its input was replaced at the fork: its parent's spec, which names the old input, still finds it. */
+  inputReplaced: Schema.optionalKey(Schema.Boolean)
+})
+export type ForkOrigin = typeof ForkOrigin.Type
+
 export const TaskRecord = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
@@ -73,7 +82,9 @@ export const TaskRecord = Schema.Struct({
   createdAt: Schema.Number,
   updatedAt: Schema.Number,
   startedAt: Schema.optionalKey(Schema.Number),
-  finishedAt: Schema.optionalKey(Schema.Number)
+  finishedAt: Schema.optionalKey(Schema.Number),
+  /** In a tree forked from a checkpoint: what it was forked from. */
+  forkedFrom: Schema.optionalKey(ForkOrigin)
 })
 export type TaskRecord = typeof TaskRecord.Type
 

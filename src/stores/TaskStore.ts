@@ -5,7 +5,15 @@
  */
 import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
 import type { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError, TaskIdTaken } from "./errors.ts"
-import type { ChildWaitMode, StoredError, SuspendReason, TaskRecord, TaskStatus, TaskSummary } from "./TaskRecord.ts"
+import type {
+  ChildWaitMode,
+  ForkOrigin,
+  StoredError,
+  SuspendReason,
+  TaskRecord,
+  TaskStatus,
+  TaskSummary
+} from "./TaskRecord.ts"
 
 /** What `create` needs; the store fills in status, attempt, token and times. */
 export interface NewTask {
@@ -40,6 +48,8 @@ export interface NewTask {
    * same write: the creator runs it at once and saves the claim's round trip. Not combined with `runAt`.
    */
   readonly lease?: { readonly owner: string; readonly expiresAt: number } | undefined
+  /** In a tree forked from a checkpoint: what the task was forked from (`TaskRecord.forkedFrom`). */
+  readonly forkedFrom?: ForkOrigin | undefined
 }
 
 /** How a running attempt ends. Written once, fenced by the attempt's token. */

@@ -45,6 +45,7 @@ export { StepStore } from "./StepStore.ts"
 export { InvalidKey, keyProblem, maxKeyLength, StorageBackend, segmentProblem, validateKey } from "./StorageBackend.ts"
 export {
   ChildWaitMode,
+  ForkOrigin,
   isTerminal,
   StoredError,
   SuspendReason,

@@ -156,6 +156,35 @@ const scenarios = (name: string, makeStore: MakeStore) =>
         }
       }, 120_000)
 
+    it("forks the run from its checkpoint with one researcher replaced: the others do not run again", async () => {
+      const store = await makeStore()
+      try {
+        const first = await life(store, [])
+        assert.include(first.lines, "checkpoint after-research kept: --fork after-research starts a new run from here")
+        const replaced = 'supervisor/reefs={"topic":"kelp","steps":2,"deep":false}'
+        const forked = await life(store, ["--fork", "after-research", "--replace", replaced])
+        assert.strictEqual(forked.code, 0, forked.stderr)
+        assert.isTrue(
+          forked.lines.some((line) => line.startsWith("forked run ")),
+          forked.lines.join("\n")
+        )
+        // only the replaced researcher ran (its steps are labelled by its new topic)
+        assert.deepStrictEqual(steps(forked, "started"), ["supervisor/kelp#1", "supervisor/kelp#2"])
+        const approved = await life(store, ["--approve"])
+        assert.strictEqual(approved.code, 0, approved.stderr)
+        assert.deepStrictEqual(steps(approved, "started"), ["supervisor/writer#1"])
+        assert.deepStrictEqual(reportOf(approved), [
+          "1. tides: fact 1 on tides; fact 2 on tides; fact 3 on tides",
+          "2. kelp: fact 1 on kelp; fact 2 on kelp",
+          "3. storms: fact 1 on storms; fact 2 on storms; fact 3 on storms"
+        ])
+        const bad = await life(store, ["--fork", "after-research", "--replace", "supervisor/nobody=1"])
+        assert.strictEqual(bad.code, 2, bad.stderr)
+      } finally {
+        await store.dispose()
+      }
+    }, 120_000)
+
     killed("killed by --crash-after 1 (the fan-out has begun) resumes the tree", ["--crash-after", "1"])
     killed(`killed by --crash-after ${RESEARCH_STEPS} (the last research step, at the join) resumes the tree`, [
       "--crash-after",

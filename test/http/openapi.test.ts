@@ -57,6 +57,7 @@ describe("openapi.json", () => {
           "POST /tasks/{id}/tree/checkpoints",
           "GET /tasks/{id}/tree/checkpoints",
           "GET /tasks/{id}/tree/checkpoints/{checkpointId}",
+          "POST /tasks/{id}/tree/checkpoints/{checkpointId}/fork",
           "GET /tasks/{id}/tree/events",
           "GET /sessions",
           "GET /sessions/{id}",

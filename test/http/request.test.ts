@@ -86,7 +86,8 @@ const bodies: Record<string, unknown> = {
   forkTask: { version: 1 },
   putSession: { a: 1 },
   createCheckpoint: { name: "c1" },
-  createTreeCheckpoint: { name: "c1" }
+  createTreeCheckpoint: { name: "c1" },
+  forkTree: {}
 }
 
 const send = (app: Hono, document: Json, operation: Operation, tried: Parameter, text: string) => {

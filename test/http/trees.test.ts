@@ -65,6 +65,35 @@ describe("HTTP: GET /tasks/{id}/tree", () => {
       const branches = kept.branches as Record<string, unknown>
       assert.deepStrictEqual(branches.completedBranches, ["root", "root/leaf-0", "root/leaf-1"])
       assert.isString(branches.checksum)
+      // a new tree from it: the completed leaf kept, the replaced one run again with its new input
+      const forked = yield* postJson(app, `/tasks/${handle.id}/tree/checkpoints/${String(id)}/fork`, {
+        replace: { "root/leaf-1": 5 }
+      })
+      assert.strictEqual(forked.status, 201)
+      const forkedRoot = yield* readJson(forked)
+      assert.strictEqual(forked.headers.get("location"), `/tasks/${String(forkedRoot.id)}`)
+      assert.deepStrictEqual(forkedRoot.forkedFrom, { taskId: handle.id, checkpointId: id })
+      assert.deepStrictEqual(yield* runtime.handle(root, String(forkedRoot.id)).await, [0, 10])
+      const forkedTree = yield* readJson(yield* request(app, `/tasks/${String(forkedRoot.id)}/tree`))
+      assert.deepStrictEqual(
+        (forkedTree.nodes as ReadonlyArray<Record<string, unknown>>).map((node) => [
+          node.path,
+          node.input,
+          (node.forkedFrom as Record<string, unknown>).inputReplaced ?? false
+        ]),
+        [
+          ["root", 2, false],
+          ["root/leaf-0", 0, false],
+          ["root/leaf-1", 5, true]
+        ]
+      )
+      yield* expectProblem(
+        yield* postJson(app, `/tasks/${handle.id}/tree/checkpoints/${String(id)}/fork`, {
+          replace: { "root/nobody": 1 }
+        }),
+        400,
+        "ForkInvalid"
+      )
       // a checkpoint of another run is not this one's; a name that cannot be a key is refused
       const other = yield* runtime.submit(leaf, 1)
       yield* other.await

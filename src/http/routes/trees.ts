@@ -1,7 +1,7 @@
 /**
  * A run's tree: a task and every task under it, read at one instant from the `RunTreeStore` in the app's context
  * (every store layer provides one), each task with its key path, status, wait, progress and result; and named
- * checkpoints of it, kept by the app's `StateManager` (`TreeCheckpoints`).
+ * checkpoints of it, kept by the app's `StateManager` (`TreeCheckpoints`), and new trees forked from them.
  */
 import { Effect, Schema } from "effect"
 import {
@@ -9,7 +9,9 @@ import {
   CheckpointNotFound,
   RunTree,
   RunTreeStore,
+  SnapshotStore,
   StateManager,
+  TaskStore,
   TreeCheckpoints
 } from "../../index.ts"
 import type { RequestInput } from "../request.ts"
@@ -26,7 +28,7 @@ import {
   taskId,
   unauthorizedDoc
 } from "../route.ts"
-import { RunTreeView, toRunTreeView } from "../schema.ts"
+import { RunTreeView, TaskView, toRunTreeView, toTaskView } from "../schema.ts"
 
 const treeRequest = { path: TaskPath }
 
@@ -37,12 +39,19 @@ const CheckpointRequest = Schema.Struct({
 
 const checkpointRequest = { path: TaskPath, body: CheckpointRequest }
 
-const readCheckpointRequest = {
-  path: Schema.Struct({
-    ...TaskPath.fields,
-    checkpointId: Schema.String.annotateKey({ description: "The checkpoint's id, as its creation returned it." })
-  })
-}
+const ForkRequest = Schema.Struct({
+  /** New inputs by key path (`supervisor/research`), as the task stores them: each such branch runs again with it. */
+  replace: Schema.optionalKey(Schema.Record(Schema.String, Schema.Json))
+}).annotate({ identifier: "TreeForkRequest", description: "What changes in the new tree." })
+
+const CheckpointPath = Schema.Struct({
+  ...TaskPath.fields,
+  checkpointId: Schema.String.annotateKey({ description: "The checkpoint's id, as its creation returned it." })
+})
+
+const readCheckpointRequest = { path: CheckpointPath }
+
+const forkRequest = { path: CheckpointPath, body: ForkRequest }
 
 export const treeRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const storeOf = requireService(ctx.stores.trees, "RunTreeStore")
@@ -81,19 +90,44 @@ export const treeRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     return json({ items: checkpoints.map(({ id, name, createdAt }) => ({ id, name, createdAt })) })
   })
 
+  /** The checkpoint `raw` names, when it is one of the run under `id`. */
+  const ofRun = (id: string, raw: string) =>
+    Effect.flatMap(keySegment(raw), (checkpointId) =>
+      checkpointId.startsWith(`checkpoint_${TreeCheckpoints.sessionOf(id)}_`)
+        ? Effect.succeed(checkpointId)
+        : Effect.fail(new CheckpointNotFound({ checkpointId }))
+    )
+
   const readCheckpoint = Effect.fn("http.readTreeCheckpoint")(function* (
     input: RequestInput<typeof readCheckpointRequest>
   ) {
     const manager = yield* managerOf
     const path = yield* input.path
     const id = yield* taskId(path.id)
-    const checkpointId = yield* keySegment(path.checkpointId)
-    // only a checkpoint of this task's run
-    if (!checkpointId.startsWith(`checkpoint_${TreeCheckpoints.sessionOf(id)}_`)) {
-      return yield* new CheckpointNotFound({ checkpointId })
-    }
+    const checkpointId = yield* ofRun(id, path.checkpointId)
     const kept = yield* TreeCheckpoints.restore(checkpointId).pipe(Effect.provideService(StateManager, manager))
     return json({ tree: toRunTreeView(kept.tree), branches: kept.branches })
+  })
+
+  const fork = Effect.fn("http.forkTree")(function* (input: RequestInput<typeof forkRequest>) {
+    const manager = yield* managerOf
+    const snapshots = yield* requireService(ctx.stores.snapshots, "SnapshotStore")
+    const path = yield* input.path
+    const id = yield* taskId(path.id)
+    const checkpointId = yield* ofRun(id, path.checkpointId)
+    const { replace } = yield* input.body
+    const forked = yield* TreeCheckpoints.fork(checkpointId, { replace }).pipe(
+      Effect.provideService(StateManager, manager),
+      Effect.provideService(TaskStore, ctx.stores.tasks),
+      Effect.provideService(SnapshotStore, snapshots),
+      // the new tree's writes are its own: none is fenced out
+      Effect.catchTag("LeaseLost", Effect.die)
+    )
+    // driven here when this runtime knows the root's task; otherwise a worker that does runs it
+    yield* Effect.catchTag(ctx.runtime.resume(forked), "UnknownTask", () => Effect.void)
+    const record = yield* ctx.runtime.get(forked)
+    const location = new URL(`../../../../${encodeURIComponent(forked)}`, input.raw.url).pathname
+    return json(toTaskView(record), 201, { location })
   })
 
   const unauthorized = unauthorizedDoc(ctx)
@@ -167,6 +201,30 @@ export const treeRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
         }
       ],
       handle: listCheckpoints
+    }),
+    defineRoute(ctx, {
+      method: "POST",
+      path: "/tasks/:id/tree/checkpoints/:checkpointId/fork",
+      request: forkRequest,
+      docs: [
+        {
+          path: "/tasks/{id}/tree/checkpoints/{checkpointId}/fork",
+          operationId: "forkTree",
+          summary: "Start a new tree from a checkpoint: completed branches kept, the others run again",
+          tag: "tasks",
+          body: ForkRequest,
+          responses: {
+            201: { description: "The new tree's root; `Location` names it.", schema: TaskView },
+            400: problemDoc("A bad body, or a replaced path that is not a branch of the tree."),
+            ...unauthorized,
+            404: problemDoc("No such task, or no such checkpoint of its run."),
+            500: problemDoc("The checkpoint is damaged in storage."),
+            ...noManager,
+            ...notConfiguredDoc(ctx.stores.snapshots, "SnapshotStore")
+          }
+        }
+      ],
+      handle: fork
     }),
     defineRoute(ctx, {
       method: "GET",

@@ -6,13 +6,15 @@
  */
 import { Effect, Schema } from "effect"
 import type { TaskNotFound } from "../../runtime/errors.ts"
+import { orderedId } from "../../runtime/internal/ids.ts"
 import * as RunTree from "../../runtime/RunTree.ts"
-import type { StoreError } from "../../stores/errors.ts"
+import type { LeaseLost, StoreError, TaskIdTaken } from "../../stores/errors.ts"
 import type { RunTreeStore } from "../../stores/RunTreeStore.ts"
+import { SnapshotStore } from "../../stores/SnapshotStore.ts"
 import type { InvalidKey } from "../../stores/StorageBackend.ts"
+import { TaskStore } from "../../stores/TaskStore.ts"
 import { BranchSnapshot, type BranchSnapshotInput, verifyChecksum } from "./BranchSnapshot.ts"
-import type { CheckpointNotFound, SessionNotFound } from "./errors.ts"
-import { SnapshotCorrupted } from "./errors.ts"
+import { type CheckpointNotFound, ForkInvalid, type SessionNotFound, SnapshotCorrupted } from "./errors.ts"
 import { type CheckpointInfo, type ReadError, StateManager, type WriteError } from "./StateManager.ts"
 
 /** What `branchSnapshot` adds to a tree. */
@@ -133,4 +135,86 @@ export const restore = (
     )
     yield* verifyChecksum(checkpointId, record.branches)
     return record
+  })
+
+/** How to fork a tree from a checkpoint. */
+export interface ForkOptions {
+  /**
+   * New inputs by key path, as stored (encoded JSON): each such branch runs again with it, from its start, without
+   * what was under it; the branches above it run again too, and find it under its key.
+   */
+  readonly replace?: Readonly<Record<string, Schema.Json>> | undefined
+}
+
+/**
+ * Starts a new tree from a checkpoint, and returns its root's id: a branch that had completed keeps its recorded
+ * result and does not run again; any other starts again from its newest snapshot at the checkpoint (copied as its
+ * version 1); a replaced branch starts with its new input. Every task of the new tree records what it was forked from
+ * (`forkedFrom`). The new root is created last, `pending`: a worker runs it, or `runtime.resume(id)`.
+ */
+export const fork = (
+  checkpointId: string,
+  options: ForkOptions = {}
+): Effect.Effect<
+  string,
+  ForkInvalid | InvalidKey | CheckpointNotFound | ReadError | WriteError | TaskIdTaken | LeaseLost,
+  StateManager | TaskStore | SnapshotStore
+> =>
+  Effect.gen(function* () {
+    const { tree } = yield* restore(checkpointId)
+    const tasks = yield* TaskStore
+    const snapshots = yield* SnapshotStore
+    const replace = options.replace ?? {}
+    const byPath = new Map(tree.nodes.map((node) => [node.path, node]))
+    const byId = new Map(tree.nodes.map((node) => [node.id, node]))
+    for (const path of Object.keys(replace)) {
+      if (!byPath.has(path)) {
+        return yield* new ForkInvalid({ checkpointId, reason: `"${path}" is not a branch of its tree` })
+      }
+    }
+    const ancestorsOf = (node: RunTree.RunTreeNode): Array<RunTree.RunTreeNode> => {
+      const parent = node.parentId === undefined ? undefined : byId.get(node.parentId)
+      return parent === undefined ? [] : [parent, ...ancestorsOf(parent)]
+    }
+    // Runs again: what had not completed, a replaced branch, and every branch above one.
+    const runsAgain = new Set<string>()
+    const dropped = new Set<string>()
+    for (const node of tree.nodes) {
+      const above = ancestorsOf(node)
+      if (above.some((ancestor) => ancestor.path in replace)) dropped.add(node.id)
+      else if (node.status !== "completed" || node.path in replace) {
+        runsAgain.add(node.id)
+        for (const ancestor of above) runsAgain.add(ancestor.id)
+      }
+    }
+    const newIds = new Map(tree.nodes.map((node) => [node.id, orderedId()]))
+    const lease = { owner: `fork:${checkpointId}`, expiresAt: Number.MAX_SAFE_INTEGER }
+    const root = tree.nodes[0] as RunTree.RunTreeNode
+    // the root last: once it exists it may run, and finds every branch below it
+    for (const node of [...tree.nodes.slice(1), root]) {
+      if (dropped.has(node.id)) continue
+      // a finished branch under one that does not run again only completes the picture
+      if (!runsAgain.has(node.id) && node.status !== "completed") continue
+      const id = newIds.get(node.id) as string
+      const replaced = node.path in replace
+      const base = {
+        id,
+        name: node.name,
+        input: replaced ? (replace[node.path] as Schema.Json) : node.input,
+        sessionId: node.sessionId,
+        parentId: node.parentId === undefined ? undefined : newIds.get(node.parentId),
+        childKey: node.childKey,
+        forkedFrom: { taskId: node.id, checkpointId, ...(replaced ? { inputReplaced: true } : {}) }
+      }
+      if (!runsAgain.has(node.id)) {
+        const created = yield* tasks.create({ ...base, lease })
+        yield* tasks.finish(id, created.fencingToken, { _tag: "Completed", output: node.output ?? null })
+        continue
+      }
+      if (!replaced && node.snapshotVersion !== undefined) {
+        yield* snapshots.fork({ taskId: node.id, version: node.snapshotVersion }, id)
+      }
+      yield* tasks.create(base)
+    }
+    return newIds.get(root.id) as string
   })

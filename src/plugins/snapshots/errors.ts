@@ -105,3 +105,13 @@ export class DecryptionFailed extends Schema.TaggedError<DecryptionFailed>()("De
     return `stored value "${this.key}" could not be decrypted: ${this.reason}`
   }
 }
+
+/** A fork that cannot be made as asked: a replaced path that is not a branch of the tree, or an id already taken. */
+export class ForkInvalid extends Schema.TaggedError<ForkInvalid>()("ForkInvalid", {
+  checkpointId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `cannot fork from ${this.checkpointId}: ${this.reason}`
+  }
+}

@@ -5,6 +5,7 @@ export {
   CheckpointNotFound,
   CodecMismatch,
   DecryptionFailed,
+  ForkInvalid,
   SessionNotFound,
   SnapshotCorrupted,
   SnapshotForkConflict,

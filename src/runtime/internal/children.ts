@@ -65,6 +65,8 @@ export const makeChildren =
       const conflict = (reason: string) =>
         Effect.fail(new ChildConflict({ parentId: parent.id, key, childId: record.id, reason }))
       if (record.name !== task.name) return conflict(`it runs "${record.name}", not "${task.name}"`)
+      // a fork replaced its input: the body, run again, still names the old one
+      if (record.forkedFrom?.inputReplaced === true) return Effect.void
       return Effect.flatMap(codecsOf(task).encodeInput(input), (encoded) =>
         canonicalJson(encoded as never) === canonicalJson(record.input) ? Effect.void : conflict("its input differs")
       )

@@ -54,6 +54,7 @@ const unscheduled = (task: TaskRecord): MutableRecord => {
   if (task.error !== undefined) next.error = task.error
   if (task.startedAt !== undefined) next.startedAt = task.startedAt
   if (task.finishedAt !== undefined) next.finishedAt = task.finishedAt
+  if (task.forkedFrom !== undefined) next.forkedFrom = task.forkedFrom
   return next
 }
 // Every field of a record is copied by `unscheduled` or dropped on purpose: a new field fails to compile here.
@@ -75,6 +76,7 @@ const unscheduledFields: Record<keyof TaskRecord, "copied" | "dropped"> = {
   error: "copied",
   startedAt: "copied",
   finishedAt: "copied",
+  forkedFrom: "copied",
   suspendReason: "dropped",
   runAt: "dropped",
   leaseOwner: "dropped",
@@ -295,6 +297,7 @@ export const make = Effect.sync(() => {
       if (childKey !== undefined) record.childKey = task.childKey as string
       if (task.idempotencyKey !== undefined) record.idempotencyKey = task.idempotencyKey
       if (task.deadline !== undefined) record.deadline = task.deadline
+      if (task.forkedFrom !== undefined) record.forkedFrom = task.forkedFrom
       if (lease === undefined && task.runAt !== undefined) record.runAt = task.runAt
       if (queued) {
         record.status = "suspended"

@@ -65,7 +65,9 @@ export const tasks = waypoint.table(
     // last, as the batched create's rows list the columns in the table's order (create.ts)
     deadline: bigint("deadline", { mode: "number" }),
     /** A child of a fan-out with a bound: its end starts its parent's oldest queued child (the trigger of 0011). */
-    bounded: boolean("bounded").notNull().default(false)
+    bounded: boolean("bounded").notNull().default(false),
+    /** A task of a tree forked from a checkpoint: the task it continues, the checkpoint, and whether its input changed. */
+    forkedFrom: jsonb("forked_from")
   },
   (t) => [
     // partial: most tasks have no key, and every insert (and every update that cannot be HOT) skips it for them

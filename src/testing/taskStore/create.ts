@@ -9,6 +9,34 @@ import type { SuiteTest } from "../taskStoreSuite.ts"
 
 export const createTests = (test: SuiteTest): void => {
   test(
+    "keeps what a task was forked from, created pending or claimed, and lists it in summaries",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const origin = { taskId: "old", checkpointId: "checkpoint_run-old_mid_1", inputReplaced: true }
+      const pending = yield* store.create({ id: "f1", name: "job", input: 1, forkedFrom: origin })
+      const claimed = yield* store.create({
+        id: "f2",
+        name: "job",
+        input: 2,
+        forkedFrom: { taskId: "old2", checkpointId: "c" },
+        lease: { owner: "w", expiresAt: 60_000 }
+      })
+      assert.deepStrictEqual(pending.forkedFrom, origin)
+      assert.deepStrictEqual(claimed.forkedFrom, { taskId: "old2", checkpointId: "c" })
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.get("f1")).forkedFrom, origin)
+      const ended = yield* store.finish("f2", claimed.fencingToken, { _tag: "Completed", output: null })
+      assert.deepStrictEqual(ended.forkedFrom, { taskId: "old2", checkpointId: "c" })
+      const summaries = yield* store.listSummaries({ limit: 10 })
+      assert.deepStrictEqual(
+        summaries.items.map((task) => task.forkedFrom?.taskId),
+        ["old", "old2"]
+      )
+      // a task not forked has none
+      assert.isUndefined((yield* store.create({ id: "t", name: "job", input: 0 })).forkedFrom)
+    })
+  )
+
+  test(
     "creates a pending task at attempt 1 and reads it back",
     Effect.gen(function* () {
       const store = yield* TaskStore

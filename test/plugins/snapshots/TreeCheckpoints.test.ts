@@ -10,6 +10,7 @@ import {
   MemoryStore,
   RunTree,
   Runtime,
+  SnapshotStore,
   StateManager,
   StorageBackend,
   TreeCheckpoints,
@@ -35,10 +36,14 @@ const backends: ReadonlyArray<readonly [string, Layer.Layer<Layer.Success<typeof
   ["PGlite", PgliteStore.layer({})]
 ]
 
-/** A supervisor with two researchers; the one on `slow` waits at `gate`. */
-const team = (gate: Deferred.Deferred<void>) => {
+/** A supervisor with its researchers; the one on `slow` waits at `gate`; `ran` counts each topic's runs. */
+const team = (gate: Deferred.Deferred<void>, ran = new Map<string, number>()) => {
   const researcher = task({ name: "researcher", input: Schema.String, output: Schema.String }, (topic) =>
-    Effect.as(topic === "slow" ? Deferred.await(gate) : Effect.void, `notes on ${topic}`)
+    Effect.gen(function* () {
+      ran.set(topic, (ran.get(topic) ?? 0) + 1)
+      if (topic === "slow") yield* Deferred.await(gate)
+      return `notes on ${topic}`
+    })
   )
   const supervisor = task(
     { name: "supervisor", input: Schema.Array(Schema.String), output: Schema.Array(Schema.String) },
@@ -118,6 +123,60 @@ for (const [name, stores] of backends) {
             assert.deepStrictEqual(atEnd.tree.nodes[0]?.output, ["notes on fast", "notes on slow"])
           })
         )
+    )
+
+    it.effect("forks a tree from a checkpoint: completed branches kept, the others run again, inputs replaced", () =>
+      withStores(
+        Effect.gen(function* () {
+          const gate = yield* Deferred.make<void>()
+          const ran = new Map<string, number>()
+          const { researcher, supervisor } = team(gate, ran)
+          const runtime = yield* Runtime.make({ tasks: [researcher, supervisor] })
+          const handle = yield* runtime.submit(supervisor, ["fast", "wrong", "slow"])
+          const mid = yield* until(RunTree.read(handle.id), (tree) => tree.nodes[0]?.waitingFor?.remaining === 1)
+          // the slow researcher's newest snapshot at the checkpoint: its fork starts from it
+          const snapshots = yield* SnapshotStore
+          const slowId = mid.nodes.find((node) => node.path === "supervisor/slow")?.id as string
+          yield* snapshots.save({ taskId: slowId, data: { read: 3 }, checkpoint: false })
+          const checkpoint = yield* TreeCheckpoints.checkpoint(handle.id, "mid")
+          yield* Deferred.succeed(gate, undefined)
+          yield* handle.await
+
+          const bad = yield* Effect.flip(TreeCheckpoints.fork(checkpoint, { replace: { "supervisor/nobody": "x" } }))
+          assert.strictEqual(bad._tag, "ForkInvalid")
+
+          const forkId = yield* TreeCheckpoints.fork(checkpoint, { replace: { "supervisor/wrong": "right" } })
+          yield* runtime.resume(forkId)
+          const output = yield* runtime.handle(supervisor, forkId).await
+          assert.deepStrictEqual(output, ["notes on fast", "notes on right", "notes on slow"])
+          // fast completed before the checkpoint: not run again; slow and the replaced branch ran again
+          assert.deepStrictEqual(Object.fromEntries(ran), { fast: 1, wrong: 1, slow: 2, right: 1 })
+
+          const forked = yield* RunTree.read(forkId)
+          const before = new Map(mid.nodes.map((node) => [node.path, node.id]))
+          const was = (path: string) => before.get(path) as string
+          assert.deepStrictEqual(
+            forked.nodes.map((node) => [node.path, node.status, node.forkedFrom]),
+            [
+              ["supervisor", "completed", { taskId: handle.id, checkpointId: checkpoint }],
+              ["supervisor/fast", "completed", { taskId: was("supervisor/fast"), checkpointId: checkpoint }],
+              [
+                "supervisor/wrong",
+                "completed",
+                { taskId: was("supervisor/wrong"), checkpointId: checkpoint, inputReplaced: true }
+              ],
+              ["supervisor/slow", "completed", { taskId: slowId, checkpointId: checkpoint }]
+            ]
+          )
+          assert.strictEqual(forked.nodes[2]?.input, "right")
+          const newSlow = forked.nodes[3]?.id as string
+          const copied = yield* snapshots.latest(newSlow)
+          assert.deepStrictEqual(
+            Option.map(copied, (snapshot) => [snapshot.version, snapshot.data]),
+            Option.some([1, { read: 3 }])
+          )
+        })
+      )
     )
 
     it.effect("fails with SnapshotCorrupted when a byte of a stored tree checkpoint changes, or it holds no tree", () =>

@@ -87,6 +87,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       idempotencyKey: sql.placeholder("idempotencyKey"),
       deadline: sql.placeholder("deadline"),
       bounded: sql`${sql.placeholder("bounded")}::boolean`,
+      forkedFrom: jsonb("forkedFrom"),
       createdAt: sql.placeholder("now"),
       updatedAt: sql.placeholder("now")
     }
@@ -176,7 +177,9 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       startedAt: sql`case when ${isLeased} then r.now end`,
       finishedAt: sql`null`,
       deadline: r("deadline"),
-      bounded: r("bounded")
+      bounded: r("bounded"),
+      // a forked task is created alone (`create` below)
+      forkedFrom: sql`null::jsonb`
     }
     const insertBatchStatement = driver.prepare(
       "create",
@@ -238,6 +241,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         idempotencyKey: task.idempotencyKey ?? null,
         deadline: task.deadline ?? null,
         bounded: isBounded(task),
+        forkedFrom: jsonText(task.forkedFrom),
         now
       }
       const lease = leaseOf(task)
@@ -347,5 +351,9 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
     })
 
     const createBatched = yield* batched(createAlone, createBatch)
-    return (task: NewTask) => Effect.flatMap(Clock.currentTimeMillis, (now) => createBatched({ task, now }))
+    // A forked task (rare: a fork writes its tree's tasks one by one) is created alone, so batches never carry it.
+    return (task: NewTask) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        task.forkedFrom === undefined ? createBatched({ task, now }) : createAlone({ task, now })
+      )
   })
