@@ -20,6 +20,9 @@ export interface StateWrite {
   readonly expiresAt?: number | undefined
 }
 
+/** The scope of one task's own state (`TaskState`), which a forked tree's task copies from the task it continues. */
+export const taskScopeId = (taskId: string): string => `task:${taskId}`
+
 export class StateStore extends Context.Service<
   StateStore,
   {

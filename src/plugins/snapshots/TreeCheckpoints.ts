@@ -1,16 +1,19 @@
 /**
- * A run tree's branch snapshot, and named checkpoints of the tree kept by a `StateManager`. A checkpoint holds the
- * tree as it was read and its `BranchSnapshot` (MARSYS's shape, with its checksum); each run's checkpoints live under a
- * session of their own, `run-<rootId>`, so they list per run. Restoring one reads it back whole: a record damaged in
- * storage fails with `SnapshotCorrupted`, never returns as data.
+ * A run tree's branch snapshot, named checkpoints of the tree kept by a `StateManager`, and forks from them. A
+ * checkpoint holds the tree as it was read, its `BranchSnapshot` (MARSYS's shape, with its checksum) and what its
+ * unfinished tasks had recorded; each run's checkpoints live under a session of their own, `run-<rootId>`, so they list
+ * per run. Restoring one reads it back whole: a record damaged in storage fails with `SnapshotCorrupted`, never returns
+ * as data.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import type { TaskNotFound } from "../../runtime/errors.ts"
 import { orderedId } from "../../runtime/internal/ids.ts"
 import * as RunTree from "../../runtime/RunTree.ts"
 import type { LeaseLost, StoreError, TaskIdTaken } from "../../stores/errors.ts"
 import type { RunTreeStore } from "../../stores/RunTreeStore.ts"
 import { SnapshotStore } from "../../stores/SnapshotStore.ts"
+import { StateStore, taskScopeId } from "../../stores/StateStore.ts"
+import { StepStore } from "../../stores/StepStore.ts"
 import type { InvalidKey } from "../../stores/StorageBackend.ts"
 import { TaskStore } from "../../stores/TaskStore.ts"
 import { BranchSnapshot, type BranchSnapshotInput, verifyChecksum } from "./BranchSnapshot.ts"
@@ -80,13 +83,42 @@ export const branchSnapshot = (tree: RunTree.RunTree, options: BranchSnapshotOpt
   }
 }
 
-/** What a tree checkpoint holds: the tree as read, and its branch snapshot with its checksum. */
+/** What an unfinished task had recorded: its step results and its own state (`TaskState`), by key. */
+const BranchState = Schema.Struct({
+  steps: Schema.Record(Schema.String, Schema.Json),
+  state: Schema.Record(Schema.String, Schema.Json)
+})
+
+/**
+ * What a tree checkpoint holds: the tree as read, its branch snapshot with its checksum, and, for each task that had
+ * not ended, what it had recorded (read right after the tree), by task id.
+ */
 export const TreeCheckpoint = Schema.Struct({
   kind: Schema.Literal("run-tree"),
   tree: RunTree.RunTree,
-  branches: BranchSnapshot
+  branches: BranchSnapshot,
+  recorded: Schema.Record(Schema.String, BranchState)
 })
 export type TreeCheckpoint = typeof TreeCheckpoint.Type
+
+/** What each task of `tree` that had not ended had recorded, from the stores in context (none without them). */
+const recordedOf = (tree: RunTree.RunTree) =>
+  Effect.gen(function* () {
+    const steps = yield* Effect.serviceOption(StepStore)
+    const states = yield* Effect.serviceOption(StateStore)
+    const recorded: Record<string, typeof BranchState.Type> = {}
+    for (const node of tree.nodes) {
+      if (RunTree.isEnded(node.status)) continue
+      const stepResults = Option.isSome(steps) ? yield* steps.value.listSteps(node.id) : new Map()
+      const entries = Option.isSome(states) ? yield* states.value.getAll(taskScopeId(node.id)) : new Map()
+      if (stepResults.size === 0 && entries.size === 0) continue
+      recorded[node.id] = {
+        steps: Object.fromEntries(stepResults),
+        state: Object.fromEntries([...entries].map(([key, entry]) => [key, entry.value]))
+      }
+    }
+    return recorded
+  })
 
 /** The `StateManager` session that keeps the checkpoints of the run `rootId`. */
 export const sessionOf = (rootId: string): string => `run-${rootId}`
@@ -108,7 +140,7 @@ export const checkpoint = (
     const tree = yield* RunTree.read(rootId)
     const session = sessionOf(rootId)
     const branches = yield* manager.saveBranchSnapshot(branchSnapshot(tree, { sessionId: session }))
-    const record: TreeCheckpoint = { kind: "run-tree", tree, branches }
+    const record: TreeCheckpoint = { kind: "run-tree", tree, branches, recorded: yield* recordedOf(tree) }
     yield* manager.saveSession(session, record)
     return yield* manager.createCheckpoint(session, name)
   })
@@ -137,6 +169,20 @@ export const restore = (
     return record
   })
 
+/** Writes `kept` (step results and state) as the task `id`'s own, with the stores in context. */
+const copyRecorded = (id: string, kept: typeof BranchState.Type) =>
+  Effect.gen(function* () {
+    const steps = yield* Effect.serviceOption(StepStore)
+    const states = yield* Effect.serviceOption(StateStore)
+    if (Option.isSome(steps)) {
+      for (const [key, value] of Object.entries(kept.steps)) yield* steps.value.putStep(id, key, value)
+    }
+    const entries = Object.entries(kept.state)
+    if (Option.isSome(states) && entries.length > 0) {
+      yield* states.value.put(taskScopeId(id), new Map(entries.map(([key, value]) => [key, { value }])))
+    }
+  })
+
 /** How to fork a tree from a checkpoint. */
 export interface ForkOptions {
   /**
@@ -148,9 +194,11 @@ export interface ForkOptions {
 
 /**
  * Starts a new tree from a checkpoint, and returns its root's id: a branch that had completed keeps its recorded
- * result and does not run again; any other starts again from its newest snapshot at the checkpoint (copied as its
- * version 1); a replaced branch starts with its new input. Every task of the new tree records what it was forked from
- * (`forkedFrom`). The new root is created last, `pending`: a worker runs it, or `runtime.resume(id)`.
+ * result and does not run again; any other runs again from what it had at the checkpoint: its recorded steps (they
+ * do not run again), its own state, and its newest snapshot (copied as its version 1); a replaced branch starts over
+ * with its new input. Every task of the new tree records what it was forked from (`forkedFrom`). The new root is
+ * created last, `pending`: a worker runs it, or `runtime.resume(id)`. A fork is many writes, not one transaction: one
+ * cut short leaves tasks no root reaches.
  */
 export const fork = (
   checkpointId: string,
@@ -161,7 +209,7 @@ export const fork = (
   StateManager | TaskStore | SnapshotStore
 > =>
   Effect.gen(function* () {
-    const { tree } = yield* restore(checkpointId)
+    const { tree, recorded } = yield* restore(checkpointId)
     const tasks = yield* TaskStore
     const snapshots = yield* SnapshotStore
     const replace = options.replace ?? {}
@@ -214,6 +262,9 @@ export const fork = (
       if (!replaced && node.snapshotVersion !== undefined) {
         yield* snapshots.fork({ taskId: node.id, version: node.snapshotVersion }, id)
       }
+      // what it had recorded at the checkpoint, under its new id before it exists: its steps do not run again
+      const kept = replaced ? undefined : recorded[node.id]
+      if (kept !== undefined) yield* copyRecorded(id, kept)
       yield* tasks.create(base)
     }
     return newIds.get(root.id) as string

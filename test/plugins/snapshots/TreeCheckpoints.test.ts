@@ -12,7 +12,10 @@ import {
   Runtime,
   SnapshotStore,
   StateManager,
+  StatePlugin,
   StorageBackend,
+  step,
+  TaskState,
   TreeCheckpoints,
   task
 } from "../../../src/index.ts"
@@ -38,11 +41,17 @@ const backends: ReadonlyArray<readonly [string, Layer.Layer<Layer.Success<typeof
 
 /** A supervisor with its researchers; the one on `slow` waits at `gate`; `ran` counts each topic's runs. */
 const team = (gate: Deferred.Deferred<void>, ran = new Map<string, number>()) => {
+  const count = (key: string) => Effect.sync(() => ran.set(key, (ran.get(key) ?? 0) + 1))
   const researcher = task({ name: "researcher", input: Schema.String, output: Schema.String }, (topic) =>
     Effect.gen(function* () {
-      ran.set(topic, (ran.get(topic) ?? 0) + 1)
+      yield* count(topic)
+      // recorded before the gate: a fork of a checkpoint taken at the gate does not run it again
+      const pages = yield* step("read", Effect.as(count(`${topic}:read`), 3))
+      const state = yield* TaskState
+      const seen = yield* state.getOr("pages", 0)
+      yield* state.set("pages", pages)
       if (topic === "slow") yield* Deferred.await(gate)
-      return `notes on ${topic}`
+      return seen === 0 ? `notes on ${topic}` : `notes on ${topic} (resumed at ${seen} pages)`
     })
   )
   const supervisor = task(
@@ -80,7 +89,7 @@ for (const [name, stores] of backends) {
           Effect.gen(function* () {
             const gate = yield* Deferred.make<void>()
             const { researcher, supervisor } = team(gate)
-            const runtime = yield* Runtime.make({ tasks: [researcher, supervisor] })
+            const runtime = yield* Runtime.make({ tasks: [researcher, supervisor], plugins: [StatePlugin.make()] })
             const handle = yield* runtime.submit(supervisor, ["fast", "slow"])
             yield* until(RunTree.read(handle.id), (tree) => tree.nodes[0]?.waitingFor?.remaining === 1)
             const live = yield* TreeCheckpoints.checkpoint(handle.id, "mid-research")
@@ -131,7 +140,7 @@ for (const [name, stores] of backends) {
           const gate = yield* Deferred.make<void>()
           const ran = new Map<string, number>()
           const { researcher, supervisor } = team(gate, ran)
-          const runtime = yield* Runtime.make({ tasks: [researcher, supervisor] })
+          const runtime = yield* Runtime.make({ tasks: [researcher, supervisor], plugins: [StatePlugin.make()] })
           const handle = yield* runtime.submit(supervisor, ["fast", "wrong", "slow"])
           const mid = yield* until(RunTree.read(handle.id), (tree) => tree.nodes[0]?.waitingFor?.remaining === 1)
           // the slow researcher's newest snapshot at the checkpoint: its fork starts from it
@@ -148,9 +157,20 @@ for (const [name, stores] of backends) {
           const forkId = yield* TreeCheckpoints.fork(checkpoint, { replace: { "supervisor/wrong": "right" } })
           yield* runtime.resume(forkId)
           const output = yield* runtime.handle(supervisor, forkId).await
-          assert.deepStrictEqual(output, ["notes on fast", "notes on right", "notes on slow"])
-          // fast completed before the checkpoint: not run again; slow and the replaced branch ran again
-          assert.deepStrictEqual(Object.fromEntries(ran), { fast: 1, wrong: 1, slow: 2, right: 1 })
+          // slow runs again from what it had recorded at the checkpoint: its step, and its state
+          assert.deepStrictEqual(output, ["notes on fast", "notes on right", "notes on slow (resumed at 3 pages)"])
+          // fast completed before the checkpoint: not run again; slow and the replaced branch ran again, and slow's
+          // recorded step did not
+          assert.deepStrictEqual(Object.fromEntries(ran), {
+            fast: 1,
+            "fast:read": 1,
+            wrong: 1,
+            "wrong:read": 1,
+            slow: 2,
+            "slow:read": 1,
+            right: 1,
+            "right:read": 1
+          })
 
           const forked = yield* RunTree.read(forkId)
           const before = new Map(mid.nodes.map((node) => [node.path, node.id]))
@@ -185,7 +205,7 @@ for (const [name, stores] of backends) {
           const gate = yield* Deferred.make<void>()
           yield* Deferred.succeed(gate, undefined)
           const { researcher, supervisor } = team(gate)
-          const runtime = yield* Runtime.make({ tasks: [researcher, supervisor] })
+          const runtime = yield* Runtime.make({ tasks: [researcher, supervisor], plugins: [StatePlugin.make()] })
           const handle = yield* runtime.submit(supervisor, ["a", "b"])
           yield* handle.await
           const id = yield* TreeCheckpoints.checkpoint(handle.id, "whole")

@@ -4,8 +4,7 @@
  */
 import { Effect, Semaphore } from "effect"
 
-/** The scope of one task's own state. */
-export const taskScopeId = (taskId: string): string => `task:${taskId}`
+export { taskScopeId } from "../../../stores/StateStore.ts"
 
 /** The scope shared by the tasks of one session. */
 export const sessionScopeId = (sessionId: string): string => `session:${sessionId}`
