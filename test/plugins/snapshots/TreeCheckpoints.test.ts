@@ -19,7 +19,8 @@ import {
   TreeCheckpoints,
   task
 } from "../../../src/index.ts"
-import { PgliteStore } from "../../../src/postgres.ts"
+import { PgliteStore, PostgresStore } from "../../../src/postgres.ts"
+import * as TestDatabase from "../../stores/postgres/TestDatabase.ts"
 
 const tempFolder = Effect.acquireRelease(
   Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "waypoint-tree-"))),
@@ -36,7 +37,16 @@ const backends: ReadonlyArray<readonly [string, Layer.Layer<Layer.Success<typeof
       Layer.unwrap(Effect.map(tempFolder, (directory) => FileStorageBackend.layer({ directory })))
     )
   ],
-  ["PGlite", PgliteStore.layer({})]
+  ["PGlite", PgliteStore.layer({})],
+  // a database of its own for each test, dropped after it
+  ...(TestDatabase.noServer
+    ? []
+    : [
+        [
+          "the server",
+          Layer.unwrap(Effect.map(TestDatabase.scoped(TestDatabase.adminUrl), (url) => PostgresStore.layer({ url })))
+        ] as const
+      ])
 ]
 
 /** A supervisor with its researchers; the one on `slow` waits at `gate`; `ran` counts each topic's runs. */
