@@ -5,9 +5,10 @@
  * per run. Restoring one reads it back whole: a record damaged in storage fails with `SnapshotCorrupted`, never returns
  * as data.
  */
-import { Effect, Option, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import type { TaskNotFound } from "../../runtime/errors.ts"
 import { orderedId } from "../../runtime/internal/ids.ts"
+import { type Plugin, plugin } from "../../runtime/Plugin.ts"
 import * as RunTree from "../../runtime/RunTree.ts"
 import type { LeaseLost, StoreError, TaskIdTaken } from "../../stores/errors.ts"
 import type { RunTreeStore } from "../../stores/RunTreeStore.ts"
@@ -268,4 +269,37 @@ export const fork = (
       yield* tasks.create(base)
     }
     return newIds.get(root.id) as string
+  })
+
+/** The root of the tree `task` is in. */
+const rootOf = (task: { readonly id: string; readonly parentId?: string | undefined }) =>
+  Effect.gen(function* () {
+    const tasks = yield* TaskStore
+    let id = task.id
+    let parentId = task.parentId
+    while (parentId !== undefined) {
+      id = parentId
+      parentId = Option.getOrUndefined(yield* tasks.get(parentId))?.parentId
+    }
+    return id
+  })
+
+/**
+ * A plugin that keeps a checkpoint of the run at every join: each time a task of it begins to wait for its children,
+ * the tree as it is once the wait is recorded, named `join-<taskId>` (a task that joins again adds another of the same
+ * name; `list` orders them by time). One that cannot be written is logged, and the run goes on.
+ */
+export const atEveryJoin = (): Plugin<never, TaskStore | RunTreeStore | StateManager> =>
+  plugin({
+    name: "tree-checkpoints-at-every-join",
+    layer: Layer.empty,
+    hooks: {
+      onSuspend: (task, reason) =>
+        reason._tag !== "WaitingForChildren"
+          ? Effect.void
+          : Effect.flatMap(rootOf(task), (rootId) => checkpoint(rootId, `join-${task.id}`)).pipe(
+              Effect.asVoid,
+              Effect.catchCause((cause) => Effect.logWarning("could not keep a run tree checkpoint at a join", cause))
+            )
+    }
   })

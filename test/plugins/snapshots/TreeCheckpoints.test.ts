@@ -209,6 +209,32 @@ for (const [name, stores] of backends) {
       )
     )
 
+    it.effect("keeps a checkpoint at every join with the atEveryJoin plugin", () =>
+      withStores(
+        Effect.gen(function* () {
+          const gate = yield* Deferred.make<void>()
+          const { researcher, supervisor } = team(gate)
+          const runtime = yield* Runtime.make({
+            tasks: [researcher, supervisor],
+            plugins: [StatePlugin.make(), TreeCheckpoints.atEveryJoin()]
+          })
+          const handle = yield* runtime.submit(supervisor, ["fast", "slow"])
+          const joins = yield* until(TreeCheckpoints.list(handle.id), (listed) => listed.length > 0)
+          assert.deepStrictEqual(
+            joins.map((info) => info.name),
+            [`join-${handle.id}`]
+          )
+          const atJoin = yield* TreeCheckpoints.restore(joins[0]?.id as string)
+          assert.strictEqual(atJoin.tree.nodes[0]?.status, "suspended")
+          assert.deepStrictEqual(Object.keys(atJoin.branches.waiting), ["supervisor"])
+          yield* Deferred.succeed(gate, undefined)
+          yield* handle.await
+          // the supervisor joined once: its run after the wait found every child ended
+          assert.strictEqual((yield* TreeCheckpoints.list(handle.id)).length, 1)
+        })
+      )
+    )
+
     it.effect("fails with SnapshotCorrupted when a byte of a stored tree checkpoint changes, or it holds no tree", () =>
       withStores(
         Effect.gen(function* () {
