@@ -38,6 +38,9 @@ DATABASE_URL set and no --store: the postgres store is used.`
 /** A bad command line: the message and exit code 2. */
 class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {}
 
+/** A request the stored run cannot take (a fork of a checkpoint it lacks, or of a path it has not): exit code 2. */
+class Refused extends Schema.TaggedError<Refused>()("Refused", { reason: Schema.String }) {}
+
 interface Options {
   readonly topics: ReadonlyArray<string>
   readonly steps: number
@@ -100,9 +103,12 @@ const parseOptions = (argv: ReadonlyArray<string>) =>
     const replace: Record<string, Schema.Json> = {}
     for (const entry of parsed.replace ?? []) {
       const at = entry.indexOf("=")
-      const input = at > 0 ? parseJson(entry.slice(at + 1)) : undefined
+      if (at <= 0) return yield* new UsageError({ reason: `--replace must be <path>=<json>, got "${entry}"` })
+      const input = parseJson(entry.slice(at + 1))
       if (input === undefined) {
-        return yield* new UsageError({ reason: `--replace must be <path>=<json>, got "${entry}"` })
+        return yield* new UsageError({
+          reason: `--replace ${entry.slice(0, at)}: "${entry.slice(at + 1)}" is not JSON`
+        })
       }
       replace[entry.slice(0, at)] = input
     }
@@ -192,7 +198,7 @@ const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
       root = yield* runtime.get(handle.id)
     } else {
       const plan = root.input as { readonly topics: ReadonlyArray<string>; readonly steps: number }
-      yield* display.log(`resuming run ${root.id}: ${plan.topics.join(", ")} (--reset starts a new run)`)
+      yield* display.log(`resuming run ${root.id} (--reset starts a new run)`)
       if (plan.topics.join() !== options.topics.join() || plan.steps !== options.steps) {
         yield* display.log("(the run keeps the topics and steps it started with; --topics and --steps are not used)")
       }
@@ -201,16 +207,17 @@ const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
       const from = root.id
       const kept = (yield* TreeCheckpoints.list(from)).filter((checkpoint) => checkpoint.name === options.fork).at(-1)
       if (kept === undefined) {
-        return yield* new UsageError({
+        return yield* new Refused({
           reason: `run ${from} has no checkpoint "${options.fork}" (it keeps ${CHECKPOINT})`
         })
       }
       const forked = yield* Effect.catchTag(
         TreeCheckpoints.fork(kept.id, { replace: options.replace }),
         "ForkInvalid",
-        (error) => Effect.fail(new UsageError({ reason: error.message }))
+        (error) => Effect.fail(new Refused({ reason: error.message }))
       )
-      yield* runtime.resume(forked)
+      // a fork of a finished run with nothing replaced is finished already
+      if ((yield* runtime.get(forked)).status !== "completed") yield* runtime.resume(forked)
       yield* display.log(`forked run ${forked} from checkpoint ${options.fork} of run ${from}`)
       root = yield* runtime.get(forked)
     }
@@ -253,6 +260,10 @@ Effect.runPromiseExit(program(argv[0] === "--" ? argv.slice(1) : argv)).then((ex
   const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
   if (failure?._tag === "Fail" && failure.error instanceof UsageError) {
     process.stderr.write(`${failure.error.reason}\n\n${USAGE}\n`)
+    process.exit(2)
+  }
+  if (failure?._tag === "Fail" && failure.error instanceof Refused) {
+    process.stderr.write(`${failure.error.reason}\n`)
     process.exit(2)
   }
   process.stderr.write(`${String(exit.cause)}\n`)

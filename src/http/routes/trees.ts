@@ -124,7 +124,8 @@ export const treeRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
       Effect.catchTag("LeaseLost", Effect.die)
     )
     // driven here when this runtime knows the root's task; otherwise a worker that does runs it
-    yield* Effect.catchTag(ctx.runtime.resume(forked), "UnknownTask", () => Effect.void)
+    // (a fork of a finished tree with nothing replaced is finished already: nothing to resume)
+    yield* Effect.catchTag(ctx.runtime.resume(forked), ["UnknownTask", "InvalidTransition"], () => Effect.void)
     const record = yield* ctx.runtime.get(forked)
     const location = new URL(`../../../../${encodeURIComponent(forked)}`, input.raw.url).pathname
     return json(toTaskView(record), 201, { location })
