@@ -3,7 +3,6 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Option, Schema, type Scope } from "effect"
-import { TestClock } from "effect/testing"
 import {
   Children,
   FileStorageBackend,
@@ -92,59 +91,53 @@ for (const [name, stores] of backends) {
         Effect.provide(StateManager.layer().pipe(Layer.provideMerge(stores)))
       ) as Effect.Effect<A, unknown>
 
-    it.effect(
-      "keeps named checkpoints of a live and of a finished tree, lists them by run, restores them to read",
-      () =>
-        withStores(
-          Effect.gen(function* () {
-            const gate = yield* Deferred.make<void>()
-            const { researcher, supervisor } = team(gate)
-            const runtime = yield* Runtime.make({ tasks: [researcher, supervisor], plugins: [StatePlugin.make()] })
-            const handle = yield* runtime.submit(supervisor, ["fast", "slow"])
-            yield* until(RunTree.read(handle.id), (tree) => tree.nodes[0]?.waitingFor?.remaining === 1)
-            const live = yield* TreeCheckpoints.checkpoint(handle.id, "mid-research")
-            yield* Deferred.succeed(gate, undefined)
-            yield* handle.await
-            yield* TestClock.adjust("1 second")
-            const finished = yield* TreeCheckpoints.checkpoint(handle.id, "done")
+    it.live("keeps named checkpoints of a live and of a finished tree, lists them by run, restores them to read", () =>
+      withStores(
+        Effect.gen(function* () {
+          const gate = yield* Deferred.make<void>()
+          const { researcher, supervisor } = team(gate)
+          const runtime = yield* Runtime.make({ tasks: [researcher, supervisor], plugins: [StatePlugin.make()] })
+          const handle = yield* runtime.submit(supervisor, ["fast", "slow"])
+          yield* until(RunTree.read(handle.id), (tree) => tree.nodes[0]?.waitingFor?.remaining === 1)
+          const live = yield* TreeCheckpoints.checkpoint(handle.id, "mid-research")
+          yield* Deferred.succeed(gate, undefined)
+          yield* handle.await
+          // named so that two checkpoints of one millisecond still list in the order they were made
+          const finished = yield* TreeCheckpoints.checkpoint(handle.id, "next-done")
 
-            const listed = yield* TreeCheckpoints.list(handle.id)
-            assert.deepStrictEqual(
-              listed.map((info) => [info.id, info.name]),
-              [
-                [live, "mid-research"],
-                [finished, "done"]
-              ]
-            )
+          const listed = yield* TreeCheckpoints.list(handle.id)
+          assert.deepStrictEqual(
+            listed.map((info) => [info.id, info.name]),
+            [
+              [live, "mid-research"],
+              [finished, "next-done"]
+            ]
+          )
 
-            const atMid = yield* TreeCheckpoints.restore(live)
-            assert.deepStrictEqual(
-              atMid.tree.nodes.map((node) => [node.path, node.status]),
-              [
-                ["supervisor", "suspended"],
-                ["supervisor/fast", "completed"],
-                ["supervisor/slow", "running"]
-              ]
-            )
-            assert.deepStrictEqual(atMid.branches.waiting, { supervisor: ["supervisor/slow"] })
-            assert.deepStrictEqual(atMid.branches.results, {
-              "supervisor/fast": { status: "completed", output: "notes on fast" }
-            })
-            assert.strictEqual(atMid.branches.sessionId, TreeCheckpoints.sessionOf(handle.id))
-            assert.isString(atMid.branches.checksum)
-
-            const atEnd = yield* TreeCheckpoints.restore(finished)
-            assert.deepStrictEqual(atEnd.branches.completedBranches, [
-              "supervisor",
-              "supervisor/fast",
-              "supervisor/slow"
-            ])
-            assert.deepStrictEqual(atEnd.tree.nodes[0]?.output, ["notes on fast", "notes on slow"])
+          const atMid = yield* TreeCheckpoints.restore(live)
+          assert.deepStrictEqual(
+            atMid.tree.nodes.map((node) => [node.path, node.status]),
+            [
+              ["supervisor", "suspended"],
+              ["supervisor/fast", "completed"],
+              ["supervisor/slow", "running"]
+            ]
+          )
+          assert.deepStrictEqual(atMid.branches.waiting, { supervisor: ["supervisor/slow"] })
+          assert.deepStrictEqual(atMid.branches.results, {
+            "supervisor/fast": { status: "completed", output: "notes on fast" }
           })
-        )
+          assert.strictEqual(atMid.branches.sessionId, TreeCheckpoints.sessionOf(handle.id))
+          assert.isString(atMid.branches.checksum)
+
+          const atEnd = yield* TreeCheckpoints.restore(finished)
+          assert.deepStrictEqual(atEnd.branches.completedBranches, ["supervisor", "supervisor/fast", "supervisor/slow"])
+          assert.deepStrictEqual(atEnd.tree.nodes[0]?.output, ["notes on fast", "notes on slow"])
+        })
+      )
     )
 
-    it.effect("forks a tree from a checkpoint: completed branches kept, the others run again, inputs replaced", () =>
+    it.live("forks a tree from a checkpoint: completed branches kept, the others run again, inputs replaced", () =>
       withStores(
         Effect.gen(function* () {
           const gate = yield* Deferred.make<void>()
@@ -209,7 +202,7 @@ for (const [name, stores] of backends) {
       )
     )
 
-    it.effect("keeps a checkpoint at every join with the atEveryJoin plugin", () =>
+    it.live("keeps a checkpoint at every join with the atEveryJoin plugin", () =>
       withStores(
         Effect.gen(function* () {
           const gate = yield* Deferred.make<void>()
@@ -235,7 +228,7 @@ for (const [name, stores] of backends) {
       )
     )
 
-    it.effect("fails with SnapshotCorrupted when a byte of a stored tree checkpoint changes, or it holds no tree", () =>
+    it.live("fails with SnapshotCorrupted when a byte of a stored tree checkpoint changes, or it holds no tree", () =>
       withStores(
         Effect.gen(function* () {
           const gate = yield* Deferred.make<void>()
