@@ -125,6 +125,14 @@ export const requireService = <A>(
     ? Effect.succeed(service.value)
     : Effect.fail(new ServiceNotConfigured({ service: name, hint }))
 
+/** The app's `StateManager`, or `ServiceNotConfigured` saying how to give it one. */
+export const requireStateManager = (ctx: RouteContext) =>
+  requireService(
+    ctx.stateManager,
+    "StateManager",
+    "give it to the app: makeApp({ runtime, tasks, stateManager: yield* StateManager })"
+  )
+
 /** A JSON answer. */
 export const json = (body: unknown, status = 200, headers?: Record<string, string>): Response =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } })

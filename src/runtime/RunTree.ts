@@ -8,7 +8,7 @@ import { Effect, Option, Schema } from "effect"
 import type { StoreError } from "../stores/errors.ts"
 import type { ProgressLatest } from "../stores/ProgressStore.ts"
 import { RunTreeStore, type TreeRow } from "../stores/RunTreeStore.ts"
-import { ChildWaitMode, ForkOrigin, StoredError, SuspendReason, TaskStatus } from "../stores/TaskRecord.ts"
+import { ChildWaitMode, ForkOrigin, isTerminal, StoredError, SuspendReason, TaskStatus } from "../stores/TaskRecord.ts"
 import { TaskNotFound } from "./errors.ts"
 
 /** What a task waiting for its children still waits for. */
@@ -71,9 +71,6 @@ export const RunTree = Schema.Struct({
 }).annotate({ identifier: "RunTree", description: "A task and every task under it, read at one instant." })
 export type RunTree = typeof RunTree.Type
 
-/** Whether a task of this status has ended. */
-export const isEnded = (status: TaskStatus) => status === "completed" || status === "failed" || status === "cancelled"
-
 // `/` separates the path's segments, so a key holding one (or the escape itself) is escaped.
 const segment = (text: string) => text.replaceAll("%", "%25").replaceAll("/", "%2F")
 
@@ -111,7 +108,7 @@ export const fromRows = (rows: ReadonlyArray<TreeRow>): RunTree => {
             mode: reason.mode,
             total: reason.total,
             remaining: reason.remaining,
-            running: children.filter((child) => !isEnded(child.record.status)).map((child) => child.record.id)
+            running: children.filter((child) => !isTerminal(child.record.status)).map((child) => child.record.id)
           }
         : undefined
     return {

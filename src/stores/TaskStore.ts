@@ -3,7 +3,7 @@
  * token, and leave `running` by exactly one fenced transition. A write whose token is stale is refused, so two
  * attempts of one task never both record an outcome.
  */
-import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
+import { Context, Effect, type Option, type Schema, type Stream } from "effect"
 import type { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError, TaskIdTaken } from "./errors.ts"
 import type {
   ChildWaitMode,
@@ -225,3 +225,22 @@ export class TaskStore extends Context.Service<
     readonly cancelIdle: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
   }
 >()("waypoint/stores/TaskStore") {}
+
+/**
+ * Every task `query` selects, oldest first, read a page of 1 000 at a time: a fan-in reads back thousands of children.
+ * The cursors are the store's own, so a refused one is a defect.
+ */
+export const listEvery = (
+  store: TaskStore["Service"],
+  query: Omit<TaskQuery, "cursor" | "limit">
+): Effect.Effect<ReadonlyArray<TaskRecord>, StoreError> =>
+  Effect.gen(function* () {
+    const records: Array<TaskRecord> = []
+    let cursor: string | undefined
+    do {
+      const page = yield* Effect.catchTag(store.list({ ...query, cursor, limit: 1000 }), "InvalidCursor", Effect.die)
+      records.push(...page.items)
+      cursor = page.nextCursor
+    } while (cursor !== undefined)
+    return records
+  })

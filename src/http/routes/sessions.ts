@@ -15,7 +15,7 @@ import {
   type ResponseDocs,
   type Route,
   type RouteContext,
-  requireService,
+  requireStateManager,
   unauthorizedDoc
 } from "../route.ts"
 import {
@@ -51,11 +51,7 @@ const checkpointRequest = { path: SessionPath, body: CheckpointRequest }
 type SessionInput = RequestInput<{ path: typeof SessionPath }>
 
 export const sessionRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
-  const managerOf = requireService(
-    ctx.stateManager,
-    "StateManager",
-    "give it to the app: makeApp({ runtime, tasks, stateManager: yield* StateManager })"
-  )
+  const managerOf = requireStateManager(ctx)
 
   const list = Effect.fn("http.listSessions")(function* () {
     const manager = yield* managerOf

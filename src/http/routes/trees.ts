@@ -24,6 +24,7 @@ import {
   type Route,
   type RouteContext,
   requireService,
+  requireStateManager,
   TaskPath,
   taskId,
   unauthorizedDoc
@@ -55,11 +56,7 @@ const forkRequest = { path: CheckpointPath, body: ForkRequest }
 
 export const treeRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   const storeOf = requireService(ctx.stores.trees, "RunTreeStore")
-  const managerOf = requireService(
-    ctx.stateManager,
-    "StateManager",
-    "give it to the app: makeApp({ runtime, tasks, stateManager: yield* StateManager })"
-  )
+  const managerOf = requireStateManager(ctx)
 
   const read = Effect.fn("http.readTree")(function* (input: RequestInput<typeof treeRequest>) {
     const store = yield* storeOf

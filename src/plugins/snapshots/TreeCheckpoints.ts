@@ -16,6 +16,7 @@ import { SnapshotStore } from "../../stores/SnapshotStore.ts"
 import { StateStore, taskScopeId } from "../../stores/StateStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
 import type { InvalidKey } from "../../stores/StorageBackend.ts"
+import { isTerminal } from "../../stores/TaskRecord.ts"
 import { TaskStore } from "../../stores/TaskStore.ts"
 import { BranchSnapshot, type BranchSnapshotInput, verifyChecksum } from "./BranchSnapshot.ts"
 import { type CheckpointNotFound, ForkInvalid, type SessionNotFound, SnapshotCorrupted } from "./errors.ts"
@@ -61,7 +62,7 @@ export const branchSnapshot = (tree: RunTree.RunTree, options: BranchSnapshotOpt
       ...(node.snapshotVersion === undefined ? {} : { snapshotVersion: node.snapshotVersion })
     }
     if (node.status === "pending" || node.status === "running") activeBranches.push(node.path)
-    if (RunTree.isEnded(node.status)) {
+    if (isTerminal(node.status)) {
       completedBranches.push(node.path)
       results[node.path] = resultOf(node)
     }
@@ -109,7 +110,7 @@ const recordedOf = (tree: RunTree.RunTree) =>
     const states = yield* Effect.serviceOption(StateStore)
     const recorded: Record<string, typeof BranchState.Type> = {}
     for (const node of tree.nodes) {
-      if (RunTree.isEnded(node.status)) continue
+      if (isTerminal(node.status)) continue
       const stepResults = Option.isSome(steps) ? yield* steps.value.listSteps(node.id) : new Map()
       const entries = Option.isSome(states) ? yield* states.value.getAll(taskScopeId(node.id)) : new Map()
       if (stepResults.size === 0 && entries.size === 0) continue

@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { canonicalJson } from "../../stores/SnapshotStore.ts"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
 import { isQueued, isTerminal } from "../../stores/TaskRecord.ts"
+import { listEvery } from "../../stores/TaskStore.ts"
 import type {
   AnyChild,
   ChildHandle,
@@ -33,9 +34,6 @@ interface Started {
   readonly record: TaskRecord
   readonly go: Effect.Effect<void>
 }
-
-/** The records a wait reads back: a parent with many children reads them a page at a time, not one by one. */
-const pageSize = 1000
 
 const handleOf = (record: TaskRecord, key: string, task: AnyTask): ChildHandle<unknown, unknown> =>
   ({ _tag: "ChildHandle", id: record.id, key, task }) as unknown as ChildHandle<unknown, unknown>
@@ -108,19 +106,10 @@ export const makeChildren =
         Effect.as(go, handleOf(record, options.key, task as unknown as AnyTask))
       ) as never
 
-    /** The children of this parent, by key, read a page at a time. */
-    const existing = Effect.gen(function* () {
+    /** The children of this parent, by key. */
+    const existing = Effect.map(listEvery(core.store, { parentId: parent.id }), (records) => {
       const byKey = new Map<string, TaskRecord>()
-      let cursor: string | undefined
-      do {
-        const page = yield* Effect.catchTag(
-          core.store.list({ parentId: parent.id, cursor, limit: pageSize }),
-          "InvalidCursor",
-          Effect.die
-        )
-        for (const record of page.items) if (record.childKey !== undefined) byKey.set(record.childKey, record)
-        cursor = page.nextCursor
-      } while (cursor !== undefined)
+      for (const record of records) if (record.childKey !== undefined) byKey.set(record.childKey, record)
       return byKey
     })
 

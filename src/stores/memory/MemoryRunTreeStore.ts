@@ -9,26 +9,12 @@ import { ProgressStore } from "../ProgressStore.ts"
 import { maxTreeDepth, RunTreeStore, type TreeRow } from "../RunTreeStore.ts"
 import { SnapshotStore } from "../SnapshotStore.ts"
 import type { TaskRecord } from "../TaskRecord.ts"
-import { TaskStore } from "../TaskStore.ts"
+import { listEvery, TaskStore } from "../TaskStore.ts"
 
 export const make = Effect.gen(function* () {
   const tasks = yield* TaskStore
   const progress = yield* ProgressStore
   const snapshots = yield* SnapshotStore
-
-  /** Every child of `parentId`, in creation order. */
-  const childrenOf = (parentId: string) =>
-    Effect.gen(function* () {
-      const children: Array<TaskRecord> = []
-      let cursor: string | undefined
-      do {
-        // the cursors are the store's own
-        const page = yield* Effect.catchTag(tasks.list({ parentId, cursor, limit: 1000 }), "InvalidCursor", Effect.die)
-        children.push(...page.items)
-        cursor = page.nextCursor
-      } while (cursor !== undefined)
-      return children
-    })
 
   const rowOf = (record: TaskRecord) =>
     Effect.gen(function* () {
@@ -47,7 +33,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       rows.push(yield* rowOf(record))
       if (depth >= maxTreeDepth) return
-      for (const child of yield* childrenOf(record.id)) yield* subtree(child, depth + 1, rows)
+      for (const child of yield* listEvery(tasks, { parentId: record.id })) yield* subtree(child, depth + 1, rows)
     })
 
   const read = (rootId: string) =>
