@@ -235,8 +235,12 @@ describe.skipIf(TestDatabase.noServer)("PostgresStore: lost connections: needs D
           child.on("exit", (code) => resume(Effect.succeed(code)))
           return Effect.sync(() => child.kill("SIGKILL"))
         })
-        // meanwhile every open connection is cut every 300 ms, so the worker keeps making new ones
-        const cutter = yield* Effect.forkChild(Effect.repeat(Effect.sync(proxy.cutAll), Schedule.spaced("300 millis")))
+        // meanwhile every open connection is cut every 300 ms, 40 times (12 s, most of the worker's life on a quiet
+        // machine), so the worker keeps making new ones; cut for ever, a machine slow enough to need more than 300 ms
+        // for a connection and a statement never got one through (it failed CI twice under load)
+        const cutter = yield* Effect.forkChild(
+          Effect.repeat(Effect.sync(proxy.cutAll), { schedule: Schedule.spaced("300 millis"), times: 40 })
+        )
         const code = yield* exited
         yield* Fiber.interrupt(cutter)
         // the store may log a warning while it waits out a cut (see Database.attempt's tests); the worker goes on
