@@ -202,7 +202,27 @@ export const TaskEventView = Schema.Union([
     level: Schema.Literals(["debug", "info", "warning", "error"]),
     message: Schema.String,
     data: Schema.optional(Schema.Json)
-  }).annotate({ identifier: "LogWritten", description: "A task logged a line." })
+  }).annotate({ identifier: "LogWritten", description: "A task logged a line." }),
+  Schema.Struct({
+    _tag: Schema.Literal("ModelTextDelta"),
+    ...eventFields,
+    call: Schema.Number,
+    delta: Schema.String
+  }).annotate({ identifier: "ModelTextDelta", description: "A streamed model call produced text (not stored)." }),
+  Schema.Struct({
+    _tag: Schema.Literal("ModelCallRecorded"),
+    ...eventFields,
+    call: Schema.Number,
+    method: Schema.String,
+    usage: Schema.Struct({
+      provider: Schema.String,
+      model: Schema.String,
+      inputTokens: Schema.Number,
+      outputTokens: Schema.Number,
+      cachedTokens: Schema.Number,
+      costNanos: Schema.Number
+    })
+  }).annotate({ identifier: "ModelCallRecorded", description: "A model call was recorded, with its usage." })
 ]).annotate({ identifier: "TaskEvent" })
 export type TaskEventView = typeof TaskEventView.Type
 

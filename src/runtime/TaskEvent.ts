@@ -48,8 +48,37 @@ export interface LogWritten extends EventBase {
   readonly data?: Schema.Json | undefined
 }
 
+/** A streamed model call of the task produced text (not stored: a subscriber sees it as it comes). */
+export interface ModelTextDelta extends EventBase {
+  readonly _tag: "ModelTextDelta"
+  /** The call's number in the run of the body. */
+  readonly call: number
+  readonly delta: string
+}
+
+/** A model call of the task was recorded, with what it used (see `ModelUsage`). */
+export interface ModelCallRecorded extends EventBase {
+  readonly _tag: "ModelCallRecorded"
+  readonly call: number
+  readonly method: string
+  readonly usage: {
+    readonly provider: string
+    readonly model: string
+    readonly inputTokens: number
+    readonly outputTokens: number
+    readonly cachedTokens: number
+    readonly costNanos: number
+  }
+}
+
 /** Everything that can appear on a runtime's event stream. */
-export type TaskEvent = StatusChanged | ProgressReported | StatusMessage | LogWritten
+export type TaskEvent =
+  | StatusChanged
+  | ProgressReported
+  | StatusMessage
+  | LogWritten
+  | ModelTextDelta
+  | ModelCallRecorded
 
 /** An event as published: the runtime fills in `seq` and `at`. */
 export type TaskEventInput = TaskEvent extends infer E ? (E extends TaskEvent ? Omit<E, "seq" | "at"> : never) : never

@@ -46,6 +46,8 @@ export { task } from "./Task.ts"
 export type {
   LogLevel,
   LogWritten,
+  ModelCallRecorded,
+  ModelTextDelta,
   ProgressReported,
   StatusChanged,
   StatusMessage,

@@ -2,6 +2,8 @@
 export { checkpointSuite } from "./checkpointSuite.ts"
 export { progressStoreSuite } from "./progressStoreSuite.ts"
 export { runTreeStoreSuite } from "./runTreeStoreSuite.ts"
+export type { Script, ScriptedRequest, ScriptedTurn } from "./ScriptedModel.ts"
+export * as ScriptedModel from "./ScriptedModel.ts"
 export type { CorruptSnapshot } from "./snapshotIntegritySuite.ts"
 export { snapshotIntegritySuite } from "./snapshotIntegritySuite.ts"
 export type { SnapshotStoreSuiteOptions } from "./snapshotStoreSuite.ts"

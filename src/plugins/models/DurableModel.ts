@@ -1,0 +1,272 @@
+/**
+ * A `LanguageModel` whose calls are durable inside a task. The n-th call of a run of the body is recorded under
+ * `model:<n>` with a hash of its request and its response; a later run of the body (after a pause, a signal or a
+ * crash) that makes the same request as the n-th call gets the recorded response without calling the model.
+ *
+ * The rule for a changed request (a run whose n-th call asks something else than what was recorded) is the
+ * plugin's `onChangedRequest`: `"fail"` (the default) fails the task with `ModelCallChanged`, like a replay that
+ * went another way; `"callAgain"` calls the model with the new request and records that answer beside the old one.
+ *
+ * A streamed call publishes each text delta as a `ModelTextDelta` event as it arrives and records only the final
+ * parts, deltas joined; a crash in the middle of a stream makes that call again, and no other.
+ */
+import { Effect, Option, Schema, Stream } from "effect"
+import { LanguageModel, Prompt, Response, type Tool, Toolkit } from "effect/ai"
+import type { TaskEvents } from "../../runtime/TaskEvents.ts"
+import type { TaskInfo } from "../../runtime/TaskInfo.ts"
+import { canonicalJson, sha256Hex } from "../../stores/SnapshotStore.ts"
+import type { StepStore } from "../../stores/StepStore.ts"
+import { unstorable } from "../../stores/storable.ts"
+import { ModelCallChanged, ModelRecordInvalid } from "./errors.ts"
+import { recordedTools } from "./internal/recordedTools.ts"
+import { CallUsage, callKeyPrefix, callUsage, type PriceTable } from "./ModelUsage.ts"
+
+/** How model calls are made durable. */
+export interface DurableModelOptions {
+  /** What a run does when its n-th call asks another request than the recorded one. Default `"fail"`. */
+  readonly onChangedRequest?: "fail" | "callAgain" | undefined
+  /** The provider's name in the usage ledger. Default `"default"`. */
+  readonly provider?: string | undefined
+  /** Prices by model id, for the cost of each call. */
+  readonly prices?: PriceTable | undefined
+}
+
+type AnyToolkit = Toolkit.WithHandler<Record<string, Tool.Any>>
+type Method = "generateText" | "generateObject" | "streamText"
+
+/** The options of any of the three calls, as this module reads them. */
+interface CallOptions {
+  readonly prompt: Prompt.RawInput
+  readonly toolkit?: AnyToolkit | Effect.Effect<AnyToolkit, unknown, unknown> | undefined
+  readonly toolChoice?: unknown
+  readonly objectName?: string | undefined
+  readonly schema?: Schema.Top | undefined
+}
+
+const Recorded = Schema.Struct({
+  method: Schema.String,
+  request: Schema.String,
+  parts: Schema.Array(Schema.Json),
+  value: Schema.optional(Schema.Json),
+  usage: CallUsage
+})
+type Recorded = typeof Recorded.Type
+
+const encodePrompt = Schema.encodeUnknownEffect(Prompt.Prompt)
+
+/** The JSON Schema of a structured output, as part of its request's hash (a schema none can express hashes alike). */
+const jsonSchemaOf = (schema: Schema.Top): Schema.Json => {
+  try {
+    return Schema.toJsonSchemaDocument(schema) as unknown as Schema.Json
+  } catch {
+    return null
+  }
+}
+
+/** The services a durable model is made from: the task, its steps and its event log. */
+export interface DurableModelContext {
+  readonly task: TaskInfo["Service"]
+  readonly steps: StepStore["Service"]
+  readonly events: TaskEvents["Service"]
+}
+
+/** Joins consecutive deltas of one text or reasoning block, so a stream is recorded as its final parts. */
+const joinDeltas = (parts: ReadonlyArray<Response.StreamPart<Record<string, Tool.Any>>>) => {
+  const joined: Array<Response.StreamPart<Record<string, Tool.Any>>> = []
+  for (const part of parts) {
+    const last = joined.at(-1)
+    if (
+      last !== undefined &&
+      (part.type === "text-delta" || part.type === "reasoning-delta") &&
+      last.type === part.type &&
+      last.id === part.id
+    ) {
+      joined[joined.length - 1] = { ...last, delta: last.delta + part.delta }
+    } else joined.push(part)
+  }
+  return joined
+}
+
+/** Wraps `inner` so that its calls are recorded for the task of `context` (one wrapper per execution). */
+export const makeDurableModel = (
+  inner: LanguageModel.LanguageModel,
+  context: DurableModelContext,
+  options: DurableModelOptions = {}
+): LanguageModel.LanguageModel => {
+  const { task, steps, events } = context
+  let calls = 0
+
+  const invalid = (key: string) => (error: { readonly message: string }) =>
+    Effect.die(new ModelRecordInvalid({ taskId: task.id, key, issue: error.message }))
+
+  const resolveToolkit = (toolkit: CallOptions["toolkit"]): Effect.Effect<AnyToolkit | undefined, unknown, unknown> =>
+    toolkit === undefined ? Effect.succeed(undefined) : Effect.isEffect(toolkit) ? toolkit : Effect.succeed(toolkit)
+
+  const fingerprint = (method: Method, call: CallOptions, toolkit: AnyToolkit | undefined) =>
+    Effect.flatMap(Effect.orDie(encodePrompt(Prompt.make(call.prompt))), (prompt) =>
+      sha256Hex(
+        canonicalJson({
+          method,
+          prompt: prompt as unknown as Schema.Json,
+          tools: toolkit === undefined ? [] : Object.keys(toolkit.tools).sort(),
+          toolChoice: (call.toolChoice ?? null) as Schema.Json,
+          object:
+            call.schema === undefined ? null : { name: call.objectName ?? null, schema: jsonSchemaOf(call.schema) }
+        })
+      )
+    )
+
+  /** Where the n-th call is recorded, or is to be, and what is recorded there. */
+  const locate = (n: number, method: Method, request: string) =>
+    Effect.gen(function* () {
+      const read = (key: string) =>
+        Effect.flatMap(steps.getStep(task.id, key), (found) =>
+          Option.isNone(found)
+            ? Effect.succeed(Option.none<Recorded>())
+            : Effect.map(Effect.catch(Schema.decodeUnknownEffect(Recorded)(found.value), invalid(key)), (recorded) =>
+                Option.some(recorded)
+              )
+        )
+      const key = `${callKeyPrefix}${n}`
+      const recorded = yield* read(key)
+      if (Option.isNone(recorded) || recorded.value.request === request) return { key, recorded }
+      if ((options.onChangedRequest ?? "fail") === "fail") {
+        return yield* Effect.die(new ModelCallChanged({ taskId: task.id, call: n, method }))
+      }
+      const again = `${key}:${request.slice(0, 16)}`
+      return { key: again, recorded: yield* read(again) }
+    })
+
+  /** Records a call's answer (fenced; the first write wins) and tells subscribers what it used. */
+  const record = (n: number, key: string, recorded: Recorded) =>
+    Effect.suspend(() => {
+      // Encoded parts may hold `undefined` fields (unset usage counts): JSON drops them, as every store would.
+      const value = JSON.parse(JSON.stringify(recorded)) as Schema.Json
+      const unkept = unstorable(value)
+      if (unkept !== undefined) return Effect.die(new ModelRecordInvalid({ taskId: task.id, key, issue: unkept }))
+      return Effect.map(steps.checkpoint({ taskId: task.id, token: task.fencingToken, key, value }), (stored) =>
+        // A store returns what it was given when this write won, and the first record otherwise.
+        stored === value ? Option.none<Recorded>() : Option.some(stored as unknown as Recorded)
+      )
+    }).pipe(
+      Effect.catchTag("LeaseLost", () => Effect.interrupt),
+      Effect.tap(() =>
+        events.publish({
+          _tag: "ModelCallRecorded",
+          taskId: task.id,
+          taskName: task.name,
+          call: n,
+          method: recorded.method,
+          usage: recorded.usage
+        })
+      )
+    )
+
+  const usageOf = (parts: ReadonlyArray<Response.AnyPart>) => {
+    const finish = parts.find((part) => part.type === "finish")
+    const metadata = parts.find((part) => part.type === "response-metadata")
+    const usage = finish?.type === "finish" ? finish.usage : new LanguageModel.GenerateTextResponse([]).usage
+    const model = metadata?.type === "response-metadata" ? (metadata.modelId ?? "unknown") : "unknown"
+    return callUsage(usage, options.provider ?? "default", model, options.prices)
+  }
+
+  /** generateText and generateObject: one answer, recorded whole. */
+  const generate = (method: "generateText" | "generateObject", call: CallOptions) =>
+    Effect.gen(function* () {
+      const n = calls++
+      const toolkit = yield* resolveToolkit(call.toolkit)
+      const request = yield* fingerprint(method, call, toolkit)
+      const { key, recorded } = yield* locate(n, method, request)
+      const parts = Schema.Array(Response.Part(toolkit ?? Toolkit.empty)) as unknown as Schema.Codec<
+        ReadonlyArray<Response.Part<Record<string, Tool.Any>>>,
+        ReadonlyArray<Schema.Json>
+      >
+      const value = Schema.toCodecJson((call.schema ?? Schema.Unknown) as Schema.Codec<unknown, unknown>)
+      const answer = (stored: Recorded) =>
+        Effect.gen(function* () {
+          const content = Array.from(yield* Effect.catch(Schema.decodeUnknownEffect(parts)(stored.parts), invalid(key)))
+          if (method === "generateText") return new LanguageModel.GenerateTextResponse(content)
+          const decoded = yield* Effect.catch(Schema.decodeUnknownEffect(value)(stored.value), invalid(key))
+          return new LanguageModel.GenerateObjectResponse(decoded, content)
+        })
+      if (Option.isSome(recorded)) return yield* answer(recorded.value)
+      const durableCall = {
+        ...call,
+        toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
+      }
+      const response = (yield* (inner[method] as (options: unknown) => Effect.Effect<unknown, unknown, unknown>)(
+        durableCall
+      )) as LanguageModel.GenerateObjectResponse<Record<string, Tool.Any>, unknown>
+      const fresh: Recorded = {
+        method,
+        request,
+        parts: yield* Effect.orDie(Schema.encodeUnknownEffect(parts)(response.content)),
+        ...(method === "generateObject"
+          ? { value: (yield* Effect.orDie(Schema.encodeUnknownEffect(value)(response.value))) as Schema.Json }
+          : {}),
+        usage: usageOf(response.content)
+      }
+      const stored = yield* record(n, key, fresh)
+      // Another attempt recorded this call first: answer what it recorded, so that every run reads the same.
+      return Option.isNone(stored) ? response : yield* answer(stored.value)
+    })
+
+  const streamText = (call: CallOptions) =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const n = calls++
+        const toolkit = yield* resolveToolkit(call.toolkit)
+        const request = yield* fingerprint("streamText", call, toolkit)
+        const { key, recorded } = yield* locate(n, "streamText", request)
+        const parts = Schema.Array(Response.StreamPart(toolkit ?? Toolkit.empty)) as unknown as Schema.Codec<
+          ReadonlyArray<Response.StreamPart<Record<string, Tool.Any>>>,
+          ReadonlyArray<Schema.Json>
+        >
+        if (Option.isSome(recorded)) {
+          const content = yield* Effect.catch(Schema.decodeUnknownEffect(parts)(recorded.value.parts), invalid(key))
+          return Stream.fromIterable(content)
+        }
+        const durableCall = {
+          ...call,
+          toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
+        }
+        const seen: Array<Response.StreamPart<Record<string, Tool.Any>>> = []
+        const live = (
+          inner.streamText as (options: unknown) => Stream.Stream<Response.StreamPart<Record<string, Tool.Any>>>
+        )(durableCall).pipe(
+          Stream.map((part) => {
+            seen.push(part)
+            if (part.type === "text-delta") {
+              events.publishUnsafe({
+                _tag: "ModelTextDelta",
+                taskId: task.id,
+                taskName: task.name,
+                call: n,
+                delta: part.delta
+              })
+            }
+            return part
+          })
+        )
+        const finish = Effect.gen(function* () {
+          const final = joinDeltas(seen)
+          yield* record(n, key, {
+            method: "streamText",
+            request,
+            parts: yield* Effect.orDie(Schema.encodeUnknownEffect(parts)(final)),
+            usage: usageOf(final as ReadonlyArray<Response.AnyPart>)
+          })
+        })
+        return Stream.concat(live, Stream.fromEffectDrain(finish))
+      })
+    )
+
+  return {
+    ...inner,
+    generateText: ((call: CallOptions) =>
+      generate("generateText", call)) as unknown as LanguageModel.LanguageModel["generateText"],
+    generateObject: ((call: CallOptions) =>
+      generate("generateObject", call)) as unknown as LanguageModel.LanguageModel["generateObject"],
+    streamText: streamText as unknown as LanguageModel.LanguageModel["streamText"]
+  }
+}

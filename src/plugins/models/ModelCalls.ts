@@ -1,0 +1,45 @@
+/**
+ * The model-call plugin: inside a task, `LanguageModel.generateText`, `generateObject` and `streamText` (Effect AI,
+ * called as its documentation shows) are durable. The runtime is given the user's own provider layer (anything that
+ * provides `LanguageModel`); each execution gets it wrapped by `DurableModel`, so a run of the body after a pause,
+ * a signal or a crash reads recorded answers instead of paying for them again, and every call's usage is kept with
+ * the task (`ModelUsage.ofTask`, `ModelUsage.ofTree`).
+ */
+import { Effect, Layer } from "effect"
+import { LanguageModel } from "effect/ai"
+import { type Plugin, plugin } from "../../runtime/Plugin.ts"
+import { TaskEvents } from "../../runtime/TaskEvents.ts"
+import { TaskInfo } from "../../runtime/TaskInfo.ts"
+import { StepStore } from "../../stores/StepStore.ts"
+import { type DurableModelOptions, makeDurableModel } from "./DurableModel.ts"
+
+export type ModelCallsOptions = DurableModelOptions
+
+/**
+ * Makes the plugin. The runtime must be given a `LanguageModel` (the provider's layer, or `ScriptedModel.layer`
+ * from `effect-waypoint/testing` in tests).
+ *
+ * @example
+ * ```ts
+ * const runtime = yield* Runtime.make({ plugins: [ModelCalls.make({ prices })] }).pipe(Effect.provide(OpenAiLayer))
+ * const ask = task({ name: "ask", input: Schema.String }, (question) =>
+ *   Effect.map(LanguageModel.generateText({ prompt: question }), (response) => response.text)
+ * )
+ * ```
+ */
+export const make = (
+  options: ModelCallsOptions = {}
+): Plugin<LanguageModel.LanguageModel, LanguageModel.LanguageModel | StepStore> =>
+  plugin<LanguageModel.LanguageModel, LanguageModel.LanguageModel | StepStore>({
+    name: "model-calls",
+    layer: Layer.effect(
+      LanguageModel.LanguageModel,
+      Effect.gen(function* () {
+        const inner = yield* LanguageModel.LanguageModel
+        const task = yield* TaskInfo
+        const steps = yield* StepStore
+        const events = yield* TaskEvents
+        return makeDurableModel(inner, { task, steps, events }, options)
+      })
+    )
+  })
