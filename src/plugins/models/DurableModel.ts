@@ -10,13 +10,16 @@
  * A streamed call publishes each text delta as a `ModelTextDelta` event as it arrives and records only the final
  * parts, deltas joined; a crash in the middle of a stream makes that call again, and no other.
  */
-import { Effect, Option, Schema, Stream } from "effect"
-import { LanguageModel, Prompt, Response, type Tool, Toolkit } from "effect/ai"
+import { Effect, Option, Predicate, Schema, Stream } from "effect"
+import { AiError, LanguageModel, Prompt, Response, type Tool, Toolkit } from "effect/ai"
+import { suspend } from "../../runtime/Suspension.ts" // X
 import type { TaskEvents } from "../../runtime/TaskEvents.ts"
 import type { TaskInfo } from "../../runtime/TaskInfo.ts"
+import type { StoreError } from "../../stores/errors.ts"
 import { canonicalJson, sha256Hex } from "../../stores/SnapshotStore.ts"
 import type { StepStore } from "../../stores/StepStore.ts"
 import { unstorable } from "../../stores/storable.ts"
+import { approvalSignal, Decision } from "./Approvals.ts"
 import { ModelCallChanged, ModelRecordInvalid } from "./errors.ts"
 import { recordedTools } from "./internal/recordedTools.ts"
 import { CallUsage, callKeyPrefix, callUsage, type PriceTable } from "./ModelUsage.ts"
@@ -62,6 +65,18 @@ const jsonSchemaOf = (schema: Schema.Top): Schema.Json => {
     return null
   }
 }
+
+const decodeDecision = Schema.decodeUnknownOption(Decision)
+
+/** A store that failed under a call fails the call as Effect AI's calls fail, so a task's retry Schedule covers it. */
+const storeFailure = (method: string) => (error: unknown) =>
+  Predicate.isTagged(error, "StoreError")
+    ? AiError.make({
+        module: "ModelCalls",
+        method,
+        reason: new AiError.UnknownError({ description: `the task's store failed: ${(error as StoreError).message}` })
+      })
+    : error
 
 /** The services a durable model is made from: the task, its steps and its event log. */
 export interface DurableModelContext {
@@ -170,8 +185,44 @@ export const makeDurableModel = (
     return callUsage(usage, options.provider ?? "default", model, options.prices)
   }
 
+  /** The decision on one approval: recorded already, or waiting in the mailbox; otherwise the task suspends for it. */
+  const decisionOn = (approvalId: string) =>
+    Effect.gen(function* () {
+      const name = approvalSignal(approvalId)
+      const received = yield* steps.receiveSignal(task.id, name, name)
+      if (Option.isNone(received)) return yield* suspend({ _tag: "WaitingForSignal", signal: name }, undefined)
+      return Option.getOrElse(
+        decodeDecision(received.value),
+        (): Decision => ({ approved: false, reason: "the decision sent could not be read" })
+      )
+    })
+
+  /**
+   * After an answer that asks approvals: waits for each decision, then gives the request Effect AI makes next (the
+   * prompt, the answer, and the decisions), so the approved tools run and the model hears their results.
+   */
+  const afterApprovals = (call: CallOptions, content: ReadonlyArray<Response.AnyPart>) =>
+    Effect.gen(function* () {
+      const requests = content.filter((part) => part.type === "tool-approval-request")
+      if (requests.length === 0 || call.toolkit === undefined) return undefined
+      const decisions: Array<Prompt.ToolApprovalResponsePart> = []
+      for (const request of requests) {
+        const decision = yield* decisionOn(request.approvalId)
+        decisions.push(Prompt.makePart("tool-approval-response", { approvalId: request.approvalId, ...decision }))
+      }
+      const prompt = Prompt.fromMessages([
+        ...Prompt.make(call.prompt).content,
+        ...Prompt.fromResponseParts(content).content,
+        Prompt.makeMessage("tool", { content: decisions })
+      ])
+      return { ...call, prompt } satisfies CallOptions
+    })
+
   /** generateText and generateObject: one answer, recorded whole. */
-  const generate = (method: "generateText" | "generateObject", call: CallOptions) =>
+  const generate = (
+    method: "generateText" | "generateObject",
+    call: CallOptions
+  ): Effect.Effect<LanguageModel.GenerateTextResponse<Record<string, Tool.Any>>, unknown, unknown> =>
     Effect.gen(function* () {
       const n = calls++
       const toolkit = yield* resolveToolkit(call.toolkit)
@@ -189,29 +240,35 @@ export const makeDurableModel = (
           const decoded = yield* Effect.catch(Schema.decodeUnknownEffect(value)(stored.value), invalid(key))
           return new LanguageModel.GenerateObjectResponse(decoded, content)
         })
-      if (Option.isSome(recorded)) return yield* answer(recorded.value)
-      const durableCall = {
-        ...call,
-        toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
+      let response: LanguageModel.GenerateTextResponse<Record<string, Tool.Any>>
+      if (Option.isSome(recorded)) response = yield* answer(recorded.value)
+      else {
+        const durableCall = {
+          ...call,
+          toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
+        }
+        const fresh = (yield* (inner[method] as (options: unknown) => Effect.Effect<unknown, unknown, unknown>)(
+          durableCall
+        )) as LanguageModel.GenerateObjectResponse<Record<string, Tool.Any>, unknown>
+        const stored = yield* record(n, key, {
+          method,
+          request,
+          parts: yield* Effect.orDie(Schema.encodeUnknownEffect(parts)(fresh.content)),
+          ...(method === "generateObject"
+            ? { value: (yield* Effect.orDie(Schema.encodeUnknownEffect(value)(fresh.value))) as Schema.Json }
+            : {}),
+          usage: usageOf(fresh.content)
+        })
+        // Another attempt recorded this call first: answer what it recorded, so that every run reads the same.
+        response = Option.isNone(stored) ? fresh : yield* answer(stored.value)
       }
-      const response = (yield* (inner[method] as (options: unknown) => Effect.Effect<unknown, unknown, unknown>)(
-        durableCall
-      )) as LanguageModel.GenerateObjectResponse<Record<string, Tool.Any>, unknown>
-      const fresh: Recorded = {
-        method,
-        request,
-        parts: yield* Effect.orDie(Schema.encodeUnknownEffect(parts)(response.content)),
-        ...(method === "generateObject"
-          ? { value: (yield* Effect.orDie(Schema.encodeUnknownEffect(value)(response.value))) as Schema.Json }
-          : {}),
-        usage: usageOf(response.content)
-      }
-      const stored = yield* record(n, key, fresh)
-      // Another attempt recorded this call first: answer what it recorded, so that every run reads the same.
-      return Option.isNone(stored) ? response : yield* answer(stored.value)
-    })
+      const next = yield* afterApprovals(call, response.content)
+      return next === undefined ? response : yield* generate(method, next)
+    }).pipe(Effect.mapError(storeFailure(method)))
 
-  const streamText = (call: CallOptions) =>
+  const streamText = (
+    call: CallOptions
+  ): Stream.Stream<Response.StreamPart<Record<string, Tool.Any>>, unknown, unknown> =>
     Stream.unwrap(
       Effect.gen(function* () {
         const n = calls++
@@ -222,9 +279,13 @@ export const makeDurableModel = (
           ReadonlyArray<Response.StreamPart<Record<string, Tool.Any>>>,
           ReadonlyArray<Schema.Json>
         >
+        const thenApprovals = (content: ReadonlyArray<Response.AnyPart>) =>
+          Stream.unwrap(
+            Effect.map(afterApprovals(call, content), (next) => (next === undefined ? Stream.empty : streamText(next)))
+          )
         if (Option.isSome(recorded)) {
           const content = yield* Effect.catch(Schema.decodeUnknownEffect(parts)(recorded.value.parts), invalid(key))
-          return Stream.fromIterable(content)
+          return Stream.concat(Stream.fromIterable(content), thenApprovals(content as ReadonlyArray<Response.AnyPart>))
         }
         const durableCall = {
           ...call,
@@ -257,9 +318,12 @@ export const makeDurableModel = (
             usage: usageOf(final as ReadonlyArray<Response.AnyPart>)
           })
         })
-        return Stream.concat(live, Stream.fromEffectDrain(finish))
+        return Stream.concat(
+          Stream.concat(live, Stream.fromEffectDrain(finish)),
+          Stream.suspend(() => thenApprovals(seen as ReadonlyArray<Response.AnyPart>))
+        )
       })
-    )
+    ).pipe(Stream.mapError(storeFailure("streamText")))
 
   return {
     ...inner,

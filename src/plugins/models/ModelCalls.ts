@@ -11,6 +11,8 @@ import { type Plugin, plugin } from "../../runtime/Plugin.ts"
 import { TaskEvents } from "../../runtime/TaskEvents.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import { StepStore } from "../../stores/StepStore.ts"
+import { TaskStore } from "../../stores/TaskStore.ts"
+import { approvalSignalPrefix } from "./Approvals.ts"
 import { type DurableModelOptions, makeDurableModel } from "./DurableModel.ts"
 
 export type ModelCallsOptions = DurableModelOptions
@@ -29,8 +31,8 @@ export type ModelCallsOptions = DurableModelOptions
  */
 export const make = (
   options: ModelCallsOptions = {}
-): Plugin<LanguageModel.LanguageModel, LanguageModel.LanguageModel | StepStore> =>
-  plugin<LanguageModel.LanguageModel, LanguageModel.LanguageModel | StepStore>({
+): Plugin<LanguageModel.LanguageModel, LanguageModel.LanguageModel | StepStore | TaskStore> =>
+  plugin<LanguageModel.LanguageModel, LanguageModel.LanguageModel | StepStore | TaskStore>({
     name: "model-calls",
     layer: Layer.effect(
       LanguageModel.LanguageModel,
@@ -41,5 +43,15 @@ export const make = (
         const events = yield* TaskEvents
         return makeDurableModel(inner, { task, steps, events }, options)
       })
-    )
+    ),
+    hooks: {
+      // A decision sent while the task still ran could not wake it: look once more now it waits for one.
+      onSuspend: (task, reason) =>
+        reason._tag !== "WaitingForSignal" || !reason.signal.startsWith(approvalSignalPrefix)
+          ? Effect.void
+          : Effect.gen(function* () {
+              if ((yield* (yield* StepStore).pendingSignals(task.id, reason.signal)) === 0) return
+              yield* (yield* TaskStore).wake(task.id)
+            }).pipe(Effect.ignore)
+    }
   })

@@ -1,4 +1,6 @@
-/** Durable model calls on Effect AI: the plugin, the recorded-call wrapper and the usage ledger. */
+/** Durable model calls on Effect AI: the plugin, the recorded-call wrapper, tool approvals and the usage ledger. */
+export type { Decision as ApprovalDecision, PendingApproval } from "./Approvals.ts"
+export * as Approvals from "./Approvals.ts"
 export type { DurableModelOptions } from "./DurableModel.ts"
 export { makeDurableModel } from "./DurableModel.ts"
 export { ModelCallChanged, ModelRecordInvalid } from "./errors.ts"

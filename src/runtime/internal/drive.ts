@@ -127,7 +127,7 @@ export const makeDrivers = (
         ? control.wake(parentId)
         : Effect.void
       : undefined
-    const readParent =
+    const readParent: Effect.Effect<void, StoreError> =
       resumeParent !== undefined
         ? Effect.void
         : Effect.flatMap(store.get(parentId), (found) => {
@@ -137,13 +137,15 @@ export const makeDrivers = (
               ? Effect.void
               : Effect.asVoid(startDetached(task, parent.id, { initial: parent, onEnd: noop }))
           })
-    const claimNext = core.queuedParents.has(parentId) ? tree.claimNext(parentId) : undefined
+    const claimNext: Effect.Effect<boolean, StoreError> | undefined = core.queuedParents.has(parentId)
+      ? tree.claimNext(parentId)
+      : undefined
     const later =
       claimNext === undefined && resumeParent !== undefined
         ? Effect.void
         : Effect.asVoid(
             Effect.forkIn(
-              Effect.andThen(readParent, claimNext ?? Effect.void).pipe(
+              Effect.andThen(readParent, claimNext === undefined ? Effect.void : Effect.asVoid(claimNext)).pipe(
                 Effect.catchTag("StoreError", (error) =>
                   Effect.logWarning("could not go on after a child's end", error)
                 )

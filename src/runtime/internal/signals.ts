@@ -10,7 +10,7 @@ import { isTerminal } from "../../stores/TaskRecord.ts"
 import { SignalRejected, StoreMissing, type TaskNotFound } from "../errors.ts"
 import type { Control } from "./control.ts"
 import type { Core } from "./core.ts"
-import type { Registry } from "./registry.ts"
+import type { AnyTask, Registry } from "./registry.ts"
 
 const JsonPayload = Schema.toCodecJson(Schema.Json)
 
@@ -24,7 +24,9 @@ export const makeSendSignal = (
   core: Core,
   registry: Registry,
   steps: Option.Option<StepStore["Service"]>,
-  control: Control
+  control: Control,
+  /** Drives a task here that nothing here drives (a child whose driver let go of it when it suspended). */
+  drive: (task: AnyTask, id: string) => Effect.Effect<unknown>
 ): SendSignal =>
   Effect.fnUntraced(function* (id: string, name: string, payload: unknown) {
     const record = yield* core.readRecord(id)
@@ -33,7 +35,8 @@ export const makeSendSignal = (
     if (isTerminal(record.status)) return yield* rejected("TaskEnded", `the task has ended (${record.status})`)
     const declared = registry.get(record.name)?.signals ?? {}
     const names = Object.keys(declared)
-    if (names.length > 0 && !Object.hasOwn(declared, name)) {
+    // Names under `waypoint:` are the toolkit's own (a tool approval's decision, say), sent whatever the task declares.
+    if (names.length > 0 && !Object.hasOwn(declared, name) && !name.startsWith("waypoint:")) {
       return yield* rejected("UnknownSignal", `the task declares only ${names.map((n) => `"${n}"`).join(", ")}`)
     }
     const schema = declared[name] ?? JsonPayload
@@ -52,5 +55,8 @@ export const makeSendSignal = (
       if (now.suspendReason.signal !== name) return
       yield* core.store.wake(id)
       yield* control.wake(id)
+      // A child is driven by the runtime of its tree, not by a worker: the one that woke it drives it, if it can.
+      const task = now.parentId === undefined ? undefined : registry.get(now.name)
+      if (task !== undefined && core.live.get(id) === undefined) yield* drive(task, id)
     }
   })
