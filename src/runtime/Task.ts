@@ -21,6 +21,18 @@ export interface TaskOptions<I, IE, O, OE, E> {
   readonly timeout?: Duration.Input | undefined
   /** Schemas of the signals the task waits for: a signal sent with a payload that does not match is refused. */
   readonly signals?: Readonly<Record<string, Schema.Codec<unknown, unknown>>> | undefined
+  /**
+   * What the model calls of each run of this task and of all its descendants may use together (enforced by the
+   * `ModelCalls` plugin, against every ancestor's budget too).
+   */
+  readonly budget?: UsageBudget | undefined
+}
+
+/** A budget of model usage: calls, tokens (input and output) and cost in dollars; an absent one is not limited. */
+export interface UsageBudget {
+  readonly calls?: number | undefined
+  readonly tokens?: number | undefined
+  readonly cost?: number | undefined
 }
 
 export const TaskTypeId: unique symbol = Symbol.for("effect-waypoint/Task")
@@ -42,6 +54,7 @@ export interface Task<in out I, in out O, in out E, out R> extends TaskDefinitio
   readonly timeout: Option.Option<Duration.Duration>
   readonly body: (input: I) => Effect.Effect<O, E, R>
   readonly signals: Readonly<Record<string, Schema.Codec<unknown, Schema.Json>>>
+  readonly budget: UsageBudget | undefined
 }
 
 /**
@@ -115,5 +128,6 @@ const make = <I, IE, O, OE, E, R>(
   body,
   signals: Object.fromEntries(
     Object.entries(options.signals ?? {}).map(([name, schema]) => [name, Schema.toCodecJson(schema)])
-  )
+  ),
+  budget: options.budget
 })

@@ -3,6 +3,7 @@
  * and every plugin service can ask for it by type.
  */
 import { Context, Effect, Layer } from "effect"
+import type { UsageBudget } from "./Task.ts"
 
 export class TaskInfo extends Context.Service<
   TaskInfo,
@@ -22,6 +23,8 @@ export class TaskInfo extends Context.Service<
     readonly shouldStop: Effect.Effect<boolean>
     /** The attempt's fencing token: a store refuses this attempt's fenced writes once another attempt owns the task. */
     readonly fencingToken: number
+    /** The task's own usage budget (its definition's `budget`), if it has one. */
+    readonly budget?: UsageBudget | undefined
   }
 >()("waypoint/runtime/TaskInfo") {
   /** A fixed `TaskInfo` for testing plugin services outside a runtime. */

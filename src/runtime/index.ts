@@ -41,7 +41,7 @@ export * as PromiseRuntime from "./PromiseRuntime.ts"
 export * as RunTree from "./RunTree.ts"
 export * as Runtime from "./Runtime.ts"
 export type { Session, SessionSubmitOptions } from "./Session.ts"
-export type { JsonOutput, OutputSchemaRequired, Task, TaskOptions } from "./Task.ts"
+export type { JsonOutput, OutputSchemaRequired, Task, TaskOptions, UsageBudget } from "./Task.ts"
 export { task } from "./Task.ts"
 export type {
   LogLevel,

@@ -1,3 +1,11 @@
+export type {
+  BudgetAmounts,
+  BudgetHold,
+  BudgetLimits,
+  BudgetReached,
+  BudgetState
+} from "./BudgetStore.ts"
+export { BudgetStore } from "./BudgetStore.ts"
 export {
   CancelRequested,
   InvalidCursor,
@@ -8,6 +16,7 @@ export {
   TaskIdTaken
 } from "./errors.ts"
 export * as FileStorageBackend from "./file/FileStorageBackend.ts"
+export * as MemoryBudgetStore from "./memory/MemoryBudgetStore.ts"
 export * as MemoryProgressStore from "./memory/MemoryProgressStore.ts"
 export * as MemoryRunTreeStore from "./memory/MemoryRunTreeStore.ts"
 export * as MemorySnapshotStore from "./memory/MemorySnapshotStore.ts"

@@ -1,4 +1,5 @@
 /** The conformance suites of every store contract. */
+export { budgetStoreSuite } from "./budgetStoreSuite.ts"
 export { checkpointSuite } from "./checkpointSuite.ts"
 export { progressStoreSuite } from "./progressStoreSuite.ts"
 export { runTreeStoreSuite } from "./runTreeStoreSuite.ts"

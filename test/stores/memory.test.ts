@@ -1,6 +1,7 @@
 import { MemoryStore, MemoryTaskStore } from "../../src/stores/index.ts"
-import { checkpointSuite, runTreeStoreSuite, taskStoreSuite } from "../../src/testing.ts"
+import { budgetStoreSuite, checkpointSuite, runTreeStoreSuite, taskStoreSuite } from "../../src/testing.ts"
 
 taskStoreSuite("memory", MemoryTaskStore.layer)
 checkpointSuite("memory", MemoryStore.layer)
 runTreeStoreSuite("memory", MemoryStore.layer)
+budgetStoreSuite("memory", MemoryStore.layer)

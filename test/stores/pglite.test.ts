@@ -16,6 +16,7 @@ import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
 import {
+  budgetStoreSuite,
   checkpointSuite,
   progressStoreSuite,
   runTreeStoreSuite,
@@ -45,6 +46,7 @@ checkpointSuite("pglite", stores)
 snapshotStoreSuite("pglite", stores)
 progressStoreSuite("pglite", stores)
 runTreeStoreSuite("pglite", stores)
+budgetStoreSuite("pglite", stores)
 storageBackendSuite("pglite", stores)
 pgStoresSuite("pglite", stores)
 

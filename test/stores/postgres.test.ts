@@ -13,6 +13,7 @@ import { StateStore } from "../../src/stores/StateStore.ts"
 import { StepStore } from "../../src/stores/StepStore.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
 import {
+  budgetStoreSuite,
   checkpointSuite,
   progressStoreSuite,
   runTreeStoreSuite,
@@ -44,6 +45,7 @@ describe.skipIf(TestDatabase.noServer)("PostgreSQL server: needs DATABASE_URL", 
   snapshotStoreSuite("postgres", stores)
   progressStoreSuite("postgres", stores)
   runTreeStoreSuite("postgres", stores)
+  budgetStoreSuite("postgres", stores)
   storageBackendSuite("postgres", stores)
   pgStoresSuite("postgres", stores)
 

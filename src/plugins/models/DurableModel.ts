@@ -21,6 +21,7 @@ import type { StepStore } from "../../stores/StepStore.ts"
 import { unstorable } from "../../stores/storable.ts"
 import { approvalSignal, Decision } from "./Approvals.ts"
 import { ModelCallChanged, ModelRecordInvalid } from "./errors.ts"
+import { type CallBudget, noBudget } from "./internal/callBudget.ts"
 import { recordedTools } from "./internal/recordedTools.ts"
 import { CallUsage, callKeyPrefix, callUsage, type PriceTable } from "./ModelUsage.ts"
 
@@ -83,6 +84,8 @@ export interface DurableModelContext {
   readonly task: TaskInfo["Service"]
   readonly steps: StepStore["Service"]
   readonly events: TaskEvents["Service"]
+  /** The budgets its calls reserve against (none by default). */
+  readonly budget?: CallBudget | undefined
 }
 
 /** Joins consecutive deltas of one text or reasoning block, so a stream is recorded as its final parts. */
@@ -109,6 +112,7 @@ export const makeDurableModel = (
   options: DurableModelOptions = {}
 ): LanguageModel.LanguageModel => {
   const { task, steps, events } = context
+  const budget = context.budget ?? noBudget
   let calls = 0
 
   const invalid = (key: string) => (error: { readonly message: string }) =>
@@ -241,15 +245,23 @@ export const makeDurableModel = (
           return new LanguageModel.GenerateObjectResponse(decoded, content)
         })
       let response: LanguageModel.GenerateTextResponse<Record<string, Tool.Any>>
-      if (Option.isSome(recorded)) response = yield* answer(recorded.value)
-      else {
+      if (Option.isSome(recorded)) {
+        // A crash between the record and its settlement left the call held: settle it now (nothing, otherwise).
+        yield* budget.settle(key, recorded.value.usage)
+        response = yield* answer(recorded.value)
+      } else {
+        yield* budget.reserve(key, method)
         const durableCall = {
           ...call,
           toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
         }
         const fresh = (yield* (inner[method] as (options: unknown) => Effect.Effect<unknown, unknown, unknown>)(
           durableCall
+        ).pipe(
+          // A failed call is counted as a call; an interrupted one stays held for the run that makes it again.
+          Effect.tapError(() => Effect.ignore(budget.settle(key, undefined)))
         )) as LanguageModel.GenerateObjectResponse<Record<string, Tool.Any>, unknown>
+        const usage = usageOf(fresh.content)
         const stored = yield* record(n, key, {
           method,
           request,
@@ -257,8 +269,9 @@ export const makeDurableModel = (
           ...(method === "generateObject"
             ? { value: (yield* Effect.orDie(Schema.encodeUnknownEffect(value)(fresh.value))) as Schema.Json }
             : {}),
-          usage: usageOf(fresh.content)
+          usage
         })
+        yield* budget.settle(key, usage)
         // Another attempt recorded this call first: answer what it recorded, so that every run reads the same.
         response = Option.isNone(stored) ? fresh : yield* answer(stored.value)
       }
@@ -284,6 +297,7 @@ export const makeDurableModel = (
             Effect.map(afterApprovals(call, content), (next) => (next === undefined ? Stream.empty : streamText(next)))
           )
         if (Option.isSome(recorded)) {
+          yield* budget.settle(key, recorded.value.usage)
           const content = yield* Effect.catch(Schema.decodeUnknownEffect(parts)(recorded.value.parts), invalid(key))
           return Stream.concat(Stream.fromIterable(content), thenApprovals(content as ReadonlyArray<Response.AnyPart>))
         }
@@ -291,10 +305,12 @@ export const makeDurableModel = (
           ...call,
           toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
         }
+        yield* budget.reserve(key, "streamText")
         const seen: Array<Response.StreamPart<Record<string, Tool.Any>>> = []
         const live = (
           inner.streamText as (options: unknown) => Stream.Stream<Response.StreamPart<Record<string, Tool.Any>>>
         )(durableCall).pipe(
+          Stream.tapError(() => Effect.ignore(budget.settle(key, undefined))),
           Stream.map((part) => {
             seen.push(part)
             if (part.type === "text-delta") {
@@ -311,12 +327,14 @@ export const makeDurableModel = (
         )
         const finish = Effect.gen(function* () {
           const final = joinDeltas(seen)
+          const usage = usageOf(final as ReadonlyArray<Response.AnyPart>)
           yield* record(n, key, {
             method: "streamText",
             request,
             parts: yield* Effect.orDie(Schema.encodeUnknownEffect(parts)(final)),
-            usage: usageOf(final as ReadonlyArray<Response.AnyPart>)
+            usage
           })
+          yield* budget.settle(key, usage)
         })
         return Stream.concat(
           Stream.concat(live, Stream.fromEffectDrain(finish)),

@@ -5,15 +5,17 @@
  * a signal or a crash reads recorded answers instead of paying for them again, and every call's usage is kept with
  * the task (`ModelUsage.ofTask`, `ModelUsage.ofTree`).
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { LanguageModel } from "effect/ai"
 import { type Plugin, plugin } from "../../runtime/Plugin.ts"
 import { TaskEvents } from "../../runtime/TaskEvents.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
+import { BudgetStore } from "../../stores/BudgetStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
 import { TaskStore } from "../../stores/TaskStore.ts"
 import { approvalSignalPrefix } from "./Approvals.ts"
 import { type DurableModelOptions, makeDurableModel } from "./DurableModel.ts"
+import { makeCallBudget } from "./internal/callBudget.ts"
 
 export type ModelCallsOptions = DurableModelOptions
 
@@ -41,10 +43,32 @@ export const make = (
         const task = yield* TaskInfo
         const steps = yield* StepStore
         const events = yield* TaskEvents
-        return makeDurableModel(inner, { task, steps, events }, options)
+        const budget = makeCallBudget(task, yield* Effect.serviceOption(BudgetStore), yield* TaskStore)
+        return makeDurableModel(inner, { task, steps, events, budget }, options)
       })
     ),
     hooks: {
+      // A task with a budget opens its ledger before its body runs, so before any of its children exists.
+      onStart: (task) =>
+        task.budget === undefined
+          ? Effect.void
+          : Effect.gen(function* () {
+              const budgets = yield* Effect.serviceOption(BudgetStore)
+              if (Option.isNone(budgets)) {
+                return yield* Effect.logWarning(`task ${task.id} has a budget, but the runtime has no BudgetStore`)
+              }
+              const limits = task.budget ?? {}
+              yield* budgets.value.open(task.id, {
+                calls: limits.calls,
+                tokens: limits.tokens,
+                costNanos: limits.cost === undefined ? undefined : Math.round(limits.cost * 1e9)
+              })
+            }).pipe(Effect.catch((error) => Effect.logWarning("budget not opened", error))),
+      // Calls that never settled (a failure in the middle) hold nothing once the task has ended.
+      onFinish: (task) =>
+        Effect.flatMap(Effect.serviceOption(BudgetStore), (budgets) =>
+          Option.isNone(budgets) ? Effect.void : Effect.ignore(budgets.value.release(task.id))
+        ),
       // A decision sent while the task still ran could not wake it: look once more now it waits for one.
       onSuspend: (task, reason) =>
         reason._tag !== "WaitingForSignal" || !reason.signal.startsWith(approvalSignalPrefix)

@@ -87,7 +87,8 @@ export const makeExecuteAttempt = (
         parentId: record.parentId,
         deadline: record.deadline,
         shouldStop: Effect.sync(() => live.cancelAsked),
-        fencingToken: record.fencingToken
+        fencingToken: record.fencingToken,
+        budget: task.budget
       })
       // the transition being written, for `markRecorded` (a wait for children is kept on the task's record here)
       const transitionOf: { current: Transition | undefined } = { current: undefined }

@@ -2,6 +2,7 @@
  * Every store contract in this process's memory, from one layer: as fast as maps, gone with the process.
  */
 import { Layer } from "effect"
+import type { BudgetStore } from "../BudgetStore.ts"
 import type { ProgressStore } from "../ProgressStore.ts"
 import type { RunTreeStore } from "../RunTreeStore.ts"
 import type { SnapshotStore } from "../SnapshotStore.ts"
@@ -9,6 +10,7 @@ import type { StateStore } from "../StateStore.ts"
 import type { StepStore } from "../StepStore.ts"
 import type { StorageBackend } from "../StorageBackend.ts"
 import type { TaskStore } from "../TaskStore.ts"
+import * as MemoryBudgetStore from "./MemoryBudgetStore.ts"
 import * as MemoryProgressStore from "./MemoryProgressStore.ts"
 import * as MemoryRunTreeStore from "./MemoryRunTreeStore.ts"
 import * as MemorySnapshotStore from "./MemorySnapshotStore.ts"
@@ -24,7 +26,7 @@ import * as MemoryTaskStore from "./MemoryTaskStore.ts"
  * alone does not lend that task store to `MemoryStore.layer` provided inside it.
  */
 export const layer: Layer.Layer<
-  TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend | RunTreeStore
+  TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend | RunTreeStore | BudgetStore
 > =
   // suspend: memoised itself (one value, one set of stores), while `fresh` builds its parts with a memo of their own
   Layer.suspend(() =>
@@ -38,7 +40,8 @@ export const layer: Layer.Layer<
             MemoryStepStore.layer.pipe(Layer.provideMerge(Layer.merge(MemoryTaskStore.layer, MemoryStateStore.layer))),
             MemorySnapshotStore.layer,
             MemoryProgressStore.layer,
-            MemoryStorageBackend.layer
+            MemoryStorageBackend.layer,
+            MemoryBudgetStore.layer
           )
         )
       )

@@ -3,6 +3,7 @@
  * the same stores from the same queries, and differ only in the `Db` they build.
  */
 import { Layer } from "effect"
+import type { BudgetStore } from "../BudgetStore.ts"
 import type { ProgressStore } from "../ProgressStore.ts"
 import type { RunTreeStore } from "../RunTreeStore.ts"
 import type { SnapshotStore } from "../SnapshotStore.ts"
@@ -12,6 +13,7 @@ import type { StorageBackend } from "../StorageBackend.ts"
 import type { TaskStore } from "../TaskStore.ts"
 import type { Db } from "./Db.ts"
 import type { Driver } from "./Driver.ts"
+import * as PgBudgetStore from "./PgBudgetStore.ts"
 import * as PgProgressStore from "./PgProgressStore.ts"
 import * as PgRunTreeStore from "./PgRunTreeStore.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
@@ -21,7 +23,15 @@ import * as PgStorageBackend from "./PgStorageBackend.ts"
 import * as PgTaskStore from "./PgTaskStore.ts"
 
 /** What every PostgreSQL store layer provides. */
-export type Stores = TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend | RunTreeStore
+export type Stores =
+  | TaskStore
+  | StateStore
+  | StepStore
+  | SnapshotStore
+  | ProgressStore
+  | StorageBackend
+  | RunTreeStore
+  | BudgetStore
 
 /**
  * Every store over the `Db` in context, as `MemoryStore.layer` provides them in memory. Built anew each time, never
@@ -36,6 +46,7 @@ export const layer: Layer.Layer<Stores, never, Db | Driver> = Layer.fresh(
     PgSnapshotStore.layer,
     PgProgressStore.layer,
     PgStorageBackend.layer,
-    PgRunTreeStore.layer
+    PgRunTreeStore.layer,
+    PgBudgetStore.layer
   )
 )

@@ -199,3 +199,31 @@ export const storageEntries = waypoint.table("storage_entries", {
   key: byteOrderedText("key").primaryKey(),
   value: bytea("value").notNull()
 })
+
+/** `BudgetStore` ledgers: one per task with a budget; a NULL limit is no limit. Costs in nano-dollars. */
+export const budgets = waypoint.table("budgets", {
+  ownerId: text("owner_id").primaryKey(),
+  maxCalls: bigint("max_calls", { mode: "number" }),
+  maxTokens: bigint("max_tokens", { mode: "number" }),
+  maxCostNanos: bigint("max_cost_nanos", { mode: "number" }),
+  calls: bigint("calls", { mode: "number" }).notNull().default(0),
+  tokens: bigint("tokens", { mode: "number" }).notNull().default(0),
+  costNanos: bigint("cost_nanos", { mode: "number" }).notNull().default(0),
+  reservedCalls: bigint("reserved_calls", { mode: "number" }).notNull().default(0),
+  reservedTokens: bigint("reserved_tokens", { mode: "number" }).notNull().default(0),
+  reservedCostNanos: bigint("reserved_cost_nanos", { mode: "number" }).notNull().default(0)
+})
+
+/** `BudgetStore` reservations of calls in flight, each against the budgets of `owner_ids` (a JSON array of ids). */
+export const budgetHolds = waypoint.table(
+  "budget_holds",
+  {
+    taskId: text("task_id").notNull(),
+    key: text("key").notNull(),
+    ownerIds: jsonb("owner_ids").notNull(),
+    calls: bigint("calls", { mode: "number" }).notNull(),
+    tokens: bigint("tokens", { mode: "number" }).notNull(),
+    costNanos: bigint("cost_nanos", { mode: "number" }).notNull()
+  },
+  (t) => [primaryKey({ columns: [t.taskId, t.key] })]
+)
