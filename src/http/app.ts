@@ -1,8 +1,9 @@
 /**
  * A Hono app over a Runtime: start, list, read, pause, resume, signal and cancel tasks, follow their events as
- * Server-Sent Events, read their state and snapshots, fork them, manage `StateManager` sessions, and read the OpenAPI
- * document. Every request runs as a fiber of the app's Scope with the services `makeApp` was run with, so closing
- * that Scope stops in-flight requests and ends open event streams; the app keeps no global state.
+ * Server-Sent Events, read their state and snapshots, fork them, read their model usage and decide the tool calls
+ * they wait on, manage `StateManager` sessions, and read the OpenAPI document. Every request runs as a fiber of the
+ * app's Scope with the services `makeApp` was run with, so closing that Scope stops in-flight requests and ends open
+ * event streams; the app keeps no global state.
  */
 import { Cause, Duration, Effect, FiberSet, Option, type Scope } from "effect"
 import { type Context, Hono, type MiddlewareHandler } from "hono"
@@ -23,6 +24,7 @@ import type { Route, RouteContext } from "./route.ts"
 import { controlRoutes } from "./routes/control.ts"
 import { eventRoutes } from "./routes/events.ts"
 import { metaRoutes } from "./routes/meta.ts"
+import { modelRoutes } from "./routes/models.ts"
 import { sessionRoutes } from "./routes/sessions.ts"
 import { snapshotRoutes } from "./routes/snapshots.ts"
 import { stateRoutes } from "./routes/state.ts"
@@ -66,6 +68,7 @@ const resources: ReadonlyArray<(ctx: RouteContext) => ReadonlyArray<Route>> = [
   stateRoutes,
   snapshotRoutes,
   treeRoutes,
+  modelRoutes,
   eventRoutes,
   sessionRoutes
 ]

@@ -173,6 +173,7 @@ export type HttpFailure =
   | SessionNotFound
   | CheckpointNotFound
   | ForkInvalid
+  | ApprovalNotFound
 
 /** The status of each failure: the only place that decides it. */
 export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
@@ -192,6 +193,7 @@ export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
   SnapshotNotFound: 404,
   SessionNotFound: 404,
   CheckpointNotFound: 404,
+  ApprovalNotFound: 404,
   MethodNotAllowed: 405,
   IdempotencyKeyReused: 409,
   TaskIdTaken: 409,
@@ -216,3 +218,13 @@ export const statusByTag: { readonly [Tag in HttpFailure["_tag"]]: number } = {
 /** A 5xx whose message is shown: it names what the server lacks, never a cause, and is not logged. */
 export const isShownServerError = (tag: HttpFailure["_tag"]): boolean =>
   tag === "ServiceNotConfigured" || tag === "StoreMissing"
+
+/** No tool call of the task waits for a decision under this approval id: there was none, or it was decided. */
+export class ApprovalNotFound extends Schema.TaggedError<ApprovalNotFound>()("ApprovalNotFound", {
+  taskId: Schema.String,
+  approvalId: Schema.String
+}) {
+  override get message() {
+    return `no tool call of task ${this.taskId} waits for a decision under approval id ${this.approvalId}`
+  }
+}

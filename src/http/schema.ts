@@ -464,3 +464,78 @@ export const toCheckpointView = (info: CheckpointInfo): CheckpointView => ({
   name: info.name,
   createdAt: iso(info.createdAt)
 })
+
+/** The usage of a task's recorded model calls, summed (`ModelUsage.ofTask`). Costs are whole nano-dollars. */
+export const UsageTotalsView = Schema.Struct({
+  calls: Schema.Int,
+  inputTokens: Schema.Int,
+  outputTokens: Schema.Int,
+  /** Input tokens read from the provider's cache (part of `inputTokens`). */
+  cachedTokens: Schema.Int,
+  /** Dollars times 10^9, from the price table the `ModelCalls` plugin was given; a model not in it costs 0. */
+  costNanos: Schema.Int,
+  /** `costNanos` in dollars. */
+  cost: Schema.Finite
+}).annotate({
+  identifier: "UsageTotals",
+  description: "The summed usage of recorded model calls: calls, tokens and cost."
+})
+export type UsageTotalsView = typeof UsageTotalsView.Type
+
+/** A run tree's model usage (`ModelUsage.ofTree`): its total, and each task's that made a recorded call. */
+export const TreeUsageView = Schema.Struct({
+  rootId: Schema.String,
+  total: UsageTotalsView,
+  /** Tree order (each task after its parent); tasks with no recorded call are left out. */
+  byTask: Schema.Array(Schema.Struct({ taskId: Schema.String, ...UsageTotalsView.fields }))
+}).annotate({
+  identifier: "TreeUsage",
+  description: "The model usage of a task and every task under it: the total, and each task's."
+})
+export type TreeUsageView = typeof TreeUsageView.Type
+
+/** A tool call that waits for a decision (`Approvals.pending`). */
+export const PendingApprovalView = Schema.Struct({
+  taskId: Schema.String,
+  /** Decide it with `POST /tasks/{taskId}/approvals/{approvalId}`. */
+  approvalId: Schema.String,
+  toolCallId: Schema.String,
+  /** The tool's name (`unknown` when its call is not in the record). */
+  tool: Schema.String,
+  /** The parameters the model gave the tool; absent when its call is not in the record. */
+  params: Schema.optionalKey(Schema.Json),
+  /** The number of the model call that asked for it, in its run of the body (0 for the first). */
+  call: Schema.Int
+}).annotate({ identifier: "PendingApproval", description: "A tool call that waits for an approval or a denial." })
+export type PendingApprovalView = typeof PendingApprovalView.Type
+
+export const PendingApprovalListView = Schema.Struct({ items: Schema.Array(PendingApprovalView) }).annotate({
+  identifier: "PendingApprovalList",
+  description: "The tool calls that wait for a decision, in the order they were asked (tree order for a tree)."
+})
+export type PendingApprovalListView = typeof PendingApprovalListView.Type
+
+export const toUsageTotalsView = (totals: import("../index.ts").UsageTotals): UsageTotalsView => ({
+  calls: totals.calls,
+  inputTokens: totals.inputTokens,
+  outputTokens: totals.outputTokens,
+  cachedTokens: totals.cachedTokens,
+  costNanos: totals.costNanos,
+  cost: totals.cost
+})
+
+export const toTreeUsageView = (usage: import("../index.ts").TreeUsage): TreeUsageView => ({
+  rootId: usage.rootId,
+  total: toUsageTotalsView(usage.total),
+  byTask: Array.from(usage.byTask, ([taskId, totals]) => ({ taskId, ...toUsageTotalsView(totals) }))
+})
+
+/** The approval as the API shows it; its parameters are JSON, as recorded with its model call. */
+export const toPendingApprovalView = (approval: import("../index.ts").PendingApproval): PendingApprovalView => ({
+  taskId: approval.taskId,
+  approvalId: approval.approvalId,
+  toolCallId: approval.toolCallId,
+  tool: approval.tool,
+  ...(approval.params === undefined ? {} : { params: approval.params as Schema.Json }),
+  call: approval.call
+})

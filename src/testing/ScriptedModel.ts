@@ -7,7 +7,7 @@
  * const model = ScriptedModel.layer([{ text: "Hello" }, { toolCalls: [{ name: "search", params: { q: "x" } }] }])
  * ```
  */
-import { Effect, Layer, Ref, Stream } from "effect"
+import { type Duration, Effect, Layer, Ref, Stream } from "effect"
 import { AiError, LanguageModel, type Prompt, type Response } from "effect/ai"
 
 /** One answer of the scripted model. */
@@ -27,6 +27,8 @@ export interface ScriptedTurn {
   readonly fail?: "RateLimitError" | "InternalProviderError" | "NetworkError" | undefined
   /** Fail `streamText` after this many deltas were streamed (a provider that dropped the connection). */
   readonly failAfterDeltas?: number | undefined
+  /** How long the answer takes (on the Clock: a test clock moves it). */
+  readonly delay?: Duration.Input | undefined
 }
 
 /** What a call asked: its prompt, the text of its last user message, and its number (0 for the process's first). */
@@ -95,6 +97,8 @@ export interface ScriptedModel {
   readonly service: LanguageModel.LanguageModel
   /** Every request answered so far, oldest first. */
   readonly requests: Effect.Effect<ReadonlyArray<ScriptedRequest>>
+  /** The most calls that were being answered at once. */
+  readonly maxConcurrent: Effect.Effect<number>
 }
 
 /** Makes a scripted model; `onCall` runs as each call starts (to count calls across processes, say). */
@@ -104,6 +108,21 @@ export const make = (
 ): Effect.Effect<ScriptedModel> =>
   Effect.gen(function* () {
     const requests = yield* Ref.make<ReadonlyArray<ScriptedRequest>>([])
+    let inFlight = 0
+    let maxConcurrent = 0
+    /** Counts the call as answering while `answer` runs, after the turn's delay. */
+    const answering = <A, E>(turn: ScriptedTurn, answer: Effect.Effect<A, E>) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
+          inFlight++
+          maxConcurrent = Math.max(maxConcurrent, inFlight)
+        }),
+        () => (turn.delay === undefined ? answer : Effect.andThen(Effect.sleep(turn.delay), answer)),
+        () =>
+          Effect.sync(() => {
+            inFlight--
+          })
+      )
     const take = (provider: LanguageModel.ProviderOptions) =>
       Ref.modify(requests, (done): [readonly [ScriptedTurn, ScriptedRequest], ReadonlyArray<ScriptedRequest>] => {
         const request: ScriptedRequest = {
@@ -123,14 +142,17 @@ export const make = (
     const service = yield* LanguageModel.make({
       generateText: (provider) =>
         Effect.flatMap(take(provider), ([turn, request]) =>
-          turn.fail !== undefined
-            ? Effect.fail(failure(turn.fail, "generateText"))
-            : Effect.succeed<Array<Response.PartEncoded>>([
-                { type: "response-metadata", id: `response-${request.index}`, modelId: turn.modelId ?? "scripted" },
-                ...(textOf(turn) === "" ? [] : [{ type: "text" as const, text: textOf(turn) }]),
-                ...toolCallParts(turn, request.index),
-                finishPart(turn)
-              ])
+          answering(
+            turn,
+            turn.fail !== undefined
+              ? Effect.fail(failure(turn.fail, "generateText"))
+              : Effect.succeed<Array<Response.PartEncoded>>([
+                  { type: "response-metadata", id: `response-${request.index}`, modelId: turn.modelId ?? "scripted" },
+                  ...(textOf(turn) === "" ? [] : [{ type: "text" as const, text: textOf(turn) }]),
+                  ...toolCallParts(turn, request.index),
+                  finishPart(turn)
+                ])
+          )
         ),
       streamText: (provider) =>
         Stream.unwrap(
@@ -158,7 +180,7 @@ export const make = (
           })
         )
     })
-    return { service, requests: Ref.get(requests) }
+    return { service, requests: Ref.get(requests), maxConcurrent: Effect.sync(() => maxConcurrent) }
   })
 
 /** A layer of the scripted model, for a runtime or a test. */

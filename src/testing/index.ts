@@ -2,6 +2,7 @@
 export { budgetStoreSuite } from "./budgetStoreSuite.ts"
 export { checkpointSuite } from "./checkpointSuite.ts"
 export { progressStoreSuite } from "./progressStoreSuite.ts"
+export { rateLimitStoreSuite } from "./rateLimitStoreSuite.ts"
 export { runTreeStoreSuite } from "./runTreeStoreSuite.ts"
 export type { Script, ScriptedRequest, ScriptedTurn } from "./ScriptedModel.ts"
 export * as ScriptedModel from "./ScriptedModel.ts"

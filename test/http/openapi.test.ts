@@ -59,6 +59,11 @@ describe("openapi.json", () => {
           "GET /tasks/{id}/tree/checkpoints/{checkpointId}",
           "POST /tasks/{id}/tree/checkpoints/{checkpointId}/fork",
           "GET /tasks/{id}/tree/events",
+          "GET /tasks/{id}/usage",
+          "GET /tasks/{id}/tree/usage",
+          "GET /tasks/{id}/approvals",
+          "GET /tasks/{id}/tree/approvals",
+          "POST /tasks/{id}/approvals/{approvalId}",
           "GET /sessions",
           "GET /sessions/{id}",
           "PUT /sessions/{id}",
@@ -107,7 +112,12 @@ describe("openapi.json", () => {
           "CheckpointList",
           "CheckpointRequest",
           "CheckpointCreated",
-          "Restored"
+          "Restored",
+          "UsageTotals",
+          "TreeUsage",
+          "PendingApproval",
+          "PendingApprovalList",
+          "ApprovalDecision"
         ]) {
           assert.property(at(document, "components", "schemas"), name)
         }
@@ -128,6 +138,9 @@ describe("openapi.json", () => {
           ["/tasks/{id}/fork", "post"],
           ["/tasks/{id}/tree", "get"],
           ["/tasks/{id}/tree/checkpoints", "post"],
+          ["/tasks/{id}/usage", "get"],
+          ["/tasks/{id}/tree/approvals", "get"],
+          ["/tasks/{id}/approvals/{approvalId}", "post"],
           ["/sessions", "get"],
           ["/checkpoints/{id}/restore", "post"]
         ] as const) {

@@ -87,7 +87,8 @@ const bodies: Record<string, unknown> = {
   putSession: { a: 1 },
   createCheckpoint: { name: "c1" },
   createTreeCheckpoint: { name: "c1" },
-  forkTree: {}
+  forkTree: {},
+  decideApproval: { approved: true }
 }
 
 const send = (app: Hono, document: Json, operation: Operation, tried: Parameter, text: string) => {

@@ -19,6 +19,7 @@ import {
   budgetStoreSuite,
   checkpointSuite,
   progressStoreSuite,
+  rateLimitStoreSuite,
   runTreeStoreSuite,
   snapshotStoreSuite,
   stateStoreSuite,
@@ -47,6 +48,7 @@ snapshotStoreSuite("pglite", stores)
 progressStoreSuite("pglite", stores)
 runTreeStoreSuite("pglite", stores)
 budgetStoreSuite("pglite", stores)
+rateLimitStoreSuite("pglite", stores)
 storageBackendSuite("pglite", stores)
 pgStoresSuite("pglite", stores)
 

@@ -16,6 +16,7 @@ import {
   budgetStoreSuite,
   checkpointSuite,
   progressStoreSuite,
+  rateLimitStoreSuite,
   runTreeStoreSuite,
   snapshotStoreSuite,
   stateStoreSuite,
@@ -46,6 +47,7 @@ describe.skipIf(TestDatabase.noServer)("PostgreSQL server: needs DATABASE_URL", 
   progressStoreSuite("postgres", stores)
   runTreeStoreSuite("postgres", stores)
   budgetStoreSuite("postgres", stores)
+  rateLimitStoreSuite("postgres", stores)
   storageBackendSuite("postgres", stores)
   pgStoresSuite("postgres", stores)
 

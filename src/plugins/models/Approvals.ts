@@ -11,6 +11,8 @@ import { Effect, Option, Schema } from "effect"
 import type { StoreError } from "../../stores/errors.ts"
 import { RunTreeStore } from "../../stores/RunTreeStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
+import { isTerminal } from "../../stores/TaskRecord.ts"
+import { TaskStore } from "../../stores/TaskStore.ts"
 import { callKeyPrefix } from "./ModelUsage.ts"
 
 /** The signal (and step key) of the decision on one approval request. */
@@ -47,10 +49,18 @@ interface PartFields {
   readonly params?: unknown
 }
 
-/** The approvals of a task that wait for a decision, in the order they were asked. */
-export const pending = (taskId: string): Effect.Effect<ReadonlyArray<PendingApproval>, StoreError, StepStore> =>
+/**
+ * The approvals of a task that wait for a decision, in the order they were asked: none once the task has ended, and
+ * not one whose decision was sent already (it waits in the task's mailbox for the task to take it).
+ */
+export const pending = (
+  taskId: string
+): Effect.Effect<ReadonlyArray<PendingApproval>, StoreError, StepStore | TaskStore> =>
   Effect.gen(function* () {
-    const steps = yield* (yield* StepStore).listSteps(taskId)
+    const record = yield* (yield* TaskStore).get(taskId)
+    if (Option.isNone(record) || isTerminal(record.value.status)) return []
+    const stepStore = yield* StepStore
+    const steps = yield* stepStore.listSteps(taskId)
     const found: Array<PendingApproval> = []
     for (const [key, value] of steps) {
       if (!key.startsWith(callKeyPrefix)) continue
@@ -61,6 +71,7 @@ export const pending = (taskId: string): Effect.Effect<ReadonlyArray<PendingAppr
       for (const part of parts) {
         if (part.type !== "tool-approval-request" || typeof part.approvalId !== "string") continue
         if (steps.has(approvalSignal(part.approvalId))) continue
+        if ((yield* stepStore.pendingSignals(taskId, approvalSignal(part.approvalId))) > 0) continue
         const toolCall = parts.find((other) => other.type === "tool-call" && other.id === part.toolCallId)
         found.push({
           taskId,
@@ -78,7 +89,7 @@ export const pending = (taskId: string): Effect.Effect<ReadonlyArray<PendingAppr
 /** The approvals waiting anywhere in a run tree, tree order (each task after its parent). */
 export const pendingInTree = (
   rootId: string
-): Effect.Effect<ReadonlyArray<PendingApproval>, StoreError, StepStore | RunTreeStore> =>
+): Effect.Effect<ReadonlyArray<PendingApproval>, StoreError, StepStore | TaskStore | RunTreeStore> =>
   Effect.gen(function* () {
     const rows = yield* (yield* RunTreeStore).read(rootId)
     if (Option.isNone(rows)) return []

@@ -22,11 +22,12 @@ import { unstorable } from "../../stores/storable.ts"
 import { approvalSignal, Decision } from "./Approvals.ts"
 import { ModelCallChanged, ModelRecordInvalid } from "./errors.ts"
 import { type CallBudget, noBudget } from "./internal/callBudget.ts"
+import { type CallLimitsOptions, type CallPermit, unlimited } from "./internal/callPermit.ts"
 import { recordedTools } from "./internal/recordedTools.ts"
 import { CallUsage, callKeyPrefix, callUsage, type PriceTable } from "./ModelUsage.ts"
 
-/** How model calls are made durable. */
-export interface DurableModelOptions {
+/** How model calls are made durable, and limited per key. */
+export interface DurableModelOptions extends CallLimitsOptions {
   /** What a run does when its n-th call asks another request than the recorded one. Default `"fail"`. */
   readonly onChangedRequest?: "fail" | "callAgain" | undefined
   /** The provider's name in the usage ledger. Default `"default"`. */
@@ -79,6 +80,35 @@ const storeFailure = (method: string) => (error: unknown) =>
       })
     : error
 
+type PartsCodec = Schema.Codec<ReadonlyArray<Response.Part<Record<string, Tool.Any>>>, ReadonlyArray<Schema.Json>>
+type StreamPartsCodec = Schema.Codec<
+  ReadonlyArray<Response.StreamPart<Record<string, Tool.Any>>>,
+  ReadonlyArray<Schema.Json>
+>
+
+// A response's codecs, made once per toolkit (and once without): compiling one costs more than a call's write.
+const noTools = {}
+const partCodecs = new WeakMap<object, { parts?: PartsCodec; streamParts?: StreamPartsCodec }>()
+const codecsOf = (toolkit: AnyToolkit | undefined) => {
+  const owner = toolkit?.tools ?? noTools
+  let codecs = partCodecs.get(owner)
+  if (codecs === undefined) {
+    codecs = {}
+    partCodecs.set(owner, codecs)
+  }
+  return codecs
+}
+const partsCodec = (toolkit: AnyToolkit | undefined): PartsCodec => {
+  const codecs = codecsOf(toolkit)
+  codecs.parts ??= Schema.Array(Response.Part(toolkit ?? Toolkit.empty)) as unknown as PartsCodec
+  return codecs.parts
+}
+const streamPartsCodec = (toolkit: AnyToolkit | undefined): StreamPartsCodec => {
+  const codecs = codecsOf(toolkit)
+  codecs.streamParts ??= Schema.Array(Response.StreamPart(toolkit ?? Toolkit.empty)) as unknown as StreamPartsCodec
+  return codecs.streamParts
+}
+
 /** The services a durable model is made from: the task, its steps and its event log. */
 export interface DurableModelContext {
   readonly task: TaskInfo["Service"]
@@ -86,6 +116,8 @@ export interface DurableModelContext {
   readonly events: TaskEvents["Service"]
   /** The budgets its calls reserve against (none by default). */
   readonly budget?: CallBudget | undefined
+  /** The per-key permits its calls take (none by default). */
+  readonly permit?: CallPermit | undefined
 }
 
 /** Joins consecutive deltas of one text or reasoning block, so a stream is recorded as its final parts. */
@@ -113,6 +145,7 @@ export const makeDurableModel = (
 ): LanguageModel.LanguageModel => {
   const { task, steps, events } = context
   const budget = context.budget ?? noBudget
+  const permit = context.permit ?? unlimited
   let calls = 0
 
   const invalid = (key: string) => (error: { readonly message: string }) =>
@@ -135,11 +168,22 @@ export const makeDurableModel = (
       )
     )
 
+  // The task's recorded calls, read once per run of the body at its first call: a new call then costs its write
+  // alone, and a recorded one no round trip. Only this run's attempt writes the task's calls meanwhile.
+  let recordedCalls: ReadonlyMap<string, Schema.Json> | undefined
+  const recordedCall = (key: string) =>
+    recordedCalls !== undefined
+      ? Effect.succeed(Option.fromUndefinedOr(recordedCalls.get(key)))
+      : Effect.map(steps.listSteps(task.id), (all) => {
+          recordedCalls = all
+          return Option.fromUndefinedOr(all.get(key))
+        })
+
   /** Where the n-th call is recorded, or is to be, and what is recorded there. */
   const locate = (n: number, method: Method, request: string) =>
     Effect.gen(function* () {
       const read = (key: string) =>
-        Effect.flatMap(steps.getStep(task.id, key), (found) =>
+        Effect.flatMap(recordedCall(key), (found) =>
           Option.isNone(found)
             ? Effect.succeed(Option.none<Recorded>())
             : Effect.map(Effect.catch(Schema.decodeUnknownEffect(Recorded)(found.value), invalid(key)), (recorded) =>
@@ -232,10 +276,7 @@ export const makeDurableModel = (
       const toolkit = yield* resolveToolkit(call.toolkit)
       const request = yield* fingerprint(method, call, toolkit)
       const { key, recorded } = yield* locate(n, method, request)
-      const parts = Schema.Array(Response.Part(toolkit ?? Toolkit.empty)) as unknown as Schema.Codec<
-        ReadonlyArray<Response.Part<Record<string, Tool.Any>>>,
-        ReadonlyArray<Schema.Json>
-      >
+      const parts = partsCodec(toolkit)
       const value = Schema.toCodecJson((call.schema ?? Schema.Unknown) as Schema.Codec<unknown, unknown>)
       const answer = (stored: Recorded) =>
         Effect.gen(function* () {
@@ -250,7 +291,8 @@ export const makeDurableModel = (
         yield* budget.settle(key, recorded.value.usage)
         response = yield* answer(recorded.value)
       } else {
-        yield* budget.reserve(key, method)
+        const limitKey = yield* permit.take(key, method)
+        yield* budget.reserve(key, method).pipe(Effect.tapError(() => permit.give(limitKey, key, undefined)))
         const durableCall = {
           ...call,
           toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
@@ -259,7 +301,9 @@ export const makeDurableModel = (
           durableCall
         ).pipe(
           // A failed call is counted as a call; an interrupted one stays held for the run that makes it again.
-          Effect.tapError(() => Effect.ignore(budget.settle(key, undefined)))
+          Effect.tapError((error) =>
+            Effect.andThen(Effect.ignore(budget.settle(key, undefined)), permit.failed(limitKey, key, error))
+          )
         )) as LanguageModel.GenerateObjectResponse<Record<string, Tool.Any>, unknown>
         const usage = usageOf(fresh.content)
         const stored = yield* record(n, key, {
@@ -271,6 +315,7 @@ export const makeDurableModel = (
             : {}),
           usage
         })
+        yield* permit.give(limitKey, key, usage)
         yield* budget.settle(key, usage)
         // Another attempt recorded this call first: answer what it recorded, so that every run reads the same.
         response = Option.isNone(stored) ? fresh : yield* answer(stored.value)
@@ -288,10 +333,7 @@ export const makeDurableModel = (
         const toolkit = yield* resolveToolkit(call.toolkit)
         const request = yield* fingerprint("streamText", call, toolkit)
         const { key, recorded } = yield* locate(n, "streamText", request)
-        const parts = Schema.Array(Response.StreamPart(toolkit ?? Toolkit.empty)) as unknown as Schema.Codec<
-          ReadonlyArray<Response.StreamPart<Record<string, Tool.Any>>>,
-          ReadonlyArray<Schema.Json>
-        >
+        const parts = streamPartsCodec(toolkit)
         const thenApprovals = (content: ReadonlyArray<Response.AnyPart>) =>
           Stream.unwrap(
             Effect.map(afterApprovals(call, content), (next) => (next === undefined ? Stream.empty : streamText(next)))
@@ -305,12 +347,15 @@ export const makeDurableModel = (
           ...call,
           toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
         }
-        yield* budget.reserve(key, "streamText")
+        const limitKey = yield* permit.take(key, "streamText")
+        yield* budget.reserve(key, "streamText").pipe(Effect.tapError(() => permit.give(limitKey, key, undefined)))
         const seen: Array<Response.StreamPart<Record<string, Tool.Any>>> = []
         const live = (
           inner.streamText as (options: unknown) => Stream.Stream<Response.StreamPart<Record<string, Tool.Any>>>
         )(durableCall).pipe(
-          Stream.tapError(() => Effect.ignore(budget.settle(key, undefined))),
+          Stream.tapError((error) =>
+            Effect.andThen(Effect.ignore(budget.settle(key, undefined)), permit.failed(limitKey, key, error))
+          ),
           Stream.map((part) => {
             seen.push(part)
             if (part.type === "text-delta") {
@@ -334,6 +379,7 @@ export const makeDurableModel = (
             parts: yield* Effect.orDie(Schema.encodeUnknownEffect(parts)(final)),
             usage
           })
+          yield* permit.give(limitKey, key, usage)
           yield* budget.settle(key, usage)
         })
         return Stream.concat(

@@ -11,11 +11,13 @@ import { type Plugin, plugin } from "../../runtime/Plugin.ts"
 import { TaskEvents } from "../../runtime/TaskEvents.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import { BudgetStore } from "../../stores/BudgetStore.ts"
+import { RateLimitStore } from "../../stores/RateLimitStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
 import { TaskStore } from "../../stores/TaskStore.ts"
 import { approvalSignalPrefix } from "./Approvals.ts"
 import { type DurableModelOptions, makeDurableModel } from "./DurableModel.ts"
 import { makeCallBudget } from "./internal/callBudget.ts"
+import { makeCallPermit } from "./internal/callPermit.ts"
 
 export type ModelCallsOptions = DurableModelOptions
 
@@ -44,7 +46,13 @@ export const make = (
         const steps = yield* StepStore
         const events = yield* TaskEvents
         const budget = makeCallBudget(task, yield* Effect.serviceOption(BudgetStore), yield* TaskStore)
-        return makeDurableModel(inner, { task, steps, events, budget }, options)
+        const permit = makeCallPermit(
+          task,
+          yield* Effect.serviceOption(RateLimitStore),
+          options.provider ?? "default",
+          options
+        )
+        return makeDurableModel(inner, { task, steps, events, budget, permit }, options)
       })
     ),
     hooks: {

@@ -4,6 +4,7 @@
 import { Layer } from "effect"
 import type { BudgetStore } from "../BudgetStore.ts"
 import type { ProgressStore } from "../ProgressStore.ts"
+import type { RateLimitStore } from "../RateLimitStore.ts"
 import type { RunTreeStore } from "../RunTreeStore.ts"
 import type { SnapshotStore } from "../SnapshotStore.ts"
 import type { StateStore } from "../StateStore.ts"
@@ -12,6 +13,7 @@ import type { StorageBackend } from "../StorageBackend.ts"
 import type { TaskStore } from "../TaskStore.ts"
 import * as MemoryBudgetStore from "./MemoryBudgetStore.ts"
 import * as MemoryProgressStore from "./MemoryProgressStore.ts"
+import * as MemoryRateLimitStore from "./MemoryRateLimitStore.ts"
 import * as MemoryRunTreeStore from "./MemoryRunTreeStore.ts"
 import * as MemorySnapshotStore from "./MemorySnapshotStore.ts"
 import * as MemoryStateStore from "./MemoryStateStore.ts"
@@ -26,7 +28,15 @@ import * as MemoryTaskStore from "./MemoryTaskStore.ts"
  * alone does not lend that task store to `MemoryStore.layer` provided inside it.
  */
 export const layer: Layer.Layer<
-  TaskStore | StateStore | StepStore | SnapshotStore | ProgressStore | StorageBackend | RunTreeStore | BudgetStore
+  | TaskStore
+  | StateStore
+  | StepStore
+  | SnapshotStore
+  | ProgressStore
+  | StorageBackend
+  | RunTreeStore
+  | BudgetStore
+  | RateLimitStore
 > =
   // suspend: memoised itself (one value, one set of stores), while `fresh` builds its parts with a memo of their own
   Layer.suspend(() =>
@@ -41,7 +51,8 @@ export const layer: Layer.Layer<
             MemorySnapshotStore.layer,
             MemoryProgressStore.layer,
             MemoryStorageBackend.layer,
-            MemoryBudgetStore.layer
+            MemoryBudgetStore.layer,
+            MemoryRateLimitStore.layer
           )
         )
       )

@@ -5,6 +5,7 @@
 import { Layer } from "effect"
 import type { BudgetStore } from "../BudgetStore.ts"
 import type { ProgressStore } from "../ProgressStore.ts"
+import type { RateLimitStore } from "../RateLimitStore.ts"
 import type { RunTreeStore } from "../RunTreeStore.ts"
 import type { SnapshotStore } from "../SnapshotStore.ts"
 import type { StateStore } from "../StateStore.ts"
@@ -15,6 +16,7 @@ import type { Db } from "./Db.ts"
 import type { Driver } from "./Driver.ts"
 import * as PgBudgetStore from "./PgBudgetStore.ts"
 import * as PgProgressStore from "./PgProgressStore.ts"
+import * as PgRateLimitStore from "./PgRateLimitStore.ts"
 import * as PgRunTreeStore from "./PgRunTreeStore.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
 import * as PgStateStore from "./PgStateStore.ts"
@@ -32,6 +34,7 @@ export type Stores =
   | StorageBackend
   | RunTreeStore
   | BudgetStore
+  | RateLimitStore
 
 /**
  * Every store over the `Db` in context, as `MemoryStore.layer` provides them in memory. Built anew each time, never
@@ -47,6 +50,7 @@ export const layer: Layer.Layer<Stores, never, Db | Driver> = Layer.fresh(
     PgProgressStore.layer,
     PgStorageBackend.layer,
     PgRunTreeStore.layer,
-    PgBudgetStore.layer
+    PgBudgetStore.layer,
+    PgRateLimitStore.layer
   )
 )

@@ -227,3 +227,10 @@ export const budgetHolds = waypoint.table(
   },
   (t) => [primaryKey({ columns: [t.taskId, t.key] })]
 )
+
+/** `RateLimitStore` keys: each key's state (`KeyState` as JSON), changed by compare-and-set on `version`. */
+export const rateLimits = waypoint.table("rate_limits", {
+  key: text("key").primaryKey(),
+  state: jsonb("state").notNull(),
+  version: bigint("version", { mode: "number" }).notNull()
+})
