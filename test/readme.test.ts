@@ -9,15 +9,19 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
 import { Context, DateTime, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { LanguageModel, Tool, Toolkit } from "effect/ai"
 import { TestClock } from "effect/testing"
 import { Hono } from "hono"
 import { makeApp } from "../src/http.ts"
 import {
+  Approvals,
   Children,
   FileStorageBackend,
   MemoryStorageBackend,
   MemoryStore,
   MemoryTaskStore,
+  ModelCalls,
+  ModelUsage,
   pause,
   plugin,
   RunTree,
@@ -31,6 +35,7 @@ import {
   task,
   waitForSignal
 } from "../src/index.ts"
+import { ScriptedModel } from "../src/testing.ts"
 
 // What the README's programs print.
 let printed: Array<unknown> = []
@@ -197,6 +202,47 @@ const orchestrate = (directory: string) =>
   }).pipe(Effect.provide(StateManager.layer()), Effect.provide(FileStorageBackend.layer({ directory })))
 
 /** The TypeScript blocks of README.md, each as its lines. */
+// Model calls: the scripted model stands for a provider's layer
+const YourProvider = {
+  layer: ScriptedModel.layer((request) =>
+    request.tools.length === 0
+      ? { text: "deploy billing", usage: { inputTokens: 12, outputTokens: 3 }, modelId: "gpt-4.1-mini" }
+      : request.prompt.content.some((message) => message.role === "tool")
+        ? { text: "billing is live", usage: { inputTokens: 30, outputTokens: 4 }, modelId: "gpt-4.1-mini" }
+        : { toolCalls: [{ name: "deploy", params: { service: "billing" } }], modelId: "gpt-4.1-mini" }
+  )
+}
+
+const Deploy = Tool.make("deploy", {
+  parameters: Schema.Struct({ service: Schema.String }),
+  success: Schema.String,
+  needsApproval: true // the task suspends until someone decides, from any process
+})
+const ops = Toolkit.make(Deploy)
+
+const operator = task(
+  { name: "operator", input: Schema.String, output: Schema.String, budget: { calls: 20, cost: 0.5 } },
+  (request) =>
+    Effect.gen(function* () {
+      const plan = yield* LanguageModel.generateText({ prompt: `Plan: ${request}` }) // paid once, whatever happens
+      const done = yield* LanguageModel.generateText({ prompt: plan.text, toolkit: yield* ops })
+      return done.text
+    }).pipe(Effect.provide(ops.toLayer({ deploy: ({ service }) => Effect.succeed(`${service} is live`) })))
+)
+
+const prices = { "gpt-4.1-mini": { inputPerMillion: 0.4, outputPerMillion: 1.6 } }
+
+const operate = Effect.gen(function* () {
+  const runtime = yield* Runtime.make({ plugins: [StatePlugin.make(), ModelCalls.make({ prices })] })
+  const handle = yield* runtime.submit(operator, "ship the billing service")
+  yield* Effect.repeat(handle.status, { until: (status) => status === "suspended" }) // it waits for a decision
+  for (const approval of yield* Approvals.pending(handle.id)) {
+    yield* Approvals.decide(runtime, handle.id, approval.approvalId, { approved: true })
+  }
+  console.log(yield* handle.await)
+  console.log((yield* ModelUsage.ofTask(handle.id)).calls) // 3: the plan, the tool call, the answer after it
+}).pipe(Effect.scoped, Effect.provide(MemoryStore.layer), Effect.provide(YourProvider.layer))
+
 const readmeBlocks = (): ReadonlyArray<ReadonlyArray<string>> => {
   const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
   return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => (match[1] ?? "").split("\n"))
@@ -318,6 +364,13 @@ describe("README", () => {
       assert.strictEqual(yield* cleanUp, 1)
       assert.deepStrictEqual(yield* manager.listSessions(), ["recent"])
     }).pipe(Effect.provide(StateManager.layer()), Effect.provide(MemoryStorageBackend.layer))
+  )
+
+  it.live("an agent whose model calls are recorded, whose tool waits for an approval, within a budget", () =>
+    Effect.gen(function* () {
+      yield* operate
+      assert.deepStrictEqual(printed, ["billing is live", 3])
+    })
   )
 
   it("has every line of its TypeScript examples here or in test/types/readme*.ts, in order", () => {
