@@ -10,7 +10,7 @@
  * A streamed call publishes each text delta as a `ModelTextDelta` event as it arrives and records only the final
  * parts, deltas joined; a crash in the middle of a stream makes that call again, and no other.
  */
-import { Effect, Option, Predicate, Schema, Stream } from "effect"
+import { Effect, Exit, Option, Predicate, Schema, Stream } from "effect"
 import { AiError, LanguageModel, Prompt, Response, type Tool, Toolkit } from "effect/ai"
 import { suspend } from "../../runtime/Suspension.ts" // X
 import type { TaskEvents } from "../../runtime/TaskEvents.ts"
@@ -291,8 +291,9 @@ export const makeDurableModel = (
         yield* budget.settle(key, recorded.value.usage)
         response = yield* answer(recorded.value)
       } else {
+        // The budget first: a call it refuses takes no permit, nor waits for one.
+        yield* budget.reserve(key, method)
         const limitKey = yield* permit.take(key, method)
-        yield* budget.reserve(key, method).pipe(Effect.tapError(() => permit.give(limitKey, key, undefined)))
         const durableCall = {
           ...call,
           toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
@@ -303,7 +304,9 @@ export const makeDurableModel = (
           // A failed call is counted as a call; an interrupted one stays held for the run that makes it again.
           Effect.tapError((error) =>
             Effect.andThen(Effect.ignore(budget.settle(key, undefined)), permit.failed(limitKey, key, error))
-          )
+          ),
+          // An interrupted call (a cancel) gives its permit back at once: a run made again takes a new one.
+          Effect.onInterrupt(() => permit.give(limitKey, key, undefined))
         )) as LanguageModel.GenerateObjectResponse<Record<string, Tool.Any>, unknown>
         const usage = usageOf(fresh.content)
         const stored = yield* record(n, key, {
@@ -347,8 +350,8 @@ export const makeDurableModel = (
           ...call,
           toolkit: toolkit === undefined ? undefined : recordedTools(toolkit, n, task, steps)
         }
+        yield* budget.reserve(key, "streamText")
         const limitKey = yield* permit.take(key, "streamText")
-        yield* budget.reserve(key, "streamText").pipe(Effect.tapError(() => permit.give(limitKey, key, undefined)))
         const seen: Array<Response.StreamPart<Record<string, Tool.Any>>> = []
         const live = (
           inner.streamText as (options: unknown) => Stream.Stream<Response.StreamPart<Record<string, Tool.Any>>>
@@ -356,6 +359,7 @@ export const makeDurableModel = (
           Stream.tapError((error) =>
             Effect.andThen(Effect.ignore(budget.settle(key, undefined)), permit.failed(limitKey, key, error))
           ),
+          Stream.onExit((exit) => (Exit.hasInterrupts(exit) ? permit.give(limitKey, key, undefined) : Effect.void)),
           Stream.map((part) => {
             seen.push(part)
             if (part.type === "text-delta") {
