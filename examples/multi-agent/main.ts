@@ -1,15 +1,27 @@
 /**
  * A supervisor and its research agents as one durable run tree: the supervisor fans out one researcher per topic (a
- * researcher may start a sub-researcher), waits for a human's approval, then a writer joins the notes. Kill it in the
- * middle (`--crash-after 4`) and run it again: the tree resumes, and no step an agent finished runs again. See `--help`.
+ * researcher may start a sub-researcher), waits for a human's approval, then a writer joins the notes. The agents
+ * call a model (a scripted one offline, or an OpenAI-compatible endpoint: see `--help`). Kill it in the middle
+ * (`--crash-after 4`) and run it again: the tree resumes, no step an agent finished runs again, and no model call
+ * that was answered is made again. It ends with what the run's model calls used. See `--help`.
  */
 import { rm } from "node:fs/promises"
 import { parseArgs } from "node:util"
 import { Effect, Layer, Option, Schema } from "effect"
-import { ProgressPlugin, RunTree, Runtime, StateManager, StatePlugin, TreeCheckpoints } from "../../src/index.ts"
+import {
+  ModelCalls,
+  ModelUsage,
+  ProgressPlugin,
+  RunTree,
+  Runtime,
+  StateManager,
+  StatePlugin,
+  TreeCheckpoints
+} from "../../src/index.ts"
 import { PgliteStore, PostgresStore } from "../../src/postgres.ts"
 import { makeAgents } from "./agents.ts"
 import { makeDisplay } from "./display.ts"
+import * as Model from "./model.ts"
 
 const USAGE = `Usage: npm run example:agents -- [options]
 
@@ -23,6 +35,8 @@ Options:
   --step-ms <ms>       simulated work per step in milliseconds (default 300)
   --approve            approve the report (the run waits for this; give it now or in a later command)
   --crash-after <n>    SIGKILL this process once n agent steps are recorded (0 = never, default 0)
+  --trace-model        print each model call the agents really make, and when its answer is recorded
+                       (a call answered from its record, after a crash say, prints nothing)
   --store <kind>       pglite (default) or postgres (uses DATABASE_URL)
   --data-dir <dir>     folder of the embedded PGlite store (default .waypoint-agents)
   --reset              forget the stored run and start over
@@ -33,7 +47,14 @@ Options:
                        'supervisor/reefs={"topic":"kelp","steps":2,"deep":false}' (repeatable)
   -h, --help           show this help
 
-DATABASE_URL set and no --store: the postgres store is used.`
+DATABASE_URL set and no --store: the postgres store is used.
+
+The agents call a scripted model, offline, unless these are set:
+  WAYPOINT_MODEL_BASE_URL  an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (llama.cpp, Ollama,
+                           vLLM, LM Studio) or https://api.openai.com/v1
+  WAYPOINT_MODEL           the model to call there (needed with WAYPOINT_MODEL_BASE_URL)
+  WAYPOINT_MODEL_API_KEY   its API key, if it needs one
+Answers a run recorded are kept when these change: only calls not yet answered go to the new model.`
 
 /** A bad command line: the message and exit code 2. */
 class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { reason: Schema.String }) {}
@@ -47,6 +68,8 @@ interface Options {
   readonly stepMs: number
   readonly approve: boolean
   readonly crashAfter: number
+  readonly traceModel: boolean
+  readonly model: Model.ModelChoice
   readonly store: "pglite" | "postgres"
   readonly dataDir: string
   readonly reset: boolean
@@ -76,6 +99,7 @@ const parseOptions = (argv: ReadonlyArray<string>) =>
             "step-ms": { type: "string" },
             approve: { type: "boolean" },
             "crash-after": { type: "string" },
+            "trace-model": { type: "boolean" },
             store: { type: "string" },
             "data-dir": { type: "string" },
             reset: { type: "boolean" },
@@ -115,12 +139,15 @@ const parseOptions = (argv: ReadonlyArray<string>) =>
     if (Object.keys(replace).length > 0 && parsed.fork === undefined) {
       return yield* new UsageError({ reason: "--replace goes with --fork" })
     }
+    const stepMs = yield* integer("step-ms", parsed["step-ms"], 300, 0, 60_000)
     return Option.some<Options>({
       topics,
       steps: yield* integer("steps", parsed.steps, 3, 1, 20),
-      stepMs: yield* integer("step-ms", parsed["step-ms"], 300, 0, 60_000),
+      stepMs,
       approve: parsed.approve === true,
       crashAfter: yield* integer("crash-after", parsed["crash-after"], 0, 0, 1000),
+      traceModel: parsed["trace-model"] === true,
+      model: yield* modelChoice(stepMs),
       store,
       dataDir: parsed["data-dir"] ?? ".waypoint-agents",
       reset: parsed.reset === true,
@@ -128,6 +155,22 @@ const parseOptions = (argv: ReadonlyArray<string>) =>
       replace
     })
   })
+
+/** The model the environment names: an OpenAI-compatible endpoint, or the scripted model (at the pace of a step). */
+const modelChoice = (stepMs: number) => {
+  const baseUrl = process.env.WAYPOINT_MODEL_BASE_URL
+  const model = process.env.WAYPOINT_MODEL
+  const apiKey = process.env.WAYPOINT_MODEL_API_KEY
+  if (!baseUrl) {
+    return model
+      ? Effect.fail(new UsageError({ reason: "WAYPOINT_MODEL is set: WAYPOINT_MODEL_BASE_URL must name its endpoint" }))
+      : Effect.succeed<Model.ModelChoice>({ _tag: "Scripted", latencyMs: stepMs })
+  }
+  if (!model) {
+    return Effect.fail(new UsageError({ reason: "WAYPOINT_MODEL_BASE_URL is set: WAYPOINT_MODEL must name the model" }))
+  }
+  return Effect.succeed<Model.ModelChoice>({ _tag: "OpenAiCompat", baseUrl, model, apiKey: apiKey || undefined })
+}
 
 const parseJson = (text: string): Schema.Json | undefined => {
   try {
@@ -154,12 +197,19 @@ const program = (argv: ReadonlyArray<string>) =>
     const display = makeDisplay(process.stdout)
     if (Option.isNone(parsed)) return yield* display.log(USAGE)
     const options = parsed.value
+    // the model first: an endpoint that cannot be used stops the command before anything is stored
+    const model = yield* Layer.build(Model.layer(options.model))
+    yield* display.log(`model: ${Model.describe(options.model)}`)
     if (options.reset && options.store === "pglite") {
       yield* Effect.promise(() => rm(options.dataDir, { recursive: true, force: true }))
     }
     yield* Layer.build(storesLayer(options)).pipe(
       Effect.flatMap((context) =>
-        run(options, display).pipe(Effect.provide(StateManager.layer()), Effect.provideContext(context))
+        run(options, display).pipe(
+          Effect.provide(StateManager.layer()),
+          Effect.provideContext(context),
+          Effect.provideContext(model)
+        )
       )
     )
   }).pipe(Effect.scoped)
@@ -177,11 +227,21 @@ const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
             yield* display.log(`crashing on purpose after ${recorded} steps`)
             process.kill(process.pid, "SIGKILL")
           }
-        })
+        }),
+      onModelCall: (event, agent, i) =>
+        options.traceModel ? display.log(`${agent} model call ${i} ${event}`) : Effect.void
     })
     const runtime = yield* Runtime.make({
       id: RUNTIME_ID,
-      plugins: [StatePlugin.make(), ProgressPlugin.make({ flushInterval: "100 millis" })],
+      plugins: [
+        StatePlugin.make(),
+        ProgressPlugin.make({ flushInterval: "100 millis" }),
+        // every model call of a task is recorded once and answered from its record when the body runs again
+        ModelCalls.make({
+          prices: Model.prices,
+          provider: options.model._tag === "Scripted" ? "scripted" : "openai-compat"
+        })
+      ],
       tasks,
       worker: { concurrency: 16, pollInterval: "200 millis" }
     })
@@ -234,10 +294,12 @@ const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
       const top = tree.nodes[0] as RunTree.RunTreeNode
       if (top.status === "completed") {
         yield* display.done()
-        return yield* display.log(`report:\n${String(top.output)}`)
+        yield* display.log(`report:\n${String(top.output)}`)
+        return yield* showUsage(rootId, display)
       }
       if (top.status === "failed" || top.status === "cancelled") {
         yield* display.done()
+        yield* showUsage(rootId, display)
         return yield* Effect.fail(new Error(`the run ${top.status}: ${top.error?.message ?? ""}`))
       }
       if (top.suspendReason?._tag === "WaitingForSignal" && !isCheckpointKept) {
@@ -247,10 +309,20 @@ const run = (options: Options, display: ReturnType<typeof makeDisplay>) =>
       }
       if (top.suspendReason?._tag === "WaitingForSignal" && !options.approve) {
         yield* display.done()
+        yield* showUsage(rootId, display)
         return yield* display.log("waiting for approval: run this command again with --approve")
       }
       yield* Effect.sleep("100 millis")
     }
+  })
+
+/** What the run's model calls used so far: every recorded call of the tree, each counted once. */
+const showUsage = (rootId: string, display: ReturnType<typeof makeDisplay>) =>
+  Effect.gen(function* () {
+    const usage = yield* ModelUsage.ofTree(rootId)
+    if (Option.isNone(usage)) return
+    const { calls, inputTokens, outputTokens, cost } = usage.value.total
+    yield* display.log(`usage: ${calls} calls, ${inputTokens} in, ${outputTokens} out tokens, $${cost.toFixed(4)}`)
   })
 
 // `deno task example:agents -- ...` passes the `--` on; `npm run example:agents -- ...` does not.
@@ -265,6 +337,10 @@ Effect.runPromiseExit(program(argv[0] === "--" ? argv.slice(1) : argv)).then((ex
   if (failure?._tag === "Fail" && failure.error instanceof Refused) {
     process.stderr.write(`${failure.error.reason}\n`)
     process.exit(2)
+  }
+  if (failure?._tag === "Fail" && failure.error instanceof Model.ModelUnavailable) {
+    process.stderr.write(`the model cannot be used: ${failure.error.reason}\n`)
+    process.exit(1)
   }
   process.stderr.write(`${String(exit.cause)}\n`)
   process.exit(1)

@@ -1,23 +1,27 @@
 /**
  * The multi-agent example as a user runs it: real processes, really killed (SIGKILL), then run again over the same
  * store: a PGlite folder, and with DATABASE_URL a fresh server database. Each killed run must resume its tree and end
- * with the report an uninterrupted run gives, no step an agent recorded may run again, and every agent must exist
- * once in the store.
+ * with the report an uninterrupted run gives, no step an agent recorded may run again, no model call whose answer
+ * was recorded may be made again (the example's scripted model, traced by `--trace-model`), the run's usage must
+ * count each call once, and every agent must exist once in the store.
  */
 import { spawn } from "node:child_process"
 import { cp, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { assert, describe, it } from "@effect/vitest"
+import { dirname, join } from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { PgliteStore, PostgresStore } from "../../src/postgres.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
 import * as TestDatabase from "../stores/postgres/TestDatabase.ts"
 
 const MAIN = new URL("../../examples/multi-agent/main.ts", import.meta.url).pathname
-const PLAN = ["--topics", "tides,reefs+,storms", "--steps", "3", "--step-ms", "30"]
-// 3 researchers of 3 steps, a sub-researcher of 2: the 11th step recorded is the last before the supervisor's join
+const PLAN = ["--topics", "tides,reefs+,storms", "--steps", "3", "--step-ms", "30", "--trace-model"]
+// 3 researchers of 3 steps, a sub-researcher of 2: the 11th step recorded is the last (then the sub-researcher's
+// model call, and the supervisor's join)
 const RESEARCH_STEPS = 11
+// the supervisor's plan, a finding per researcher step, the history, the writer's report
+const MODEL_CALLS = 1 + 9 + 1 + 1
 const LIFE_TIMEOUT_MS = 60_000
 
 interface Life {
@@ -38,7 +42,7 @@ const life = (store: Store, args: ReadonlyArray<string>, killAt?: KillAt): Promi
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...store.args, ...PLAN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...store.env }
+      env: { ...process.env, WAYPOINT_MODEL_BASE_URL: "", WAYPOINT_MODEL: "", ...store.env }
     })
     let stdout = ""
     let stderr = ""
@@ -62,8 +66,14 @@ const life = (store: Store, args: ReadonlyArray<string>, killAt?: KillAt): Promi
     })
   })
 
-/** The report a life printed: the lines after `report:`. */
-const reportOf = (run: Life) => run.lines.slice(run.lines.indexOf("report:") + 1)
+/** The report a life printed: the lines after `report:`, up to the run's usage. */
+const reportOf = (run: Life) => {
+  const report = run.lines.slice(run.lines.indexOf("report:") + 1)
+  return report.slice(
+    0,
+    report.findIndex((line) => line.startsWith("usage: "))
+  )
+}
 
 /** The steps a life saw start, or recorded, as `path#step`. */
 const steps = (run: Life, event: "started" | "recorded") =>
@@ -71,6 +81,27 @@ const steps = (run: Life, event: "started" | "recorded") =>
     const match = /^(\S+) step (\d+) (started|recorded)$/.exec(line)
     return match === null || match[3] !== event ? [] : [`${match[1]}#${match[2]}`]
   })
+
+/** The model calls a life really made (`started`), or whose answers it recorded, as `path#call`. */
+const modelCalls = (run: Life, event: "started" | "recorded") =>
+  run.lines.flatMap((line) => {
+    const match = /^(\S+) model call (\d+) (started|recorded)$/.exec(line)
+    return match === null || match[3] !== event ? [] : [`${match[1]}#${match[2]}`]
+  })
+
+/** The run's usage a life printed last: `usage: <calls> calls, <in> in, <out> out tokens, $<cost>`. */
+const usageOf = (run: Life) => {
+  const line = run.lines.findLast((line) => line.startsWith("usage: "))
+  const match = /^usage: (\d+) calls, (\d+) in, (\d+) out tokens, \$(\d+\.\d{4})$/.exec(line ?? "")
+  assert.isNotNull(match, `a usage line: ${line}`)
+  const [calls, input, output, cost] = (match as RegExpExecArray).slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number
+  ]
+  return { calls, input, output, cost }
+}
 
 /** Where a test's example keeps its run: the arguments and environment that name it, and its stores for a check. */
 interface Store {
@@ -95,8 +126,8 @@ const agentCounts = (store: Store) =>
 
 const scenarios = (name: string, makeStore: MakeStore) =>
   describe(`examples/multi-agent on ${name}`, () => {
-    /** The report of an uninterrupted run (it waits for approval, and a second command gives it). */
-    let reference: Promise<ReadonlyArray<string>> | undefined
+    /** The report and usage of an uninterrupted run (it waits for approval, and a second command gives it). */
+    let reference: Promise<{ report: ReadonlyArray<string>; usage: ReturnType<typeof usageOf> }> | undefined
     const uninterrupted = () => {
       reference ??= (async () => {
         const store = await makeStore()
@@ -104,11 +135,21 @@ const scenarios = (name: string, makeStore: MakeStore) =>
           const first = await life(store, [])
           assert.strictEqual(first.code, 0, first.stderr)
           assert.include(first.lines, "waiting for approval: run this command again with --approve")
+          // every call but the writer's, each made once and counted once
+          assert.strictEqual(modelCalls(first, "started").length, MODEL_CALLS - 1)
+          assert.strictEqual(new Set(modelCalls(first, "started")).size, MODEL_CALLS - 1)
+          assert.deepStrictEqual(modelCalls(first, "recorded").toSorted(), modelCalls(first, "started").toSorted())
+          assert.strictEqual(usageOf(first).calls, MODEL_CALLS - 1)
           const second = await life(store, ["--approve"])
           assert.strictEqual(second.code, 0, second.stderr)
-          // the second command ran only what was left: the writer
+          // the second command ran only what was left: the writer, and its call to the model
           assert.deepStrictEqual(steps(second, "started"), ["supervisor/writer#1"])
-          return reportOf(second)
+          assert.deepStrictEqual(modelCalls(second, "started"), ["supervisor/writer#1"])
+          const usage = usageOf(second)
+          assert.strictEqual(usage.calls, MODEL_CALLS)
+          assert.isAbove(usage.input, usage.output)
+          assert.isAbove(usage.cost, 0)
+          return { report: reportOf(second), usage }
         } finally {
           await store.dispose()
         }
@@ -117,7 +158,7 @@ const scenarios = (name: string, makeStore: MakeStore) =>
     }
 
     it("waits for approval, then a second command approves and the writer joins the notes", async () => {
-      const report = await uninterrupted()
+      const { report } = await uninterrupted()
       assert.deepStrictEqual(report, [
         "1. tides: fact 1 on tides; fact 2 on tides; fact 3 on tides",
         "2. reefs: fact 1 on reefs; fact 2 on reefs; fact 3 on reefs; the history of reefs",
@@ -127,7 +168,7 @@ const scenarios = (name: string, makeStore: MakeStore) =>
 
     const killed = (title: string, firstArgs: ReadonlyArray<string>, killAt?: KillAt) =>
       it(title, async () => {
-        const report = await uninterrupted()
+        const { report, usage } = await uninterrupted()
         const store = await makeStore()
         try {
           const first = await life(store, firstArgs, killAt)
@@ -145,6 +186,17 @@ const scenarios = (name: string, makeStore: MakeStore) =>
           // and none was recorded twice
           const all = [...steps(first, "recorded"), ...steps(second, "recorded")]
           assert.strictEqual(new Set(all).size, all.length)
+          // no model call answered before the kill was made again (one in flight at the kill may be)
+          const answered = new Set(modelCalls(first, "recorded"))
+          assert.deepStrictEqual(
+            modelCalls(second, "started").filter((call) => answered.has(call)),
+            [],
+            second.lines.join("\n")
+          )
+          const calls = [...modelCalls(first, "recorded"), ...modelCalls(second, "recorded")]
+          assert.strictEqual(new Set(calls).size, calls.length)
+          // the run's usage counts each call once, as an uninterrupted run's does
+          assert.deepStrictEqual(usageOf(second), usage)
           assert.deepStrictEqual(await agentCounts(store), {
             supervisor: 1,
             researcher: 3,
@@ -168,11 +220,14 @@ const scenarios = (name: string, makeStore: MakeStore) =>
           forked.lines.some((line) => line.startsWith("forked run ")),
           forked.lines.join("\n")
         )
-        // only the replaced researcher ran (its steps are labelled by its new topic)
+        // only the replaced researcher ran (its steps are labelled by its new topic); the supervisor's plan is
+        // answered from the record the fork copied
         assert.deepStrictEqual(steps(forked, "started"), ["supervisor/kelp#1", "supervisor/kelp#2"])
+        assert.deepStrictEqual(modelCalls(forked, "started"), ["supervisor/kelp#1", "supervisor/kelp#2"])
         const approved = await life(store, ["--approve"])
         assert.strictEqual(approved.code, 0, approved.stderr)
         assert.deepStrictEqual(steps(approved, "started"), ["supervisor/writer#1"])
+        assert.deepStrictEqual(modelCalls(approved, "started"), ["supervisor/writer#1"])
         assert.deepStrictEqual(reportOf(approved), [
           "1. tides: fact 1 on tides; fact 2 on tides; fact 3 on tides",
           "2. kelp: fact 1 on kelp; fact 2 on kelp",
@@ -210,6 +265,9 @@ const pgliteTemplate = () => {
   })()
   return template
 }
+afterAll(async () => {
+  if (template !== undefined) await rm(dirname(await template), { recursive: true, force: true })
+})
 
 scenarios("PGlite", async () => {
   const dir = await mkdtemp(join(tmpdir(), "waypoint-agents-"))

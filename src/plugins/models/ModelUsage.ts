@@ -16,7 +16,10 @@ export interface ModelPrice {
   readonly cachedInputPerMillion?: number | undefined
 }
 
-/** Prices by model id (as the provider reports it in its response). A model not in it costs 0. */
+/**
+ * Prices by model id (as the provider reports it in its response, or the start of it: `gpt-4.1-mini` prices
+ * `gpt-4.1-mini-2025-04-14`). A model not in it costs 0.
+ */
 export type PriceTable = Readonly<Record<string, ModelPrice>>
 
 /** The usage of one model call, as recorded with it. */
@@ -62,6 +65,20 @@ export const emptyTotals: UsageTotals = {
 /** The step keys model calls are recorded under start with this. */
 export const callKeyPrefix = "model:"
 
+/**
+ * The price of `model`: its own entry, or else that of the longest entry its id starts with (providers report dated
+ * ids, such as `gpt-4.1-mini-2025-04-14` for `gpt-4.1-mini`).
+ */
+const priceOf = (prices: PriceTable | undefined, model: string): ModelPrice | undefined => {
+  if (prices === undefined) return undefined
+  const own = prices[model]
+  if (own !== undefined) return own
+  let found: string | undefined
+  for (const id of Object.keys(prices))
+    if (model.startsWith(id) && (found === undefined || id.length > found.length)) found = id
+  return found === undefined ? undefined : prices[found]
+}
+
 /** The usage of a call from the usage its response reports, priced from `prices`. */
 export const callUsage = (
   usage: Response.Usage,
@@ -72,7 +89,7 @@ export const callUsage = (
   const inputTokens = usage.inputTokens.total ?? (usage.inputTokens.uncached ?? 0) + (usage.inputTokens.cacheRead ?? 0)
   const cachedTokens = usage.inputTokens.cacheRead ?? 0
   const outputTokens = usage.outputTokens.total ?? 0
-  const price = prices?.[model]
+  const price = priceOf(prices, model)
   const costNanos =
     price === undefined
       ? 0

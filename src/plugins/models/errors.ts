@@ -13,7 +13,7 @@ export class ModelCallChanged extends Schema.TaggedError<ModelCallChanged>()("Mo
   method: Schema.String
 }) {
   override get message() {
-    return `ModelCallChanged: model call ${this.call} (${this.method}) of task ${this.taskId} was recorded with another request; make the prompt from recorded values, or use onChangedRequest: "callAgain"`
+    return `ModelCallChanged: model call ${this.call} (${this.method}) of task ${this.taskId} was recorded with another request. Calls are numbered in the order a run of the body makes them: make each prompt from recorded values, do not make a call inside a step or only on some runs, or use onChangedRequest: "callAgain"`
   }
 }
 

@@ -64,7 +64,9 @@ const caller = task({ name: "caller", input: Schema.Number, output: Schema.Array
       if (answer._tag === "Success") said.push(answer.success.text)
       else {
         const reached = ModelBudget.reachedOf(answer.failure)
-        said.push(Option.isSome(reached) ? `refused by ${reached.value.dimension}` : `failed: ${answer.failure.message}`)
+        said.push(
+          Option.isSome(reached) ? `refused by ${reached.value.dimension}` : `failed: ${answer.failure.message}`
+        )
         break
       }
     }

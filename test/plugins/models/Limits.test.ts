@@ -92,22 +92,18 @@ describe.each([
   ["PGlite", pglite]
 ] as const)("per-key limits on the test clock, %s", (_name, store) => {
   it.effect("suspends a task whose next permit is a minute off, and resumes it then", () =>
-    withModel(
-      store,
-      [{ text: "ok" }],
-      { limits: { "provider:default": { requestsPerMinute: 3 } } },
-      (runtime, model) =>
-        Effect.gen(function* () {
-          const handle = yield* runtime.submit(caller, 5)
-          const result = yield* Effect.forkChild(handle.await)
-          for (let i = 0; i < 50 && (yield* handle.status) !== "suspended"; i++) yield* Effect.yieldNow
-          assert.strictEqual(yield* handle.status, "suspended")
-          assert.strictEqual((yield* model.requests).length, 3)
-          assert.strictEqual((yield* handle.info).suspendReason?._tag, "Paused")
-          yield* TestClock.adjust("60001 millis")
-          assert.strictEqual(yield* Fiber.join(result), 5)
-          assert.strictEqual((yield* model.requests).length, 5)
-        })
+    withModel(store, [{ text: "ok" }], { limits: { "provider:default": { requestsPerMinute: 3 } } }, (runtime, model) =>
+      Effect.gen(function* () {
+        const handle = yield* runtime.submit(caller, 5)
+        const result = yield* Effect.forkChild(handle.await)
+        for (let i = 0; i < 50 && (yield* handle.status) !== "suspended"; i++) yield* Effect.yieldNow
+        assert.strictEqual(yield* handle.status, "suspended")
+        assert.strictEqual((yield* model.requests).length, 3)
+        assert.strictEqual((yield* handle.info).suspendReason?._tag, "Paused")
+        yield* TestClock.adjust("60001 millis")
+        assert.strictEqual(yield* Fiber.join(result), 5)
+        assert.strictEqual((yield* model.requests).length, 5)
+      })
     )
   )
 
