@@ -12,16 +12,14 @@ import { Context, DateTime, Effect, Layer, Option, Schedule, Schema } from "effe
 import { LanguageModel, Tool, Toolkit } from "effect/ai"
 import { TestClock } from "effect/testing"
 import { Hono } from "hono"
+import { Approvals, ModelCalls, ModelUsage } from "../src/ai.ts"
 import { makeApp } from "../src/http.ts"
 import {
-  Approvals,
   Children,
   FileStorageBackend,
   MemoryStorageBackend,
   MemoryStore,
   MemoryTaskStore,
-  ModelCalls,
-  ModelUsage,
   pause,
   plugin,
   RunTree,
@@ -235,7 +233,8 @@ const prices = { "gpt-4.1-mini": { inputPerMillion: 0.4, outputPerMillion: 1.6 }
 const operate = Effect.gen(function* () {
   const runtime = yield* Runtime.make({ plugins: [StatePlugin.make(), ModelCalls.make({ prices })] })
   const handle = yield* runtime.submit(operator, "ship the billing service")
-  yield* Effect.repeat(handle.status, { until: (status) => status === "suspended" }) // it waits for a decision
+  const waiting = { until: (status: string) => status === "suspended", schedule: Schedule.spaced("100 millis") }
+  yield* Effect.repeat(handle.status, waiting) // until it waits for a decision
   for (const approval of yield* Approvals.pending(handle.id)) {
     yield* Approvals.decide(runtime, handle.id, approval.approvalId, { approved: true })
   }

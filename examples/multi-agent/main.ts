@@ -8,16 +8,8 @@
 import { rm } from "node:fs/promises"
 import { parseArgs } from "node:util"
 import { Effect, Layer, Option, Schema } from "effect"
-import {
-  ModelCalls,
-  ModelUsage,
-  ProgressPlugin,
-  RunTree,
-  Runtime,
-  StateManager,
-  StatePlugin,
-  TreeCheckpoints
-} from "../../src/index.ts"
+import { ModelCalls, ModelUsage } from "../../src/ai.ts"
+import { ProgressPlugin, RunTree, Runtime, StateManager, StatePlugin, TreeCheckpoints } from "../../src/index.ts"
 import { PgliteStore, PostgresStore } from "../../src/postgres.ts"
 import { makeAgents } from "./agents.ts"
 import { makeDisplay } from "./display.ts"

@@ -10,8 +10,7 @@
  */
 import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { LanguageModel, type Prompt } from "effect/ai"
-import type { PriceTable } from "../../src/index.ts"
-import * as ScriptedModel from "../../src/testing/ScriptedModel.ts"
+import { type PriceTable, ScriptedModel } from "../../src/ai.ts"
 
 /** Which model the example calls. */
 export type ModelChoice =

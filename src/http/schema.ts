@@ -515,7 +515,7 @@ export const PendingApprovalListView = Schema.Struct({ items: Schema.Array(Pendi
 })
 export type PendingApprovalListView = typeof PendingApprovalListView.Type
 
-export const toUsageTotalsView = (totals: import("../index.ts").UsageTotals): UsageTotalsView => ({
+export const toUsageTotalsView = (totals: import("../ai.ts").UsageTotals): UsageTotalsView => ({
   calls: totals.calls,
   inputTokens: totals.inputTokens,
   outputTokens: totals.outputTokens,
@@ -524,14 +524,14 @@ export const toUsageTotalsView = (totals: import("../index.ts").UsageTotals): Us
   cost: totals.cost
 })
 
-export const toTreeUsageView = (usage: import("../index.ts").TreeUsage): TreeUsageView => ({
+export const toTreeUsageView = (usage: import("../ai.ts").TreeUsage): TreeUsageView => ({
   rootId: usage.rootId,
   total: toUsageTotalsView(usage.total),
   byTask: Array.from(usage.byTask, ([taskId, totals]) => ({ taskId, ...toUsageTotalsView(totals) }))
 })
 
 /** The approval as the API shows it; its parameters are JSON, as recorded with its model call. */
-export const toPendingApprovalView = (approval: import("../index.ts").PendingApproval): PendingApprovalView => ({
+export const toPendingApprovalView = (approval: import("../ai.ts").PendingApproval): PendingApprovalView => ({
   taskId: approval.taskId,
   approvalId: approval.approvalId,
   toolCallId: approval.toolCallId,

@@ -1,11 +1,12 @@
 /** The conformance suites of every store contract. */
+
+export type { Script, ScriptedRequest, ScriptedTurn } from "../plugins/models/ScriptedModel.ts"
+export * as ScriptedModel from "../plugins/models/ScriptedModel.ts"
 export { budgetStoreSuite } from "./budgetStoreSuite.ts"
 export { checkpointSuite } from "./checkpointSuite.ts"
 export { progressStoreSuite } from "./progressStoreSuite.ts"
 export { rateLimitStoreSuite } from "./rateLimitStoreSuite.ts"
 export { runTreeStoreSuite } from "./runTreeStoreSuite.ts"
-export type { Script, ScriptedRequest, ScriptedTurn } from "./ScriptedModel.ts"
-export * as ScriptedModel from "./ScriptedModel.ts"
 export type { CorruptSnapshot } from "./snapshotIntegritySuite.ts"
 export { snapshotIntegritySuite } from "./snapshotIntegritySuite.ts"
 export type { SnapshotStoreSuiteOptions } from "./snapshotStoreSuite.ts"

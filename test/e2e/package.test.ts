@@ -57,9 +57,11 @@ afterAll(async () => {
 
 /** Runs a task through each entry point; prints one line per store or adapter. */
 const consumer = (argv: string) => `import { Effect, Schema } from "effect"
-import { MemoryTaskStore, Runtime, task } from "effect-waypoint"
+import { LanguageModel } from "effect/ai"
+import { MemoryStore, MemoryTaskStore, Runtime, task } from "effect-waypoint"
 import { PgliteStore, PostgresStore } from "effect-waypoint/postgres"
 import { makeApp } from "effect-waypoint/http"
+import { ModelCalls, ScriptedModel } from "effect-waypoint/ai"
 const [dataDir, serverUrl] = ${argv}
 const hello = task({ name: "hello", input: Schema.String, output: Schema.String }, (name) => Effect.succeed("hello " + name))
 const run = (layer) =>
@@ -74,13 +76,19 @@ const viaHttp = Effect.gen(function* () {
   return yield* runtime.handle(hello, started.id).await
 }).pipe(Effect.scoped, Effect.provide(MemoryTaskStore.layer))
 console.log("http: " + (await Effect.runPromise(viaHttp)))
+const ask = task({ name: "ask", input: Schema.String, output: Schema.String }, (question) =>
+  Effect.map(LanguageModel.generateText({ prompt: question }), (response) => response.text))
+const viaModel = Effect.flatMap(Runtime.make({ plugins: [ModelCalls.make()] }), (runtime) => runtime.run(ask, "hi")).pipe(
+  Effect.scoped, Effect.provide(ScriptedModel.layer([{ text: "hello model" }])), Effect.provide(MemoryStore.layer))
+console.log("ai: " + (await Effect.runPromise(viaModel)))
 `
 
 const expected = (name: string) => [
   `memory: hello ${name}`,
   `pglite: hello ${name}`,
   ...(databaseUrl === undefined ? [] : [`server: hello ${name}`]),
-  "http: hello http"
+  "http: hello http",
+  "ai: hello model"
 ]
 
 describe("the package, installed with the README's own lines", () => {

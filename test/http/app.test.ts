@@ -35,6 +35,8 @@ describe("makeApp", () => {
         const body = yield* readJson(response)
         assert.strictEqual(body.name, "greet")
         assert.isString(body.id)
+        // A UUIDv7, as the runtime makes them, so that tasks started over HTTP sort in the order they were made.
+        assert.match(String(body.id), /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
         assert.include(["pending", "running", "completed"], body.status)
         assert.deepStrictEqual(body.input, { name: "Ada" })
         assert.strictEqual(response.headers.get("location"), `/tasks/${body.id}`)

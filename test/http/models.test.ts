@@ -2,8 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, type Layer, Schema, type Scope, Stream } from "effect"
 import { LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
 import type { Hono } from "hono"
+import { ModelCalls } from "../../src/ai.ts"
 import { makeApp } from "../../src/http.ts"
-import { Children, type MemoryStore, ModelCalls, Runtime, StatePlugin, type TaskHandle, task } from "../../src/index.ts"
+import { Children, type MemoryStore, Runtime, StatePlugin, type TaskHandle, task } from "../../src/index.ts"
 import { type Script, ScriptedModel, type ScriptedRequest } from "../../src/testing/index.ts"
 import {
   dataOf,

@@ -5,16 +5,8 @@
  * is, so it is checked, kept in the task's mailbox and wakes the task.
  */
 import { Context, Effect, Option, Schema } from "effect"
-import {
-  Approvals,
-  isTerminal,
-  ModelUsage,
-  RunTreeStore,
-  type SignalRejected,
-  StepStore,
-  TaskNotFound,
-  TaskStore
-} from "../../index.ts"
+import { Approvals, ModelUsage } from "../../ai.ts"
+import { isTerminal, RunTreeStore, type SignalRejected, StepStore, TaskNotFound, TaskStore } from "../../index.ts"
 import { ApprovalNotFound, TaskEnded } from "../errors.ts"
 import type { RequestInput } from "../request.ts"
 import {

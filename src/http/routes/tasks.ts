@@ -5,6 +5,7 @@
  */
 import { Effect, Equal, Option, Schema } from "effect"
 import { InvalidCursor, InvalidTaskInput, isTerminal, TaskStatus, UnknownTask } from "../../index.ts"
+import { orderedId } from "../../runtime/internal/ids.ts"
 import { IdempotencyKeyReused } from "../errors.ts"
 import { readJsonBody } from "../internal/body.ts"
 import { digitsTo, type RequestInput } from "../request.ts"
@@ -131,7 +132,8 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
     const decoded = yield* Schema.decodeUnknownEffect(task.input)(body).pipe(
       Effect.mapError((error) => new InvalidTaskInput({ taskName: task.name, issue: error.message }))
     )
-    const id = crypto.randomUUID()
+    // A UUIDv7, as the runtime makes them: tasks started over HTTP sort in the order they were made too.
+    const id = orderedId()
     // Keys are scoped by task: one key reused for another task starts that task, never drives the first.
     const handle = yield* runtime.submit(asTask(task), decoded, {
       id,

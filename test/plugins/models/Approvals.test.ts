@@ -1,16 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema, type Scope } from "effect"
 import { LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
-import {
-  Approvals,
-  Children,
-  MemoryStore,
-  ModelCalls,
-  Runtime,
-  StatePlugin,
-  type TaskHandle,
-  task
-} from "../../../src/index.ts"
+import { Approvals, ModelCalls } from "../../../src/ai.ts"
+import { Children, MemoryStore, Runtime, StatePlugin, type TaskHandle, task } from "../../../src/index.ts"
 import { PostgresStore } from "../../../src/postgres.ts"
 import { ScriptedModel, type ScriptedRequest } from "../../../src/testing/index.ts"
 import { layerFrom, makeTemplate } from "../../stores/postgres/pgliteTemplate.ts"

@@ -1,17 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option, Schema, type Scope } from "effect"
 import { LanguageModel } from "effect/ai"
-import {
-  BudgetStore,
-  Children,
-  MemoryStore,
-  ModelBudget,
-  ModelCalls,
-  ModelUsage,
-  Runtime,
-  StatePlugin,
-  task
-} from "../../../src/index.ts"
+import { ModelBudget, ModelCalls, ModelUsage } from "../../../src/ai.ts"
+import { BudgetStore, Children, MemoryStore, Runtime, StatePlugin, task } from "../../../src/index.ts"
 import { PostgresStore } from "../../../src/postgres.ts"
 import { type Script, ScriptedModel } from "../../../src/testing/index.ts"
 import { layerFrom, makeTemplate } from "../../stores/postgres/pgliteTemplate.ts"
@@ -64,8 +55,10 @@ const caller = task({ name: "caller", input: Schema.Number, output: Schema.Array
       if (answer._tag === "Success") said.push(answer.success.text)
       else {
         const reached = ModelBudget.reachedOf(answer.failure)
+        // The message says that a budget of the run refused the call, not a provider's quota.
+        const told = answer.failure.message.includes(`the budget of task ${Option.getOrUndefined(reached)?.ownerId}`)
         said.push(
-          Option.isSome(reached) ? `refused by ${reached.value.dimension}` : `failed: ${answer.failure.message}`
+          Option.isSome(reached) && told ? `refused by ${reached.value.dimension}` : `failed: ${answer.failure.message}`
         )
         break
       }

@@ -2,16 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schedule, Schema, type Scope } from "effect"
 import { LanguageModel } from "effect/ai"
 import { TestClock } from "effect/testing"
-import {
-  Children,
-  MemoryStore,
-  ModelCalls,
-  type ModelCallsOptions,
-  RateLimitStore,
-  Runtime,
-  StatePlugin,
-  task
-} from "../../../src/index.ts"
+import { ModelCalls, type ModelCallsOptions } from "../../../src/ai.ts"
+import { Children, MemoryStore, RateLimitStore, Runtime, StatePlugin, task } from "../../../src/index.ts"
 import { PostgresStore } from "../../../src/postgres.ts"
 import { type Script, ScriptedModel } from "../../../src/testing/index.ts"
 import { layerFrom, makeTemplate } from "../../stores/postgres/pgliteTemplate.ts"

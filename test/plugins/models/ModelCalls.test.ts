@@ -1,13 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Ref, Schedule, Schema, type Scope, Stream } from "effect"
 import { LanguageModel, Tool, Toolkit } from "effect/ai"
+import { ModelCalls, type ModelCallsOptions, ModelUsage } from "../../../src/ai.ts"
 import {
   Children,
   type Durable,
   MemoryStore,
-  ModelCalls,
-  type ModelCallsOptions,
-  ModelUsage,
   pause,
   Runtime,
   StatePlugin,

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Response } from "effect/ai"
-import { ModelUsage } from "../../../src/index.ts"
+import { ModelUsage } from "../../../src/ai.ts"
 
 const usage = new Response.Usage({
   inputTokens: { total: 1000, uncached: 800, cacheRead: 200, cacheWrite: undefined },

@@ -26,7 +26,8 @@ export const noBudget: CallBudget = { reserve: () => Effect.void, settle: () => 
 const refused = (method: string, reached: BudgetReached) =>
   AiError.make({
     module: "ModelCalls",
-    method,
+    // The reason's own message speaks of a provider's billing: say first that a budget of this run refused it.
+    method: `${method} refused: the budget of task ${reached.ownerId} is reached (${reached.dimension}: ${reached.used} of ${reached.limit}${reached.dimension === "cost" ? " nano-dollars" : ""})`,
     reason: new AiError.QuotaExhaustedError({
       metadata: {
         [budgetMetadataKey]: {
