@@ -10,6 +10,7 @@ import { Db } from "./Db.ts"
 import { Driver } from "./Driver.ts"
 import type { OpenError } from "./errors.ts"
 import { attempt, attemptOnce } from "./internal/attempt.ts"
+import { lockDataDir } from "./internal/dataDirLock.ts"
 import { loadDriver } from "./internal/loadDriver.ts"
 import { appliedQuery, migrated, migrationConfig } from "./internal/migrations.ts"
 import { type PgliteModule, runPglite } from "./internal/pgliteRun.ts"
@@ -45,7 +46,10 @@ const open = (module: PgliteModule, options: PgliteOptions) =>
   Effect.gen(function* () {
     const dataDir = options.dataDir
     // PGlite does not create missing parent folders
-    if (dataDir !== undefined) yield* attemptOnce("open", () => mkdir(dataDir, { recursive: true }))
+    if (dataDir !== undefined) {
+      yield* attemptOnce("open", () => mkdir(dataDir, { recursive: true }))
+      yield* lockDataDir(dataDir)
+    }
     return yield* Effect.acquireRelease(
       attemptOnce("open", () =>
         module.PGlite.create({

@@ -37,3 +37,17 @@ export class DriverNotInstalled extends Schema.TaggedError<DriverNotInstalled>()
     return `this store needs the package "${this.packageName}": install it (npm install ${this.packageName})`
   }
 }
+
+/**
+ * A PGlite folder is open in another live process: PGlite is a database for one process, and a second one writing
+ * the same files would lose writes. The cause of the `StoreError` its layer fails to open with.
+ */
+export class DataDirInUse extends Schema.TaggedError<DataDirInUse>()("DataDirInUse", {
+  dataDir: Schema.String,
+  pid: Schema.Number,
+  host: Schema.String
+}) {
+  override get message() {
+    return `the PGlite folder ${this.dataDir} is open in process ${this.pid} on ${this.host}: a PGlite folder is for one process at a time (stop that one, or use a PostgreSQL server for several); if no such process runs, delete ${this.dataDir}/waypoint.lock`
+  }
+}

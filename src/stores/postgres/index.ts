@@ -1,4 +1,4 @@
 /** The PostgreSQL stores: embedded (`PgliteStore`) or on a server (`PostgresStore`), from the same queries. */
-export { DriverNotInstalled, MigrationsMissing, StoreClosed } from "./errors.ts"
+export { DataDirInUse, DriverNotInstalled, MigrationsMissing, StoreClosed } from "./errors.ts"
 export * as PgliteStore from "./PgliteStore.ts"
 export * as PostgresStore from "./PostgresStore.ts"
