@@ -1,34 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema, type Scope } from "effect"
+import { Effect, Schema } from "effect"
 import { LanguageModel, type Prompt, Tool, Toolkit } from "effect/ai"
-import { Approvals, ModelCalls } from "../../../src/ai.ts"
-import { Children, MemoryStore, Runtime, StatePlugin, type TaskHandle, task } from "../../../src/index.ts"
-import { PostgresStore } from "../../../src/postgres.ts"
-import { ScriptedModel, type ScriptedRequest } from "../../../src/testing/index.ts"
-import { layerFrom, makeTemplate } from "../../stores/postgres/pgliteTemplate.ts"
-import * as TestDatabase from "../../stores/postgres/TestDatabase.ts"
-
-// A migrated PGlite, made once per file: each test loads it (0.3 s) instead of migrating a new one (seconds).
-let template: Promise<Blob> | undefined
-const pgliteTemplate = () => {
-  template ??= Effect.runPromise(makeTemplate)
-  return template
-}
-
-type Stores = Layer.Success<typeof MemoryStore.layer>
-
-const stores: ReadonlyArray<readonly [string, Layer.Layer<Stores, unknown>]> = [
-  ["memory", MemoryStore.layer],
-  ["PGlite", Layer.unwrap(Effect.map(Effect.promise(pgliteTemplate), layerFrom))],
-  ...(TestDatabase.noServer
-    ? []
-    : [
-        [
-          "the server",
-          Layer.unwrap(Effect.map(TestDatabase.scoped(TestDatabase.adminUrl), (url) => PostgresStore.layer({ url })))
-        ] as const
-      ])
-]
+import { Approvals } from "../../../src/ai.ts"
+import { Children, type TaskHandle, task } from "../../../src/index.ts"
+import type { ScriptedModel, ScriptedRequest } from "../../../src/testing/index.ts"
+import { stores, withModel } from "./fixtures.ts"
 
 /** The tool results a request carries back to the model, as `name:result` (`name:denied` for a refusal). */
 const toolResults = (prompt: Prompt.Prompt): ReadonlyArray<string> =>
@@ -63,21 +39,15 @@ const Deploy = Tool.make("deploy", {
 })
 const tools = Toolkit.make(Deploy)
 
-const withModel = <A, E>(
-  store: Layer.Layer<Stores, unknown>,
+/** `withModel` over the deploying script, with the list of what was deployed. */
+const withDeploys = <A, E>(
+  store: Parameters<typeof withModel>[0],
   f: (
-    runtime: Runtime.Runtime<LanguageModel.LanguageModel | Layer.Success<ReturnType<typeof StatePlugin.make>["layer"]>>,
+    runtime: Parameters<Parameters<typeof withModel<A, E>>[2]>[0],
     model: ScriptedModel.ScriptedModel,
     deployed: Array<string>
-  ) => Effect.Effect<A, E, Scope.Scope | Stores>
-) =>
-  Effect.gen(function* () {
-    const model = yield* ScriptedModel.make(script)
-    const runtime = yield* Runtime.make({ plugins: [StatePlugin.make(), ModelCalls.make()] }).pipe(
-      Effect.provideService(LanguageModel.LanguageModel, model.service)
-    )
-    return yield* f(runtime, model, [])
-  }).pipe(Effect.scoped, Effect.provide(store))
+  ) => ReturnType<Parameters<typeof withModel<A, E>>[2]>
+) => withModel(store, script, (runtime, model) => f(runtime, model, []))
 
 const operator = (deployed: Array<string>) =>
   task({ name: "operator", input: Schema.String, output: Schema.String }, (target) =>
@@ -110,7 +80,7 @@ const suspended = (handle: TaskHandle<unknown, unknown>) =>
 
 describe.each(stores)("tool approvals on %s", (_name, store) => {
   it.live("suspends on a tool that needs approval, lists it, and on approval runs the tool once and goes on", () =>
-    withModel(store, (runtime, model, deployed) =>
+    withDeploys(store, (runtime, model, deployed) =>
       Effect.gen(function* () {
         const handle = yield* runtime.submit(operator(deployed), "staging")
         yield* suspended(handle)
@@ -133,7 +103,7 @@ describe.each(stores)("tool approvals on %s", (_name, store) => {
   )
 
   it.live("on a denial never runs the tool, and tells the model it was denied", () =>
-    withModel(store, (runtime, model, deployed) =>
+    withDeploys(store, (runtime, model, deployed) =>
       Effect.gen(function* () {
         const handle = yield* runtime.submit(operator(deployed), "production")
         yield* suspended(handle)
@@ -147,7 +117,7 @@ describe.each(stores)("tool approvals on %s", (_name, store) => {
   )
 
   it.live("lists the approvals a run tree waits for, with the task that asks each", () =>
-    withModel(store, (runtime, _model, deployed) =>
+    withDeploys(store, (runtime, _model, deployed) =>
       Effect.gen(function* () {
         const op = operator(deployed)
         const release = task(

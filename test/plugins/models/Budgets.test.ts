@@ -1,50 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Schema, type Scope } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { LanguageModel } from "effect/ai"
-import { ModelBudget, ModelCalls, ModelUsage } from "../../../src/ai.ts"
-import { BudgetStore, Children, MemoryStore, Runtime, StatePlugin, task } from "../../../src/index.ts"
-import { PostgresStore } from "../../../src/postgres.ts"
-import { type Script, ScriptedModel } from "../../../src/testing/index.ts"
-import { layerFrom, makeTemplate } from "../../stores/postgres/pgliteTemplate.ts"
-import * as TestDatabase from "../../stores/postgres/TestDatabase.ts"
-
-// A migrated PGlite, made once per file: each test loads it (0.3 s) instead of migrating a new one (seconds).
-let template: Promise<Blob> | undefined
-const pgliteTemplate = () => {
-  template ??= Effect.runPromise(makeTemplate)
-  return template
-}
-
-type Stores = Layer.Success<typeof MemoryStore.layer>
-
-const stores: ReadonlyArray<readonly [string, Layer.Layer<Stores, unknown>]> = [
-  ["memory", MemoryStore.layer],
-  ["PGlite", Layer.unwrap(Effect.map(Effect.promise(pgliteTemplate), layerFrom))],
-  ...(TestDatabase.noServer
-    ? []
-    : [
-        [
-          "the server",
-          Layer.unwrap(Effect.map(TestDatabase.scoped(TestDatabase.adminUrl), (url) => PostgresStore.layer({ url })))
-        ] as const
-      ])
-]
-
-const withModel = <A, E>(
-  store: Layer.Layer<Stores, unknown>,
-  script: Script,
-  f: (
-    runtime: Runtime.Runtime<LanguageModel.LanguageModel | Layer.Success<ReturnType<typeof StatePlugin.make>["layer"]>>,
-    model: ScriptedModel.ScriptedModel
-  ) => Effect.Effect<A, E, Scope.Scope | Stores>
-) =>
-  Effect.gen(function* () {
-    const model = yield* ScriptedModel.make(script)
-    const runtime = yield* Runtime.make({ plugins: [StatePlugin.make(), ModelCalls.make()] }).pipe(
-      Effect.provideService(LanguageModel.LanguageModel, model.service)
-    )
-    return yield* f(runtime, model)
-  }).pipe(Effect.scoped, Effect.provide(store))
+import { ModelBudget, ModelUsage } from "../../../src/ai.ts"
+import { BudgetStore, Children, task } from "../../../src/index.ts"
+import { stores, withModel } from "./fixtures.ts"
 
 /** Makes `calls` model calls in turn; stops at the first refusal and says which budget refused it. */
 const caller = task({ name: "caller", input: Schema.Number, output: Schema.Array(Schema.String) }, (calls) =>

@@ -1,53 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule, Schema, type Scope } from "effect"
+import { Effect, Fiber, Schedule, Schema } from "effect"
 import { LanguageModel } from "effect/ai"
 import { TestClock } from "effect/testing"
-import { ModelCalls, type ModelCallsOptions } from "../../../src/ai.ts"
-import { Children, MemoryStore, RateLimitStore, Runtime, StatePlugin, task } from "../../../src/index.ts"
-import { PostgresStore } from "../../../src/postgres.ts"
-import { type Script, ScriptedModel } from "../../../src/testing/index.ts"
-import { layerFrom, makeTemplate } from "../../stores/postgres/pgliteTemplate.ts"
-import * as TestDatabase from "../../stores/postgres/TestDatabase.ts"
+import type { ModelCallsOptions } from "../../../src/ai.ts"
+import { Children, MemoryStore, RateLimitStore, task } from "../../../src/index.ts"
+import type { Script } from "../../../src/testing/index.ts"
+import { pglite, stores, withModel } from "./fixtures.ts"
 
-// A migrated PGlite, made once per file: each test loads it (0.3 s) instead of migrating a new one (seconds).
-let template: Promise<Blob> | undefined
-const pgliteTemplate = () => {
-  template ??= Effect.runPromise(makeTemplate)
-  return template
-}
-
-type Stores = Layer.Success<typeof MemoryStore.layer>
-
-const pglite: Layer.Layer<Stores, unknown> = Layer.unwrap(Effect.map(Effect.promise(pgliteTemplate), layerFrom))
-const stores: ReadonlyArray<readonly [string, Layer.Layer<Stores, unknown>]> = [
-  ["memory", MemoryStore.layer],
-  ["PGlite", pglite],
-  ...(TestDatabase.noServer
-    ? []
-    : [
-        [
-          "the server",
-          Layer.unwrap(Effect.map(TestDatabase.scoped(TestDatabase.adminUrl), (url) => PostgresStore.layer({ url })))
-        ] as const
-      ])
-]
-
-const withModel = <A, E>(
-  store: Layer.Layer<Stores, unknown>,
+/** `withModel` with the plugin's options first. */
+const withLimits = <A, E>(
+  store: Parameters<typeof withModel>[0],
   script: Script,
   options: ModelCallsOptions,
-  f: (
-    runtime: Runtime.Runtime<LanguageModel.LanguageModel | Layer.Success<ReturnType<typeof StatePlugin.make>["layer"]>>,
-    model: ScriptedModel.ScriptedModel
-  ) => Effect.Effect<A, E, Scope.Scope | Stores>
-) =>
-  Effect.gen(function* () {
-    const model = yield* ScriptedModel.make(script)
-    const runtime = yield* Runtime.make({ plugins: [StatePlugin.make(), ModelCalls.make(options)] }).pipe(
-      Effect.provideService(LanguageModel.LanguageModel, model.service)
-    )
-    return yield* f(runtime, model)
-  }).pipe(Effect.scoped, Effect.provide(store))
+  f: Parameters<typeof withModel<A, E>>[2]
+) => withModel(store, script, f, options)
 
 /** Makes `calls` model calls in turn. */
 const caller = task(
@@ -61,7 +27,7 @@ const caller = task(
 
 describe.each(stores)("per-key limits on %s", (_name, store) => {
   it.live("never answers more calls of a key at once than its concurrency limit", () =>
-    withModel(
+    withLimits(
       store,
       [{ text: "ok", delay: "30 millis" }],
       { limits: { "provider:default": { concurrency: 2 } } },
@@ -84,23 +50,27 @@ describe.each([
   ["PGlite", pglite]
 ] as const)("per-key limits on the test clock, %s", (_name, store) => {
   it.effect("suspends a task whose next permit is a minute off, and resumes it then", () =>
-    withModel(store, [{ text: "ok" }], { limits: { "provider:default": { requestsPerMinute: 3 } } }, (runtime, model) =>
-      Effect.gen(function* () {
-        const handle = yield* runtime.submit(caller, 5)
-        const result = yield* Effect.forkChild(handle.await)
-        for (let i = 0; i < 50 && (yield* handle.status) !== "suspended"; i++) yield* Effect.yieldNow
-        assert.strictEqual(yield* handle.status, "suspended")
-        assert.strictEqual((yield* model.requests).length, 3)
-        assert.strictEqual((yield* handle.info).suspendReason?._tag, "Paused")
-        yield* TestClock.adjust("60001 millis")
-        assert.strictEqual(yield* Fiber.join(result), 5)
-        assert.strictEqual((yield* model.requests).length, 5)
-      })
+    withLimits(
+      store,
+      [{ text: "ok" }],
+      { limits: { "provider:default": { requestsPerMinute: 3 } } },
+      (runtime, model) =>
+        Effect.gen(function* () {
+          const handle = yield* runtime.submit(caller, 5)
+          const result = yield* Effect.forkChild(handle.await)
+          for (let i = 0; i < 50 && (yield* handle.status) !== "suspended"; i++) yield* Effect.yieldNow
+          assert.strictEqual(yield* handle.status, "suspended")
+          assert.strictEqual((yield* model.requests).length, 3)
+          assert.strictEqual((yield* handle.info).suspendReason?._tag, "Paused")
+          yield* TestClock.adjust("60001 millis")
+          assert.strictEqual(yield* Fiber.join(result), 5)
+          assert.strictEqual((yield* model.requests).length, 5)
+        })
     )
   )
 
   it.effect("backs the key off for every task when the provider answers that it is rate-limited", () =>
-    withModel(
+    withLimits(
       store,
       (request) => (request.index === 0 ? { fail: "RateLimitError" } : { text: "ok" }),
       { limits: { "provider:default": { concurrency: 10 } }, backOff: "30 seconds" },

@@ -1,71 +1,26 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Ref, Schedule, Schema, type Scope, Stream } from "effect"
+import { Effect, Fiber, Option, Ref, Schedule, Schema, Stream } from "effect"
 import { LanguageModel, Tool, Toolkit } from "effect/ai"
-import { ModelCalls, type ModelCallsOptions, ModelUsage } from "../../../src/ai.ts"
-import {
-  Children,
-  type Durable,
-  MemoryStore,
-  pause,
-  Runtime,
-  StatePlugin,
-  StepStore,
-  type TaskEvent,
-  type TaskState,
-  task
-} from "../../../src/index.ts"
-import { PostgresStore } from "../../../src/postgres.ts"
-import { type Script, ScriptedModel } from "../../../src/testing/index.ts"
-import { layerFrom, makeTemplate } from "../../stores/postgres/pgliteTemplate.ts"
-import * as TestDatabase from "../../stores/postgres/TestDatabase.ts"
-
-// A migrated PGlite, made once per file: each test loads it (0.3 s) instead of migrating a new one (seconds).
-let template: Promise<Blob> | undefined
-const pgliteTemplate = () => {
-  template ??= Effect.runPromise(makeTemplate)
-  return template
-}
-
-const stores: ReadonlyArray<readonly [string, Layer.Layer<Layer.Success<typeof MemoryStore.layer>, unknown>]> = [
-  ["memory", MemoryStore.layer],
-  ["PGlite", Layer.unwrap(Effect.map(Effect.promise(pgliteTemplate), layerFrom))],
-  ...(TestDatabase.noServer
-    ? []
-    : [
-        [
-          "the server",
-          Layer.unwrap(Effect.map(TestDatabase.scoped(TestDatabase.adminUrl), (url) => PostgresStore.layer({ url })))
-        ] as const
-      ])
-]
+import { type ModelCallsOptions, ModelUsage } from "../../../src/ai.ts"
+import { Children, pause, StepStore, type TaskEvent, task } from "../../../src/index.ts"
+import type { Script, ScriptedModel } from "../../../src/testing/index.ts"
+import { stores, withModel } from "./fixtures.ts"
 
 const prices = { "model-a": { inputPerMillion: 3, outputPerMillion: 15, cachedInputPerMillion: 0.3 } }
 
-/** A runtime with the state and model-call plugins over `store`, the scripted model answering from `script`. */
-const withModel = <A, E>(
-  store: Layer.Layer<Layer.Success<typeof MemoryStore.layer>, unknown>,
+/** `withModel` with the price table by default. */
+const withPrices = <A, E>(
+  store: Parameters<typeof withModel>[0],
   script: Script,
-  f: (
-    runtime: Runtime.Runtime<TaskState | Durable | LanguageModel.LanguageModel>,
-    model: ScriptedModel.ScriptedModel
-  ) => Effect.Effect<A, E, Scope.Scope | StepStore | Layer.Success<typeof MemoryStore.layer>>,
+  f: Parameters<typeof withModel<A, E>>[2],
   options: ModelCallsOptions = { prices }
-) =>
-  Effect.gen(function* () {
-    const model = yield* ScriptedModel.make(script)
-    const runtime = yield* Runtime.make({ plugins: plugins(options) }).pipe(
-      Effect.provideService(LanguageModel.LanguageModel, model.service)
-    )
-    return yield* f(runtime, model)
-  }).pipe(Effect.scoped, Effect.provide(store))
-
-const plugins = (options: ModelCallsOptions) => [StatePlugin.make(), ModelCalls.make(options)] as const
+) => withModel(store, script, f, options)
 
 const calls = (model: ScriptedModel.ScriptedModel) => Effect.map(model.requests, (requests) => requests.length)
 
 describe.each(stores)("ModelCalls on %s", (_name, store) => {
   it.live("answers a call recorded in an earlier run of the body without calling the model", () =>
-    withModel(
+    withPrices(
       store,
       [{ text: "Paris", usage: { inputTokens: 10, outputTokens: 2 }, modelId: "model-a" }],
       (runtime, model) =>
@@ -97,7 +52,7 @@ describe.each(stores)("ModelCalls on %s", (_name, store) => {
   )
 
   it.live("records a structured answer and decodes it on a later run", () =>
-    withModel(store, [{ object: { city: "Paris", population: 2_100_000 } }], (runtime, model) =>
+    withPrices(store, [{ object: { city: "Paris", population: 2_100_000 } }], (runtime, model) =>
       Effect.gen(function* () {
         const City = Schema.Struct({ city: Schema.String, population: Schema.Number })
         const runs = yield* Ref.make(0)
@@ -117,7 +72,7 @@ describe.each(stores)("ModelCalls on %s", (_name, store) => {
   )
 
   it.live("publishes a stream's deltas as events, records only its final text, and replays it whole", () =>
-    withModel(store, [{ deltas: ["Once ", "upon ", "a time"] }], (runtime, model) =>
+    withPrices(store, [{ deltas: ["Once ", "upon ", "a time"] }], (runtime, model) =>
       Effect.gen(function* () {
         const runs = yield* Ref.make(0)
         const tell = task({ name: "tell", input: Schema.String, output: Schema.String }, (prompt) =>
@@ -151,7 +106,7 @@ describe.each(stores)("ModelCalls on %s", (_name, store) => {
   )
 
   it.live('fails a run whose recorded call was asked another prompt, under the default rule "fail"', () =>
-    withModel(store, [{ text: "first" }, { text: "second" }], (runtime, model) =>
+    withPrices(store, [{ text: "first" }, { text: "second" }], (runtime, model) =>
       Effect.gen(function* () {
         const runs = yield* Ref.make(0)
         const drifting = task({ name: "drifting", input: Schema.Void, output: Schema.String }, () =>
@@ -171,7 +126,7 @@ describe.each(stores)("ModelCalls on %s", (_name, store) => {
   )
 
   it.live('calls the model again for a changed prompt under the rule "callAgain", and counts both calls', () =>
-    withModel(
+    withPrices(
       store,
       [
         { text: "first", usage: { inputTokens: 5, outputTokens: 1 } },
@@ -228,7 +183,7 @@ describe.each(stores)("ModelCalls on %s", (_name, store) => {
             return saveFailures-- > 0 ? Effect.fail("save failed") : Effect.succeed(true)
           })
       })
-      return withModel(
+      return withPrices(
         store,
         [
           {
@@ -264,7 +219,7 @@ describe.each(stores)("ModelCalls on %s", (_name, store) => {
   )
 
   it.live("sums the usage of a run tree: its root's calls and every child's, exactly", () =>
-    withModel(
+    withPrices(
       store,
       (request) => ({
         text: `about ${request.lastUserText}`,
