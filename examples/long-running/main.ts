@@ -4,7 +4,7 @@
  * it resumes at step 3. See `--help`.
  */
 import { parseArgs } from "node:util"
-import { Deferred, Effect, Fiber, Layer, Option, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import {
   MemoryStore,
   Progress,
@@ -15,6 +15,7 @@ import {
   Snapshots,
   StatePlugin,
   step,
+  type TaskEvent,
   TaskState,
   task
 } from "../../src/index.ts"
@@ -103,18 +104,48 @@ const TASK_NAME = "long-running"
 
 const Results = Schema.Struct({ lastStep: Schema.Int, results: Schema.Array(Schema.String) })
 
-const out = (line: string) => Effect.sync(() => process.stdout.write(`${line}\n`))
-
-const bar = (done: number, total: number) => {
-  const width = 30
-  const filled = Math.round((done / total) * width)
-  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total}`
-}
+/**
+ * What the example prints. On a terminal, the task's progress bar is one line kept below the log lines, redrawn as
+ * progress events arrive and cleared before each log line, so a line never overwrites part of the bar. In a pipe,
+ * log lines only.
+ */
+const display = (() => {
+  const stdout = process.stdout
+  let barLine: string | undefined
+  const erase = () => {
+    if (barLine !== undefined) stdout.write("\r\u001b[2K")
+  }
+  return {
+    log: (line: string) =>
+      Effect.sync(() => {
+        erase()
+        stdout.write(`${line}\n`)
+        if (barLine !== undefined) stdout.write(barLine)
+      }),
+    progress: (percent: number, message: string) =>
+      Effect.sync(() => {
+        if (!stdout.isTTY) return
+        const width = 30
+        const filled = Math.round((percent / 100) * width)
+        const line = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${Math.round(percent)}% ${message}`
+        erase()
+        barLine = line.slice(0, Math.max(20, (stdout.columns || 80) - 1))
+        stdout.write(barLine)
+      }),
+    /** Leaves the bar as drawn last; what follows starts on the next line. */
+    done: Effect.sync(() => {
+      if (barLine !== undefined) stdout.write("\n")
+      barLine = undefined
+    })
+  }
+})()
+const out = display.log
 
 /**
  * The task. A step's work runs once: `step` records its result together with the state key `lastStep`, in one
  * store operation, so after a crash either both are stored or neither. Then a snapshot is saved, progress
- * reported, and `step <i>/<n> done` printed; a step already recorded is never run or printed again.
+ * reported (the main program draws the bar from the task's events), and `step <i>/<n> done` printed; a step
+ * already recorded is never run or printed again.
  */
 const makeTask = (options: Options, crash: Effect.Effect<void>) =>
   task({ name: TASK_NAME, input: Schema.Struct({ numSteps: Schema.Int }), output: Results }, ({ numSteps }) =>
@@ -134,7 +165,6 @@ const makeTask = (options: Options, crash: Effect.Effect<void>) =>
         if (i <= committed) continue
         yield* snapshots.save({ lastStep: i, results: [...results] }, { checkpoint: i === numSteps })
         yield* progress.update((i / numSteps) * 100, `step ${i}/${numSteps}`)
-        if (process.stdout.isTTY) yield* Effect.sync(() => process.stdout.write(`${bar(i, numSteps)}\r`))
         yield* out(`step ${i}/${numSteps} done`)
         if (i === options.crashAfter) yield* crash
       }
@@ -167,7 +197,11 @@ const life = (options: Options, crash: Effect.Effect<void>) =>
       yield* out(`task ${latest.id} has already completed; --reset runs it again`)
       return latest.output
     }
-    let handle: { readonly id: string; readonly await: Effect.Effect<unknown, unknown> }
+    let handle: {
+      readonly id: string
+      readonly await: Effect.Effect<unknown, unknown>
+      readonly events: Stream.Stream<TaskEvent, unknown>
+    }
     if (latest !== undefined && !options.reset && latest.status !== "failed") {
       const snapshots = yield* SnapshotStore
       const last = yield* snapshots.latest(latest.id)
@@ -182,7 +216,15 @@ const life = (options: Options, crash: Effect.Effect<void>) =>
       handle = yield* runtime.submit(longRunning, { numSteps: options.numSteps })
       yield* out(`starting task ${handle.id} with ${options.numSteps} steps`)
     }
-    return yield* handle.await
+    // The bar belongs to whoever follows the task's events: here, this main program.
+    yield* handle.events.pipe(
+      Stream.runForEach((event) =>
+        event._tag === "ProgressReported" ? display.progress(event.percent, event.message) : Effect.void
+      ),
+      Effect.ignore,
+      Effect.forkScoped
+    )
+    return yield* handle.await.pipe(Effect.ensuring(display.done))
   })
 
 const program = (argv: ReadonlyArray<string>) =>

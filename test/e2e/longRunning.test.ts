@@ -130,6 +130,28 @@ describe("examples/long-running", () => {
     assert.isTrue(run.lines.some((line) => /from step 2$/.test(line)))
   }, 60_000)
 
+  it("on a terminal, draws the bar as one line below the log lines and clears it before each log line", async () => {
+    // `script` gives the example a pseudo-terminal, as a user's terminal would.
+    const command = `${process.execPath} ${MAIN} --store memory --num-steps 3 --step-ms 20`
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] })
+      let text = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        text += chunk.toString()
+      })
+      child.on("error", reject)
+      child.on("close", (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}: ${text}`))))
+    })
+    const bar = /\[[#.]{30}\] \d+% [^\r\n]*/
+    const bars = output.match(new RegExp(bar.source, "g")) ?? []
+    assert.include(bars.at(-1), "100% step 3/3")
+    for (const segment of output.split("\r\n").filter((s) => s.length > 0)) {
+      // What is left of a line once every bar drawn and then erased (`\r` + erase-line) is taken away.
+      const line = segment.replace(new RegExp(`(${bar.source})?\\r\\u001b\\[2K`, "g"), "")
+      assert.match(line, /^(step \d\/3 (started|done)|starting task .+|completed: 3 steps|final state: .+|\[[#.]{30}\] 100% .+)$/)
+    }
+  }, 60_000)
+
   it("survives SIGKILL at random moments, 12 times in a row: every run ends complete, no committed step runs again", async () => {
     const template = await makeTemplate()
     try {
