@@ -1,9 +1,9 @@
 /**
  * A Hono app over a Runtime: start, list, read, pause, resume, signal and cancel tasks, follow their events as
  * Server-Sent Events, read their state and snapshots, fork them, read their model usage and decide the tool calls
- * they wait on, manage `StateManager` sessions, and read the OpenAPI document. Every request runs as a fiber of the
- * app's Scope with the services `makeApp` was run with, so closing that Scope stops in-flight requests and ends open
- * event streams; the app keeps no global state.
+ * they wait on, manage `StateManager` sessions, and read the OpenAPI document; and a live dashboard at `/ui`. Every
+ * request runs as a fiber of the app's Scope with the services `makeApp` was run with, so closing that Scope stops
+ * in-flight requests and ends open event streams; the app keeps no global state.
  */
 import { Cause, Duration, Effect, FiberSet, Option, type Scope } from "effect"
 import { type Context, Hono, type MiddlewareHandler } from "hono"
@@ -31,6 +31,7 @@ import { stateRoutes } from "./routes/state.ts"
 import { taskRoutes } from "./routes/tasks.ts"
 import { treeRoutes } from "./routes/trees.ts"
 import type { AnyHttpTask, HttpTask } from "./task.ts"
+import { dashboardRoutes } from "./ui/routes.ts"
 
 /**
  * How the app checks credentials: a fixed bearer token, or a function of the request. A bearer token is 16 to 4096
@@ -59,6 +60,11 @@ export interface AppOptions<P> {
   readonly heartbeat?: Duration.Input | undefined
   /** Serves `/sessions` and `/checkpoints` over it; without it those routes answer 501. */
   readonly stateManager?: StateManager["Service"] | undefined
+  /**
+   * Serves the live dashboard at `/ui`: tasks, their trees and controls, in a page that asks for the bearer token
+   * when the API needs one (the page itself holds no data and is answered without credentials). Default: true.
+   */
+  readonly dashboard?: boolean | undefined
 }
 
 const resources: ReadonlyArray<(ctx: RouteContext) => ReadonlyArray<Route>> = [
@@ -137,7 +143,9 @@ export const makeApp = <P>(options: AppOptions<P>): Effect.Effect<Hono, InvalidB
       isAuthConfigured: auth !== undefined,
       isBearerAuth: auth !== undefined && "bearer" in auth
     }
-    const routes = resources.flatMap((resource) => resource(ctx))
+    const routes = [...resources, ...(options.dashboard === false ? [] : [dashboardRoutes])].flatMap((resource) =>
+      resource(ctx)
+    )
 
     const app = new Hono()
     const register = (route: Route) => app.on(route.method, route.path, (c) => answer(c, route.handle(c)))
