@@ -7,5 +7,8 @@
  * import { taskStoreSuite } from "effect-waypoint/testing"
  * taskStoreSuite("my store", MyTaskStore.layer)
  * ```
+ *
+ * It also exports `WaypointTest`, the test kit for your own tasks (memory stores, `TestClock`, a crash injector);
+ * `effect-waypoint/testing/kit` exports the kit alone and loads no vitest.
  */
 export * from "./testing/index.ts"

@@ -376,6 +376,7 @@ describe("README", () => {
     const types = new URL("types/", import.meta.url)
     const sources = [
       readFileSync(new URL(import.meta.url), "utf8"),
+      readFileSync(new URL("testing/readmeExample.test.ts", import.meta.url), "utf8"),
       ...readdirSync(types)
         .filter((name) => name.startsWith("readme"))
         .map((name) => readFileSync(new URL(name, types), "utf8"))

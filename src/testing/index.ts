@@ -1,9 +1,11 @@
-/** The conformance suites of every store contract. */
+/** The conformance suites of every store contract, and the test kit for your own tasks (`WaypointTest`). */
 
 export type { Script, ScriptedRequest, ScriptedTurn } from "../plugins/models/ScriptedModel.ts"
 export * as ScriptedModel from "../plugins/models/ScriptedModel.ts"
 export { budgetStoreSuite } from "./budgetStoreSuite.ts"
 export { checkpointSuite } from "./checkpointSuite.ts"
+export type { CrashPoint } from "./kit/index.ts"
+export { SimulatedCrash, TaskStalled, WaypointTest } from "./kit/index.ts"
 export { progressStoreSuite } from "./progressStoreSuite.ts"
 export { rateLimitStoreSuite } from "./rateLimitStoreSuite.ts"
 export { runTreeStoreSuite } from "./runTreeStoreSuite.ts"
