@@ -33,6 +33,7 @@ import { makeLeases } from "./internal/leases.ts"
 import { type AnyTask, erase, makeRegistry } from "./internal/registry.ts"
 import { makeSendSignal } from "./internal/signals.ts"
 import { makeSlots } from "./internal/slots.ts"
+import { Attribute, parentSpanOf, SpanName } from "./internal/tracing.ts"
 import { unknownTaskWarning } from "./internal/tree.ts"
 import { subscribeTree } from "./internal/treeEvents.ts"
 import { runWorker, type WorkerOptions } from "./internal/worker.ts"
@@ -297,17 +298,27 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
       yield* drivers.start(task, id, false)
     })
 
-    const recover = Effect.gen(function* () {
-      const recovered = yield* store.recoverOwned(core.runtimeId)
-      for (const record of recovered) {
-        // its end may release a queued sibling, which this runtime then drives (see `childEnded`)
-        if (record.parentId !== undefined) core.queuedParents.add(record.parentId)
-        const task = registry.get(record.name)
-        if (task === undefined) yield* unknownTaskWarning(record)
-        else yield* drivers.start(task, record.id, false, { initial: record })
-      }
-      return recovered.map((record) => record.id)
-    })
+    // Its span links the traces of the tasks it takes back, whose next attempts continue them.
+    const recover = Effect.useSpan(SpanName.recover, (span) =>
+      Effect.gen(function* () {
+        const recovered = yield* store.recoverOwned(core.runtimeId)
+        span.attribute(Attribute.recoveredCount, recovered.length)
+        span.addLinks(
+          recovered.flatMap((record) => {
+            const parent = parentSpanOf(record.trace)
+            return parent === undefined ? [] : [{ span: parent, attributes: { [Attribute.taskId]: record.id } }]
+          })
+        )
+        for (const record of recovered) {
+          // its end may release a queued sibling, which this runtime then drives (see `childEnded`)
+          if (record.parentId !== undefined) core.queuedParents.add(record.parentId)
+          const task = registry.get(record.name)
+          if (task === undefined) yield* unknownTaskWarning(record)
+          else yield* drivers.start(task, record.id, false, { initial: record })
+        }
+        return recovered.map((record) => record.id)
+      }).pipe(Effect.withParentSpan(span))
+    )
 
     const pause = Effect.fnUntraced(function* (id: string) {
       const record = yield* core.readRecord(id)

@@ -14,6 +14,8 @@ export class TaskInfo extends Context.Service<
     readonly attempt: number
     readonly sessionId: string | undefined
     readonly parentId: string | undefined
+    /** The root task of its tree (its own id at the top); absent for a task stored before it was kept. */
+    readonly rootId?: string | undefined
     /**
      * When the task fails with `DeadlineExceeded` if it has not ended (epoch milliseconds), if it has a deadline: its
      * own, or its parent's. A body may use it to budget its work.

@@ -57,6 +57,18 @@ export const ForkOrigin = Schema.Struct({
 })
 export type ForkOrigin = typeof ForkOrigin.Type
 
+/**
+ * The trace a task's spans belong to, kept so that an attempt in any process, after a crash too, continues it: the
+ * trace id, the span its attempts are children of (the span that created it), and its tree's root task.
+ */
+export const TaskTrace = Schema.Struct({
+  traceId: Schema.String,
+  spanId: Schema.String,
+  /** The id of the root task of its tree: its own for a top-level task. */
+  rootId: Schema.String
+})
+export type TaskTrace = typeof TaskTrace.Type
+
 export const TaskRecord = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
@@ -84,7 +96,9 @@ export const TaskRecord = Schema.Struct({
   startedAt: Schema.optionalKey(Schema.Number),
   finishedAt: Schema.optionalKey(Schema.Number),
   /** In a tree forked from a checkpoint: what it was forked from. */
-  forkedFrom: Schema.optionalKey(ForkOrigin)
+  forkedFrom: Schema.optionalKey(ForkOrigin),
+  /** Its trace context, fixed at its create; absent for a task stored without one (before traces were kept). */
+  trace: Schema.optionalKey(TaskTrace)
 })
 export type TaskRecord = typeof TaskRecord.Type
 

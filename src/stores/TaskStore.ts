@@ -12,7 +12,8 @@ import type {
   SuspendReason,
   TaskRecord,
   TaskStatus,
-  TaskSummary
+  TaskSummary,
+  TaskTrace
 } from "./TaskRecord.ts"
 
 /** What `create` needs; the store fills in status, attempt, token and times. */
@@ -50,6 +51,8 @@ export interface NewTask {
   readonly lease?: { readonly owner: string; readonly expiresAt: number } | undefined
   /** In a tree forked from a checkpoint: what the task was forked from (`TaskRecord.forkedFrom`). */
   readonly forkedFrom?: ForkOrigin | undefined
+  /** Kept on the record (`TaskRecord.trace`): every attempt's span continues this trace. */
+  readonly trace?: TaskTrace | undefined
 }
 
 /** How a running attempt ends. Written once, fenced by the attempt's token. */

@@ -63,7 +63,8 @@ export {
   SuspendReason,
   TaskRecord,
   TaskStatus,
-  TaskSummary
+  TaskSummary,
+  TaskTrace
 } from "./TaskRecord.ts"
 export type { Lease, NewTask, RunnableQuery, TaskPage, TaskQuery, TaskSummaryPage, Transition } from "./TaskStore.ts"
 export { TaskStore } from "./TaskStore.ts"

@@ -8,7 +8,7 @@
  * on the next run. Give its side effects an idempotency key that is stable across runs, such as
  * `${taskId}:${stepName}`.
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, References, Schema, Tracer } from "effect"
 import { suspend } from "../../runtime/Suspension.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import type { StoreError } from "../../stores/errors.ts"
@@ -91,9 +91,19 @@ export class Durable extends Context.Service<
       const task = yield* TaskInfo
       const steps = yield* StepStore
       const usedNames = new Set<string>()
+      // A step's span only with a tracer of the program's own (Effect's default one exports nothing): a span changes
+      // the fiber's context, which costs about as much as a step in memory does.
+      const isTracing = (yield* Tracer.Tracer) !== Tracer.nativeTracer && (yield* References.TracerEnabled)
       const waits = new Map<string, number>()
 
       const step = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>, options?: StepOptions<A>) =>
+        isTracing
+          ? Effect.withSpan(runStep(name, effect, options), "Durable.step", {
+              attributes: { "waypoint.step.name": name }
+            })
+          : runStep(name, effect, options)
+
+      const runStep = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>, options?: StepOptions<A>) =>
         Effect.gen(function* () {
           if (usedNames.has(name)) return yield* new DuplicateStep({ name })
           usedNames.add(name)
@@ -104,6 +114,7 @@ export class Durable extends Context.Service<
           const key = `step:${name}`
           const recorded = yield* steps.getStep(task.id, key)
           if (Option.isSome(recorded)) {
+            if (isTracing) yield* Effect.annotateCurrentSpan("waypoint.step.recorded", true)
             return yield* Effect.mapError(Schema.decodeUnknownEffect(codec)(recorded.value), invalid)
           }
           const result = yield* effect

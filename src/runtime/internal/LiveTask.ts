@@ -3,7 +3,7 @@
  * pause asked of it here, and who waits for it. One record per task id, in one map: `open` makes it, `release` drops
  * it once nothing refers to it.
  */
-import { Deferred, Effect, Exit, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber, type Tracer } from "effect"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
 
 export type AnyExit = Exit.Exit<unknown, unknown>
@@ -28,6 +28,8 @@ export interface Attempt {
   fenced: boolean
   /** This runtime interrupted the body (cancel, pause, shutdown, lost lease): not the body's own failure. */
   interrupted: boolean
+  /** The attempt's span, when its runtime traces: what its heartbeat's news (a lease lost) is told under. */
+  readonly span: Tracer.Span | undefined
 }
 
 /** Interrupts an attempt's body from this runtime: an interruption it did not make is the body's own failure. */

@@ -4,7 +4,7 @@
  * it. Written with combinators, not `Effect.gen`: this runs once per attempt, and a generator costs about 2 µs here
  * against 0.2 µs for a `flatMap` (bench/runtime.ts).
  */
-import { Deferred, Effect, Exit, Fiber, Option } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, type Tracer } from "effect"
 import type { LeaseLost, StoreError } from "../../stores/errors.ts"
 import { isTerminal, type TaskRecord, type TaskStatus } from "../../stores/TaskRecord.ts"
 import type { Transition } from "../../stores/TaskStore.ts"
@@ -18,6 +18,7 @@ import { type AnyExit, type Attempt, interruptAttempt, type LiveTask } from "./L
 import type { Leases } from "./leases.ts"
 import { decideEnding, type Ending } from "./outcome.ts"
 import type { AnyTask } from "./registry.ts"
+import { Attribute, parentSpanOf, rootIdOf, SpanName, taskAttributes } from "./tracing.ts"
 
 /** An attempt recorded: the record it left, and the result for waiters here if it ended the task. */
 export interface Executed {
@@ -77,7 +78,26 @@ export const makeExecuteAttempt = (
         : Effect.fail(lost)
     )
 
-  return (restore, live, task, record) =>
+  // The attempt's span continues the task's stored trace (in any process: after a crash too); a task stored without
+  // one starts a trace of its own rather than join whatever span the runtime was built in.
+  const spanOptions = (record: TaskRecord, rootId: string | undefined) => {
+    const parent = parentSpanOf(record.trace)
+    return {
+      parent,
+      root: parent === undefined,
+      kind: "consumer",
+      attributes: taskAttributes({ ...record, rootId })
+    } as const
+  }
+
+  const execute = (
+    restore: Restore,
+    live: LiveTask,
+    task: AnyTask,
+    record: TaskRecord,
+    rootId: string | undefined,
+    span: Tracer.Span | undefined
+  ): Effect.Effect<Executed, StoreError | LeaseLost> =>
     Effect.suspend(() => {
       const info = TaskInfo.of({
         id: record.id,
@@ -85,6 +105,7 @@ export const makeExecuteAttempt = (
         attempt: record.attempt,
         sessionId: record.sessionId,
         parentId: record.parentId,
+        rootId,
         deadline: record.deadline,
         shouldStop: Effect.sync(() => live.cancelAsked),
         fencingToken: record.fencingToken,
@@ -100,7 +121,8 @@ export const makeExecuteAttempt = (
         recorded: undefined,
         left: undefined,
         fenced: false,
-        interrupted: false
+        interrupted: false,
+        span
       }
       const forkBody = () => {
         // Suspended, so that a body that throws instead of returning an Effect fails its own fiber. A pause that came
@@ -174,6 +196,7 @@ export const makeExecuteAttempt = (
               )
             : finish
         return Effect.flatMap(written, (finished) => {
+          span?.attribute(Attribute.status, finished.status)
           // Cancelled or paused instead, as another process asked (`requestCancel`, `requestPause`) before this
           // attempt heard of it.
           const cancelledInstead = finished.status === "cancelled" && transition._tag !== "Cancelled"
@@ -269,4 +292,12 @@ export const makeExecuteAttempt = (
         return Effect.flatMap(awaitBody(fiber), afterBody)
       })
     })
+
+  return (restore, live, task, record) => {
+    const rootId = rootIdOf(record)
+    if (!core.isTracing) return execute(restore, live, task, record, rootId, undefined)
+    return Effect.useSpan(SpanName.attempt, spanOptions(record, rootId), (span) =>
+      Effect.withParentSpan(execute(restore, live, task, record, rootId, span), span)
+    )
+  }
 }

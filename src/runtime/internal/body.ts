@@ -3,7 +3,7 @@
  * the attempt's `TaskInfo` and `Children`, the plugins' layer), under the task's timeout. It fails with the body's own
  * error.
  */
-import { Clock, Context, Duration, Effect, Exit, type Layer, Option } from "effect"
+import { Clock, Context, Duration, Effect, Exit, type Layer, Option, Tracer } from "effect"
 import { Children } from "../Children.ts"
 import { DeadlineExceeded, TaskTimeout } from "../errors.ts"
 import { TaskEvents } from "../TaskEvents.ts"
@@ -11,6 +11,7 @@ import { TaskInfo } from "../TaskInfo.ts"
 import { codecsOf } from "./codecs.ts"
 import type { Core } from "./core.ts"
 import type { AnyTask } from "./registry.ts"
+import { withTaskSpans } from "./tracing.ts"
 
 export type BodyRunner = (task: AnyTask, info: TaskInfo["Service"], input: unknown) => Effect.Effect<unknown, unknown>
 
@@ -25,7 +26,12 @@ export const makeBodyRunner = (
   const withServices = (effect: Effect.Effect<unknown, unknown, unknown>, info: TaskInfo["Service"]) => {
     const withPlugins = pluginLayer === undefined ? effect : Effect.provide(effect, pluginLayer)
     const context = Context.add(Context.add(bodyContext, TaskInfo, info), Children, childrenOf(info))
-    return Effect.provideContext(withPlugins, context) as Effect.Effect<unknown, unknown>
+    if (!core.isTracing) return Effect.provideContext(withPlugins, context) as Effect.Effect<unknown, unknown>
+    // The attempt's span, the fiber's, wins over one the runtime's context may hold (the span it was built in).
+    return Effect.withFiber((fiber) => {
+      const span = Context.getOption(fiber.context, Tracer.ParentSpan)
+      return Effect.provideContext(withPlugins, withTaskSpans(context, span, info)) as Effect.Effect<unknown, unknown>
+    })
   }
 
   const timed = (task: AnyTask, info: TaskInfo["Service"], decoded: unknown) => {

@@ -3,7 +3,7 @@
  * driven here as they are created or released from their queue, and waited for by reading their records; a wait that
  * is not over ends the attempt with `suspendForChildren`, which the store turns into a wait it counts.
  */
-import { Effect } from "effect"
+import { Effect, type Tracer } from "effect"
 import { canonicalJson } from "../../stores/SnapshotStore.ts"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
 import { isQueued, isTerminal } from "../../stores/TaskRecord.ts"
@@ -26,6 +26,7 @@ import type { Drivers } from "./drive.ts"
 import type { Enqueue } from "./enqueue.ts"
 import { orderedId } from "./ids.ts"
 import type { AnyTask } from "./registry.ts"
+import { Attribute } from "./tracing.ts"
 
 type Service = ChildrenService["Service"]
 
@@ -218,56 +219,89 @@ export const makeChildren =
         { concurrency: 16, discard: true }
       )
 
-    const all: Service["all"] = (children, options) =>
-      Effect.gen(function* () {
-        const records = yield* startAll(children, options?.concurrency)
-        const failed = records.filter((record) => isTerminal(record.status) && record.status !== "completed")
-        if (failed.length > 0) {
-          const first = earliest(failed)
-          if (options?.onFailure !== "leave") yield* cancelOthers(records, first)
-          const key = children[records.indexOf(first)]?.key ?? ""
-          return yield* failureOf(first, key)
-        }
-        if (records.some((record) => !isTerminal(record.status))) return yield* wait(records, "all")
-        return yield* Effect.forEach(records, (record, i) => outputOf(children[i]?.task as AnyTask, record))
-      }) as never
+    /**
+     * A join in a span of its own, which ends before a wait that is not over ends the attempt: the span says what the
+     * join found (`waiting`), and its status is not the suspension's.
+     */
+    const joining = <A, E1, E2>(
+      mode: ChildWaitMode,
+      children: ReadonlyArray<AnyChild>,
+      join: (span: Tracer.Span) => Effect.Effect<Effect.Effect<A, E1>, E2>
+    ): Effect.Effect<A, E1 | E2> =>
+      Effect.flatten(
+        Effect.useSpan(
+          `Children.${mode}`,
+          { attributes: { [Attribute.children]: children.length, [Attribute.joinMode]: mode } },
+          (span) => Effect.withParentSpan(join(span), span)
+        )
+      )
 
-    const settled: Service["settled"] = (children, options) =>
-      Effect.gen(function* () {
-        const records = yield* startAll(children, options?.concurrency)
-        if (records.some((record) => !isTerminal(record.status))) return yield* wait(records, "settled")
-        return yield* Effect.forEach(records, (record, i): Effect.Effect<ChildOutcome<unknown>, unknown> => {
-          const key = children[i]?.key ?? ""
-          if (record.status === "completed") {
-            return Effect.map(outputOf(children[i]?.task as AnyTask, record), (value) => ({
-              _tag: "Completed" as const,
-              childId: record.id,
-              key,
-              value
-            }))
+    /** Ends this run until the children end as `mode` says, told in the join's span. */
+    const waitIn = (span: Tracer.Span, records: ReadonlyArray<TaskRecord>, mode: ChildWaitMode) => {
+      span.attribute(Attribute.waiting, records.filter((record) => !isTerminal(record.status)).length)
+      return wait(records, mode)
+    }
+
+    const all: Service["all"] = (children, options) =>
+      joining("all", children, (span) =>
+        Effect.gen(function* () {
+          const records = yield* startAll(children, options?.concurrency)
+          const failed = records.filter((record) => isTerminal(record.status) && record.status !== "completed")
+          if (failed.length > 0) {
+            const first = earliest(failed)
+            if (options?.onFailure !== "leave") yield* cancelOthers(records, first)
+            const key = children[records.indexOf(first)]?.key ?? ""
+            return Effect.fail(failureOf(first, key))
           }
-          const error = failureOf(record, key)
+          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, records, "all")
           return Effect.succeed(
-            error._tag === "ChildCancelled"
-              ? { _tag: "Cancelled" as const, childId: record.id, key, error }
-              : { _tag: "Failed" as const, childId: record.id, key, error }
+            yield* Effect.forEach(records, (record, i) => outputOf(children[i]?.task as AnyTask, record))
           )
         })
-      }) as never
+      ) as never
+
+    const settled: Service["settled"] = (children, options) =>
+      joining("settled", children, (span) =>
+        Effect.gen(function* () {
+          const records = yield* startAll(children, options?.concurrency)
+          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, records, "settled")
+          return Effect.succeed(
+            yield* Effect.forEach(records, (record, i): Effect.Effect<ChildOutcome<unknown>, unknown> => {
+              const key = children[i]?.key ?? ""
+              if (record.status === "completed") {
+                return Effect.map(outputOf(children[i]?.task as AnyTask, record), (value) => ({
+                  _tag: "Completed" as const,
+                  childId: record.id,
+                  key,
+                  value
+                }))
+              }
+              const error = failureOf(record, key)
+              return Effect.succeed(
+                error._tag === "ChildCancelled"
+                  ? { _tag: "Cancelled" as const, childId: record.id, key, error }
+                  : { _tag: "Failed" as const, childId: record.id, key, error }
+              )
+            })
+          )
+        })
+      ) as never
 
     const first: Service["first"] = (children, options) =>
-      Effect.gen(function* () {
-        const records = yield* startAll(children, options?.concurrency)
-        const completed = records.filter((record) => record.status === "completed")
-        if (completed.length > 0) {
-          const winner = earliest(completed)
-          yield* cancelOthers(records, winner)
-          return yield* outputOf(children[records.indexOf(winner)]?.task as AnyTask, winner)
-        }
-        if (records.some((record) => !isTerminal(record.status))) return yield* wait(records, "first")
-        const loser = records[0] as TaskRecord
-        return yield* failureOf(loser, children[0]?.key ?? "")
-      }) as never
+      joining("first", children, (span) =>
+        Effect.gen(function* () {
+          const records = yield* startAll(children, options?.concurrency)
+          const completed = records.filter((record) => record.status === "completed")
+          if (completed.length > 0) {
+            const winner = earliest(completed)
+            yield* cancelOthers(records, winner)
+            return Effect.succeed(yield* outputOf(children[records.indexOf(winner)]?.task as AnyTask, winner))
+          }
+          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, records, "first")
+          const loser = records[0] as TaskRecord
+          return Effect.fail(failureOf(loser, children[0]?.key ?? ""))
+        })
+      ) as never
 
     const await_: Service["await"] = (child) => Effect.map(all([child]), (outputs) => outputs[0]) as never
 

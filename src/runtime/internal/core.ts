@@ -9,6 +9,7 @@ import type { TaskStore } from "../../stores/TaskStore.ts"
 import { TaskNotFound } from "../errors.ts"
 import type { TaskEvents } from "../TaskEvents.ts"
 import { type LiveTasks, makeLiveTasks } from "./LiveTask.ts"
+import { isTracing } from "./tracing.ts"
 
 export interface Core {
   readonly runtimeId: string
@@ -17,6 +18,8 @@ export interface Core {
   readonly scope: Scope.Scope
   /** The runtime's context: the stores and what its plugins need. */
   readonly context: Context.Context<unknown>
+  /** Whether its tasks make spans (`isTracing`): decided once, from the context it was built with. */
+  readonly isTracing: boolean
   readonly events: TaskEvents["Service"]
   readonly live: LiveTasks
   /**
@@ -74,6 +77,7 @@ export const makeCore = (options: CoreOptions): Core => {
     store,
     scope: options.scope,
     context: options.context,
+    isTracing: isTracing(options.context),
     events,
     live: makeLiveTasks(),
     queuedParents: new Set(),

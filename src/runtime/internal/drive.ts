@@ -14,6 +14,7 @@ import type { AnyExit, LiveTask } from "./LiveTask.ts"
 import { exitFromRecord } from "./outcome.ts"
 import type { AnyTask, Registry } from "./registry.ts"
 import type { Slots } from "./slots.ts"
+import { Attribute, parentSpanOf, rootIdOf, SpanName, taskAttributes } from "./tracing.ts"
 import { makeTree } from "./tree.ts"
 
 type WaitingForChildren = Extract<TaskRecord["suspendReason"], { _tag: "WaitingForChildren" }>
@@ -246,16 +247,10 @@ export const makeDrivers = (
         Effect.andThen(
           takeSlot(record),
           Effect.uninterruptibleMask((restore) =>
-            Effect.flatMap(
-              store.claim(id, {
-                owner: core.runtimeId,
-                expiresAt: now + core.leaseMillis,
-                maxParallel: Number.isFinite(task.maxParallel) ? task.maxParallel : undefined
-              }),
-              (claim) =>
-                Option.isSome(claim)
-                  ? Effect.exit(executeAttempt(restore, live, task, claim.value))
-                  : Effect.succeed(undefined)
+            Effect.flatMap(claimIn(record, now), (claim) =>
+              Option.isSome(claim)
+                ? Effect.exit(executeAttempt(restore, live, task, claim.value))
+                : Effect.succeed(undefined)
             )
           )
         ).pipe(
@@ -266,6 +261,25 @@ export const makeDrivers = (
               : afterExecuted(executed)
           )
         )
+
+      // In the task's trace; a claim of a task left running under an expired lease takes it over from a crashed
+      // worker (a recovery).
+      const claimIn = (record: TaskRecord, now: number) => {
+        const claim = store.claim(id, {
+          owner: core.runtimeId,
+          expiresAt: now + core.leaseMillis,
+          maxParallel: Number.isFinite(task.maxParallel) ? task.maxParallel : undefined
+        })
+        if (!core.isTracing) return claim
+        return Effect.withSpan(claim, SpanName.claim, {
+          parent: parentSpanOf(record.trace),
+          root: record.trace === undefined,
+          attributes: {
+            ...taskAttributes({ ...record, rootId: rootIdOf(record) }),
+            [Attribute.recovered]: record.status === "running" && (record.leaseExpiresAt ?? now) < now
+          }
+        })
+      }
 
       const decide = (record: TaskRecord): Outcome => {
         if (isTerminal(record.status)) return Effect.exit(exitFromRecord(task, record))

@@ -3,7 +3,7 @@
  * first when the caller asked not to wait for one, and one write. A task without `maxParallel` is created already
  * claimed by this runtime, which drives it at once: one write fewer per task.
  */
-import { Clock, Context, Duration, Effect, Exit, Option, type Schema } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Option, type Schema, type Tracer } from "effect"
 import type { StoreError, TaskIdTaken } from "../../stores/errors.ts"
 import type { TaskRecord } from "../../stores/TaskRecord.ts"
 import { IdempotencyKeyReused, InvalidTaskInput, MaxInstancesReached } from "../errors.ts"
@@ -14,6 +14,7 @@ import type { StartFrom } from "./drive.ts"
 import { orderedId } from "./ids.ts"
 import type { AnyTask, Registry } from "./registry.ts"
 import type { Slots } from "./slots.ts"
+import { SpanName, taskAttributes, traceOf } from "./tracing.ts"
 
 /** Where and how to record a task. */
 export interface EnqueueOptions {
@@ -105,10 +106,29 @@ export const makeEnqueue =
         }
         deadline = deadline === undefined ? own : Math.min(deadline, own)
       }
-      const create = (encoded: unknown) => {
+      // A child's tree is its parent's; a task the caller names a parent of, outside that parent's body, is taken as
+      // that parent's top-level child (no read to find its root).
+      const rootId =
+        parentId === undefined
+          ? id
+          : Option.isSome(parent) && parent.value.id === parentId
+            ? (parent.value.rootId ?? parentId)
+            : parentId
+      const spanOptions = () =>
+        ({
+          kind: "producer",
+          attributes: taskAttributes({ id, name: task.name, sessionId, parentId, rootId })
+        }) as const
+      // In a span of its own, which the task's attempts are children of: its ids are the task's trace context.
+      const create = (encoded: unknown) =>
+        core.isTracing
+          ? Effect.useSpan(SpanName.create, spanOptions(), (span) => createIn(span, encoded))
+          : createIn(undefined, encoded)
+      const createIn = (span: Tracer.Span | undefined, encoded: unknown) => {
         // Read once the input is encoded (which may take time): the lease runs from the create.
         const now = clock.currentTimeMillisUnsafe()
         const created = core.store.create({
+          trace: span === undefined ? undefined : traceOf(span, rootId),
           id,
           name: task.name,
           input: encoded as Schema.Json,

@@ -7,6 +7,7 @@ import { Clock, Effect, Stream } from "effect"
 import type { Control } from "./control.ts"
 import type { Core } from "./core.ts"
 import { type Attempt, interruptAttempt, type LiveTask } from "./LiveTask.ts"
+import { Attribute, markSpan, SpanName } from "./tracing.ts"
 
 export interface Leases {
   /** Renews the leases of the attempts executing here; runs forever in the runtime's Scope. */
@@ -21,6 +22,15 @@ export const makeLeases = (core: Core, control: Control): Leases => {
   const { store, live: liveTasks } = core
   let listening = false
 
+  /** A lost lease, told in the attempt's span (which then ends with the attempt's interruption). */
+  const leaseLostSpan = (live: LiveTask, attempt: Attempt) =>
+    attempt.span === undefined
+      ? Effect.void
+      : markSpan(SpanName.leaseLost, attempt.span, {
+          [Attribute.taskId]: live.id,
+          [Attribute.fencingToken]: attempt.token
+        })
+
   /**
    * One heartbeat of one attempt. A beat the store could not take is tried again at the next one (the lease outlasts
    * two misses).
@@ -30,15 +40,18 @@ export const makeLeases = (core: Core, control: Control): Leases => {
       store.heartbeat(live.id, attempt.token, now + core.leaseMillis)
     ).pipe(
       Effect.catchTag("LeaseLost", () =>
-        Effect.suspend(() => {
-          // Lost while its onStart hooks run: the body will not start.
-          if (attempt.fiber === undefined) {
-            attempt.fenced = true
-            return Effect.void
-          }
-          // Interrupt without waiting for the attempt's finalizers, so the other leases are renewed on time.
-          return Effect.asVoid(Effect.forkIn(interruptAttempt(attempt, attempt.fiber), core.scope))
-        })
+        Effect.andThen(
+          leaseLostSpan(live, attempt),
+          Effect.suspend(() => {
+            // Lost while its onStart hooks run: the body will not start.
+            if (attempt.fiber === undefined) {
+              attempt.fenced = true
+              return Effect.void
+            }
+            // Interrupt without waiting for the attempt's finalizers, so the other leases are renewed on time.
+            return Effect.asVoid(Effect.forkIn(interruptAttempt(attempt, attempt.fiber), core.scope))
+          })
+        )
       ),
       // Asked from another process: carried out here as a local cancel or pause is (a cancel's grace period
       // included), once at a time.

@@ -55,6 +55,7 @@ const unscheduled = (task: TaskRecord): MutableRecord => {
   if (task.startedAt !== undefined) next.startedAt = task.startedAt
   if (task.finishedAt !== undefined) next.finishedAt = task.finishedAt
   if (task.forkedFrom !== undefined) next.forkedFrom = task.forkedFrom
+  if (task.trace !== undefined) next.trace = task.trace
   return next
 }
 // Every field of a record is copied by `unscheduled` or dropped on purpose: a new field fails to compile here.
@@ -77,6 +78,7 @@ const unscheduledFields: Record<keyof TaskRecord, "copied" | "dropped"> = {
   startedAt: "copied",
   finishedAt: "copied",
   forkedFrom: "copied",
+  trace: "copied",
   suspendReason: "dropped",
   runAt: "dropped",
   leaseOwner: "dropped",
@@ -298,6 +300,7 @@ export const make = Effect.sync(() => {
       if (task.idempotencyKey !== undefined) record.idempotencyKey = task.idempotencyKey
       if (task.deadline !== undefined) record.deadline = task.deadline
       if (task.forkedFrom !== undefined) record.forkedFrom = task.forkedFrom
+      if (task.trace !== undefined) record.trace = task.trace
       if (lease === undefined && task.runAt !== undefined) record.runAt = task.runAt
       if (queued) {
         record.status = "suspended"

@@ -67,7 +67,9 @@ export const tasks = waypoint.table(
     /** A child of a fan-out with a bound: its end starts its parent's oldest queued child (the trigger of 0011). */
     bounded: boolean("bounded").notNull().default(false),
     /** A task of a tree forked from a checkpoint: the task it continues, the checkpoint, and whether its input changed. */
-    forkedFrom: jsonb("forked_from")
+    forkedFrom: jsonb("forked_from"),
+    /** The task's trace context (`TaskTrace`): every attempt's span, in any process, continues its trace. */
+    trace: jsonb("trace")
   },
   (t) => [
     // partial: most tasks have no key, and every insert (and every update that cannot be HOT) skips it for them

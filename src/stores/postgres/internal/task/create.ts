@@ -64,7 +64,8 @@ const creationRow = ({ task, now }: Creation) => {
     owner: lease?.owner,
     expires_at: lease?.expiresAt,
     deadline: task.deadline,
-    bounded: isBounded(task)
+    bounded: isBounded(task),
+    trace: wrapped(task.trace)
   }
 }
 
@@ -88,6 +89,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       deadline: sql.placeholder("deadline"),
       bounded: sql`${sql.placeholder("bounded")}::boolean`,
       forkedFrom: jsonb("forkedFrom"),
+      trace: jsonb("trace"),
       createdAt: sql.placeholder("now"),
       updatedAt: sql.placeholder("now")
     }
@@ -179,7 +181,8 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       deadline: r("deadline"),
       bounded: r("bounded"),
       // a forked task is created alone (`create` below)
-      forkedFrom: sql`null::jsonb`
+      forkedFrom: sql`null::jsonb`,
+      trace: json("trace")
     }
     const insertBatchStatement = driver.prepare(
       "create",
@@ -195,7 +198,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
             )
             .from(
               rowsOf(
-                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint, deadline bigint, bounded boolean"
+                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint, deadline bigint, bounded boolean, trace jsonb"
               )
             )
         )
@@ -242,6 +245,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         deadline: task.deadline ?? null,
         bounded: isBounded(task),
         forkedFrom: jsonText(task.forkedFrom),
+        trace: jsonText(task.trace),
         now
       }
       const lease = leaseOf(task)

@@ -5,7 +5,7 @@
 import { getTableColumns, type SQL, type SQLWrapper, sql } from "drizzle-orm"
 import { Effect, Schema, Struct } from "effect"
 import { StoreError } from "../../../errors.ts"
-import { ForkOrigin, StoredError, SuspendReason, TaskRecord } from "../../../TaskRecord.ts"
+import { ForkOrigin, StoredError, SuspendReason, TaskRecord, TaskTrace } from "../../../TaskRecord.ts"
 import type { Rows } from "../../Driver.ts"
 import { notifyWork } from "../../Notifications.ts"
 import { fencingTokens, tasks } from "../../schema.ts"
@@ -22,6 +22,7 @@ export const returned = {
   output: sql<string | null>`${tasks.output}::text`,
   error: sql<string | null>`${tasks.error}::text`,
   forkedFrom: sql<string | null>`${tasks.forkedFrom}::text`,
+  trace: sql<string | null>`${tasks.trace}::text`,
   // a wait for children keeps its mode and total in the reason, and the children it still waits for in `waiting_for`
   suspendReason: sql<string | null>`(case when ${tasks.suspendReason}->>'_tag' = 'WaitingForChildren'
     then jsonb_set(${tasks.suspendReason}, '{remaining}', to_jsonb(coalesce(${tasks.waitingFor}, 0)))
@@ -53,7 +54,8 @@ const TaskRow = Schema.Struct({
   output: Schema.optionalKey(Schema.fromJsonString(Schema.Json)),
   error: Schema.optionalKey(Schema.fromJsonString(StoredError)),
   suspendReason: Schema.optionalKey(Schema.fromJsonString(SuspendReason)),
-  forkedFrom: Schema.optionalKey(Schema.fromJsonString(ForkOrigin))
+  forkedFrom: Schema.optionalKey(Schema.fromJsonString(ForkOrigin)),
+  trace: Schema.optionalKey(Schema.fromJsonString(TaskTrace))
 })
 const SummaryRow = TaskRow.mapFields(Struct.omit(["input", "output"]))
 

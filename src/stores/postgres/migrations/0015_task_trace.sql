@@ -1,0 +1,1 @@
+ALTER TABLE "waypoint"."tasks" ADD COLUMN "trace" jsonb;
