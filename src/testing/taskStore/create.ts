@@ -37,6 +37,28 @@ export const createTests = (test: SuiteTest): void => {
   )
 
   test(
+    "keeps the trace context given to create, pending or claimed, through its transitions",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const trace = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", rootId: "t1" }
+      yield* store.create({ id: "t1", name: "job", input: 1, trace })
+      const claimed = yield* store.create({
+        id: "t2",
+        name: "job",
+        input: 2,
+        trace,
+        lease: { owner: "w", expiresAt: 60_000 }
+      })
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.get("t1")).trace, trace)
+      const ended = yield* store.finish("t2", claimed.fencingToken, { _tag: "Completed", output: null })
+      assert.deepStrictEqual(ended.trace, trace)
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.get("t2")).trace, trace)
+      // a task created without one has none
+      assert.isUndefined((yield* store.create({ id: "t3", name: "job", input: 0 })).trace)
+    })
+  )
+
+  test(
     "creates a pending task at attempt 1 and reads it back",
     Effect.gen(function* () {
       const store = yield* TaskStore
