@@ -1,10 +1,11 @@
 /**
  * The package as a new user gets it: `npm pack` (which builds `dist/`), then the README's own install lines, run as
  * written in an empty folder with the tarball in place of the package's name, from the npm registry. Then a program
- * imports every entry point by name and runs a task through each, on Node and on Deno; a user's store runs the
- * conformance suite of `effect-waypoint/testing` under vitest; and a TypeScript program type-checks against the
- * packed declarations. This fails if the README's install line does not install (a peer range npm refuses), if an
- * entry point is TypeScript or needs a package its line does not install, or if the declarations do not resolve.
+ * imports every entry point by name and runs a task through each (the test kit too), on Node and on Deno; a user's
+ * store runs the conformance suite of `effect-waypoint/testing` under vitest; and a TypeScript program type-checks
+ * against the packed declarations. This fails if the README's install line does not install (a peer range npm
+ * refuses), if an entry point is TypeScript or needs a package its line does not install, or if the declarations do
+ * not resolve.
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -62,6 +63,7 @@ import { MemoryStore, MemoryTaskStore, Runtime, task } from "effect-waypoint"
 import { PgliteStore, PostgresStore } from "effect-waypoint/postgres"
 import { makeApp } from "effect-waypoint/http"
 import { ModelCalls, ScriptedModel } from "effect-waypoint/ai"
+import { WaypointTest } from "effect-waypoint/testing/kit"
 const [dataDir, serverUrl] = ${argv}
 const hello = task({ name: "hello", input: Schema.String, output: Schema.String }, (name) => Effect.succeed("hello " + name))
 const run = (layer) =>
@@ -81,6 +83,11 @@ const ask = task({ name: "ask", input: Schema.String, output: Schema.String }, (
 const viaModel = Effect.flatMap(Runtime.make({ plugins: [ModelCalls.make()] }), (runtime) => runtime.run(ask, "hi")).pipe(
   Effect.scoped, Effect.provide(ScriptedModel.layer([{ text: "hello model" }])), Effect.provide(MemoryStore.layer))
 console.log("ai: " + (await Effect.runPromise(viaModel)))
+const viaKit = Effect.gen(function* () {
+  const test = yield* WaypointTest.make({ tasks: [hello] })
+  return yield* (yield* test.submit(hello, "kit")).await
+}).pipe(Effect.scoped, Effect.provide(WaypointTest.layer))
+console.log("kit: " + (await Effect.runPromise(viaKit)))
 `
 
 const expected = (name: string) => [
@@ -88,7 +95,8 @@ const expected = (name: string) => [
   `pglite: hello ${name}`,
   ...(databaseUrl === undefined ? [] : [`server: hello ${name}`]),
   "http: hello http",
-  "ai: hello model"
+  "ai: hello model",
+  "kit: hello kit"
 ]
 
 describe("the package, installed with the README's own lines", () => {
