@@ -29,8 +29,14 @@ export class StepStore extends Context.Service<
      * otherwise `LeaseLost`, and nothing is written. Returns the recorded result.
      */
     readonly checkpoint: (checkpoint: Checkpoint) => Effect.Effect<Schema.Json, StoreError | LeaseLost>
-    /** Every recorded step result of a task. */
-    readonly listSteps: (taskId: string) => Effect.Effect<ReadonlyMap<string, Schema.Json>, StoreError>
+    /**
+     * Every recorded step result of a task; with `prefix`, those whose key starts with it (a store may return more:
+     * callers filter too).
+     */
+    readonly listSteps: (
+      taskId: string,
+      prefix?: string | undefined
+    ) => Effect.Effect<ReadonlyMap<string, Schema.Json>, StoreError>
     /** Adds a signal to the task's mailbox; signals of one name are received oldest first. */
     readonly sendSignal: (taskId: string, name: string, payload: Schema.Json) => Effect.Effect<void, StoreError>
     /**

@@ -36,6 +36,9 @@ export interface StepOptions<A> {
   readonly state?: ((result: A) => Readonly<Record<string, unknown>>) | undefined
 }
 
+/** The step results' keys among a task's recorded steps (signals, waits and model calls have others). */
+const stepKeyPrefix = "step:"
+
 const DefaultResult = Schema.toCodecJson(Schema.Union([Schema.Undefined, Schema.Json]))
 
 /**
@@ -96,6 +99,28 @@ export class Durable extends Context.Service<
       const isTracing = (yield* Tracer.Tracer) !== Tracer.nativeTracer && (yield* References.TracerEnabled)
       const waits = new Map<string, number>()
 
+      // The steps earlier runs recorded, read once per run at its first step, so that a step then costs its
+      // checkpoint alone. Complete once read: only the attempt owning the task records steps (the checkpoint is
+      // fenced), and this one owned it before it read. A step's entry is dropped once the step has used it.
+      let recorded: Map<string, Schema.Json> | undefined
+      let reading: Effect.Effect<Map<string, Schema.Json>, StoreError> | undefined
+      const read = steps.listSteps(task.id, stepKeyPrefix).pipe(
+        Effect.map((all) => {
+          const kept = new Map<string, Schema.Json>()
+          for (const [key, value] of all) if (key.startsWith(stepKeyPrefix)) kept.set(key, value)
+          recorded = kept
+          return kept
+        }),
+        // A failed read is not kept: the next step reads again.
+        Effect.tapError(() => Effect.sync(() => (reading = undefined)))
+      )
+      // Steps running at once (`Effect.all` of steps) share the one read.
+      const recordedSteps: Effect.Effect<Map<string, Schema.Json>, StoreError> = Effect.suspend(() => {
+        if (recorded !== undefined) return Effect.succeed(recorded)
+        if (reading !== undefined) return reading
+        return Effect.flatMap(Effect.cached(read), (once) => (reading ??= once))
+      })
+
       const step = <A, E, R>(name: string, effect: Effect.Effect<A, E, R>, options?: StepOptions<A>) =>
         isTracing
           ? Effect.withSpan(runStep(name, effect, options), "Durable.step", {
@@ -111,11 +136,13 @@ export class Durable extends Context.Service<
             options?.schema === undefined ? DefaultResult : Schema.toCodecJson(options.schema)
           ) as Schema.Codec<A, Schema.Json>
           const invalid = (error: { readonly message: string }) => new StepResultInvalid({ name, issue: error.message })
-          const key = `step:${name}`
-          const recorded = yield* steps.getStep(task.id, key)
-          if (Option.isSome(recorded)) {
+          const key = `${stepKeyPrefix}${name}`
+          const earlier = yield* recordedSteps
+          const found = earlier.get(key)
+          if (found !== undefined) {
+            earlier.delete(key) // a name runs once per run (`DuplicateStep`): the value is not needed again
             if (isTracing) yield* Effect.annotateCurrentSpan("waypoint.step.recorded", true)
-            return yield* Effect.mapError(Schema.decodeUnknownEffect(codec)(recorded.value), invalid)
+            return yield* Effect.mapError(Schema.decodeUnknownEffect(codec)(found), invalid)
           }
           const result = yield* effect
           // Without a schema the result must be JSON: say where it is not (the Schema's own message does not).

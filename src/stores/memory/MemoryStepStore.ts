@@ -61,7 +61,14 @@ export const make = Effect.gen(function* () {
         entries.set(checkpoint.key, checkpoint.value)
         return checkpoint.value
       }),
-    listSteps: (taskId) => Effect.sync(() => new Map(steps.get(taskId) ?? [])),
+    listSteps: (taskId, prefix) =>
+      Effect.sync(() => {
+        const all = steps.get(taskId) ?? []
+        if (prefix === undefined) return new Map(all)
+        const kept = new Map<string, Schema.Json>()
+        for (const [key, value] of all) if (key.startsWith(prefix)) kept.set(key, value)
+        return kept
+      }),
     sendSignal: (taskId, name, payload) =>
       Effect.sync(() => {
         const key = mailbox(taskId, name)

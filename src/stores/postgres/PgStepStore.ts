@@ -86,6 +86,15 @@ export const make = Effect.gen(function* () {
       .where(ofTask)
   )
 
+  // `starts_with`, not LIKE: a prefix is matched as it is, `%` and `_` included.
+  const listPrefixedStatement = driver.prepare(
+    "listStepsPrefixed",
+    db
+      .select({ key: sql`${steps.key}`.as("key"), value: valueText })
+      .from(steps)
+      .where(and(ofTask, sql`starts_with(${steps.key}, ${text("prefix")})`))
+  )
+
   const sendStatement = driver.prepare(
     "sendSignal",
     db
@@ -152,8 +161,8 @@ export const make = Effect.gen(function* () {
       )
     )
 
-  const listSteps = Effect.fn("PgStepStore.listSteps")(function* (taskId: string) {
-    const rows = yield* listStatement({ taskId })
+  const listSteps = Effect.fn("PgStepStore.listSteps")(function* (taskId: string, prefix?: string | undefined) {
+    const rows = yield* prefix === undefined ? listStatement({ taskId }) : listPrefixedStatement({ taskId, prefix })
     const decoded = yield* Effect.forEach(rows, decodeStep)
     return new Map(decoded.map((row) => [row.key, row.value]))
   })
@@ -204,11 +213,12 @@ export const make = Effect.gen(function* () {
           set ${bare(stateEntries.value)} = excluded.value, ${bare(stateEntries.expiresAt)} = excluded.expires_at,
               ${bare(stateEntries.version)} = ${stateEntries.version} + 1
       )
-      select (select value from step) as value`
+      select (select value from step) as value, (select inserted from step) as inserted`
   )
 
   // The step's value, NULL when the fence did not hold: once it holds, the step's insert returns its row, new or not.
-  const CheckpointRow = Schema.Struct({ value: Schema.NullOr(Schema.String) })
+  // `inserted`: this write won, so the value given is the one stored (returned as given, not parsed back).
+  const CheckpointRow = Schema.Struct({ value: Schema.NullOr(Schema.String), inserted: Schema.NullOr(Schema.Boolean) })
   const decodeCheckpoint = decodeWith(CheckpointRow, "checkpoint")
 
   const checkpoint = Effect.fnUntraced(function* (input: Checkpoint) {
@@ -224,6 +234,7 @@ export const make = Effect.gen(function* () {
     })
     const row = yield* decodeCheckpoint(rows[0])
     if (row.value === null) return yield* new LeaseLost({ taskId: input.taskId, token: input.token })
+    if (row.inserted === true) return input.value
     return yield* Effect.mapError(decodeJson(row.value), (cause) => new StoreError({ operation: "checkpoint", cause }))
   })
 
