@@ -119,6 +119,20 @@ describe("the package, installed with the README's own lines", () => {
     assert.deepStrictEqual(result.stdout.trim().split("\n"), [...expected("npm")])
   }, 120_000)
 
+  it("installs the waypoint command, which migrates a PGlite folder and lists its tasks", async () => {
+    const waypoint = join(folder, "node_modules", ".bin", "waypoint")
+    const run = (...args: ReadonlyArray<string>) => spawnSync(waypoint, args, { cwd: folder, encoding: "utf8" })
+    const help = run("--help")
+    assert.strictEqual(help.status, 0, help.stderr)
+    assert.include(help.stdout, "tasks")
+    const migrated = run("migrate", "--data-dir", join(folder, "cli-data"))
+    assert.strictEqual(migrated.status, 0, migrated.stderr)
+    const listed = run("tasks", "list", "--json", "--data-dir", join(folder, "cli-data"))
+    assert.strictEqual(listed.status, 0, listed.stderr)
+    assert.deepStrictEqual(JSON.parse(listed.stdout).items, [])
+    assert.strictEqual(run("tasks", "list", "--status", "nonsense", "--data-dir", "x").status, 2)
+  }, 120_000)
+
   it("runs the conformance suite of effect-waypoint/testing under vitest, against a user's store", async () => {
     await writeFile(
       join(folder, "store.test.mjs"),
