@@ -12,7 +12,7 @@ import { Effect, Layer, Option } from "effect"
 import { RunTree, StepStore } from "../../src/index.ts"
 import { PgliteStore } from "../../src/postgres.ts"
 import { TaskStore } from "../../src/stores/TaskStore.ts"
-import { type CliRun, parsed, runCli, type Seeded, seed } from "./fixtures.ts"
+import { type CliRun, parsed, runCli, type Seeded, seed, startCli } from "./fixtures.ts"
 
 let dataDir = ""
 let copyDir = ""
@@ -197,6 +197,35 @@ describe("waypoint snapshots and checkpoints on PGlite", () => {
       ]
     )
   })
+})
+
+describe("waypoint serve on PGlite", () => {
+  it("serves the folder's API and dashboard, which --url commands ask while it holds the folder", async () => {
+    const served = join(dataDir, "..", "served")
+    await cp(dataDir, served, { recursive: true })
+    const server = startCli(["serve", "--port", "0", "--data-dir", served])
+    try {
+      const [, base] = await server.waitFor(/^serving (http:\/\/127\.0\.0\.1:\d+) /m)
+      const [list, inUse, page] = await Promise.all([
+        runCli(["tasks", "list", "--name", "greet", "--json", "--url", base as string]),
+        runCli(["tasks", "list", "--data-dir", served]),
+        fetch(`${base}/ui`)
+      ])
+      assert.strictEqual(list.code, 0, list.stderr)
+      assert.deepStrictEqual(
+        (parsed(list) as { items: Array<{ id: string; status: string }> }).items.map((t) => [t.id, t.status]),
+        [[ids.greet, "completed"]]
+      )
+      // the folder is the server's while it runs: asked directly, the command says so
+      assert.strictEqual(inUse.code, 1)
+      assert.match(inUse.stderr, /^waypoint: .* is open in process \d+/)
+      assert.strictEqual(page.status, 200)
+      assert.include(await page.text(), "<title>")
+    } finally {
+      const end = await server.stop()
+      assert.strictEqual(end.code, 0, end.stderr)
+    }
+  }, 60_000)
 })
 
 describe("waypoint under Deno", () => {
