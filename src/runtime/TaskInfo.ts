@@ -25,6 +25,12 @@ export class TaskInfo extends Context.Service<
     readonly shouldStop: Effect.Effect<boolean>
     /** The attempt's fencing token: a store refuses this attempt's fenced writes once another attempt owns the task. */
     readonly fencingToken: number
+    /**
+     * True only on the first execution of the task's body ever: no earlier attempt, no run before a suspension and no
+     * fork can have written its steps or state, so a plugin may skip reading or clearing them. False whenever unsure
+     * (a store that cannot tell, a retry, a recovery, a run after a suspension, a forked task).
+     */
+    readonly firstRun: boolean
     /** The task's own usage budget (its definition's `budget`), if it has one. */
     readonly budget?: UsageBudget | undefined
   }
@@ -41,6 +47,7 @@ export class TaskInfo extends Context.Service<
         deadline: undefined,
         shouldStop: Effect.succeed(false),
         fencingToken: 0,
+        firstRun: false,
         ...info
       })
     )

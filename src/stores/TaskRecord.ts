@@ -98,7 +98,13 @@ export const TaskRecord = Schema.Struct({
   /** In a tree forked from a checkpoint: what it was forked from. */
   forkedFrom: Schema.optionalKey(ForkOrigin),
   /** Its trace context, fixed at its create; absent for a task stored without one (before traces were kept). */
-  trace: Schema.optionalKey(TaskTrace)
+  trace: Schema.optionalKey(TaskTrace),
+  /**
+   * Only in the answer of a claim (`claim`, `claimChild`): `true` when that claim was the task's first ever (it had
+   * never started), so no earlier execution can have written its steps or state. Never stored; absent means "not
+   * known to be first", which is always safe. (A `create` with a lease is a first claim by itself.)
+   */
+  firstClaim: Schema.optionalKey(Schema.Boolean)
 })
 export type TaskRecord = typeof TaskRecord.Type
 

@@ -141,7 +141,9 @@ export class TaskStore extends Context.Service<
      * attempt number stays). `None` when the task is not runnable now or `maxParallel` is reached; a store may also
      * answer `None` for a task that another write holds at that moment, rather than wait for it. A task whose cancel
      * was asked (`requestCancel`) is not claimed: it is recorded `cancelled`, and the answer is `None`; one whose pause
-     * was asked (`requestPause`) is recorded `suspended` (`Paused`, until `wake`), and the answer is `None`.
+     * was asked (`requestPause`) is recorded `suspended` (`Paused`, until `wake`), and the answer is `None`. The
+     * answer of a claim that starts the task for the first time (it had no `startedAt`) may say `firstClaim: true`; a
+     * store that cannot tell leaves it out.
      */
     readonly claim: (id: string, lease: Lease) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
     /**

@@ -169,8 +169,9 @@ export const makeDurableModel = (
     )
 
   // The task's recorded calls, read once per run of the body at its first call: a new call then costs its write
-  // alone, and a recorded one no round trip. Only this run's attempt writes the task's calls meanwhile.
-  let recordedCalls: ReadonlyMap<string, Schema.Json> | undefined
+  // alone, and a recorded one no round trip. Only this run's attempt writes the task's calls meanwhile, so on the
+  // task's first run there is nothing to read.
+  let recordedCalls: ReadonlyMap<string, Schema.Json> | undefined = task.firstRun ? new Map() : undefined
   const recordedCall = (key: string) =>
     recordedCalls !== undefined
       ? Effect.succeed(Option.fromUndefinedOr(recordedCalls.get(key)))

@@ -24,6 +24,7 @@ import {
   StepResultInvalid
 } from "./errors.ts"
 import { asJson, whyNotJson } from "./internal/json.ts"
+import { markOwnWrite } from "./internal/ownWrites.ts"
 import { TaskState, taskScopeId } from "./TaskState.ts"
 
 /** How a step's result is stored: by default it must be JSON (or `undefined`). */
@@ -102,7 +103,8 @@ export class Durable extends Context.Service<
       // The steps earlier runs recorded, read once per run at its first step, so that a step then costs its
       // checkpoint alone. Complete once read: only the attempt owning the task records steps (the checkpoint is
       // fenced), and this one owned it before it read. A step's entry is dropped once the step has used it.
-      let recorded: Map<string, Schema.Json> | undefined
+      // On the task's first run nothing can be recorded yet: no read at all.
+      let recorded: Map<string, Schema.Json> | undefined = task.firstRun ? new Map() : undefined
       let reading: Effect.Effect<Map<string, Schema.Json>, StoreError> | undefined
       const read = steps.listSteps(task.id, stepKeyPrefix).pipe(
         Effect.map((all) => {
@@ -159,6 +161,7 @@ export class Durable extends Context.Service<
             if (reason !== undefined) return yield* new StateNotSerializable({ key: stateKey, reason })
             entries.set(stateKey, { value: asJson(value) })
           }
+          if (entries.size > 0) yield* markOwnWrite(task)
           // One fenced write of the result and its state. The first write wins: if another attempt recorded this
           // step first, go on with the recorded result, so every run after this one reads the same answer. If
           // another attempt owns the task now, this one stops here (as its heartbeat would stop it).

@@ -5,27 +5,38 @@
  */
 import { type Duration, Effect, Layer } from "effect"
 import { type Plugin, plugin } from "../../runtime/Plugin.ts"
+import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import type { StateStore } from "../../stores/StateStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
 import { TaskStore } from "../../stores/TaskStore.ts"
 import { Durable, snapshotPolicy } from "./Durable.ts"
+import { markOwnWrite, mayHoldState } from "./internal/ownWrites.ts"
 import { clearTaskState, TaskState } from "./TaskState.ts"
 
-/** The same state, telling the snapshot policy (if any) about every write of the task's own scope. */
-const reportingWrites = (state: TaskState["Service"]): TaskState["Service"] => {
-  const after =
+/**
+ * The same state, noting every write of the task's own scope for the execution (`ownWrites.ts`) before it is sent,
+ * and telling the snapshot policy (if any) after it.
+ */
+const reportingWrites = (info: TaskInfo["Service"], state: TaskState["Service"]): TaskState["Service"] => {
+  const around =
     <Args extends ReadonlyArray<unknown>, A, E, R>(f: (...args: Args) => Effect.Effect<A, E, R>) =>
     (...args: Args) =>
-      Effect.tap(f(...args), () => snapshotPolicy("stateWrite"))
+      Effect.andThen(
+        markOwnWrite(info),
+        Effect.tap(f(...args), () => snapshotPolicy("stateWrite"))
+      )
   return {
     ...state,
-    set: after(state.set),
-    update: after(state.update),
-    modify: after(state.modify),
+    set: around(state.set),
+    update: around(state.update),
+    modify: around(state.modify),
     modifyEffect: (key, f, options) =>
-      Effect.tap(state.modifyEffect(key, f, options), () => snapshotPolicy("stateWrite")),
-    delete: after(state.delete),
-    clear: after(state.clear)
+      Effect.andThen(
+        markOwnWrite(info),
+        Effect.tap(state.modifyEffect(key, f, options), () => snapshotPolicy("stateWrite"))
+      ),
+    delete: around(state.delete),
+    clear: around(state.clear)
   }
 }
 
@@ -60,13 +71,18 @@ export const make = (
   return plugin<TaskState | Durable, StateStore | StepStore | TaskStore>({
     name: "state",
     layer: Layer.merge(
-      Layer.effect(TaskState, Effect.map(Effect.service(TaskState), reportingWrites)).pipe(
-        Layer.provide(TaskState.layer({ locks, sizeLimitBytes: options.sizeLimitBytes, ttl: options.ttl }))
-      ),
+      Layer.effect(
+        TaskState,
+        Effect.zipWith(Effect.service(TaskInfo), Effect.service(TaskState), reportingWrites)
+      ).pipe(Layer.provide(TaskState.layer({ locks, sizeLimitBytes: options.sizeLimitBytes, ttl: options.ttl }))),
       Durable.layer
     ),
     hooks: {
-      onFinish: (task) => (options.keepStateAfterEnd === true ? Effect.void : Effect.ignore(clearTaskState(task.id))),
+      // A first run that wrote no state of its own has none to clear: one delete fewer per task.
+      onFinish: (task) =>
+        options.keepStateAfterEnd === true || !mayHoldState(task)
+          ? Effect.void
+          : Effect.ignore(clearTaskState(task.id)),
       // A signal sent while the task was still running could not wake it: look once more now it is suspended.
       onSuspend: (task, reason) =>
         reason._tag !== "WaitingForSignal"

@@ -109,6 +109,8 @@ export const makeExecuteAttempt = (
         deadline: record.deadline,
         shouldStop: Effect.sync(() => live.cancelAsked),
         fencingToken: record.fencingToken,
+        // a forked task starts with the steps and state its fork copied in
+        firstRun: record.firstClaim === true && record.forkedFrom === undefined,
         budget: task.budget
       })
       // the transition being written, for `markRecorded` (a wait for children is kept on the task's record here)
@@ -260,7 +262,9 @@ export const makeExecuteAttempt = (
           : Effect.flatMap(ending, recordEnding)
       }
       // This function runs when the attempt runs, once: it can publish and fork without a step of its own.
-      core.publishNow(record)
+      // the claim's answer alone says whether it was the first: its events do not carry it
+      const { firstClaim: _, ...published } = record
+      core.publishNow(published)
       // Cancelled or paused while its claim was on the way: the body does not start, and the attempt records the
       // cancel or the pause (there is nothing for a pause or a heartbeat to stop).
       if (live.cancelAsked || live.pauseAsked) {

@@ -97,7 +97,8 @@ export const makeChildren =
       return Effect.flatMap(created, ({ record, from }) =>
         Effect.as(from.initial !== undefined ? Effect.void : check(record, task, input, key), {
           record,
-          go: drive(task, record, from.claimed === true)
+          // the record as this create claimed it (`firstClaim`), when it did
+          go: drive(task, from.initial ?? record, from.claimed === true)
         })
       )
     }

@@ -148,8 +148,11 @@ export const makeEnqueue =
         if (record.id === id) {
           const claimed = record.status === "running" && record.leaseOwner === core.runtimeId
           // Every task's events start with `pending`, also one created already claimed.
-          core.publishNow(claimed ? { ...record, status: "pending" } : record)
-          return Effect.succeed({ record, slotHeld, from: { initial: record, claimed } })
+          const { firstClaim: _, ...published } = record
+          core.publishNow(claimed ? { ...published, status: "pending" } : published)
+          // Created claimed by this very create (its id, under this runtime's lease): its first claim ever.
+          const initial = claimed ? { ...record, firstClaim: true } : record
+          return Effect.succeed({ record, slotHeld, from: { initial, claimed } })
         }
         // An earlier submit with this idempotency key (or child key) created the task: nothing new starts. A child key
         // names one child whatever it runs: its caller checks that it is the same.

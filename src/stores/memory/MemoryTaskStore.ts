@@ -82,7 +82,9 @@ const unscheduledFields: Record<keyof TaskRecord, "copied" | "dropped"> = {
   suspendReason: "dropped",
   runAt: "dropped",
   leaseOwner: "dropped",
-  leaseExpiresAt: "dropped"
+  leaseExpiresAt: "dropped",
+  // never stored: only a claim's answer carries it
+  firstClaim: "dropped"
 }
 void unscheduledFields
 
@@ -385,7 +387,7 @@ export const make = Effect.sync(() => {
       claimed.updatedAt = now
       claimed.startedAt = task.startedAt ?? now
       put(claimed)
-      return Option.some(claimed)
+      return Option.some(task.startedAt === undefined ? { ...claimed, firstClaim: true } : claimed)
     })
 
   const claimChild = (parentId: string, names: ReadonlyArray<string>, lease: Lease) =>

@@ -194,4 +194,38 @@ export const claimTests = (test: SuiteTest): void => {
       assert.isTrue(Option.isNone(yield* store.cancelIdle("missing")))
     })
   )
+
+  test(
+    "says firstClaim only of a task's first claim, never of a claim after a suspension or of a recovery",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const lease = { owner: "w", expiresAt: 10_000 }
+      const created = yield* store.create({ id: "created", name: "job", input: null, lease })
+      assert.isUndefined(created.firstClaim, "a create answers the task as stored")
+      for (const id of ["alone", "b1", "b2", "limited", "parent"]) yield* store.create({ id, name: "job", input: null })
+      yield* store.create({ id: "child", name: "kid", input: null, parentId: "parent" })
+      const alone = Option.getOrThrow(yield* store.claim("alone", lease))
+      const both = yield* Effect.all([store.claim("b1", lease), store.claim("b2", lease)], { concurrency: "unbounded" })
+      const limited = Option.getOrThrow(yield* store.claim("limited", { ...lease, maxParallel: 100 }))
+      const child = Option.getOrThrow(yield* store.claimChild("parent", ["kid"], lease))
+      const firsts = [alone, ...both.map((claimed) => Option.getOrThrow(claimed)), limited, child]
+      // A store may not tell (absent), but one that tells says it of every first claim.
+      const told = firsts.map((record) => record.firstClaim)
+      assert.isTrue(
+        told.every((said) => said === true) || told.every((said) => said === undefined),
+        `first claims: ${JSON.stringify(told)}`
+      )
+      assert.isUndefined(Option.getOrThrow(yield* store.get("alone")).firstClaim, "kept only in the claim's answer")
+
+      yield* store.finish("alone", alone.fencingToken, { _tag: "Suspended", reason: { _tag: "Paused" }, runAt: 0 })
+      const resumed = Option.getOrThrow(yield* store.claim("alone", lease))
+      assert.notStrictEqual(resumed.firstClaim, true, "a claim after a suspension")
+      yield* store.finish("created", created.fencingToken, { _tag: "Requeued", attempt: 2 })
+      const retried = Option.getOrThrow(yield* store.claim("created", lease))
+      assert.notStrictEqual(retried.firstClaim, true, "a retry")
+      yield* TestClock.adjust(10_001)
+      const recovered = Option.getOrThrow(yield* store.claim("limited", { owner: "w2", expiresAt: 20_000 }))
+      assert.notStrictEqual(recovered.firstClaim, true, "a recovery from an expired lease")
+    })
+  )
 }

@@ -14,7 +14,7 @@ import { attempt } from "../attempt.ts"
 import { batched, prepareBatchUpdate, r } from "./batch.ts"
 import { prepareUpdate, type TaskContext } from "./context.ts"
 import { anyAsked, cancelAsked, pauseAsked, pausedReason } from "./requests.ts"
-import { firstRecord, nextFencingToken, param, returned, returnedNamed, toRecord } from "./rows.ts"
+import { firstRecord, named, nextFencingToken, param, returned, toRecord } from "./rows.ts"
 import { isRunnable } from "./runnable.ts"
 
 /** A `claim` of a task without a `maxParallel`, waiting for its batch. */
@@ -43,6 +43,18 @@ export const claimedUnlessAsked = (owner: SQL, expiresAt: SQL, now: SQL) => ({
   finishedAt: sql`case when ${cancelAsked} then ${now} else ${tasks.finishedAt} end`
 })
 
+/**
+ * True (else NULL) when the claim is the task's first (`TaskRecord.firstClaim`): a sub-select reads the row as the
+ * statement found it, before its own write set `started_at`. The task's id is named with its table, which a RETURNING
+ * list would otherwise leave unqualified (and the sub-select would read as its own row's).
+ */
+const startedNever = sql<boolean | null>`(select true from ${tasks} as before_claim
+  where before_claim.id = ${tasks}.id and before_claim.started_at is null)`
+
+/** What a claim returns: the task, and whether this claim was its first. */
+export const claimReturned = { ...returned, firstClaim: startedNever }
+export const claimReturnedNamed = named({ firstClaim: startedNever })
+
 // The batch's view of a task while it locks it.
 const locked = alias(tasks, "locked")
 
@@ -56,7 +68,7 @@ export const makeClaim = (context: TaskContext) =>
         sql`${param("now")}::bigint`
       ),
       where: and(eq(tasks.id, sql.placeholder("id")), isRunnable(tasks, sql.placeholder("now"))),
-      returning: returnedNamed
+      returning: claimReturnedNamed
     })
 
     // Locks the runnable tasks first, skipping those another transaction holds: batches from several workers would
@@ -75,7 +87,7 @@ export const makeClaim = (context: TaskContext) =>
           eq(tasks.id, r("id")),
           isRunnable(tasks, r("now"))
         ),
-        returning: { ...returnedNamed, i: r("i").as("i") }
+        returning: { ...claimReturnedNamed, i: r("i").as("i") }
       }
     )
 
@@ -132,7 +144,7 @@ export const makeClaim = (context: TaskContext) =>
             .update(tasks)
             .set(claimedUnlessAsked(sql`${lease.owner}::text`, sql`${lease.expiresAt}::bigint`, sql`${now}::bigint`))
             .where(and(eq(tasks.id, id), isRunnable(tasks, now)))
-            .returning(returned)
+            .returning(claimReturned)
         })
       ).pipe(Effect.flatMap(firstRecord("claim")))
 

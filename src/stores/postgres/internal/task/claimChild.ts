@@ -11,9 +11,9 @@ import type { TaskRecord } from "../../../TaskRecord.ts"
 import type { Lease } from "../../../TaskStore.ts"
 import type { Database } from "../../Db.ts"
 import { tasks } from "../../schema.ts"
-import { claimedUnlessAsked } from "./claim.ts"
+import { claimedUnlessAsked, claimReturnedNamed } from "./claim.ts"
 import type { TaskContext } from "./context.ts"
-import { firstRecord, param, returnedNamed } from "./rows.ts"
+import { firstRecord, param } from "./rows.ts"
 import { isNamed, isRunnable } from "./runnable.ts"
 
 // The children as the subquery reads them, apart from the row the UPDATE writes.
@@ -52,7 +52,7 @@ export const claimChildQuery = (db: Database) =>
         isRunnable(tasks, sql.placeholder("now"))
       )
     )
-    .returning(returnedNamed)
+    .returning(claimReturnedNamed)
 
 export const makeClaimChild = (
   { db, driver }: TaskContext,
