@@ -148,7 +148,10 @@ describe("examples/long-running", () => {
     for (const segment of output.split("\r\n").filter((s) => s.length > 0)) {
       // What is left of a line once every bar drawn and then erased (`\r` + erase-line) is taken away.
       const line = segment.replace(new RegExp(`(${bar.source})?\\r\\u001b\\[2K`, "g"), "")
-      assert.match(line, /^(step \d\/3 (started|done)|starting task .+|completed: 3 steps|final state: .+|\[[#.]{30}\] 100% .+)$/)
+      assert.match(
+        line,
+        /^(step \d\/3 (started|done)|starting task .+|completed: 3 steps|final state: .+|\[[#.]{30}\] 100% .+)$/
+      )
     }
   }, 60_000)
 
