@@ -61,19 +61,24 @@ export const inspect = (
       ? record.leaseExpiresAt !== undefined && record.leaseExpiresAt < now
         ? "lease-expired"
         : "running"
-      : record.suspendReason?._tag === "WaitingForSignal"
-        ? "waiting-signal"
-        : record.suspendReason?._tag === "WaitingForChildren"
-          ? "waiting-children"
-          : record.suspendReason?._tag === "QueuedBehindSiblings"
-            ? "queued-behind-siblings"
-            : record.runAt !== undefined && record.runAt > now
-              ? "sleeping-until"
-              : record.status === "suspended"
-                ? "paused"
-                : limit.running >= limit.maxParallel
-                  ? "queued-behind-limit"
-                  : "queued"
+      : // Due again (a signal woke it, a timed wait or a pause's delay ended): it waits only for a claim now.
+        record.runAt !== undefined && record.runAt <= now
+        ? limit.running >= limit.maxParallel
+          ? "queued-behind-limit"
+          : "queued"
+        : record.suspendReason?._tag === "WaitingForSignal"
+          ? "waiting-signal"
+          : record.suspendReason?._tag === "WaitingForChildren"
+            ? "waiting-children"
+            : record.suspendReason?._tag === "QueuedBehindSiblings"
+              ? "queued-behind-siblings"
+              : record.runAt !== undefined && record.runAt > now
+                ? "sleeping-until"
+                : record.status === "suspended"
+                  ? "paused"
+                  : limit.running >= limit.maxParallel
+                    ? "queued-behind-limit"
+                    : "queued"
   return {
     taskId: record.id,
     status: record.status,
