@@ -145,8 +145,9 @@ const program = (argv: ReadonlyArray<string>) =>
     if (options.help) return yield* out(USAGE)
     const stores = yield* Layer.build(PostgresStore.layer({ url: options.url }))
     yield* Effect.gen(function* () {
-      // The server's runtime starts tasks and reads them; it is no worker, so it runs none.
-      const runtime = yield* Runtime.make({ id: `server-${process.pid}`, plugins, tasks })
+      // The server's runtime starts tasks and reads them, and runs none: a submit only records the task, pending,
+      // and the workers claim it.
+      const runtime = yield* Runtime.make({ id: `server-${process.pid}`, plugins, tasks, submitRunsHere: false })
       const app = yield* makeApp({ runtime, tasks })
       const server = yield* serveNode(app, { port: options.port })
       const base = `http://${server.hostname}:${server.port}`

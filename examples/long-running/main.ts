@@ -254,10 +254,14 @@ const program = (argv: ReadonlyArray<string>) =>
         Effect.provideContext(context)
       )
     } else {
-      const crash = Effect.sync(() => {
-        process.stderr.write(`crashing on purpose after step ${options.crashAfter}\n`)
-        process.exit(3)
-      })
+      // The bar is left on its own line first, so the message does not run on from it.
+      const crash = Effect.andThen(
+        display.done,
+        Effect.sync(() => {
+          process.stderr.write(`crashing on purpose after step ${options.crashAfter}\n`)
+          process.exit(3)
+        })
+      )
       output = yield* Effect.scoped(life(options, crash)).pipe(Effect.provideContext(context))
     }
     const final = yield* Schema.decodeUnknownEffect(Results)(output)

@@ -184,6 +184,12 @@ export interface RuntimeOptions<Plugins extends ReadonlyArray<AnyPlugin>> {
   readonly worker?: WorkerOptions | undefined
   /** How often a handle on a task that runs elsewhere reads the store. Default: 1 second. */
   readonly pollInterval?: Duration.Input | undefined
+  /**
+   * Whether `submit` runs the task in this process (the default) or only records it `pending`, for the workers that
+   * share the store to claim: a server that starts tasks it must not run sets `false`. Its handles read the store.
+   * `run` always runs here.
+   */
+  readonly submitRunsHere?: boolean | undefined
 }
 
 /**
@@ -262,7 +268,17 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
 
     // A task created is driven whatever comes: a caller interrupted between the two (a timeout around `submit`)
     // would leave it created, and, claimed at its create, `running` with nobody executing it.
+    const submitRunsHere = options.submitRunsHere !== false
     const submit = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
+      submitRunsHere ? submitHere(task, input, opts) : record(task, input, opts)
+
+    // Recorded `pending` and left to the workers: no claim, no slot of this process, no driver.
+    const record = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
+      Effect.map(enqueue(task, input, { ...opts, onLimit: undefined, claim: false }), ({ record }) =>
+        handle(task, record.id, undefined)
+      )
+
+    const submitHere = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
       Effect.uninterruptible(
         Effect.flatMap(enqueue(task, input, opts), ({ record, slotHeld, from }) =>
           Effect.map(drivers.start(task, record.id, slotHeld, from), (waiter) => handle(task, record.id, waiter))

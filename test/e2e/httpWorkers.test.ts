@@ -11,7 +11,7 @@ import * as TestDatabase from "../stores/postgres/TestDatabase.ts"
 const MAIN = new URL("../../examples/http-workers/main.ts", import.meta.url).pathname
 
 const runExample = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+  new Promise<{ code: number | null; pid: number | undefined; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env })
     let stdout = ""
     let stderr = ""
@@ -22,7 +22,7 @@ const runExample = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
       stderr += chunk.toString()
     })
     child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
+    child.on("close", (code) => resolve({ code, pid: child.pid, stdout, stderr }))
   })
 
 describe.skipIf(TestDatabase.noServer)("examples/http-workers: needs DATABASE_URL", () => {
@@ -39,6 +39,9 @@ describe.skipIf(TestDatabase.noServer)("examples/http-workers: needs DATABASE_UR
       const ended = lines.filter((line) => /^task \S+ completed, rendered by pid \d+$/.test(line))
       assert.strictEqual(ended.length, 4, run.stdout)
       assert.include(run.stdout, "4/4 completed by")
+      // the workers ran them all, the server (this process's child) none
+      const workers = new Set(ended.map((line) => line.split(" ").at(-1)))
+      assert.notInclude([...workers], String(run.pid))
     } finally {
       await Effect.runPromise(TestDatabase.drop(TestDatabase.adminUrl, url))
     }

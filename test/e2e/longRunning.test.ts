@@ -132,16 +132,19 @@ describe("examples/long-running", () => {
 
   it("on a terminal, draws the bar as one line below the log lines and clears it before each log line", async () => {
     // `script` gives the example a pseudo-terminal, as a user's terminal would.
-    const command = `${process.execPath} ${MAIN} --store memory --num-steps 3 --step-ms 20`
-    const output = await new Promise<string>((resolve, reject) => {
-      const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] })
-      let text = ""
-      child.stdout.on("data", (chunk: Buffer) => {
-        text += chunk.toString()
+    const onTerminal = (args: string) =>
+      new Promise<{ readonly code: number | null; readonly output: string }>((resolve, reject) => {
+        const command = `${process.execPath} ${MAIN} ${args}`
+        const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] })
+        let output = ""
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString()
+        })
+        child.on("error", reject)
+        child.on("close", (code) => resolve({ code, output }))
       })
-      child.on("error", reject)
-      child.on("close", (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}: ${text}`))))
-    })
+    const { code, output } = await onTerminal("--store memory --num-steps 3 --step-ms 20")
+    assert.strictEqual(code, 0, output)
     const bar = /\[[#.]{30}\] \d+% [^\r\n]*/
     const bars = output.match(new RegExp(bar.source, "g")) ?? []
     assert.include(bars.at(-1), "100% step 3/3")
@@ -152,6 +155,15 @@ describe("examples/long-running", () => {
         line,
         /^(step \d\/3 (started|done)|starting task .+|completed: 3 steps|final state: .+|\[[#.]{30}\] 100% .+)$/
       )
+    }
+    // the crash's message starts a line of its own, below the bar
+    const dir = await mkdtemp(join(tmpdir(), "waypoint-e2e-tty-"))
+    try {
+      const crashed = await onTerminal(`--store pglite --data-dir ${join(dir, "data")} --num-steps 3 --crash-after 1`)
+      assert.strictEqual(crashed.code, 3, crashed.output)
+      assert.match(crashed.output, /\] 33% step 1\/3\r\ncrashing on purpose after step 1\r\n/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   }, 60_000)
 

@@ -32,6 +32,8 @@ export interface EnqueueOptions {
   readonly bounded?: boolean | undefined
   /** A `Date`, or how long from now; a task started by a task's body has its parent's deadline at the latest. */
   readonly deadline?: Date | Duration.Input | undefined
+  /** `false`: recorded `pending`, for any runtime to claim, instead of claimed by this one at its create. */
+  readonly claim?: boolean | undefined
 }
 
 /** The latest time a `Date` can hold, in epoch milliseconds. */
@@ -140,7 +142,9 @@ export const makeEnqueue =
           bounded: opts?.bounded,
           idempotencyKey: opts?.idempotencyKey,
           lease:
-            limited || opts?.queued === true ? undefined : { owner: core.runtimeId, expiresAt: now + core.leaseMillis }
+            limited || opts?.queued === true || opts?.claim === false
+              ? undefined
+              : { owner: core.runtimeId, expiresAt: now + core.leaseMillis }
         })
         return failFast ? Effect.onError(created, releaseSlot) : created
       }
