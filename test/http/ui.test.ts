@@ -28,6 +28,9 @@ describe("HTTP: the dashboard at /ui", () => {
             assert.strictEqual(response.headers.get("x-content-type-options"), "nosniff")
             assert.match(yield* textOf(response), body)
           }
+          // `/ui/` sends the browser to the page, relative to where the app is mounted
+          const slash = yield* request(app, "/ui/")
+          assert.deepStrictEqual([slash.status, slash.headers.get("location")], [308, "../ui"])
           // the page's data stays behind the token
           assert.strictEqual((yield* request(app, "/tasks")).status, 401)
           assert.strictEqual((yield* request(app, "/events")).status, 401)

@@ -44,6 +44,15 @@ const file = (ctx: RouteContext, path: string, body: string, contentType: string
 /** Not in the OpenAPI document: they are a page for people, not part of the API. */
 export const dashboardRoutes = (ctx: RouteContext): ReadonlyArray<Route> => [
   file(ctx, "/ui", dashboardPage, "text/html; charset=utf-8"),
+  // The page loads its files relative to `/ui`: `/ui/` sends the browser there (relative, so under any prefix).
+  defineRoute(ctx, {
+    method: "GET",
+    path: "/ui/",
+    isPublic: true,
+    request: {},
+    docs: [],
+    handle: () => Effect.sync(() => new Response(null, { status: 308, headers: { location: "../ui" } }))
+  }),
   file(ctx, "/ui/dashboard.js", dashboardScript, "text/javascript; charset=utf-8"),
   file(ctx, "/ui/dashboard.css", dashboardStyle, "text/css; charset=utf-8")
 ]
