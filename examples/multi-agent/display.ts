@@ -44,7 +44,7 @@ export const makeDisplay = (out: Output) => {
 
   const draw = (tree: RunTree.RunTree) => {
     // A line wider than the terminal would wrap, and the next redraw would clear only its last row: cut it.
-    const width = Math.max(20, (out.columns ?? 80) - 1)
+    const width = Math.max(20, (out.columns || 80) - 1)
     const lines = tree.nodes.map((node) =>
       `${label(node).padEnd(16)} ${doing(node).padEnd(22)} ${bar(node.status === "completed" ? 100 : node.progress?.percent)} ${node.progress?.message ?? ""}`.slice(
         0,

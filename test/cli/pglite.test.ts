@@ -204,6 +204,7 @@ describe("waypoint serve on PGlite", () => {
     const served = join(dataDir, "..", "served")
     await cp(dataDir, served, { recursive: true })
     const server = startCli(["serve", "--port", "0", "--data-dir", served])
+    let forked = ""
     try {
       const [, base] = await server.waitFor(/^serving (http:\/\/127\.0\.0\.1:\d+) /m)
       const [list, inUse, page] = await Promise.all([
@@ -221,10 +222,80 @@ describe("waypoint serve on PGlite", () => {
       assert.match(inUse.stderr, /^waypoint: .* is open in process \d+/)
       assert.strictEqual(page.status, 200)
       assert.include(await page.text(), "<title>")
+
+      // follow, snapshots and checkpoints ask the app too, and print what they print over the store
+      const url = ["--url", base as string]
+      const local = await runAll()
+      const [follow, followFailed, runFollow, snapshotList, snapshotShow, snapshotDiff, noVersion, listed, fork] =
+        await Promise.all([
+          runCli(["tasks", "follow", ids.greet, "--interval", "10", ...url]),
+          runCli(["tasks", "follow", ids.boom, "--json", ...url]),
+          runCli(["runs", "follow", ids.supervisor, "--json", ...url]),
+          runCli(["snapshots", "list", ids.greet, ...url]),
+          runCli(["snapshots", "show", ids.greet, "--json", ...url]),
+          runCli(["snapshots", "diff", ids.greet, "1", "2", "--json", ...url]),
+          runCli(["snapshots", "show", ids.greet, "9", ...url]),
+          runCli(["checkpoints", "list", ids.supervisor, "--json", ...url]),
+          runCli(["checkpoints", "fork", ids.checkpoint, "--replace", 'supervisor/maps="charts"', "--json", ...url])
+        ])
+      // the app serves no log lines: the rest is the store's output
+      assert.strictEqual(follow.code, 0, follow.stderr)
+      assert.strictEqual(follow.stdout, `greet ${ids.greet}: completed (done)\n${ids.greet} completed\n`)
+      assert.deepStrictEqual(followFailed, local.followFailed)
+      assert.strictEqual(runFollow.code, 0, runFollow.stderr)
+      const runEvents = runFollow.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { type: string; taskId: string; state?: string; status?: string })
+      assert.deepStrictEqual(
+        runEvents.map((event) => [event.type, event.state ?? event.status]),
+        [
+          ["task", "completed"],
+          ["task", "completed"],
+          ["task", "completed"],
+          ["end", "completed"]
+        ]
+      )
+      assert.strictEqual(runEvents[0]?.taskId, ids.supervisor)
+      assert.strictEqual(snapshotList.code, 0, snapshotList.stderr)
+      assert.deepStrictEqual(
+        snapshotList.stdout
+          .trim()
+          .split("\n")
+          .map((row) => [row.split(/\s+/)[0], row.endsWith("yes")]),
+        [
+          ["VERSION", false],
+          ["2", true],
+          ["1", false]
+        ]
+      )
+      assert.strictEqual(snapshotShow.code, 0, snapshotShow.stderr)
+      assert.deepInclude(parsed(snapshotShow), { taskId: ids.greet, version: 2, data: { step: 2, notes: ["a", "b"] } })
+      assert.deepStrictEqual(snapshotDiff, local.snapshotDiff)
+      assert.deepStrictEqual(noVersion, {
+        code: 1,
+        stdout: "",
+        stderr: `waypoint: task ${ids.greet} has no snapshot version 9\n`
+      })
+      assert.deepStrictEqual(listed, local.checkpoints)
+      assert.strictEqual(fork.code, 0, fork.stderr)
+      forked = (parsed(fork) as { rootId: string }).rootId
     } finally {
       const end = await server.stop()
       assert.strictEqual(end.code, 0, end.stderr)
     }
+    // the fork the app made, read back once the server let go of the folder
+    const tree = await Effect.runPromise(
+      RunTree.read(forked).pipe(Effect.provide(Layer.fresh(PgliteStore.layer({ dataDir: served }))))
+    )
+    assert.deepStrictEqual(
+      tree.nodes.map((node) => [node.path, node.status, node.input]),
+      [
+        ["supervisor", "pending", ["ships", "maps"]],
+        ["supervisor/ships", "completed", "ships"],
+        ["supervisor/maps", "pending", "charts"]
+      ]
+    )
   }, 60_000)
 })
 

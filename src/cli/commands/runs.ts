@@ -1,14 +1,15 @@
 /**
  * `waypoint tasks follow`, `runs show` and `runs follow`: a task, or a run's tree (a root task and every task under
- * it, read at one instant), live from the store.
+ * it, read at one instant), live from the store or from a remote app (`--url`: `GET /tasks/{id}` and
+ * `GET /tasks/{id}/tree`, read every interval; the app serves no log lines, so a remote follow prints none).
  */
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import type { RunTreeView } from "../../http/schema.ts"
+import type { RunTreeView, TaskView } from "../../http/schema.ts"
 import { CommandFailed } from "../errors.ts"
-import { doing, follow, percentOf } from "../internal/follow.ts"
+import { doing, follow, noLogs, percentOf, type View } from "../internal/follow.ts"
 import { json, line, table } from "../output.ts"
-import { remoteFlags, remoteOf, request } from "../remote.ts"
+import { type Remote, remoteFlags, remoteOf, request } from "../remote.ts"
 import { jsonFlag, storeFlags, target, withStores } from "../store.ts"
 import { taskIdArgument, views } from "./tasks.ts"
 
@@ -29,10 +30,71 @@ const modules = Effect.all({
   RunTree: Effect.promise(() => import("../../runtime/RunTree.ts"))
 })
 
+/** A task's line in a follow, from its record or its view. */
+const taskRow = (
+  task: Parameters<typeof doing>[0] & { readonly id: string; readonly name: string },
+  progress: Option.Option<{ readonly percent?: number | undefined; readonly message?: string | undefined }>
+) => ({
+  key: task.id,
+  label: `${task.name} ${task.id}`,
+  state: doing(task),
+  percent: percentOf(task.status, progress),
+  message: Option.getOrUndefined(progress)?.message
+})
+
+/** A run's lines in a follow, from its tree (read from the store, or its view). */
+const treeView = (
+  nodes: ReadonlyArray<
+    Parameters<typeof doing>[0] & {
+      readonly id: string
+      readonly depth: number
+      readonly path: string
+      readonly progress?: { readonly percent?: number | undefined; readonly message?: string | undefined } | undefined
+      readonly error?: View["error"]
+    }
+  >
+): View => {
+  const root = nodes[0]
+  return {
+    rows: nodes.map((node) => ({
+      key: node.id,
+      label: `${"  ".repeat(node.depth)}${node.path.split("/").at(-1) ?? node.path}`,
+      state: doing(node),
+      percent: percentOf(node.status, Option.fromUndefinedOr(node.progress)),
+      message: node.progress?.message
+    })),
+    logs: nodes.map((node) => ({ taskId: node.id, label: node.path })),
+    status: root?.status ?? "pending",
+    error: root?.error
+  }
+}
+
+/** `GET path` of the app; a task it does not know fails as from the store. */
+const askTask = (remote: Remote, id: string, path: string) =>
+  Effect.catchIf(
+    request(remote, "GET", `tasks/${encodeURIComponent(id)}${path}`),
+    (error) => error._tag === "RemoteProblem" && error.tag === "TaskNotFound",
+    () => Effect.fail(new CommandFailed({ reason: `no task with id ${id}` }))
+  )
+
 const followTask = Command.make(
   "follow",
-  { ...storeFlags, json: jsonFlag, interval: intervalFlag, id: taskIdArgument },
+  { ...storeFlags, ...remoteFlags, json: jsonFlag, interval: intervalFlag, id: taskIdArgument },
   Effect.fn("waypoint.tasks.follow")(function* (input) {
+    const options = { taskId: input.id, intervalMillis: input.interval, json: input.json }
+    const remote = remoteOf(input)
+    if (Option.isSome(remote)) {
+      const read = Effect.map(askTask(remote.value, input.id, ""), (answer): View => {
+        const task = answer as TaskView
+        return {
+          rows: [taskRow(task, Option.fromUndefinedOr(task.progress))],
+          logs: [{ taskId: task.id, label: task.name }],
+          status: task.status,
+          error: task.error
+        }
+      })
+      return yield* follow({ ...options, read, logs: noLogs })
+    }
     const store = yield* target(input)
     const { ProgressStore, TaskStore } = yield* modules
     yield* withStores(
@@ -45,23 +107,14 @@ const followTask = Command.make(
           const found = yield* tasks.get(input.id)
           if (Option.isNone(found)) return yield* new CommandFailed({ reason: `no task with id ${input.id}` })
           const record = found.value
-          const latest = yield* progress.getLatest(input.id)
           return {
-            rows: [
-              {
-                key: record.id,
-                label: `${record.name} ${record.id}`,
-                state: doing(record),
-                percent: percentOf(record.status, latest),
-                message: Option.getOrUndefined(latest)?.message
-              }
-            ],
+            rows: [taskRow(record, yield* progress.getLatest(input.id))],
             logs: [{ taskId: record.id, label: record.name }],
             status: record.status,
             error: record.error
           }
         })
-        yield* follow({ taskId: input.id, read, progress, intervalMillis: input.interval, json: input.json })
+        yield* follow({ ...options, read, logs: progress.listLogs })
       })
     )
   })
@@ -100,8 +153,16 @@ const showRun = Command.make(
 
 const followRun = Command.make(
   "follow",
-  { ...storeFlags, json: jsonFlag, interval: intervalFlag, id: taskIdArgument },
+  { ...storeFlags, ...remoteFlags, json: jsonFlag, interval: intervalFlag, id: taskIdArgument },
   Effect.fn("waypoint.runs.follow")(function* (input) {
+    const options = { taskId: input.id, intervalMillis: input.interval, json: input.json }
+    const remote = remoteOf(input)
+    if (Option.isSome(remote)) {
+      const read = Effect.map(askTask(remote.value, input.id, "/tree"), (answer) =>
+        treeView((answer as RunTreeView).nodes)
+      )
+      return yield* follow({ ...options, read, logs: noLogs })
+    }
     const store = yield* target(input)
     const { ProgressStore, RunTree } = yield* modules
     yield* withStores(
@@ -109,22 +170,8 @@ const followRun = Command.make(
       { migrate: false },
       Effect.gen(function* () {
         const progress = yield* ProgressStore
-        const read = Effect.map(RunTree.read(input.id), (tree) => {
-          const root = tree.nodes[0]
-          return {
-            rows: tree.nodes.map((node) => ({
-              key: node.id,
-              label: `${"  ".repeat(node.depth)}${node.path.split("/").at(-1) ?? node.path}`,
-              state: doing(node),
-              percent: percentOf(node.status, Option.fromUndefinedOr(node.progress)),
-              message: node.progress?.message
-            })),
-            logs: tree.nodes.map((node) => ({ taskId: node.id, label: node.path })),
-            status: root?.status ?? "pending",
-            error: root?.error
-          }
-        })
-        yield* follow({ taskId: input.id, read, progress, intervalMillis: input.interval, json: input.json })
+        const read = Effect.map(RunTree.read(input.id), (tree) => treeView(tree.nodes))
+        yield* follow({ ...options, read, logs: progress.listLogs })
       })
     )
   })

@@ -1,7 +1,8 @@
 /**
  * `waypoint serve`: the HTTP adapter (`makeApp`) over a store, for dashboards and for `waypoint` commands on other
  * machines. It runs no task of its own: it lists, reads and steers the tasks workers run. SIGINT or SIGTERM closes
- * it gracefully (in-flight requests end, event streams close).
+ * it gracefully (in-flight requests end, event streams close). It keeps a `StateManager` over the store's
+ * `StorageBackend`, so the run checkpoints routes (`/tasks/{id}/tree/checkpoints`) answer.
  */
 import process from "node:process"
 import { Config, Effect, Option } from "effect"
@@ -36,9 +37,12 @@ export const serve = Command.make(
       withRuntime((runtime) =>
         Effect.gen(function* () {
           const http = yield* Effect.promise(() => import("../../http/index.ts"))
+          const { StateManager } = yield* Effect.promise(() => import("../../plugins/snapshots/index.ts"))
+          const stateManager = yield* Effect.provide(Effect.service(StateManager), StateManager.layer())
           const app = yield* http.makeApp({
             runtime,
             tasks: [],
+            stateManager,
             auth: Option.isSome(input.token) ? { bearer: input.token.value } : undefined
           })
           const serveOn = "Deno" in globalThis ? http.serveDeno : http.serveNode

@@ -47,7 +47,7 @@ export const make = (out: Output) => {
 
   const draw = () => {
     // a line wider than the terminal would wrap, and the next clear would erase only its last row: cut it
-    const width = Math.max(20, (out.columns ?? 80) - 1)
+    const width = Math.max(20, (out.columns || 80) - 1)
     const labelWidth = Math.min(40, Math.max(8, ...rows.map((row) => row.label.length)))
     const lines = rows.map((row) =>
       `${row.label.padEnd(labelWidth)} ${row.state.padEnd(20)} ${bar(row.percent)} ${row.message ?? ""}`.slice(0, width)

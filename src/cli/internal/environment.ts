@@ -25,7 +25,7 @@ const stdio = Stdio.make({
 const notInteractive = Effect.die(new Error("waypoint reads no input from the terminal"))
 
 const terminal = Terminal.make({
-  columns: Effect.sync(() => process.stdout.columns ?? 80),
+  columns: Effect.sync(() => process.stdout.columns || 80),
   rows: Effect.sync(() => process.stdout.rows ?? 24),
   size: notInteractive,
   readInput: notInteractive,

@@ -1,11 +1,12 @@
 /**
  * Following tasks from another process: the store is read again every interval (the tasks' records, their latest
  * progress and their new log lines, by sequence number), so it works for a task running anywhere, and a follower
- * that starts late prints the lines the task kept. It ends when the followed task (a run's root) ends.
+ * that starts late prints the lines the task kept. It ends when the followed task (a run's root) ends. A remote app
+ * (`--url`) is read the same way, through `GET /tasks/{id}` or `GET /tasks/{id}/tree`; it serves no log lines.
  */
 import process from "node:process"
 import { Effect, Option } from "effect"
-import type { ProgressStore } from "../../stores/ProgressStore.ts"
+import type { LogEntry, LogQuery } from "../../stores/ProgressStore.ts"
 import type { StoredError, TaskStatus } from "../../stores/TaskRecord.ts"
 import { CommandFailed } from "../errors.ts"
 import * as Display from "./display.ts"
@@ -22,17 +23,23 @@ export interface View {
 
 const clock = (millis: number) => new Date(millis).toISOString().slice(11, 19)
 
+/** Reads a task's log lines (`ProgressStore.listLogs`); a remote app has none to give. */
+export type ReadLogs<E, R> = (taskId: string, query: LogQuery) => Effect.Effect<ReadonlyArray<LogEntry>, E, R>
+
+/** For a source of no log lines. */
+export const noLogs: ReadLogs<never, never> = () => Effect.succeed([])
+
 /**
  * Prints what `read` shows every `intervalMillis` until the followed task ends: succeeds when it completed, fails
  * with `CommandFailed` (exit code 1) when it failed or was cancelled. With `json`, one JSON object a line.
  */
-export const follow = <E, R>(options: {
+export const follow = <E, R, LE, LR>(options: {
   readonly taskId: string
   readonly read: Effect.Effect<View, E, R>
-  readonly progress: ProgressStore["Service"]
+  readonly logs: ReadLogs<LE, LR>
   readonly intervalMillis: number
   readonly json: boolean
-}): Effect.Effect<void, E | CommandFailed | import("../../stores/errors.ts").StoreError, R> =>
+}): Effect.Effect<void, E | LE | CommandFailed, R | LR> =>
   Effect.gen(function* () {
     const display = Display.make(process.stdout)
     const emit = (value: unknown) => Effect.sync(() => void process.stdout.write(`${JSON.stringify(value)}\n`))
@@ -46,7 +53,7 @@ export const follow = <E, R>(options: {
           Effect.gen(function* () {
             // a page at a time, until the task's lines are read
             for (;;) {
-              const lines = yield* options.progress.listLogs(taskId, { limit: 500, afterSeq: lastSeq.get(taskId) })
+              const lines = yield* options.logs(taskId, { limit: 500, afterSeq: lastSeq.get(taskId) })
               for (const entry of lines) {
                 lastSeq.set(taskId, entry.seq)
                 yield* options.json
