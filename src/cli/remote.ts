@@ -4,9 +4,11 @@
  * reach a PGlite folder another process has open, or a store on another machine. The answers are the same JSON the
  * commands print with `--json`.
  */
+
 import process from "node:process"
 import { Effect, Option, Predicate, Schema } from "effect"
 import { Flag } from "effect/cli"
+import type { LogEntry, LogQuery } from "../stores/ProgressStore.ts"
 import { CommandFailed, UsageError } from "./errors.ts"
 
 /** The flags of a command that can ask a remote app. */
@@ -100,3 +102,25 @@ export const request = (
 
 /** An RFC 3339 time the API answered, as epoch milliseconds. */
 export const millis = (iso: string | undefined): number | undefined => (iso === undefined ? undefined : Date.parse(iso))
+
+/**
+ * A task's log lines from the app (`GET /tasks/{id}/logs`), as the store keeps them: what `follow` prints between
+ * its redraws.
+ */
+export const remoteLogs =
+  (remote: Remote) =>
+  (
+    taskId: string,
+    query: LogQuery
+  ): Effect.Effect<ReadonlyArray<LogEntry>, CommandFailed | RemoteProblem | UsageError> =>
+    Effect.map(
+      request(
+        remote,
+        "GET",
+        `/tasks/${encodeURIComponent(taskId)}/logs?limit=${query.limit}${query.afterSeq === undefined ? "" : `&after=${query.afterSeq}`}`
+      ),
+      (answer) =>
+        (answer as { readonly items: ReadonlyArray<Omit<LogEntry, "at"> & { readonly at: string }> }).items.map(
+          (entry) => ({ ...entry, at: Date.parse(entry.at) })
+        )
+    )

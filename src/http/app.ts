@@ -23,6 +23,7 @@ import { causeResponse, failureResponse, shuttingDownResponse } from "./problem.
 import type { Route, RouteContext } from "./route.ts"
 import { controlRoutes } from "./routes/control.ts"
 import { eventRoutes } from "./routes/events.ts"
+import { logRoutes } from "./routes/logs.ts"
 import { metaRoutes } from "./routes/meta.ts"
 import { modelRoutes } from "./routes/models.ts"
 import { sessionRoutes } from "./routes/sessions.ts"
@@ -75,6 +76,7 @@ const resources: ReadonlyArray<(ctx: RouteContext) => ReadonlyArray<Route>> = [
   snapshotRoutes,
   treeRoutes,
   modelRoutes,
+  logRoutes,
   eventRoutes,
   sessionRoutes
 ]

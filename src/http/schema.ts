@@ -8,6 +8,7 @@ import {
   ChildWaitMode,
   ForkOrigin,
   Inspection,
+  type LogEntry,
   type ProgressLatest,
   RunTree,
   type SnapshotRecord,
@@ -81,6 +82,23 @@ export const ProgressView = Schema.Struct({
   updatedAt: Time
 }).annotate({ identifier: "Progress", description: "A task's latest progress report and status message." })
 export type ProgressView = typeof ProgressView.Type
+
+/** One stored log line of a task. */
+export const LogEntryView = Schema.Struct({
+  /** Grows with every line of the task: `?after=<seq>` reads the lines after this one. */
+  seq: Schema.Number,
+  level: Schema.Literals(["debug", "info", "warning", "error"]),
+  message: Schema.String,
+  data: Schema.optionalKey(Schema.Json),
+  at: Time
+}).annotate({ identifier: "LogEntry", description: "A line a task logged (`Progress.log`), as its store keeps it." })
+export type LogEntryView = typeof LogEntryView.Type
+
+export const LogPageView = Schema.Struct({ items: Schema.Array(LogEntryView) }).annotate({
+  identifier: "LogPage",
+  description: "A task's log lines, oldest first."
+})
+export type LogPageView = typeof LogPageView.Type
 
 /** A task as the API shows it: its record without the lease and fencing internals. */
 export const TaskView = Schema.Struct({
@@ -397,6 +415,14 @@ export const toRunTreeView = (tree: RunTree.RunTree): RunTreeView => ({
     ...(startedAt === undefined ? {} : { startedAt: iso(startedAt) }),
     ...(finishedAt === undefined ? {} : { finishedAt: iso(finishedAt) })
   }))
+})
+
+export const toLogEntryView = (entry: LogEntry): LogEntryView => ({
+  seq: entry.seq,
+  level: entry.level,
+  message: entry.message,
+  ...(entry.data === undefined ? {} : { data: entry.data }),
+  at: iso(entry.at)
 })
 
 export const toProgressView = (latest: ProgressLatest): ProgressView => ({

@@ -60,6 +60,7 @@ describe("openapi.json", () => {
           "POST /tasks/{id}/tree/checkpoints/{checkpointId}/fork",
           "GET /tasks/{id}/tree/events",
           "GET /tasks/{id}/usage",
+          "GET /tasks/{id}/logs",
           "GET /tasks/{id}/tree/usage",
           "GET /tasks/{id}/approvals",
           "GET /tasks/{id}/tree/approvals",

@@ -7,9 +7,9 @@ import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import type { RunTreeView, TaskView } from "../../http/schema.ts"
 import { CommandFailed } from "../errors.ts"
-import { doing, follow, noLogs, percentOf, type View } from "../internal/follow.ts"
+import { doing, follow, percentOf, type View } from "../internal/follow.ts"
 import { json, line, table } from "../output.ts"
-import { type Remote, remoteFlags, remoteOf, request } from "../remote.ts"
+import { type Remote, remoteFlags, remoteLogs, remoteOf, request } from "../remote.ts"
 import { jsonFlag, storeFlags, target, withStores } from "../store.ts"
 import { taskIdArgument, views } from "./tasks.ts"
 
@@ -93,7 +93,7 @@ const followTask = Command.make(
           error: task.error
         }
       })
-      return yield* follow({ ...options, read, logs: noLogs })
+      return yield* follow({ ...options, read, logs: remoteLogs(remote.value) })
     }
     const store = yield* target(input)
     const { ProgressStore, TaskStore } = yield* modules
@@ -161,7 +161,7 @@ const followRun = Command.make(
       const read = Effect.map(askTask(remote.value, input.id, "/tree"), (answer) =>
         treeView((answer as RunTreeView).nodes)
       )
-      return yield* follow({ ...options, read, logs: noLogs })
+      return yield* follow({ ...options, read, logs: remoteLogs(remote.value) })
     }
     const store = yield* target(input)
     const { ProgressStore, RunTree } = yield* modules

@@ -23,11 +23,8 @@ export interface View {
 
 const clock = (millis: number) => new Date(millis).toISOString().slice(11, 19)
 
-/** Reads a task's log lines (`ProgressStore.listLogs`); a remote app has none to give. */
+/** Reads a task's log lines: `ProgressStore.listLogs`, or the app's `GET /tasks/{id}/logs` (`remoteLogs`). */
 export type ReadLogs<E, R> = (taskId: string, query: LogQuery) => Effect.Effect<ReadonlyArray<LogEntry>, E, R>
-
-/** For a source of no log lines. */
-export const noLogs: ReadLogs<never, never> = () => Effect.succeed([])
 
 /**
  * Prints what `read` shows every `intervalMillis` until the followed task ends: succeeds when it completed, fails
