@@ -300,6 +300,29 @@ describe("waypoint serve on PGlite", () => {
   }, 60_000)
 })
 
+describe("waypoint worker on PGlite", () => {
+  it("runs the tasks a module exports from the folder, one line per task it ends, until SIGTERM", async () => {
+    const folder = join(dataDir, "..", "worked")
+    await cp(dataDir, folder, { recursive: true })
+    const id = crypto.randomUUID()
+    await Effect.runPromise(
+      Effect.flatMap(Effect.service(TaskStore), (tasks) => tasks.create({ id, name: "greet", input: "Lin" })).pipe(
+        Effect.provide(Layer.fresh(PgliteStore.layer({ dataDir: folder, migrate: false })))
+      )
+    )
+    const worker = startCli(["worker", new URL("./fixtures.ts", import.meta.url).pathname, "--data-dir", folder])
+    await worker.waitFor(new RegExp(`^${id} greet completed$`, "m"))
+    const end = await worker.stop()
+    assert.strictEqual(end.code, 0, end.stderr)
+    const record = await Effect.runPromise(
+      Effect.flatMap(Effect.service(TaskStore), (tasks) => tasks.get(id)).pipe(
+        Effect.provide(Layer.fresh(PgliteStore.layer({ dataDir: folder, migrate: false })))
+      )
+    )
+    assert.deepInclude(Option.getOrThrow(record), { status: "completed", output: "hi Lin" })
+  }, 60_000)
+})
+
 describe("waypoint under Deno", () => {
   it("runs the same source on Deno over the same folder", async () => {
     const { denoWhy } = await runAll()

@@ -1,16 +1,18 @@
 /**
  * `waypoint worker <module>`: a worker process for the tasks a module exports. It claims their runnable tasks from
  * the store (submitted by any process, due timers, expired leases) and runs up to `--concurrency` at once, with the
- * plugins the module exports as `plugins` (by default the state and progress plugins). SIGINT or SIGTERM stops it:
+ * plugins the module exports as `plugins` (by default the state and progress plugins), and prints a line when a task
+ * it runs ends or suspends (`<id> <name> <status>`). SIGINT or SIGTERM stops it:
  * its running tasks go back to the store, `pending` at the same attempt, for another worker.
  */
 import { resolve } from "node:path"
 import process from "node:process"
 import { pathToFileURL } from "node:url"
-import { Effect, Predicate } from "effect"
+import { Effect, Predicate, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { AnyPlugin } from "../../runtime/Plugin.ts"
 import type { TaskDefinition } from "../../runtime/Task.ts"
+import type { StatusChanged } from "../../runtime/TaskEvent.ts"
 import type { Stores } from "../../stores/postgres/PgStores.ts"
 import { CommandFailed, UsageError } from "../errors.ts"
 import { line } from "../output.ts"
@@ -60,6 +62,20 @@ export const worker = Command.make(
       Effect.scoped(
         Effect.gen(function* () {
           const runtime = yield* core.Runtime.make({ plugins, tasks, worker: { concurrency: input.concurrency } })
+          // One line for each task this worker ends or suspends, for whoever watches it (from its first event: the
+          // worker may have claimed a task before this stream is first pulled).
+          yield* runtime.subscribe({ after: 0 }).pipe(
+            Stream.filter(
+              (event): event is StatusChanged =>
+                event._tag === "StatusChanged" && event.status !== "running" && event.status !== "pending"
+            ),
+            Stream.runForEach((event) =>
+              line(
+                `${event.taskId} ${event.taskName} ${event.status}${event.error === undefined ? "" : `: ${event.error.tag}: ${event.error.message}`}`
+              )
+            ),
+            Effect.forkScoped
+          )
           yield* line(`worker ${runtime.id} (pid ${process.pid}) runs ${tasks.map((task) => task.name).join(", ")}`)
           return yield* Effect.never
           // the module's plugins are known only at run time; those this command provides need only the stores
