@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Schema, Scope } from "effect"
+import { type Context, Effect, Exit, Layer, Schema, Scope } from "effect"
 import { Hono } from "hono"
 import { type Browser, chromium, type Locator, type Page } from "playwright-core"
 import { afterAll, beforeAll } from "vitest"
@@ -58,6 +58,17 @@ const importer = task({ name: "importer", input: Schema.Struct({ rows: Schema.Nu
   })
 )
 
+/** Run by another runtime than the server's (a worker process, in production): its events never reach the page. */
+const elsewhereGate = makeGate()
+const elsewhere = task({ name: "elsewhere", input: Schema.Struct({}) }, () =>
+  Effect.gen(function* () {
+    const progress = yield* Progress
+    yield* progress.update(50, "half way")
+    yield* Effect.promise(() => elsewhereGate.promise)
+    yield* progress.update(100, "done")
+  })
+)
+
 /** Runs until it is paused or cancelled. */
 const worker = task({ name: "worker", input: Schema.Struct({}) }, () => Effect.never)
 
@@ -95,6 +106,8 @@ let browser: Browser
 /** The app without auth, and the same runtime's app with a bearer token, under `/waypoint`. */
 let open: string
 let guarded: string
+/** The stores the server's runtime uses, for a second runtime (a worker's) in a test. */
+let stores: Context.Context<Layer.Success<typeof MemoryStore.layer>>
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true })
@@ -111,7 +124,7 @@ beforeAll(async () => {
     const withAuth = yield* serveNode(parent, { port: 0 })
     return [plain.url, `${withAuth.url}/waypoint`] as const
   })
-  const stores = await Effect.runPromise(Layer.buildWithScope(MemoryStore.layer, scope))
+  stores = await Effect.runPromise(Layer.buildWithScope(MemoryStore.layer, scope))
   ;[open, guarded] = await Effect.runPromise(servers.pipe(Effect.provideContext(stores), Scope.provide(scope)))
 })
 
@@ -186,6 +199,24 @@ describe("the dashboard in Chromium", () => {
       .getByText(/ProgressReported 100%/)
       .waitFor()
     await page.screenshot({ path: `${ARTIFACTS}/dashboard-progress-100.png`, fullPage: true })
+    assert.deepStrictEqual(problems, [])
+  })
+
+  it("follows a task that another runtime runs (a worker's), whose events never reach this server", async () => {
+    const id = await Effect.runPromise(
+      Effect.gen(function* () {
+        const other = yield* Runtime.make({ plugins: [ProgressPlugin.make({ flushInterval: "50 millis" })] })
+        return (yield* other.submit(elsewhere, {})).id
+      }).pipe(Effect.provideContext(stores), Scope.provide(scope))
+    )
+    const { page, problems } = await openDashboard(open)
+    const row = rowOf(page, "elsewhere", id)
+    await untilCell(row, "running")
+    await untilProgress(page, `elsewhere ${id.slice(-8)}`, 50)
+    elsewhereGate.open()
+    // read again every few seconds
+    await untilProgress(page, `elsewhere ${id.slice(-8)}`, 100)
+    await untilCell(row, "completed")
     assert.deepStrictEqual(problems, [])
   })
 

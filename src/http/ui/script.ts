@@ -390,7 +390,24 @@ const showTree = (rootId) => {
     if (event._tag === "ProgressReported") showProgress(entry.bar, event.percent, event.message)
   }
   const reload = liveView(taskPath(rootId, "/tree/events"), load, apply, { signal: mine.stop.signal })
+  mine.reload = reload
 }
+
+// Tasks that worker processes run send no events to this server: read the unfinished ones shown again every few
+// seconds (at most 20 of the list, the open task, the open tree).
+const ended = (status) => status === "completed" || status === "failed" || status === "cancelled"
+setInterval(async () => {
+  const going = [...rows.entries()].filter(([, entry]) => !ended(entry.status.textContent)).slice(-20)
+  const tasks = await Promise.all(going.map(([id]) => getJson(taskPath(id)).catch(() => undefined)))
+  for (const task of tasks) {
+    if (task === undefined) continue
+    const entry = row(task)
+    entry.status.textContent = task.status
+    if (task.progress?.percent !== undefined) showProgress(entry.bar, task.progress.percent, task.progress.message)
+  }
+  if (current !== null && !ended(current.task?.status)) refreshTask(current.id).catch(() => {})
+  if (tree !== null && [...tree.nodes.values()].some((entry) => !ended(entry.status.textContent))) tree.reload?.()
+}, 3000)
 
 say("Connecting")
 liveView("events", () => Promise.all([loadTasks(), loadStartable()]), applyToList, {})
