@@ -55,6 +55,8 @@ export const inspect = (
   limit: { readonly maxParallel: number; readonly running: number },
   waitingFor: ReadonlyArray<string> = []
 ): Inspection => {
+  // A runnable task waits only for a claim: behind the limit of its (session, name), or for a worker.
+  const queued: StuckReason = limit.running >= limit.maxParallel ? "queued-behind-limit" : "queued"
   const reason: StuckReason = isTerminal(record.status)
     ? "finished"
     : record.status === "running"
@@ -63,22 +65,18 @@ export const inspect = (
         : "running"
       : // Due again (a signal woke it, a timed wait or a pause's delay ended): it waits only for a claim now.
         record.runAt !== undefined && record.runAt <= now
-        ? limit.running >= limit.maxParallel
-          ? "queued-behind-limit"
-          : "queued"
+        ? queued
         : record.suspendReason?._tag === "WaitingForSignal"
           ? "waiting-signal"
           : record.suspendReason?._tag === "WaitingForChildren"
             ? "waiting-children"
             : record.suspendReason?._tag === "QueuedBehindSiblings"
               ? "queued-behind-siblings"
-              : record.runAt !== undefined && record.runAt > now
+              : record.runAt !== undefined
                 ? "sleeping-until"
                 : record.status === "suspended"
                   ? "paused"
-                  : limit.running >= limit.maxParallel
-                    ? "queued-behind-limit"
-                    : "queued"
+                  : queued
   return {
     taskId: record.id,
     status: record.status,

@@ -270,10 +270,10 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
     // would leave it created, and, claimed at its create, `running` with nobody executing it.
     const submitRunsHere = options.submitRunsHere !== false
     const submit = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
-      submitRunsHere ? submitHere(task, input, opts) : record(task, input, opts)
+      submitRunsHere ? submitHere(task, input, opts) : submitToWorkers(task, input, opts)
 
     // Recorded `pending` and left to the workers: no claim, no slot of this process, no driver.
-    const record = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
+    const submitToWorkers = (task: AnyTask, input: unknown, opts?: SubmitOptions) =>
       Effect.map(enqueue(task, input, { ...opts, onLimit: undefined, claim: false }), ({ record }) =>
         handle(task, record.id, undefined)
       )

@@ -8,7 +8,8 @@
  * on the next run. Give its side effects an idempotency key that is stable across runs, such as
  * `${taskId}:${stepName}`.
  */
-import { Clock, Context, Duration, Effect, Layer, Option, References, Schema, Tracer } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { isTracing as isTracingIn } from "../../runtime/internal/tracing.ts"
 import { suspend } from "../../runtime/Suspension.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import type { StoreError } from "../../stores/errors.ts"
@@ -97,7 +98,7 @@ export class Durable extends Context.Service<
       const usedNames = new Set<string>()
       // A step's span only with a tracer of the program's own (Effect's default one exports nothing): a span changes
       // the fiber's context, which costs about as much as a step in memory does.
-      const isTracing = (yield* Tracer.Tracer) !== Tracer.nativeTracer && (yield* References.TracerEnabled)
+      const isTracing = isTracingIn(yield* Effect.context<never>())
       const waits = new Map<string, number>()
 
       // The steps earlier runs recorded, read once per run at its first step, so that a step then costs its

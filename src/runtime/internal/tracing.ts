@@ -60,7 +60,7 @@ export const taskAttributes = (task: Described): Record<string, unknown> => {
  * exports nothing) and tracing is on. Without, a task keeps no trace context and its attempts make no span: a span
  * changes its fiber's context, which costs about as much as a step does in memory.
  */
-export const isTracing = (context: Context.Context<unknown>): boolean =>
+export const isTracing = <R>(context: Context.Context<R>): boolean =>
   Context.get(context as Context.Context<never>, Tracer.Tracer) !== Tracer.nativeTracer &&
   Context.get(context as Context.Context<never>, References.TracerEnabled)
 

@@ -24,16 +24,9 @@ import type { AnyPlugin, ExecutionServices, PluginProvides, PluginRequires } fro
 import * as Runtime from "../../runtime/Runtime.ts"
 import type { Task } from "../../runtime/Task.ts"
 import type { TaskHandle } from "../../runtime/TaskHandle.ts"
-import type { BudgetStore } from "../../stores/BudgetStore.ts"
 import type { StoreError } from "../../stores/errors.ts"
 import * as MemoryStore from "../../stores/memory/MemoryStore.ts"
-import type { ProgressStore } from "../../stores/ProgressStore.ts"
-import type { RateLimitStore } from "../../stores/RateLimitStore.ts"
-import type { RunTreeStore } from "../../stores/RunTreeStore.ts"
-import type { SnapshotStore } from "../../stores/SnapshotStore.ts"
-import type { StateStore } from "../../stores/StateStore.ts"
 import { StepStore } from "../../stores/StepStore.ts"
-import type { StorageBackend } from "../../stores/StorageBackend.ts"
 import { isTerminal, type TaskRecord, type TaskStatus } from "../../stores/TaskRecord.ts"
 import { TaskStore } from "../../stores/TaskStore.ts"
 import { type CommittedWrite, type CrashPoint, describe, matches } from "./CrashPoint.ts"
@@ -42,18 +35,10 @@ import { followingHandle } from "./internal/followingHandle.ts"
 import { type LifeState, lifeContext } from "./internal/lifeStores.ts"
 
 /** Every memory store, fresh for each test, and a `TestClock` (time stands still until `advance`). */
-export const layer: Layer.Layer<
-  | TaskStore
-  | StateStore
-  | StepStore
-  | SnapshotStore
-  | ProgressStore
-  | StorageBackend
-  | RunTreeStore
-  | BudgetStore
-  | RateLimitStore
-  | TestClock.TestClock
-> = Layer.merge(MemoryStore.layer, TestClock.layer())
+export const layer: Layer.Layer<Layer.Success<typeof MemoryStore.layer> | TestClock.TestClock> = Layer.merge(
+  MemoryStore.layer,
+  TestClock.layer()
+)
 
 /** A task, by its id or by anything that has one (a handle). */
 export type TaskRef = string | { readonly id: string }
