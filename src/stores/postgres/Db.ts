@@ -2,11 +2,11 @@
  * The drizzle database the PostgreSQL stores write their queries against, whichever driver is under it (PGlite or
  * postgres.js, chosen by `PgliteDb.ts` or `PostgresDb.ts`).
  */
-import type { SQL } from "drizzle-orm"
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core"
+
 import { Context, Effect, Predicate } from "effect"
 import { StoreError } from "../errors.ts"
 import { attempt } from "./internal/attempt.ts"
+import type { PgDatabase, PgQueryResultHKT, SQL } from "./internal/drizzle.ts"
 import type * as schema from "./schema.ts"
 
 /** A drizzle database over either driver; queries are written once against it. */

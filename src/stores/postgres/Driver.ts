@@ -4,12 +4,11 @@
  * without the query builder or drizzle's session in between (0.3-0.45 ms less a call, measured here).
  */
 import type { PGlite } from "@electric-sql/pglite"
-import { fillPlaceholders, type SQLWrapper } from "drizzle-orm"
-import { PgDialect } from "drizzle-orm/pg-core"
 import { Context, type Effect } from "effect"
 import type postgres from "postgres"
 import type { StoreError } from "../errors.ts"
 import { attempt } from "./internal/attempt.ts"
+import { fillPlaceholders, PgDialect, type SQLWrapper } from "./internal/drizzle.ts"
 import { runPglite } from "./internal/pgliteRun.ts"
 import { runPostgres } from "./internal/postgresRun.ts"
 

@@ -8,10 +8,11 @@
  * concurrent inserts (3 800-4 100/s against 7 300-8 800/s, measured). A process that dies between the two loses that
  * wake-up: workers find the task at their next poll.
  */
-import { type SQL, sql } from "drizzle-orm"
-import type { PgColumn } from "drizzle-orm/pg-core"
+
 import { Clock, Context, Deferred, Effect, Exit, type Fiber, Option, Queue, Scope, Semaphore, Stream } from "effect"
 import { StoreError } from "../errors.ts"
+import type { PgColumn } from "./internal/drizzle.ts"
+import { type SQL, sql } from "./internal/drizzle.ts"
 
 /** The channel of every wake-up; the payload is the task's due time in epoch milliseconds, or empty for now. */
 export const channel = "waypoint_work"

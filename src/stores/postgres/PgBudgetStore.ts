@@ -4,7 +4,7 @@
  * `reachedBy`, and, when none is reached, records the hold and adds it to every budget. A concurrent reservation of
  * the same budgets waits for the lock and then reads what this one wrote, so two cannot both take the last of one.
  */
-import { type SQL, sql } from "drizzle-orm"
+
 import { Effect, Layer, Option } from "effect"
 import {
   type BudgetAmounts,
@@ -15,6 +15,7 @@ import {
   BudgetStore
 } from "../BudgetStore.ts"
 import { Driver } from "./Driver.ts"
+import { type SQL, sql } from "./internal/drizzle.ts"
 import { budgetHolds, budgets } from "./schema.ts"
 
 const typed = (name: string, type: string): SQL => sql`${sql.placeholder(name)}::${sql.raw(type)}`

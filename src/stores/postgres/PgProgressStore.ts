@@ -3,7 +3,7 @@
  * that keeps the fields a write leaves out, and `appendLogs` inserts a batch and trims the task's older lines in the
  * same statement. `seq` comes from the table's sequence, so it grows across tasks and processes and is never reused.
  */
-import { and, asc, eq, gt, type SQL, sql } from "drizzle-orm"
+
 import { Effect, Layer, type Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import {
@@ -17,6 +17,7 @@ import {
 } from "../ProgressStore.ts"
 import { Db } from "./Db.ts"
 import { attempt } from "./internal/attempt.ts"
+import { and, asc, eq, gt, type SQL, sql } from "./internal/drizzle.ts"
 import { progressLatest, progressLogs } from "./schema.ts"
 
 /** Copies a row without its SQL NULL columns: they are the fields a record does not have. */

@@ -3,7 +3,7 @@
  * one rule of `RateLimitStore.ts` and writes it back only if no other process wrote it in between (the row's
  * `version`), reading again when one did. So every process on the database shares each key's permits and minute.
  */
-import { type SQL, sql } from "drizzle-orm"
+
 import { Effect, Layer, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import {
@@ -17,6 +17,7 @@ import {
   released
 } from "../RateLimitStore.ts"
 import { Driver } from "./Driver.ts"
+import { type SQL, sql } from "./internal/drizzle.ts"
 import { rateLimits } from "./schema.ts"
 
 const typed = (name: string, type: string): SQL => sql`${sql.placeholder(name)}::${sql.raw(type)}`

@@ -3,11 +3,12 @@
  * joins each task's latest progress and newest snapshot version, so the whole tree is read from one snapshot of the
  * database. Depth first: each task's path of (created_at, id) from the root orders the rows.
  */
-import { type SQL, sql } from "drizzle-orm"
+
 import { Effect, Layer, Option } from "effect"
 import type { ProgressLatest } from "../ProgressStore.ts"
 import { maxTreeDepth, RunTreeStore, type TreeRow } from "../RunTreeStore.ts"
 import { Driver } from "./Driver.ts"
+import { type SQL, sql } from "./internal/drizzle.ts"
 import { returned, toRecord } from "./internal/task/rows.ts"
 import { progressLatest, snapshots, tasks } from "./schema.ts"
 

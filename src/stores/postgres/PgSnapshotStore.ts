@@ -5,8 +5,7 @@
  * The same INSERT computes the row's checksum (`sha256()` over the text `snapshotChecksum` hashes, with the version
  * it assigns), and every read checks it in JavaScript before it returns the row.
  */
-import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm"
-import type { PgSelect } from "drizzle-orm/pg-core"
+
 import { Clock, Effect, Layer, Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import {
@@ -26,6 +25,8 @@ import {
 } from "../SnapshotStore.ts"
 import { Db } from "./Db.ts"
 import { attempt } from "./internal/attempt.ts"
+import type { PgSelect } from "./internal/drizzle.ts"
+import { and, desc, eq, lt, type SQL, sql } from "./internal/drizzle.ts"
 import { firstRecord, returned, summarized, toRecord, toSummary, toWritten } from "./internal/snapshotRows.ts"
 import { snapshots } from "./schema.ts"
 

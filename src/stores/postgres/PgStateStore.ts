@@ -3,12 +3,13 @@
  * writes them all or none, and `compareAndSet` checks the version and writes in the same statement, so a
  * read-modify-write retried on `false` never loses an update, whichever process it runs in.
  */
-import { and, eq, sql } from "drizzle-orm"
+
 import { Effect, Layer, Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import { type StateEntry, StateStore, type StateWrite } from "../StateStore.ts"
 import { Db } from "./Db.ts"
 import { attempt } from "./internal/attempt.ts"
+import { and, eq, sql } from "./internal/drizzle.ts"
 import { stateEntries } from "./schema.ts"
 
 /** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */

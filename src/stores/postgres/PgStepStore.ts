@@ -3,13 +3,14 @@
  * value recorded, and `receiveSignal` deletes the oldest signal and records it as the step's result in one
  * statement, so a signal is delivered exactly once across processes and a re-run reads the same answer.
  */
-import { and, eq, sql } from "drizzle-orm"
-import type { PgColumn } from "drizzle-orm/pg-core"
+
 import { Effect, Layer, Option, Predicate, Schema } from "effect"
 import { LeaseLost, StoreError } from "../errors.ts"
 import { type Checkpoint, StepStore } from "../StepStore.ts"
 import { Db } from "./Db.ts"
 import { Driver } from "./Driver.ts"
+import type { PgColumn } from "./internal/drizzle.ts"
+import { and, eq, sql } from "./internal/drizzle.ts"
 import { signals, stateEntries, steps, tasks } from "./schema.ts"
 
 /** jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */

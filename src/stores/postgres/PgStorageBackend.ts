@@ -2,13 +2,14 @@
  * The `StorageBackend` on PostgreSQL (a server or PGlite): one row per key, its value as `bytea`. A `save` is one
  * upsert, so a reader sees the old value or the new one; keys are checked by `validateKey` before any statement.
  */
-import { and, asc, eq, gte, lt, sql } from "drizzle-orm"
-import type { SelectedFields } from "drizzle-orm/pg-core"
+
 import { Effect, Layer, Option, Schema } from "effect"
 import { StoreError } from "../errors.ts"
 import { type InvalidKey, StorageBackend, validateKey } from "../StorageBackend.ts"
 import { Db } from "./Db.ts"
 import { attempt } from "./internal/attempt.ts"
+import type { SelectedFields } from "./internal/drizzle.ts"
+import { and, asc, eq, gte, lt, sql } from "./internal/drizzle.ts"
 import { storageEntries } from "./schema.ts"
 
 const encoder = new TextEncoder()

@@ -6,14 +6,17 @@
 import { mkdir } from "node:fs/promises"
 import type { PGlite } from "@electric-sql/pglite"
 import { Context, Effect, Layer } from "effect"
+import type { StoreError } from "../errors.ts"
 import { Db } from "./Db.ts"
 import { Driver } from "./Driver.ts"
 import type { OpenError } from "./errors.ts"
 import { attempt, attemptOnce } from "./internal/attempt.ts"
 import { lockDataDir } from "./internal/dataDirLock.ts"
+import { loadLazy } from "./internal/drizzle.ts"
 import { loadDriver } from "./internal/loadDriver.ts"
 import { appliedQuery, migrated, migrationConfig } from "./internal/migrations.ts"
 import { type PgliteModule, runPglite } from "./internal/pgliteRun.ts"
+import { extractInto, holdsDatabase, prebuiltArchive } from "./internal/prebuiltDataDir.ts"
 import { type Listen, Notifications, notifyQuery } from "./Notifications.ts"
 import * as schema from "./schema.ts"
 
@@ -35,12 +38,17 @@ export interface PgliteOptions {
   readonly sharedBuffers?: string | undefined
   /** Whether to apply missing migrations at open (default), or fail with `MigrationsMissing`. */
   readonly migrate?: boolean | undefined
+  /**
+   * Whether a database opened fresh (a folder without one, or in memory) starts from the data directory built with
+   * the package (default) or runs initdb. See `internal/prebuiltDataDir.ts`.
+   */
+  readonly prebuilt?: boolean | undefined
 }
 
 /** What the layer provides: the stores' database, their driver and their wake-ups. */
 export type Provided = Db | Driver | Notifications
 
-const loadPglite = loadDriver("@electric-sql/pglite", () => import("@electric-sql/pglite"))
+const loadPglite = loadDriver("@electric-sql/pglite", () => loadLazy("@electric-sql/pglite"))
 
 const open = (module: PgliteModule, options: PgliteOptions) =>
   Effect.gen(function* () {
@@ -50,16 +58,31 @@ const open = (module: PgliteModule, options: PgliteOptions) =>
       yield* attemptOnce("open", () => mkdir(dataDir, { recursive: true }))
       yield* lockDataDir(dataDir)
     }
+    const loadDataDir = options.loadDataDir ?? (options.prebuilt === false ? undefined : yield* prebuilt(dataDir))
     return yield* Effect.acquireRelease(
       attemptOnce("open", () =>
         module.PGlite.create({
           ...(dataDir === undefined ? {} : { dataDir }),
-          ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
+          ...(loadDataDir === undefined ? {} : { loadDataDir }),
           startParams: [...module.PGlite.defaultStartParams, "-c", `shared_buffers=${options.sharedBuffers ?? "16MB"}`]
         })
       ),
       (client) => Effect.ignore(attemptOnce("close", () => client.close()))
     )
+  })
+
+/**
+ * Starts a fresh database from the prebuilt data directory: written into a folder that holds no database yet, or
+ * given to PGlite to load in memory. Nothing when the folder holds one or no archive fits the installed PGlite.
+ */
+const prebuilt = (dataDir: string | undefined): Effect.Effect<Blob | undefined, StoreError> =>
+  Effect.gen(function* () {
+    if (dataDir !== undefined && (yield* attemptOnce("open", () => holdsDatabase(dataDir)))) return undefined
+    const archive = yield* attemptOnce("open", () => prebuiltArchive())
+    if (archive === undefined) return undefined
+    if (dataDir === undefined) return new Blob([archive])
+    yield* attemptOnce("open", () => extractInto(archive, dataDir))
+    return undefined
   })
 
 /** PGlite delivers a session's own notifications to it: the store hears what its own process writes. */
@@ -74,11 +97,11 @@ const listenPglite =
 /** Migrates (or, with `migrate: false`, checks) the database, then builds what the stores run on. */
 const over = (client: PGlite, module: PgliteModule, migrate: boolean) =>
   Effect.gen(function* () {
-    const { drizzle } = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/pglite"))
+    const { drizzle } = yield* loadDriver("drizzle-orm", () => loadLazy("drizzle-orm/pglite"))
     const db = drizzle({ client, schema })
     const latest = () => client.query<{ latest: string | null }>(appliedQuery).then((result) => result.rows[0]?.latest)
     const apply = Effect.flatMap(
-      loadDriver("drizzle-orm", () => import("drizzle-orm/pglite/migrator")),
+      loadDriver("drizzle-orm", () => loadLazy("drizzle-orm/pglite/migrator")),
       (migrator) => attemptOnce("migrate", () => migrator.migrate(db, migrationConfig))
     )
     yield* migrated(latest, migrate, apply)

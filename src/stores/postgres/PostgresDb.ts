@@ -11,6 +11,7 @@ import { Db } from "./Db.ts"
 import { Driver } from "./Driver.ts"
 import type { OpenError } from "./errors.ts"
 import { attempt, attemptOnce } from "./internal/attempt.ts"
+import { loadLazy } from "./internal/drizzle.ts"
 import { loadDriver } from "./internal/loadDriver.ts"
 import { latestOnServer, migrated, migrateIfBehind, migrateServer } from "./internal/migrations.ts"
 import { runPostgres } from "./internal/postgresRun.ts"
@@ -47,12 +48,12 @@ export interface PostgresOptions {
 /** What the layer provides: the stores' database, their driver and their wake-ups. */
 export type Provided = Db | Driver | Notifications
 
-// postgres.js's types are CommonJS-style (`export =`): as a dynamic import, the function is its `default`.
+// postgres.js is CommonJS-style (`export =`): required, the module is the function; kept as the `default` of an import.
 interface PostgresModule {
   readonly default: typeof postgres
 }
 
-const loadPostgres = loadDriver("postgres", () => import("postgres"))
+const loadPostgres = loadDriver("postgres", () => loadLazy("postgres").then((client) => ({ default: client })))
 
 // How long closing waits for queries still running before it cuts the connections.
 const closeTimeoutSeconds = 5
@@ -94,7 +95,7 @@ const listenPostgres =
 /** Migrates (or, with `migrate: false`, checks) the database, then builds what the stores run on. */
 const over = (client: postgres.Sql, migrate: boolean) =>
   Effect.gen(function* () {
-    const { drizzle } = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/postgres-js"))
+    const { drizzle } = yield* loadDriver("drizzle-orm", () => loadLazy("drizzle-orm/postgres-js"))
     yield* migrated(latestOnServer(client), migrate, migrateServer(client))
     // made after the client, so its finalizer (the unsubscribe) runs before the client ends
     const notifications = yield* Notifications.make(

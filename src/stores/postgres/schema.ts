@@ -4,7 +4,8 @@
  * camelCase here; times are epoch milliseconds from the runtime's `Clock`, JSON values are `jsonb`. Migrations are
  * generated from this file by `npx drizzle-kit generate`.
  */
-import { isNotNull, sql } from "drizzle-orm"
+
+import type { TaskStatus } from "../TaskRecord.ts"
 import {
   bigint,
   bigserial,
@@ -13,14 +14,15 @@ import {
   doublePrecision,
   index,
   integer,
+  isNotNull,
   jsonb,
   pgSchema,
   primaryKey,
+  sql,
   text,
   uniqueIndex,
   uuid
-} from "drizzle-orm/pg-core"
-import type { TaskStatus } from "../TaskRecord.ts"
+} from "./internal/drizzle.ts"
 
 export const waypoint = pgSchema("waypoint")
 

@@ -10,6 +10,7 @@ import type postgres from "postgres"
 import { StoreError } from "../../errors.ts"
 import { MigrationsMissing } from "../errors.ts"
 import { attempt, attemptOnce, codesOf } from "./attempt.ts"
+import { loadLazy } from "./drizzle.ts"
 import { loadDriver } from "./loadDriver.ts"
 
 // Resolved against this module so it works from node_modules and under Deno.
@@ -120,7 +121,7 @@ export const latestOnServer =
  */
 export const migrateServer = (client: postgres.Sql): Effect.Effect<void, StoreError> =>
   Effect.gen(function* () {
-    const { readMigrationFiles } = yield* loadDriver("drizzle-orm", () => import("drizzle-orm/migrator"))
+    const { readMigrationFiles } = yield* loadDriver("drizzle-orm", () => loadLazy("drizzle-orm/migrator"))
     const migrations = yield* Effect.try({
       try: () => readMigrationFiles(migrationConfig),
       catch: (cause) => new StoreError({ operation: "migrate", cause })

@@ -7,11 +7,12 @@
  */
 import type { ExecProtocolResult, PGlite } from "@electric-sql/pglite"
 import type { Rows, Run } from "../Driver.ts"
+import { loadLazy } from "./drizzle.ts"
 
 // Loaded on a statement's first run (the client exists, so the package is installed), then read without waiting.
 let loaded: PgliteModule | undefined
 const loadModule = async (): Promise<PgliteModule> => {
-  loaded ??= await import("@electric-sql/pglite")
+  loaded ??= await loadLazy("@electric-sql/pglite")
   return loaded
 }
 

@@ -2,7 +2,7 @@
  * What the snapshot store's statements return, and how a returned row becomes a snapshot: checked against its
  * checksum when read, taken as written when a write returns it, or summarized without its data.
  */
-import { getTableColumns, sql } from "drizzle-orm"
+
 import { Effect, Schema, Struct } from "effect"
 import { StoreError } from "../../errors.ts"
 import {
@@ -14,6 +14,7 @@ import {
   verifySnapshot
 } from "../../SnapshotStore.ts"
 import { snapshots } from "../schema.ts"
+import { getTableColumns, sql } from "./drizzle.ts"
 
 /** Every column, jsonb read as text: drizzle's decoder would read the JSON string `"123"` back as the number 123. */
 export const returned = { ...getTableColumns(snapshots), data: sql<string>`${snapshots.data}::text` }

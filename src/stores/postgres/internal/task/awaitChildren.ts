@@ -5,14 +5,14 @@
  * starts. Each marked child's end counts itself against the parent in its own transaction (the trigger of migration
  * 0009), and the last one, or the first that ends the wait as its mode says, makes the parent runnable.
  */
-import { and, eq, inArray, notInArray, type SQL, sql, TransactionRollbackError } from "drizzle-orm"
-import { alias } from "drizzle-orm/pg-core"
+
 import { Effect, Option, Schedule } from "effect"
 import { LeaseLost, type StoreError } from "../../../errors.ts"
 import type { ChildWaitMode, TaskRecord, TaskStatus } from "../../../TaskRecord.ts"
 import { notifyWork } from "../../Notifications.ts"
 import { tasks } from "../../schema.ts"
 import { attempt, codesOf } from "../attempt.ts"
+import { alias, and, eq, inArray, notInArray, type SQL, sql, TransactionRollbackError } from "../drizzle.ts"
 import type { TaskContext } from "./context.ts"
 import { anyAsked, finishedUnlessAsked } from "./requests.ts"
 import { firstRecord, returned } from "./rows.ts"

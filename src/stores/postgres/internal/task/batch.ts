@@ -3,12 +3,13 @@
  * single-row statement; calls that queue meanwhile go as one statement over a JSON array read with
  * `jsonb_to_recordset`, so that statement has one text whatever the batch's size, on both drivers.
  */
-import { type SQL, sql } from "drizzle-orm"
-import type { PgUpdateSetSource, SelectedFieldsFlat } from "drizzle-orm/pg-core"
+
 import { Effect, type Scope } from "effect"
 import type { StoreError } from "../../../errors.ts"
 import { tasks } from "../../schema.ts"
 import { makeBatcher, type Outcomes } from "../batcher.ts"
+import type { PgUpdateSetSource, SelectedFieldsFlat } from "../drizzle.ts"
+import { type SQL, sql } from "../drizzle.ts"
 import type { TaskContext } from "./context.ts"
 
 /** The most writes of one kind that one statement carries; more wait for the next. */

@@ -3,14 +3,14 @@
  * UPDATE. Without `maxParallel`, concurrent claims go as one statement (`batch.ts`); under it, a transaction takes an
  * advisory lock on (session, name) and counts the live leases first.
  */
-import { and, eq, gte, isNull, ne, type SQL, sql } from "drizzle-orm"
-import { alias } from "drizzle-orm/pg-core"
+
 import { Clock, Effect, Exit, Option } from "effect"
 import type { StoreError } from "../../../errors.ts"
 import type { TaskRecord } from "../../../TaskRecord.ts"
 import type { Lease } from "../../../TaskStore.ts"
 import { tasks } from "../../schema.ts"
 import { attempt } from "../attempt.ts"
+import { alias, and, eq, gte, isNull, ne, type SQL, sql } from "../drizzle.ts"
 import { batched, prepareBatchUpdate, r } from "./batch.ts"
 import { prepareUpdate, type TaskContext } from "./context.ts"
 import { anyAsked, cancelAsked, pauseAsked, pausedReason } from "./requests.ts"

@@ -3,14 +3,14 @@
  * the runtime that drove that sibling), claimed as `claim` claims it, in one UPDATE. Only pending children are looked
  * at, through the partial index of a parent's idle children, so a fan-out of thousands reads none of its ended ones.
  */
-import { and, eq, sql } from "drizzle-orm"
-import { alias } from "drizzle-orm/pg-core"
+
 import { Clock, Effect, Option } from "effect"
 import type { StoreError } from "../../../errors.ts"
 import type { TaskRecord } from "../../../TaskRecord.ts"
 import type { Lease } from "../../../TaskStore.ts"
 import type { Database } from "../../Db.ts"
 import { tasks } from "../../schema.ts"
+import { alias, and, eq, sql } from "../drizzle.ts"
 import { claimedUnlessAsked, claimReturnedNamed } from "./claim.ts"
 import type { TaskContext } from "./context.ts"
 import { firstRecord, param } from "./rows.ts"

@@ -3,13 +3,13 @@
  * workers. On PGlite a write notifies from its own RETURNING list (`inStatement`); on a server, from a statement of
  * its own once it has committed (see `Notifications`).
  */
-import type { SQL } from "drizzle-orm"
-import type { PgUpdateSetSource, SelectedFieldsFlat } from "drizzle-orm/pg-core"
+
 import { Effect, Option } from "effect"
 import { type Database, Db } from "../../Db.ts"
 import { Driver, type Rows } from "../../Driver.ts"
 import { Notifications } from "../../Notifications.ts"
 import { tasks } from "../../schema.ts"
+import type { PgUpdateSetSource, SelectedFieldsFlat, SQL } from "../drizzle.ts"
 
 export interface TaskContext {
   readonly db: Database

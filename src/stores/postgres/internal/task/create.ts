@@ -3,7 +3,7 @@
  * that a sibling's end starts). A taken id, idempotency key or (parent, child key) inserts nothing; a key already used
  * then reads the task that holds it. Concurrent creates go as one INSERT (`batch.ts`), each caller getting its own task.
  */
-import { and, eq, type SQL, sql } from "drizzle-orm"
+
 import { Clock, Effect, Exit, Option } from "effect"
 import { type StoreError, TaskIdTaken } from "../../../errors.ts"
 import { canonicalJson } from "../../../SnapshotStore.ts"
@@ -11,6 +11,7 @@ import type { TaskRecord } from "../../../TaskRecord.ts"
 import type { NewTask } from "../../../TaskStore.ts"
 import type { Statement } from "../../Driver.ts"
 import { tasks } from "../../schema.ts"
+import { and, eq, type SQL, sql } from "../drizzle.ts"
 import { batched, json, r, rowsOf, wrapped } from "./batch.ts"
 import type { TaskContext } from "./context.ts"
 import { firstRecord, jsonb, jsonText, nextFencingToken, returnedNamed, returnedWaking, toRecord } from "./rows.ts"

@@ -2,8 +2,9 @@
  * Which task a fenced write (`finish`, `heartbeat`) may change: one still `running` under the attempt's fencing token.
  * The condition is part of the writing statement, so a stale attempt writes nothing, whichever process it runs in.
  */
-import { and, eq, sql } from "drizzle-orm"
+
 import { tasks } from "../../schema.ts"
+import { and, eq, sql } from "../drizzle.ts"
 import { r } from "./batch.ts"
 import { param } from "./rows.ts"
 

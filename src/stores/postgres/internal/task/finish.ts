@@ -5,13 +5,14 @@
  * a due time, wakes workers; one that another process's cancel or pause turned into an ending or a pause does not.
  * A child's end is counted by its parent in the same transaction, by the trigger of migration 0009 (0011).
  */
-import { sql } from "drizzle-orm"
-import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
+
 import { Clock, Effect, Exit, Option } from "effect"
 import { LeaseLost, type StoreError } from "../../../errors.ts"
 import type { TaskRecord, TaskStatus } from "../../../TaskRecord.ts"
 import type { Transition } from "../../../TaskStore.ts"
 import { tasks } from "../../schema.ts"
+import type { PgUpdateSetSource } from "../drizzle.ts"
+import { sql } from "../drizzle.ts"
 import { makeAwaitChildren } from "./awaitChildren.ts"
 import { batched, json, prepareBatchUpdate, r, wrapped } from "./batch.ts"
 import { prepareUpdate, type TaskContext } from "./context.ts"

@@ -3,10 +3,11 @@
  * (`fencing.ts`), which also reads back whether another process asked for the task's cancel or pause. Concurrent
  * heartbeats go as one statement (`batch.ts`).
  */
-import { sql } from "drizzle-orm"
+
 import { Clock, Effect, Exit } from "effect"
 import { CancelRequested, LeaseLost, PauseRequested } from "../../../errors.ts"
 import { tasks } from "../../schema.ts"
+import { sql } from "../drizzle.ts"
 import { batched, prepareBatchUpdate, r } from "./batch.ts"
 import { prepareUpdate, type TaskContext } from "./context.ts"
 import { isHeld, isHeldByRow } from "./fencing.ts"

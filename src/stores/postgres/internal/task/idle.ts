@@ -3,11 +3,12 @@
  * suspended one), and `recoverOwned`, which hands back the tasks a restarted runtime held, pending. Each is one
  * UPDATE; those that make a task runnable wake workers.
  */
-import { and, eq, inArray, sql } from "drizzle-orm"
+
 import { Clock, Effect } from "effect"
 import type { SuspendReason } from "../../../TaskRecord.ts"
 import { notifyWork } from "../../Notifications.ts"
 import { tasks } from "../../schema.ts"
+import { and, eq, inArray, sql } from "../drizzle.ts"
 import { prepareUpdate, type TaskContext } from "./context.ts"
 import { released } from "./fencing.ts"
 import { ended } from "./finish.ts"

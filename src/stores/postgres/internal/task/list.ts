@@ -2,12 +2,13 @@
  * Reads of tasks: by id (`get`), and by filter a page at a time in (createdAt, id) order, whole (`list`) or without
  * input and output (`listSummaries`). A cursor names the last task of the previous page, so pages never repeat a task.
  */
-import { and, eq, sql } from "drizzle-orm"
+
 import { Effect } from "effect"
 import { InvalidCursor, type StoreError } from "../../../errors.ts"
 import type { TaskPage, TaskQuery, TaskSummaryPage } from "../../../TaskStore.ts"
 import { tasks } from "../../schema.ts"
 import { attempt } from "../attempt.ts"
+import { and, eq, sql } from "../drizzle.ts"
 import type { TaskContext } from "./context.ts"
 import { firstRecord, returned, returnedNamed, returnedSummary, toRecord, toSummary } from "./rows.ts"
 

@@ -4,11 +4,12 @@
  * processes once stored. Its holder hears of it there or at its next heartbeat; a claim or a finish that meets one
  * applies it (`claim.ts`, `finish.ts`, reading the conditions below).
  */
-import { and, eq, inArray, type SQL, sql } from "drizzle-orm"
-import type { PgUpdateSetSource } from "drizzle-orm/pg-core"
+
 import { Effect, Option, Stream } from "effect"
 import type { Rows } from "../../Driver.ts"
 import { tasks } from "../../schema.ts"
+import type { PgUpdateSetSource } from "../drizzle.ts"
+import { and, eq, inArray, type SQL, sql } from "../drizzle.ts"
 import { prepareUpdate, type TaskContext } from "./context.ts"
 
 /** A cancel was asked; it wins over a pause. */

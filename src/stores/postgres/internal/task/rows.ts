@@ -2,13 +2,14 @@
  * What the task store's statements return and take: the columns, named as `TaskRecord` names them, how a returned row
  * becomes a `TaskRecord`, and how JSON values and placeholders are written into a statement.
  */
-import { getTableColumns, type SQL, type SQLWrapper, sql } from "drizzle-orm"
+
 import { Effect, Schema, Struct } from "effect"
 import { StoreError } from "../../../errors.ts"
 import { ForkOrigin, StoredError, SuspendReason, TaskRecord, TaskTrace } from "../../../TaskRecord.ts"
 import type { Rows } from "../../Driver.ts"
 import { notifyWork } from "../../Notifications.ts"
 import { fencingTokens, tasks } from "../../schema.ts"
+import { getTableColumns, type SQL, type SQLWrapper, sql } from "../drizzle.ts"
 
 /**
  * The columns, with jsonb read as text: drizzle's jsonb decoder would parse a JSON string that looks like JSON a

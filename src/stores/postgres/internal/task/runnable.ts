@@ -2,12 +2,13 @@
  * Which tasks are runnable, written once for every statement that asks (`claim` alone, in a batch and under
  * `maxParallel`, and `listRunnable`), and how workers find them and wait for more (`awaitWork`).
  */
-import { and, type SQL, type SQLWrapper, sql } from "drizzle-orm"
-import type { AnyPgColumn } from "drizzle-orm/pg-core"
+
 import { Clock, Effect, Option } from "effect"
 import type { StoreError } from "../../../errors.ts"
 import type { RunnableQuery } from "../../../TaskStore.ts"
 import { tasks } from "../../schema.ts"
+import type { AnyPgColumn } from "../drizzle.ts"
+import { and, type SQL, type SQLWrapper, sql } from "../drizzle.ts"
 import type { TaskContext } from "./context.ts"
 import { returnedNamed, toRecord } from "./rows.ts"
 

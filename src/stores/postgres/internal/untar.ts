@@ -1,0 +1,93 @@
+/**
+ * Writes the files of a tar archive (ustar, as PGlite's `dumpDataDir` makes it) into a folder. Only what such an
+ * archive holds is accepted: regular files and folders, under the target folder; anything else is an error, so that
+ * a damaged archive cannot write elsewhere or leave a half-made data directory unnoticed.
+ */
+import { mkdir, writeFile } from "node:fs/promises"
+import { dirname, join, normalize, sep } from "node:path"
+
+const BLOCK = 512
+
+const field = (header: Uint8Array, start: number, length: number): string => {
+  const bytes = header.subarray(start, start + length)
+  const end = bytes.indexOf(0)
+  return new TextDecoder().decode(end === -1 ? bytes : bytes.subarray(0, end))
+}
+
+const octal = (header: Uint8Array, start: number, length: number): number => {
+  const text = field(header, start, length).trim()
+  const value = text === "" ? 0 : Number.parseInt(text, 8)
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`tar: bad number "${text}"`)
+  return value
+}
+
+/** The header's checksum: the sum of its bytes with the checksum field read as spaces. */
+const checksumOf = (header: Uint8Array): number => {
+  let sum = 0
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : (header[i] ?? 0)
+  return sum
+}
+
+/** `name` as a path inside `root`, or an error when it would leave it. */
+const inside = (root: string, name: string): string => {
+  const relative = normalize(name.replace(/^\/+/, ""))
+  if (relative === ".." || relative.startsWith(`..${sep}`) || relative.startsWith("/")) {
+    throw new Error(`tar: "${name}" is outside the folder`)
+  }
+  return join(root, relative)
+}
+
+/** Entries named by their path in the archive, without a leading "/". */
+export interface UntarOptions {
+  /** Entries not written. */
+  readonly skip?: ReadonlySet<string> | undefined
+  /** Files written after every other entry. */
+  readonly last?: ReadonlySet<string> | undefined
+}
+
+/** Extracts `archive` (not compressed) into `root`. Returns how many files it wrote. */
+export const untar = async (archive: Uint8Array, root: string, options: UntarOptions = {}): Promise<number> => {
+  let offset = 0
+  let files = 0
+  const deferred: Array<readonly [string, Uint8Array]> = []
+  const made = new Set<string>()
+  const folder = async (path: string) => {
+    if (made.has(path)) return
+    await mkdir(path, { recursive: true })
+    made.add(path)
+  }
+  while (offset + BLOCK <= archive.length) {
+    const header = archive.subarray(offset, offset + BLOCK)
+    if (header.every((byte) => byte === 0)) {
+      for (const [path, bytes] of deferred) {
+        await folder(dirname(path))
+        await writeFile(path, bytes)
+      }
+      return files + deferred.length
+    }
+    if (octal(header, 148, 8) !== checksumOf(header)) throw new Error(`tar: bad header checksum at byte ${offset}`)
+    const prefix = field(header, 345, 155)
+    const name = prefix === "" ? field(header, 0, 100) : `${prefix}/${field(header, 0, 100)}`
+    const size = octal(header, 124, 12)
+    const type = String.fromCharCode(header[156] ?? 0)
+    const body = offset + BLOCK
+    if (body + size > archive.length) throw new Error(`tar: "${name}" is cut short`)
+    const path = inside(root, name)
+    const key = name.replace(/^\/+/, "")
+    if (options.skip?.has(key) === true) {
+      // not written
+    } else if (type === "5") {
+      await folder(path)
+    } else if ((type === "0" || type === "\0") && options.last?.has(key) === true) {
+      deferred.push([path, archive.subarray(body, body + size)])
+    } else if (type === "0" || type === "\0") {
+      await folder(dirname(path))
+      await writeFile(path, archive.subarray(body, body + size))
+      files++
+    } else {
+      throw new Error(`tar: "${name}" has type "${type}", which a data directory does not hold`)
+    }
+    offset = body + Math.ceil(size / BLOCK) * BLOCK
+  }
+  throw new Error("tar: the archive has no end")
+}
