@@ -203,6 +203,8 @@ export const startCli = (args: ReadonlyArray<string>, env: Record<string, string
         waiters.push({ pattern, resolve })
         check()
       }),
+    /** Its process id. */
+    pid: child.pid,
     /** Sends SIGTERM and waits for its end. */
     stop: (): Promise<CliRun> => {
       child.kill("SIGTERM")

@@ -4,6 +4,7 @@
  * process, what the steering commands wrote. A PGlite folder is for one process at a time, so the runs over it go
  * one after another; the runs that open no store go beside them.
  */
+import { execFileSync } from "node:child_process"
 import { cp, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -321,6 +322,24 @@ describe("waypoint worker on PGlite", () => {
     )
     assert.deepInclude(Option.getOrThrow(record), { status: "completed", output: "hi Lin" })
   }, 60_000)
+})
+
+describe("waypoint's second process on PGlite", () => {
+  it("runs a short command under --liftoff-only in a child, which SIGTERM to the command ends too", async () => {
+    const folder = join(dataDir, "..", "follow")
+    await cp(dataDir, folder, { recursive: true })
+    const follow = startCli(["tasks", "follow", ids.approval, "--json", "--data-dir", folder])
+    await follow.waitFor(/"type":"task"/)
+    const children = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(follow.pid)], { encoding: "utf8" })
+    assert.match(children, /--liftoff-only .*main\.ts tasks follow/)
+    const child = Number(children.trim().split(/\s+/)[0])
+    const ended = await follow.stop()
+    assert.strictEqual(ended.code, 0, ended.stderr)
+    assert.throws(() => process.kill(child, 0), /ESRCH/)
+    // the child is gone with it: nothing holds the folder, so the next command opens it
+    const list = await runCli(["tasks", "list", "--json", "--data-dir", folder])
+    assert.strictEqual(list.code, 0, list.stderr)
+  })
 })
 
 describe("waypoint under Deno", () => {
