@@ -49,15 +49,18 @@ const DefaultResult = Schema.toCodecJson(Schema.Union([Schema.Undefined, Schema.
  * the step: the step's result is already recorded.
  */
 export const snapshotPolicy = (event: "step" | "stateWrite"): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    const snapshots = yield* Effect.serviceOption(Snapshots)
-    if (Option.isNone(snapshots)) return
-    const state = yield* Effect.serviceOption(TaskState)
-    const capture = Option.isSome(state) ? state.value.getAll() : Effect.succeed({})
-    yield* snapshots.value.observe(event, capture)
-  }).pipe(
-    Effect.catch((error) => Effect.logWarning(`automatic snapshot after a ${event} not saved`, error)),
-    Effect.asVoid
+  // Looked up before anything else: without the snapshot plugin, as on most writes, this is one lookup.
+  Effect.flatMap(Effect.serviceOption(Snapshots), (snapshots) =>
+    Option.isNone(snapshots)
+      ? Effect.void
+      : Effect.gen(function* () {
+          const state = yield* Effect.serviceOption(TaskState)
+          const capture = Option.isSome(state) ? state.value.getAll() : Effect.succeed({})
+          yield* snapshots.value.observe(event, capture)
+        }).pipe(
+          Effect.catch((error) => Effect.logWarning(`automatic snapshot after a ${event} not saved`, error)),
+          Effect.asVoid
+        )
   )
 
 export class Durable extends Context.Service<

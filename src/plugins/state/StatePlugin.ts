@@ -18,23 +18,20 @@ import { clearTaskState, TaskState } from "./TaskState.ts"
  * and telling the snapshot policy (if any) after it.
  */
 const reportingWrites = (info: TaskInfo["Service"], state: TaskState["Service"]): TaskState["Service"] => {
+  const beforeWrite = markOwnWrite(info)
+  const afterWrite = snapshotPolicy("stateWrite")
+  const reported = <A, E, R>(write: Effect.Effect<A, E, R>) =>
+    Effect.andThen(beforeWrite, Effect.tap(write, afterWrite))
   const around =
     <Args extends ReadonlyArray<unknown>, A, E, R>(f: (...args: Args) => Effect.Effect<A, E, R>) =>
     (...args: Args) =>
-      Effect.andThen(
-        markOwnWrite(info),
-        Effect.tap(f(...args), () => snapshotPolicy("stateWrite"))
-      )
+      reported(f(...args))
   return {
     ...state,
     set: around(state.set),
     update: around(state.update),
     modify: around(state.modify),
-    modifyEffect: (key, f, options) =>
-      Effect.andThen(
-        markOwnWrite(info),
-        Effect.tap(state.modifyEffect(key, f, options), () => snapshotPolicy("stateWrite"))
-      ),
+    modifyEffect: (key, f, options) => reported(state.modifyEffect(key, f, options)),
     delete: around(state.delete),
     clear: around(state.clear)
   }

@@ -3,26 +3,31 @@
  * write is in the store when the call returns, values are checked to be plain JSON before anything is written, and
  * an entry with a TTL reads as absent once the TTL has passed. Scopes share state between tasks.
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, type Duration, Effect, Layer, Option, type Schema } from "effect"
+import { isTracing as isTracingIn } from "../../runtime/internal/tracing.ts"
 import { TaskInfo } from "../../runtime/TaskInfo.ts"
 import type { StoreError } from "../../stores/errors.ts"
-import { type StateEntry, StateStore, type StateWrite } from "../../stores/StateStore.ts"
+import { StateStore } from "../../stores/StateStore.ts"
 import {
   NotInSession,
-  StateConflict,
+  type StateConflict,
   StateDecodeError,
-  StateInvalidValue,
+  type StateInvalidValue,
   StateNotSerializable,
   StateTooLarge
 } from "./errors.ts"
-import { asJson, jsonSizeBytes, whyNotJson } from "./internal/json.ts"
+import { expiryOf, isLive } from "./internal/expiry.ts"
+import { asJsonWithText, maxPrimitiveJsonBytes, primitiveJson, sizeOverLimit, whyNotJson } from "./internal/json.ts"
+import { commitModifies, type ModifyRequest } from "./internal/modifyBatch.ts"
 import { makeScopeLocks, namedScopeId, type ScopeLocks, sessionScopeId, taskScopeId } from "./internal/scopes.ts"
+import { makeTyped } from "./internal/typed.ts"
 
 type Json = Schema.Json
 
 /**
- * The write locks of task state, one per scope. Make one per plugin instance and pass it to every execution's
- * layer, so that tasks sharing a scope in this process also share its lock.
+ * The write locks of task state, one per scope, and the queues of its `modify` calls, one per key. Make one per
+ * plugin instance and pass it to every execution's layer, so that tasks sharing a scope in this process also share
+ * its lock, and their modifies of one key are written together.
  */
 export type TaskStateLocks = ScopeLocks
 
@@ -86,13 +91,20 @@ export interface TaskStateView<E = never> {
    * (the scope's lock) or across processes (compare-and-set on the entry's version, retried). `f` sees an expired
    * entry as `None`, and may run more than once: keep it free of side effects. The entry keeps its expiry unless
    * `options.ttl` is given; a new entry gets the scope's TTL.
+   *
+   * Calls on one key that come while a write of it is in flight are written together, in one store write: each
+   * `f` in the order the calls came, on the value the one before made. Each call returns once that write is done,
+   * with its own value; a failed write fails every call of the batch, and an `f` that fails fails its call alone.
    */
   readonly modify: (
     key: string,
     f: (current: Option.Option<Json>) => unknown,
     options?: TaskStateWriteOptions
   ) => Effect.Effect<Json, TaskStateModifyError | E>
-  /** `modify` with an effectful `f`; `f` may run more than once, so it must not have side effects. */
+  /**
+   * `modify` with an effectful `f`; `f` may run more than once, so it must not have side effects. It runs with the
+   * caller's services, though possibly on the fiber of another caller of its batch.
+   */
   readonly modifyEffect: <EF, R>(
     key: string,
     f: (current: Option.Option<Json>) => Effect.Effect<unknown, EF, R>,
@@ -137,16 +149,6 @@ const isKindOf = (fallback: Json, value: Json): boolean => {
 }
 
 const defaultSizeLimitBytes = 1024 * 1024
-/** Tries of one `modify` against writers in other processes before `StateConflict`. */
-const maxModifyAttempts = 100
-
-const isLive = (entry: StateEntry, now: number) => entry.expiresAt === undefined || entry.expiresAt > now
-
-const expiryOf = (now: number, ttl: Duration.Input | undefined): number | undefined => {
-  if (ttl === undefined) return undefined
-  const millis = Duration.toMillis(ttl)
-  return Number.isFinite(millis) ? now + millis : undefined
-}
 
 /** Builds the state of the current task. No I/O: cheap enough to build once per execution. */
 const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, TaskInfo | StateStore> =>
@@ -155,28 +157,44 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
     const store = yield* StateStore
     const { locks, ttl: pluginTtl } = options
     const limitBytes = options.sizeLimitBytes ?? defaultSizeLimitBytes
+    // Spans only with a tracer of the program's own (Effect's default one exports nothing): a span and its stack
+    // trace cost more than a write to the memory store.
+    const isTracing = isTracingIn(yield* Effect.context<never>())
+    const traced =
+      (name: string) =>
+      <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+        isTracing ? Effect.withSpan(effect, name) : effect
+    const tracedModify = traced("TaskState.modify")
+    const commit = commitModifies(store, locks.withLock)
 
+    // A counter's number needs neither a walk for what JSON cannot hold nor a count of its bytes.
+    const isPrimitiveFit = limitBytes >= maxPrimitiveJsonBytes
     const toStored = (key: string, value: unknown): Effect.Effect<Json, StateNotSerializable | StateTooLarge> => {
+      const primitive = isPrimitiveFit ? primitiveJson(value) : undefined
+      if (primitive !== undefined) return Effect.succeed(primitive)
       const reason = whyNotJson(value)
       if (reason !== undefined) return Effect.fail(new StateNotSerializable({ key, reason }))
-      const json = asJson(value)
-      const sizeBytes = jsonSizeBytes(json)
-      if (sizeBytes > limitBytes) return Effect.fail(new StateTooLarge({ key, sizeBytes, limitBytes }))
+      const { json, text } = asJsonWithText(value)
+      const sizeBytes = sizeOverLimit(text, limitBytes)
+      if (sizeBytes !== undefined) return Effect.fail(new StateTooLarge({ key, sizeBytes, limitBytes }))
       return Effect.succeed(json)
     }
 
-    const scopeIdOf = (name: string): Effect.Effect<string, NotInSession> => {
-      if (name !== "session") return Effect.succeed(namedScopeId(name))
-      if (task.sessionId === undefined) return Effect.fail(new NotInSession({ taskId: task.id, taskName: task.name }))
-      return Effect.succeed(sessionScopeId(task.sessionId))
+    /** The id of the scope named `name`, or why it cannot be reached. */
+    const scopeIdOf = (name: string): string | NotInSession => {
+      if (name !== "session") return namedScopeId(name)
+      if (task.sessionId === undefined) return new NotInSession({ taskId: task.id, taskName: task.name })
+      return sessionScopeId(task.sessionId)
     }
 
     // Built with the widest error; `ScopeError` narrows it for the scopes that cannot fail to be reached.
     const view = (
-      scopeId: Effect.Effect<string, NotInSession>,
+      reached: string | NotInSession,
       defaultTtl: Duration.Input | undefined
     ): TaskStateView<NotInSession> => {
-      const get = Effect.fn("TaskState.get")(function* (key: string) {
+      const scopeId: Effect.Effect<string, NotInSession> =
+        typeof reached === "string" ? Effect.succeed(reached) : Effect.fail(reached)
+      const get = Effect.fnUntraced(function* (key: string) {
         const id = yield* scopeId
         const now = yield* Clock.currentTimeMillis // not Date.now(): TestClock must be able to move it
         const entry = yield* store.get(id, key)
@@ -184,7 +202,7 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
           Option.filter((e) => isLive(e, now)),
           Option.map((e) => e.value)
         )
-      })
+      }, traced("TaskState.get"))
 
       const getOr = <A extends Json>(key: string, fallback: A) =>
         Effect.flatMap(get(key), (found): Effect.Effect<JsonKind<A>, StateDecodeError> => {
@@ -205,11 +223,11 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
         return all
       })
 
-      const getAll = Effect.fn("TaskState.getAll")(function* () {
+      const getAll = Effect.fnUntraced(function* () {
         return yield* liveEntries(yield* scopeId)
-      })
+      }, traced("TaskState.getAll"))
 
-      const set = Effect.fn("TaskState.set")(function* (key: string, value: unknown, write?: TaskStateWriteOptions) {
+      const set = Effect.fnUntraced(function* (key: string, value: unknown, write?: TaskStateWriteOptions) {
         const json = yield* toStored(key, value) // fails before anything is written
         const id = yield* scopeId
         yield* locks.withLock(id)(
@@ -218,9 +236,9 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
             yield* store.put(id, new Map([[key, { value: json, expiresAt: expiryOf(now, write?.ttl ?? defaultTtl) }]]))
           })
         )
-      })
+      }, traced("TaskState.set"))
 
-      const update = Effect.fn("TaskState.update")(function* (
+      const update = Effect.fnUntraced(function* (
         values: Readonly<Record<string, unknown>>,
         write?: TaskStateWriteOptions
       ) {
@@ -236,56 +254,55 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
             return yield* liveEntries(id)
           })
         )
-      })
+      }, traced("TaskState.update"))
 
-      const delete_ = Effect.fn("TaskState.delete")(function* (key: string) {
+      const delete_ = Effect.fnUntraced(function* (key: string) {
         const id = yield* scopeId
         yield* locks.withLock(id)(store.delete(id, key))
-      })
+      }, traced("TaskState.delete"))
 
-      const clear = Effect.fn("TaskState.clear")(function* () {
+      const clear = Effect.fnUntraced(function* () {
         const id = yield* scopeId
         yield* locks.withLock(id)(store.clear(id))
-      })
+      }, traced("TaskState.clear"))
 
-      // Read, compute, compare-and-set on the version read; the lock makes conflicts rare in this process, the
-      // version check makes them harmless across processes.
-      const compareAndSetLoop = <E, R>(
-        id: string,
-        key: string,
-        f: (current: Option.Option<Json>) => Effect.Effect<unknown, E, R>,
-        ttl: Duration.Input | undefined
-      ): Effect.Effect<Json, E | TaskStateModifyError, R> =>
-        Effect.gen(function* () {
-          for (let attempt = 1; ; attempt++) {
-            const now = yield* Clock.currentTimeMillis
-            const stored = yield* store.get(id, key)
-            const live = Option.filter(stored, (e) => isLive(e, now))
-            const next = yield* toStored(key, yield* f(Option.map(live, (e) => e.value)))
-            const write: StateWrite = {
-              value: next,
-              expiresAt:
-                ttl !== undefined || Option.isNone(live) ? expiryOf(now, ttl ?? defaultTtl) : live.value.expiresAt
-            }
-            const expected = Option.isSome(stored) ? stored.value.version : 0
-            if (yield* store.compareAndSet(id, key, expected, write)) return next
-            // Retry at once: the version just lost to is the newest, and reading it before this process's next
-            // writer does keeps one busy process from starving the others.
-            if (attempt >= maxModifyAttempts) return yield* new StateConflict({ scope: id, key, attempts: attempt })
-          }
-        })
+      // Modifies of one key are written in batches (`groupCommit.ts`): the lock of its scope once per batch, one
+      // compare-and-set per batch, and the version check makes a write of another process in between harmless.
+      const submit = (key: string, request: ModifyRequest): Effect.Effect<unknown, unknown> =>
+        typeof reached === "string" ? locks.modifies.submit(reached, key, request, commit) : Effect.fail(reached)
 
+      // A batch settles each call with a failure of its own function, a modify error, or its own value: the casts
+      // below give back the types `submit` cannot carry through a queue shared by callers of every type.
       const modifyEffect = <E, R>(
         key: string,
         f: (current: Option.Option<Json>) => Effect.Effect<unknown, E, R>,
         write?: TaskStateWriteOptions
       ): Effect.Effect<Json, E | TaskStateModifyError | NotInSession, R> =>
-        Effect.flatMap(scopeId, (id) => locks.withLock(id)(compareAndSetLoop(id, key, f, write?.ttl))).pipe(
-          Effect.withSpan("TaskState.modify")
+        tracedModify(
+          Effect.flatMap(Effect.context<R>(), (context) =>
+            submit(key, {
+              // Run by whichever caller leads the batch: in this caller's context, not the leader's.
+              apply: (current) =>
+                Effect.flatMap(Effect.provideContext(f(current), context), (value) => toStored(key, value)),
+              ttl: write?.ttl,
+              defaultTtl
+            })
+          ) as Effect.Effect<Json, E | TaskStateModifyError | NotInSession, R>
         )
 
-      const modify = (key: string, f: (current: Option.Option<Json>) => unknown, write?: TaskStateWriteOptions) =>
-        modifyEffect(key, (current) => Effect.sync(() => f(current)), write)
+      const modify = (
+        key: string,
+        f: (current: Option.Option<Json>) => unknown,
+        write?: TaskStateWriteOptions
+      ): Effect.Effect<Json, TaskStateModifyError | NotInSession> =>
+        tracedModify(
+          submit(key, {
+            // A plain function needs no context; what it throws is a defect of this call alone.
+            apply: (current) => Effect.suspend(() => toStored(key, f(current))),
+            ttl: write?.ttl,
+            defaultTtl
+          }) as Effect.Effect<Json, TaskStateModifyError | NotInSession>
+        )
 
       // A scope's TTL replaces the plugin's default, not the TTL of the view it was reached from.
       const scope = <N extends string>(name: N, scopeOptions?: TaskStateScopeOptions) =>
@@ -295,7 +312,7 @@ const make = (options: TaskStateOptions): Effect.Effect<TaskStateView, never, Ta
     }
 
     // The task's own scope is always there.
-    return view(Effect.succeed(taskScopeId(task.id)), pluginTtl) as TaskStateView
+    return view(taskScopeId(task.id), pluginTtl) as TaskStateView
   })
 
 /** The services a Struct's field Schemas need to encode and decode (usually none). */
@@ -336,68 +353,6 @@ export interface TypedTaskState<Fields extends Schema.Struct.Fields, E = never> 
   readonly delete: <K extends keyof Fields & string>(key: K) => Effect.Effect<void, StoreError | E>
 }
 
-const makeTyped = <Fields extends Schema.Struct.Fields, E>(
-  schema: Schema.Struct<Fields>,
-  state: TaskStateView<E>
-): TypedTaskState<Fields, E> => {
-  type R = TypedTaskStateServices<Fields>
-  const codecs = new Map<string, Schema.ConstraintCodec<unknown, Json, R, R>>()
-  const codecOf = (key: string) => {
-    let codec = codecs.get(key)
-    if (codec === undefined) {
-      const field = Object.hasOwn(schema.fields, key) ? schema.fields[key] : undefined
-      if (field === undefined) return Effect.die(new Error(`typed TaskState: "${key}" is not a field of its Struct`))
-      // A field's JSON codec needs the field's own services, which are among the Struct's.
-      codec = Schema.toCodecJson(field) as Schema.ConstraintCodec<unknown, Json, R, R>
-      codecs.set(key, codec)
-    }
-    return Effect.succeed(codec)
-  }
-  const decode = (key: string, json: Json) =>
-    Effect.flatMap(codecOf(key), (codec) =>
-      Effect.mapError(
-        Schema.decodeUnknownEffect(codec)(json),
-        (error) => new StateDecodeError({ key, issue: error.message })
-      )
-    )
-  const encode = (key: string, value: unknown) =>
-    Effect.flatMap(codecOf(key), (codec) =>
-      Effect.mapError(
-        Schema.encodeUnknownEffect(codec)(value),
-        (error) => new StateInvalidValue({ key, issue: error.message })
-      )
-    )
-
-  return {
-    get: (key) =>
-      Effect.flatMap(state.get(key), (json) => Effect.transposeOption(Option.map(json, (j) => decode(key, j)))),
-    getAll: Effect.fnUntraced(function* () {
-      const all = yield* state.getAll()
-      const typed: Record<string, unknown> = {}
-      for (const key of Object.keys(schema.fields)) {
-        const json = Object.hasOwn(all, key) ? all[key] : undefined
-        if (json !== undefined) typed[key] = yield* decode(key, json)
-      }
-      // Every key was decoded by its field's Schema.
-      return typed as Partial<Schema.Struct.Type<Fields>>
-    }),
-    set: (key, value, options) => Effect.flatMap(encode(key, value), (json) => state.set(key, json, options)),
-    modify: (key, f, options) =>
-      Effect.flatMap(
-        state.modifyEffect(
-          key,
-          (current) =>
-            Effect.flatMap(Effect.transposeOption(Option.map(current, (j) => decode(key, j))), (typed) =>
-              encode(key, f(typed))
-            ),
-          options
-        ),
-        (json) => decode(key, json)
-      ),
-    delete: (key) => state.delete(key)
-  }
-}
-
 /**
  * The current task's key/value state (its own scope), with `scope(...)` for state shared with other tasks.
  *
@@ -413,7 +368,7 @@ export class TaskState extends Context.Service<TaskState, TaskStateView>()("wayp
     return Layer.effect(TaskState, Effect.map(make(options), TaskState.of))
   }
 
-  /** The write locks for one plugin instance: make them once and pass them to every `TaskState.layer`. */
+  /** The write locks and modify queues of one plugin instance: make them once, pass them to every `TaskState.layer`. */
   static makeLocks(): TaskStateLocks {
     return makeScopeLocks()
   }
