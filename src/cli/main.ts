@@ -12,8 +12,13 @@
  * Node's own modules, so that deciding costs nothing.
  */
 import { spawn } from "node:child_process"
+import * as nodeModule from "node:module"
 import process from "node:process"
 import { fileURLToPath } from "node:url"
+
+// Node keeps the compiled code of the modules it loads in a folder of the system's temp dir, and the next start reads
+// it instead of compiling them again (a quarter off the loading of effect and Waypoint here). Deno has no such call.
+if (typeof nodeModule.enableCompileCache === "function") nodeModule.enableCompileCache()
 
 const FLAG = "--liftoff-only"
 const args = process.argv.slice(2)

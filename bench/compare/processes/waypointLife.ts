@@ -9,8 +9,9 @@
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { Deferred, Effect, Schema } from "effect"
-import { Runtime, StatePlugin, step, task } from "../../../src/index.ts"
-import { PgliteStore, PostgresStore } from "../../../src/postgres.ts"
+// The built package, as a user's process loads it (`npm run bench:compare` builds it first)
+import { Runtime, StatePlugin, step, task } from "../../../dist/index.js"
+import { PgliteStore, PostgresStore } from "../../../dist/postgres.js"
 import { wallClock } from "../scenario.ts"
 
 const importedAt = wallClock()

@@ -21,6 +21,12 @@ export interface Options {
   readonly sharedBuffers?: string | undefined
   /** Apply the migrations the database lacks when the layer is built (default), or fail with `MigrationsMissing`. */
   readonly migrate?: boolean | undefined
+  /**
+   * A new database (a folder holding none, or in memory) starts from the data directory built with the package,
+   * initdb and migrations already run (default), or, with `false`, runs PGlite's initdb: seconds and about 1 GB of
+   * memory at the first open. The prebuilt one is used only under the PGlite version that made it.
+   */
+  readonly prebuilt?: boolean | undefined
 }
 
 /** How opening fails: a `StoreError`, or `MigrationsMissing` only with `migrate: false`. */
@@ -49,7 +55,12 @@ export function layer(options?: Options): Layer.Layer<PgStores.Stores, Failure>
 export function layer(options: Options = {}): Layer.Layer<PgStores.Stores, Failure> {
   return Layer.provide(
     PgStores.layer,
-    PgliteDb.layer({ dataDir: options.dataDir, sharedBuffers: options.sharedBuffers, migrate: options.migrate })
+    PgliteDb.layer({
+      dataDir: options.dataDir,
+      sharedBuffers: options.sharedBuffers,
+      migrate: options.migrate,
+      prebuilt: options.prebuilt
+    })
   )
 }
 
