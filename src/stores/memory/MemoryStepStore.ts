@@ -38,29 +38,36 @@ export const make = Effect.gen(function* () {
         entries.set(key, value)
         return value
       }),
-    checkpoint: (checkpoint) =>
-      Effect.gen(function* () {
-        if (Option.isSome(taskStore)) {
-          const task = yield* taskStore.value.get(checkpoint.taskId)
-          const held =
-            Option.isSome(task) && task.value.status === "running" && task.value.fencingToken === checkpoint.token
-          if (!held) return yield* new LeaseLost({ taskId: checkpoint.taskId, token: checkpoint.token })
-        }
+    // Not a generator: a step in memory costs about as much as this function, and each `yield*` adds to it.
+    checkpoint: (checkpoint): Effect.Effect<Schema.Json, StoreError | LeaseLost> => {
+      const write = Effect.suspend((): Effect.Effect<Schema.Json, StoreError> => {
         const entries = stepsOf(checkpoint.taskId)
         const recorded = entries.get(checkpoint.key)
-        if (recorded !== undefined) return recorded
-        if (checkpoint.state !== undefined) {
-          if (Option.isNone(stateStore)) {
-            return yield* new StoreError({
+        if (recorded !== undefined) return Effect.succeed(recorded)
+        const stored = Effect.sync(() => {
+          entries.set(checkpoint.key, checkpoint.value)
+          return checkpoint.value
+        })
+        if (checkpoint.state === undefined) return stored
+        if (Option.isNone(stateStore)) {
+          return Effect.fail(
+            new StoreError({
               operation: "checkpoint",
               cause: new Error("a checkpoint with state needs a StateStore in the step store's context")
             })
-          }
-          yield* stateStore.value.put(checkpoint.state.scope, checkpoint.state.entries)
+          )
         }
-        entries.set(checkpoint.key, checkpoint.value)
-        return checkpoint.value
-      }),
+        return Effect.andThen(stateStore.value.put(checkpoint.state.scope, checkpoint.state.entries), stored)
+      })
+      if (Option.isNone(taskStore)) return write
+      return Effect.flatMap(
+        taskStore.value.get(checkpoint.taskId),
+        (task): Effect.Effect<Schema.Json, StoreError | LeaseLost> =>
+          Option.isSome(task) && task.value.status === "running" && task.value.fencingToken === checkpoint.token
+            ? write
+            : Effect.fail(new LeaseLost({ taskId: checkpoint.taskId, token: checkpoint.token }))
+      )
+    },
     listSteps: (taskId, prefix) =>
       Effect.sync(() => {
         const all = steps.get(taskId) ?? []
