@@ -26,6 +26,7 @@ const work = mkdtempSync(join(tmpdir(), "waypoint-cold-"))
 let fresh = 0
 const freshDir = () => join(work, `fresh-${fresh++}`)
 
+const exampleScript = "examples/long-running/main.ts"
 const barePglite = `
 const { PGlite } = await import("@electric-sql/pglite")
 const db = await PGlite.create({ dataDir: process.argv[1] })
@@ -51,11 +52,11 @@ const measure = (args: ReadonlyArray<string>): { readonly wall: number; readonly
 
 const example =
   (flags: ReadonlyArray<string>, dir: () => string): Command["args"] =>
-  () => [...flags, "examples/long-running/main.ts", "--data-dir", dir(), "--step-ms", "0"]
+  () => [...flags, exampleScript, "--store", "pglite", "--data-dir", dir(), "--step-ms", "0"]
 
 // An existing folder is one the example was killed in (after step 1 of 5): each run gets a copy, and resumes it.
 const crashed = join(work, "crashed")
-spawnSync(node, ["examples/long-running/main.ts", "--data-dir", crashed, "--step-ms", "0", "--crash-after", "1"], {
+spawnSync(node, [exampleScript, "--store", "pglite", "--data-dir", crashed, "--step-ms", "0", "--crash-after", "1"], {
   cwd: root
 })
 if (!existsSync(join(crashed, "PG_VERSION"))) throw new Error("the example left no data directory")
