@@ -29,7 +29,8 @@ const current = await readFile(join(folder, manifestFile), "utf8").then(
   () => undefined
 )
 if (current?.pglite === manifest.pglite && current.migration === manifest.migration) {
-  console.log(`prebuilt PGlite data directory is current (${folder})`)
+  // Nothing on stdout: `npm pack --json` (which runs this) prints its JSON there
+  console.error(`prebuilt PGlite data directory is current (${folder})`)
 } else {
   // loaded only here: checking the manifest should cost no more than starting Node
   const { PGlite } = await import("@electric-sql/pglite")
@@ -42,5 +43,5 @@ if (current?.pglite === manifest.pglite && current.migration === manifest.migrat
   await mkdir(folder, { recursive: true })
   await writeFile(join(folder, archiveFile), new Uint8Array(await archive.arrayBuffer()))
   await writeFile(join(folder, manifestFile), `${JSON.stringify(manifest, null, 2)}\n`)
-  console.log(`prebuilt PGlite data directory written (${folder}, ${archive.size} bytes, PGlite ${pglite})`)
+  console.error(`prebuilt PGlite data directory written (${folder}, ${archive.size} bytes, PGlite ${pglite})`)
 }

@@ -45,7 +45,9 @@ export const decide = (
 ): readonly [PermitAnswer, KeyState] => {
   const holders: Record<string, number> = {}
   for (const [id, lapses] of Object.entries(state.holders)) if (lapses > now) holders[id] = lapses
-  const requests = state.requests.filter(([at]) => at > now - minute)
+  // Oldest first: processes append their requests in the order they write, each stamped by its own clock when it
+  // asked, so a request written later may be older.
+  const requests = state.requests.filter(([at]) => at > now - minute).sort(([a], [b]) => a - b)
   const pruned: KeyState = { holders, requests, blockedUntil: state.blockedUntil }
   if (holders[holder] !== undefined) {
     return [{ _tag: "Granted" }, { ...pruned, holders: { ...holders, [holder]: now + leaseMillis } }]

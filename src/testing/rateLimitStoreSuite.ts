@@ -44,6 +44,24 @@ export const rateLimitStoreSuite = <E>(name: string, layer: Layer.Layer<RateLimi
       }).pipe(Effect.provide(layer))
     )
 
+    it.effect("says when the next request may go from the oldest request, whatever order they were written in", () =>
+      Effect.gen(function* () {
+        const store = yield* RateLimitStore
+        const limits = { requestsPerMinute: 3 }
+        // written in this order by processes whose clocks read these times when they asked
+        for (const [holder, at] of [
+          ["a", 20_000],
+          ["b", 0],
+          ["c", 10_000]
+        ] as const) {
+          assert.strictEqual((yield* store.acquire("k", limits, holder, at, lease))._tag, "Granted")
+          yield* store.release("k", holder, 0)
+        }
+        assert.deepStrictEqual(yield* store.acquire("k", limits, "d", 30_000, lease), { _tag: "Wait", until: 60_000 })
+        assert.strictEqual((yield* store.acquire("k", limits, "d", 60_001, lease))._tag, "Granted")
+      }).pipe(Effect.provide(layer))
+    )
+
     it.effect("holds tokens per minute with the tokens each request reported at its release", () =>
       Effect.gen(function* () {
         const store = yield* RateLimitStore
