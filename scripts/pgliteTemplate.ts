@@ -2,8 +2,8 @@
  * Builds the prebuilt PGlite data directory that a fresh embedded store starts from (see
  * `src/stores/postgres/internal/prebuiltDataDir.ts`): initdb and every migration run in memory, dumped as a gzipped
  * tar with a manifest naming the PGlite version and the newest migration. Writes into the folder given as argument,
- * by default `src/stores/postgres/prebuilt/`; does nothing when that folder's manifest already matches. Run by
- * `npm install` (the `prepare` script) and by `npm run build`.
+ * by default `src/stores/postgres/prebuilt/`; does nothing when that folder's manifest already matches. Run before
+ * the tests (vitest's global setup), before `npm run example` and `example:agents`, and by `npm run build`.
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"

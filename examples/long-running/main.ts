@@ -209,7 +209,7 @@ const life = (options: Options, crash: Effect.Effect<void>) =>
         onNone: () => 0,
         onSome: (s) => Number((s.data as { lastStep?: number }).lastStep ?? 0)
       })
-      yield* out(`resuming task ${latest.id} from step ${lastStep}`)
+      yield* out(`resuming task ${latest.id} after step ${lastStep}`)
       if (!recovered.includes(latest.id)) yield* runtime.resume(latest.id)
       handle = runtime.handle(longRunning, latest.id)
     } else {

@@ -75,7 +75,7 @@ describe("examples/long-running", () => {
       const second = await runExample(args)
       assert.strictEqual(second.code, 0, second.lines.join("\n"))
       assert.isTrue(
-        second.lines.some((line) => /resuming task .* from step 2$/.test(line)),
+        second.lines.some((line) => /resuming task .* after step 2$/.test(line)),
         second.lines.join("\n")
       )
       assert.deepStrictEqual(started(second), [3, 4, 5])
@@ -127,7 +127,7 @@ describe("examples/long-running", () => {
     assert.strictEqual(run.code, 0)
     assert.deepStrictEqual(started(run), [1, 2, 3, 4, 5])
     assert.deepStrictEqual(done(run), [1, 2, 3, 4, 5])
-    assert.isTrue(run.lines.some((line) => /from step 2$/.test(line)))
+    assert.isTrue(run.lines.some((line) => /after step 2$/.test(line)))
   }, 60_000)
 
   it("on a terminal, draws the bar as one line below the log lines and clears it before each log line", async () => {

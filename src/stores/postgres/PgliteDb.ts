@@ -16,7 +16,7 @@ import { loadLazy } from "./internal/drizzle.ts"
 import { loadDriver } from "./internal/loadDriver.ts"
 import { appliedQuery, migrated, migrationConfig } from "./internal/migrations.ts"
 import { type PgliteModule, runPglite } from "./internal/pgliteRun.ts"
-import { extractInto, holdsDatabase, prebuiltArchive } from "./internal/prebuiltDataDir.ts"
+import { holdsDatabase, openFresh, prebuiltArchive } from "./internal/prebuiltDataDir.ts"
 import { type Listen, Notifications, notifyQuery } from "./Notifications.ts"
 import * as schema from "./schema.ts"
 
@@ -58,32 +58,25 @@ const open = (module: PgliteModule, options: PgliteOptions) =>
       yield* attemptOnce("open", () => mkdir(dataDir, { recursive: true }))
       yield* lockDataDir(dataDir)
     }
-    const loadDataDir = options.loadDataDir ?? (options.prebuilt === false ? undefined : yield* prebuilt(dataDir))
+    const create = (loadDataDir?: Blob) =>
+      module.PGlite.create({
+        ...(dataDir === undefined ? {} : { dataDir }),
+        ...(loadDataDir === undefined ? {} : { loadDataDir }),
+        startParams: [...module.PGlite.defaultStartParams, "-c", `shared_buffers=${options.sharedBuffers ?? "16MB"}`]
+      })
+    const given = options.loadDataDir
+    const archive = given === undefined && options.prebuilt !== false ? yield* prebuilt(dataDir) : undefined
     return yield* Effect.acquireRelease(
-      attemptOnce("open", () =>
-        module.PGlite.create({
-          ...(dataDir === undefined ? {} : { dataDir }),
-          ...(loadDataDir === undefined ? {} : { loadDataDir }),
-          startParams: [...module.PGlite.defaultStartParams, "-c", `shared_buffers=${options.sharedBuffers ?? "16MB"}`]
-        })
-      ),
+      attemptOnce("open", () => (given === undefined ? openFresh(dataDir, archive, create) : create(given))),
       (client) => Effect.ignore(attemptOnce("close", () => client.close()))
     )
   })
 
-/**
- * Starts a fresh database from the prebuilt data directory: written into a folder that holds no database yet, or
- * given to PGlite to load in memory. Nothing when the folder holds one or no archive fits the installed PGlite.
- */
-const prebuilt = (dataDir: string | undefined): Effect.Effect<Blob | undefined, StoreError> =>
-  Effect.gen(function* () {
-    if (dataDir !== undefined && (yield* attemptOnce("open", () => holdsDatabase(dataDir)))) return undefined
-    const archive = yield* attemptOnce("open", () => prebuiltArchive())
-    if (archive === undefined) return undefined
-    if (dataDir === undefined) return new Blob([archive])
-    yield* attemptOnce("open", () => extractInto(archive, dataDir))
-    return undefined
-  })
+/** The prebuilt data directory, for a database not made yet (a folder holding none, or in memory); else nothing. */
+const prebuilt = (dataDir: string | undefined): Effect.Effect<Uint8Array | undefined, StoreError> =>
+  attemptOnce("open", async () =>
+    dataDir !== undefined && (await holdsDatabase(dataDir)) ? undefined : await prebuiltArchive()
+  )
 
 /** PGlite delivers a session's own notifications to it: the store hears what its own process writes. */
 const listenPglite =

@@ -17,6 +17,7 @@ import {
   extractInto,
   installedPgliteVersion,
   manifestFile,
+  openFresh,
   prebuiltArchive
 } from "../../../src/stores/postgres/internal/prebuiltDataDir.ts"
 import { untar } from "../../../src/stores/postgres/internal/untar.ts"
@@ -24,6 +25,19 @@ import * as PgliteDb from "../../../src/stores/postgres/PgliteDb.ts"
 import { tempDir } from "./pgliteTemplate.ts"
 
 const archive = await prebuiltArchive()
+
+/** Where the body of the archive's PG_VERSION starts. */
+const pgVersionBody = (bytes: Uint8Array): number => {
+  const text = (from: number, length: number) =>
+    new TextDecoder().decode(bytes.subarray(from, from + length)).replace(/\0[\s\S]*$/, "")
+  for (let at = 0; at + 512 <= bytes.length; ) {
+    const name = text(at, 100)
+    if (name === "") break
+    if (name.replace(/^\/+/, "") === "PG_VERSION") return at + 512
+    at += 512 + Math.ceil(Number.parseInt(text(at + 124, 12).trim() || "0", 8) / 512) * 512
+  }
+  throw new Error("no PG_VERSION in the archive")
+}
 
 /** The system identifier and the number of applied migrations of the database `options` opens. */
 const identify = (options: PgliteDb.PgliteOptions) =>
@@ -93,16 +107,58 @@ describe("PGlite's prebuilt data directory", () => {
     })
   )
 
-  it.live("is not used under another PGlite version, nor when missing", () =>
+  it.live("is tried under another release of its PGlite series, not under another series, nor when missing", () =>
     Effect.gen(function* () {
       const folder = yield* tempDir
       assert.isUndefined(yield* Effect.promise(() => prebuiltArchive(folder)))
       const source = new URL("../../../src/stores/postgres/prebuilt/", import.meta.url)
-      yield* Effect.promise(async () => {
-        await writeFile(join(folder, archiveFile), await readFile(new URL(archiveFile, source)))
-        await writeFile(join(folder, manifestFile), JSON.stringify({ pglite: "0.0.1", migration: "x" }))
-      })
+      const installed = (yield* Effect.promise(installedPgliteVersion)) ?? ""
+      const [major, minor] = installed.split(".")
+      const madeBy = (pglite: string) =>
+        Effect.promise(async () => {
+          await writeFile(join(folder, archiveFile), await readFile(new URL(archiveFile, source)))
+          await writeFile(join(folder, manifestFile), JSON.stringify({ pglite, migration: "x" }))
+        })
+      yield* madeBy(`${major}.${minor}.999`)
+      assert.strictEqual((yield* Effect.promise(() => prebuiltArchive(folder)))?.length, archive?.length)
+      yield* madeBy(`${major}.${Number(minor) + 1}.0`)
       assert.isUndefined(yield* Effect.promise(() => prebuiltArchive(folder)))
+    })
+  )
+
+  it.live("one PostgreSQL refuses is removed, and initdb runs instead, in a folder and in memory", () =>
+    Effect.gen(function* () {
+      if (archive === undefined) return assert.fail("no prebuilt archive")
+      // the same archive, claiming PostgreSQL 17: PGlite's PostgreSQL 18 refuses to start on it
+      const refused = new Uint8Array(archive)
+      const at = pgVersionBody(refused)
+      assert.strictEqual(new TextDecoder().decode(refused.subarray(at, at + 3)), "18\n")
+      refused[at + 1] = "7".charCodeAt(0)
+      const dataDir = join(yield* tempDir, "data")
+      yield* Effect.promise(() => mkdir(dataDir))
+      yield* Effect.promise(() => writeFile(join(dataDir, "mine.txt"), "kept"))
+      const identify = (loadDataDir?: Blob) =>
+        PGlite.create({ ...(loadDataDir === undefined ? { dataDir } : { loadDataDir }) }).then(async (client) => {
+          const result = await client.query<{ id: string }>(
+            "select system_identifier::text as id from pg_control_system()"
+          )
+          await client.close()
+          return result.rows[0]?.id ?? ""
+        })
+      const id = yield* Effect.promise(() => openFresh(dataDir, refused, identify))
+      assert.notStrictEqual(id, yield* archiveIdentifier)
+      assert.strictEqual(yield* Effect.promise(() => readFile(join(dataDir, "PG_VERSION"), "utf8")), "18\n")
+      assert.strictEqual(yield* Effect.promise(() => readFile(join(dataDir, "mine.txt"), "utf8")), "kept")
+      const inMemory = yield* Effect.promise(() =>
+        openFresh(undefined, refused, (loadDataDir) =>
+          PGlite.create(loadDataDir === undefined ? {} : { loadDataDir }).then(async (client) => {
+            const result = await client.query<{ v: string }>("select current_setting('server_version') as v")
+            await client.close()
+            return result.rows[0]?.v ?? ""
+          })
+        )
+      )
+      assert.match(inMemory, /^18\./)
     })
   )
 
@@ -163,7 +219,7 @@ describe("untar", () => {
           last: new Set(["c"])
         })
       )
-      assert.strictEqual(written, 2)
+      assert.deepStrictEqual(written, ["a/", "a/b.txt", "c"])
       assert.strictEqual(yield* Effect.promise(() => readFile(join(root, "a", "b.txt"), "utf8")), "bee")
       assert.strictEqual(yield* Effect.promise(() => readFile(join(root, "c"), "utf8")), "sea")
     })

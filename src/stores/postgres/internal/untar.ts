@@ -77,11 +77,15 @@ export interface UntarOptions {
   readonly last?: ReadonlySet<string> | undefined
 }
 
-/** Extracts `archive` (not compressed) into `root`. Returns how many files it wrote. */
-export const untar = async (archive: Uint8Array, root: string, options: UntarOptions = {}): Promise<number> => {
+/** Extracts `archive` (not compressed) into `root`. Returns the entries it wrote (files and folders, as named). */
+export const untar = async (
+  archive: Uint8Array,
+  root: string,
+  options: UntarOptions = {}
+): Promise<ReadonlyArray<string>> => {
   let offset = 0
-  let files = 0
-  const deferred: Array<readonly [string, Uint8Array]> = []
+  const written: Array<string> = []
+  const deferred: Array<readonly [string, string, Uint8Array]> = []
   const made = new Set<string>()
   const folder = async (path: string) => {
     if (made.has(path)) return
@@ -91,11 +95,12 @@ export const untar = async (archive: Uint8Array, root: string, options: UntarOpt
   while (offset + BLOCK <= archive.length) {
     const header = archive.subarray(offset, offset + BLOCK)
     if (header.every((byte) => byte === 0)) {
-      for (const [path, bytes] of deferred) {
+      for (const [key, path, bytes] of deferred) {
         await folder(dirname(path))
         await writeSparse(path, bytes)
+        written.push(key)
       }
-      return files + deferred.length
+      return written
     }
     if (octal(header, 148, 8) !== checksumOf(header)) throw new Error(`tar: bad header checksum at byte ${offset}`)
     const prefix = field(header, 345, 155)
@@ -110,12 +115,13 @@ export const untar = async (archive: Uint8Array, root: string, options: UntarOpt
       // not written
     } else if (type === "5") {
       await folder(path)
+      written.push(key)
     } else if ((type === "0" || type === "\0") && options.last?.has(key) === true) {
-      deferred.push([path, archive.subarray(body, body + size)])
+      deferred.push([key, path, archive.subarray(body, body + size)])
     } else if (type === "0" || type === "\0") {
       await folder(dirname(path))
       await writeSparse(path, archive.subarray(body, body + size))
-      files++
+      written.push(key)
     } else {
       throw new Error(`tar: "${name}" has type "${type}", which a data directory does not hold`)
     }
