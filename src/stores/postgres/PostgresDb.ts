@@ -48,12 +48,17 @@ export interface PostgresOptions {
 /** What the layer provides: the stores' database, their driver and their wake-ups. */
 export type Provided = Db | Driver | Notifications
 
-// postgres.js is CommonJS-style (`export =`): required, the module is the function; kept as the `default` of an import.
+// postgres.js 3 is CommonJS-style (`export =`): required, the module is the function; postgres.js 4 required gives a
+// namespace whose `default` is. Kept as the `default` of an import either way.
+const asFunction = (module: unknown): typeof postgres =>
+  (typeof module === "function" ? module : (module as { readonly default: typeof postgres }).default) as typeof postgres
 interface PostgresModule {
   readonly default: typeof postgres
 }
 
-const loadPostgres = loadDriver("postgres", () => loadLazy("postgres").then((client) => ({ default: client })))
+const loadPostgres = loadDriver("postgres", () =>
+  loadLazy("postgres").then((module) => ({ default: asFunction(module) }))
+)
 
 // How long closing waits for queries still running before it cuts the connections.
 const closeTimeoutSeconds = 5
