@@ -154,7 +154,7 @@ export class Durable extends Context.Service<
           return Effect.flatMap(recordedSteps, (earlier): Effect.Effect<A, E | StepError, R> => {
             const found = earlier.get(key)
             if (found === undefined)
-              return Effect.flatMap(effect, (result) => record(key, result, codec, invalid, options))
+              return Effect.flatMap(effect, (result) => record(name, key, result, codec, invalid, options))
             earlier.delete(key) // a name runs once per run (`DuplicateStep`): the value is not needed again
             const decoded = Effect.mapError(Schema.decodeUnknownEffect(codec)(found), invalid)
             return isTracing
@@ -167,13 +167,13 @@ export class Durable extends Context.Service<
       // attempt recorded this step first, go on with the recorded result, so every run after this one reads the same
       // answer. If another attempt owns the task now, this one stops here (as its heartbeat would stop it).
       const record = <A>(
+        name: string,
         key: string,
         result: A,
         codec: Schema.Codec<A, Schema.Json>,
         invalid: (error: { readonly message: string }) => StepResultInvalid,
         options: StepOptions<A> | undefined
       ): Effect.Effect<A, StepError> => {
-        const name = key.slice(stepKeyPrefix.length)
         // Without a schema the result must be JSON: say where it is not (the Schema's own message does not). A JSON
         // value is then its own encoding.
         const notJson = options?.schema === undefined && result !== undefined ? whyNotJson(result) : undefined

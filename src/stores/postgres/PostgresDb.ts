@@ -48,26 +48,25 @@ export interface PostgresOptions {
 /** What the layer provides: the stores' database, their driver and their wake-ups. */
 export type Provided = Db | Driver | Notifications
 
-// postgres.js 3 is CommonJS-style (`export =`): required, the module is the function; postgres.js 4 required gives a
-// namespace whose `default` is. Kept as the `default` of an import either way.
-const asFunction = (module: unknown): typeof postgres =>
-  (typeof module === "function" ? module : (module as { readonly default: typeof postgres }).default) as typeof postgres
-interface PostgresModule {
-  readonly default: typeof postgres
-}
-
+// postgres.js 3 is CommonJS-style (`export =`): required, the module is the client function; postgres.js 4 required
+// is a namespace whose `default` is.
 const loadPostgres = loadDriver("postgres", () =>
-  loadLazy("postgres").then((module) => ({ default: asFunction(module) }))
+  loadLazy("postgres").then(
+    (module: unknown): typeof postgres =>
+      (typeof module === "function"
+        ? module
+        : (module as { readonly default: typeof postgres }).default) as typeof postgres
+  )
 )
 
 // How long closing waits for queries still running before it cuts the connections.
 const closeTimeoutSeconds = 5
 
 // Notices (e.g. "schema already exists, skipping") are not errors: keep them off stdout, unless told otherwise.
-const connect = (module: PostgresModule, url: string, max: number, connection: ConnectionOptions = {}) =>
+const connect = (makeClient: typeof postgres, url: string, max: number, connection: ConnectionOptions = {}) =>
   Effect.acquireRelease(
     Effect.try({
-      try: () => module.default(url, { onnotice: () => {}, ...connection, max, fetch_types: false }),
+      try: () => makeClient(url, { onnotice: () => {}, ...connection, max, fetch_types: false }),
       catch: (cause) => new StoreError({ operation: "open", cause })
     }),
     (client) => Effect.ignore(attemptOnce("close", () => client.end({ timeout: closeTimeoutSeconds })))
@@ -79,8 +78,8 @@ export const migrate = (options: {
   readonly connection?: ConnectionOptions | undefined
 }): Effect.Effect<void, StoreError> =>
   Effect.scoped(
-    Effect.flatMap(loadPostgres, (module) =>
-      Effect.flatMap(connect(module, options.url, 1, options.connection), (client) =>
+    Effect.flatMap(loadPostgres, (makeClient) =>
+      Effect.flatMap(connect(makeClient, options.url, 1, options.connection), (client) =>
         migrateIfBehind(latestOnServer(client), migrateServer(client))
       )
     )
@@ -136,8 +135,8 @@ export const layer = <const O extends PostgresOptions>(options: O): Layer.Layer<
       if (problem !== undefined) {
         return yield* new StoreError({ operation: "open", cause: new Error(`PostgresStore.layer: ${problem}`) })
       }
-      const module = yield* loadPostgres
-      const client = yield* connect(module, options.url, options.maxConnections ?? 10, options.connection)
+      const makeClient = yield* loadPostgres
+      const client = yield* connect(makeClient, options.url, options.maxConnections ?? 10, options.connection)
       return yield* over(client, options.migrate ?? true)
     })
   ) as Layer.Layer<Provided, OpenError<O>>

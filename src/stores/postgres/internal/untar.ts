@@ -28,9 +28,9 @@ const checksumOf = (header: Uint8Array): number => {
   return sum
 }
 
-/** `name` as a path inside `root`, or an error when it would leave it. */
+/** `name` (without a leading "/") as a path inside `root`, or an error when it would leave it. */
 const inside = (root: string, name: string): string => {
-  const relative = normalize(name.replace(/^\/+/, ""))
+  const relative = normalize(name)
   if (relative === ".." || relative.startsWith(`..${sep}`) || relative.startsWith("/")) {
     throw new Error(`tar: "${name}" is outside the folder`)
   }
@@ -109,8 +109,8 @@ export const untar = async (
     const type = String.fromCharCode(header[156] ?? 0)
     const body = offset + BLOCK
     if (body + size > archive.length) throw new Error(`tar: "${name}" is cut short`)
-    const path = inside(root, name)
     const key = name.replace(/^\/+/, "")
+    const path = inside(root, key)
     if (options.skip?.has(key) === true) {
       // not written
     } else if (type === "5") {
