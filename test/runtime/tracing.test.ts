@@ -155,13 +155,19 @@ describe("Runtime: tracing", () => {
   it.effect("puts a child's spans in its parent's trace, under the join and the parent's attempt", () =>
     Effect.gen(function* () {
       const recorded = recordingTracer()
-      const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 2))
+      // the child ends once its parent waits for it
+      const gate = yield* Deferred.make<void>()
+      const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) =>
+        Effect.as(Deferred.await(gate), n * 2)
+      )
       const parent = task({ name: "parent", input: Schema.Number, output: Schema.Number }, (n) =>
         Effect.map(Children.all([Children.spec(double, n, { key: "a" })]), ([doubled]) => doubled + 1)
       )
       const { output, parentId } = yield* Effect.gen(function* () {
         const runtime = yield* Runtime.make({ tasks: [parent, double] })
         const handle = yield* runtime.submit(parent, 20)
+        while ((yield* handle.status) !== "suspended") yield* Effect.yieldNow
+        yield* Deferred.succeed(gate, undefined)
         return { output: yield* handle.await, parentId: handle.id }
       }).pipe(Effect.scoped, Effect.provideService(Tracer.Tracer, recorded.tracer))
       assert.strictEqual(output, 41)

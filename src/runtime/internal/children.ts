@@ -124,7 +124,6 @@ export const makeChildren =
         // Every child named here ended by a write of this runtime, which kept its record: no read of the store.
         const ended = core.endedChildren.get(parent.id)
         const isAllEnded = ended !== undefined && children.every((child) => ended.has(child.key))
-        if (isAllEnded) core.endedChildren.delete(parent.id)
         const known = isAllEnded ? ended : yield* existing
         const bound = typeof concurrency === "number" ? Math.max(1, concurrency) : Number.POSITIVE_INFINITY
         // Without a bound nothing is queued: each child is driven as soon as it is in the store, while the next ones
@@ -170,8 +169,22 @@ export const makeChildren =
         // Driven once every child is in the store: one that ended before its queued siblings existed would release
         // none of them, and they would wait for ever.
         if (!driveAtOnce) yield* Effect.forEach(created, (child) => child.go, { discard: true })
-        return records
+        return endedHere(children, records)
       })
+
+    /**
+     * The records, each replaced by its end when a write of this runtime ended it meanwhile: children that ended while
+     * their siblings were created are joined at once, with no wait for the store to count.
+     */
+    const endedHere = (children: ReadonlyArray<AnyChild>, records: ReadonlyArray<TaskRecord>) => {
+      const ended = core.endedChildren.get(parent.id)
+      if (ended === undefined) return records
+      return records.map((record, i) => {
+        const key = children[i]?.key
+        const end = key === undefined ? undefined : ended.get(key)
+        return end === undefined || end.id !== record.id ? record : end
+      })
+    }
 
     /**
      * Releases queued children while fewer than `bound` others have not ended. An end from then on releases one as

@@ -30,7 +30,8 @@ export interface Core {
   /**
    * The ended children, by key, of parents driven here, as the writes of this runtime that ended them returned them:
    * a parent's next run reads them here instead of from the store when every child it names is here (an ended
-   * record does not change). Dropped when that run takes them, and when the parent ends.
+   * record does not change), and a join takes those that ended while it created their siblings. Dropped when the
+   * parent's driver lets go of it.
    */
   readonly endedChildren: Map<string, Map<string, TaskRecord>>
   /** What the drivers do when a write of this runtime ended a child (set once the drivers are made). */
