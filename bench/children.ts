@@ -4,7 +4,7 @@
  * - fan-out and fan-in of N trivial children (one parent, `Children.all`, no bound), children per second, against N
  *   top-level tasks submitted through the runtime in the same run (64 submits at a time, then every handle awaited),
  *   in alternating rounds (medians);
- *   target >= 0.8x their rate;
+ *   target >= 0.8x their rate; and its floor: the same two writes of each through the store alone;
  * - the same fan-out with a bound of 16 (the rest queued in the store, each end starting the next);
  * - the join latency: from the end of a parent's last child to the parent's body running again, against a `SELECT 1` on
  *   the store's own client in the same run; target: at most two round trips of it. Measured from the child's body
@@ -19,13 +19,15 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { sql } from "drizzle-orm"
-import { Deferred, Effect, Layer, Ref, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Ref, Schema } from "effect"
 import { Children, plugin, Runtime, task } from "../src/index.ts"
+import { orderedId } from "../src/runtime/internal/ids.ts"
 import type { StoreError } from "../src/stores/errors.ts"
 import { Db, execute } from "../src/stores/postgres/Db.ts"
 import * as PgliteDb from "../src/stores/postgres/PgliteDb.ts"
 import * as PgStores from "../src/stores/postgres/PgStores.ts"
 import * as PostgresDb from "../src/stores/postgres/PostgresDb.ts"
+import { TaskStore } from "../src/stores/TaskStore.ts"
 import { freshDatabase } from "./freshDatabase.ts"
 
 const SIZES = (process.env.BENCH_CHILDREN ?? "1000,10000").split(",").map(Number)
@@ -110,6 +112,53 @@ const fanOutRates = (n: number) =>
       ).toFixed(2)}`
     )
   }).pipe(Effect.scoped)
+
+/**
+ * The floor of the ratio above: a task's two writes through the store alone (created claimed, then completed), for
+ * `n` top-level tasks and for `n` children of one parent, 64 creates at a time, in turns (medians). A child's row is in two
+ * indexes more than a top-level task's (its parent's children, and the unique (parent, key) that makes a key name
+ * one child), and each of its writes updates them.
+ */
+const storeRates = (n: number) =>
+  Effect.gen(function* () {
+    const store = yield* TaskStore
+    const lease = { owner: "bench", expiresAt: Date.now() + 3_600_000 }
+    // as the runtime does: 64 creates at a time, each one's end written while the next ones are created
+    const write = (i: number, parentId: string | undefined) =>
+      Effect.flatMap(
+        store.create({
+          id: orderedId(),
+          name: "trivial",
+          input: i,
+          parentId,
+          childKey: parentId === undefined ? undefined : `c${i}`,
+          lease
+        }),
+        (record) =>
+          Effect.forkDetach(store.finish(record.id, record.fencingToken, { _tag: "Completed", output: i + 1 }))
+      )
+    const writeAll = (parentId: string | undefined) =>
+      Effect.flatMap(
+        Effect.forEach(
+          Array.from({ length: n }, (_, i) => i),
+          (i) => write(i, parentId),
+          { concurrency: 64 }
+        ),
+        Fiber.joinAll
+      )
+    const tops: Array<number> = []
+    const kids: Array<number> = []
+    for (let round = 0; round < ROUNDS; round++) {
+      tops.push((yield* timed(writeAll(undefined))).millis)
+      const parent = yield* store.create({ id: orderedId(), name: "fan-out", input: { n } })
+      kids.push((yield* timed(writeAll(parent.id))).millis)
+    }
+    const rate = (millis: number) => Math.round((n / millis) * 1000)
+    console.log(
+      `  the floor, the store alone (created claimed, then completed): ${rate(median(tops))} top-level tasks/s, ` +
+        `${rate(median(kids))} children/s, ratio ${(median(tops) / median(kids)).toFixed(2)}`
+    )
+  })
 
 /** From a last child's return to its parent's body running again, against a `SELECT 1`, in turns. */
 const joinLatency = Effect.gen(function* () {
@@ -216,12 +265,16 @@ const pendingMemory = Effect.gen(function* () {
   yield* runtime.cancel(handle.id)
 }).pipe(Effect.scoped)
 
-const run = (name: string, layer: Layer.Layer<Stores, StoreError>) =>
+/** `layer(true)`: the stores on a client that counts the statements it sends (which costs each a stack trace). */
+const run = (name: string, layer: (counting: boolean) => Layer.Layer<Stores, StoreError>) =>
   Effect.gen(function* () {
     console.log(name)
-    for (const n of SIZES) yield* fanOutRates(n).pipe(Effect.provide(layer))
-    yield* joinLatency.pipe(Effect.provide(layer))
-    yield* pendingMemory.pipe(Effect.provide(layer))
+    for (const n of SIZES) {
+      yield* fanOutRates(n).pipe(Effect.provide(layer(false)))
+      yield* storeRates(n).pipe(Effect.provide(layer(false)))
+    }
+    yield* joinLatency.pipe(Effect.provide(layer(true)))
+    yield* pendingMemory.pipe(Effect.provide(layer(false)))
   })
 
 const program = Effect.gen(function* () {
@@ -229,16 +282,16 @@ const program = Effect.gen(function* () {
     Effect.promise(() => mkdtemp(join(tmpdir(), "waypoint-bench-"))),
     (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
   )
-  yield* run("PGlite (temp folder)", Layer.provideMerge(PgStores.layer, PgliteDb.layer({ dataDir: join(dir, "data") })))
+  const pglite = Layer.provideMerge(PgStores.layer, PgliteDb.layer({ dataDir: join(dir, "data") }))
+  yield* run("PGlite (temp folder)", () => pglite)
   const adminUrl = process.env.DATABASE_URL
   if (adminUrl === undefined) {
     console.log("Postgres: skipped (DATABASE_URL not set)")
     return
   }
   const url = yield* freshDatabase(adminUrl)
-  yield* run(
-    "Postgres (postgres.js -> server)",
-    Layer.provideMerge(PgStores.layer, PostgresDb.layer({ url, connection: { debug: countSent } }))
+  yield* run("Postgres (postgres.js -> server)", (counting) =>
+    Layer.provideMerge(PgStores.layer, PostgresDb.layer({ url, connection: counting ? { debug: countSent } : {} }))
   )
 }).pipe(Effect.scoped)
 
