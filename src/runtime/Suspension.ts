@@ -5,18 +5,21 @@
 import { type Cause, Effect } from "effect"
 import type { ChildWaitMode, SuspendReason } from "../stores/TaskRecord.ts"
 
+/** A wait for children: the ids of those that have not ended, of `total` the join names, and how to wait. */
+interface ChildrenWait {
+  readonly ids: ReadonlyArray<string>
+  readonly mode: ChildWaitMode
+  readonly total: number
+}
+
 /** The internal signal a suspending attempt ends with (carried as a defect, so it is never a typed error). */
 export class Suspend {
   readonly _tag = "Suspend"
   readonly reason: SuspendReason
   readonly runAt: number | undefined
   /** Set for a wait for children: their ids and how to wait (the store counts them, in `AwaitingChildren`). */
-  readonly children: { readonly ids: ReadonlyArray<string>; readonly mode: ChildWaitMode } | undefined
-  constructor(
-    reason: SuspendReason,
-    runAt: number | undefined,
-    children?: { readonly ids: ReadonlyArray<string>; readonly mode: ChildWaitMode }
-  ) {
+  readonly children: ChildrenWait | undefined
+  constructor(reason: SuspendReason, runAt: number | undefined, children?: ChildrenWait) {
     this.reason = reason
     this.runAt = runAt
     this.children = children
@@ -29,14 +32,15 @@ export const suspend = (reason: SuspendReason, runAt: number | undefined): Effec
 
 /**
  * Ends the current attempt until these children end as `mode` says: the task is recorded waiting for them, and made
- * runnable by the write that ends the wait.
+ * runnable by the write that ends the wait. `total`: how many the join names, when `ids` leaves out those that ended.
  */
-export const suspendForChildren = (ids: ReadonlyArray<string>, mode: ChildWaitMode): Effect.Effect<never> =>
+export const suspendForChildren = (
+  ids: ReadonlyArray<string>,
+  mode: ChildWaitMode,
+  total: number = ids.length
+): Effect.Effect<never> =>
   Effect.die(
-    new Suspend({ _tag: "WaitingForChildren", mode, total: ids.length, remaining: ids.length }, undefined, {
-      ids,
-      mode
-    })
+    new Suspend({ _tag: "WaitingForChildren", mode, total, remaining: ids.length }, undefined, { ids, mode, total })
   )
 
 /** The suspension a cause carries, if it carries one. */

@@ -70,6 +70,11 @@ export type Transition =
       readonly _tag: "AwaitingChildren"
       readonly children: ReadonlyArray<string>
       readonly mode: ChildWaitMode
+      /**
+       * How many children the join names (the reason's `total`), when `children` leaves out those the runtime knows
+       * have ended, as it ended them; `children.length` when absent.
+       */
+      readonly total?: number | undefined
       /** Runnable then, whether the wait is over or not (the task's deadline). */
       readonly runAt?: number | undefined
     }

@@ -511,6 +511,38 @@ describe("Children", () => {
     })
   )
 
+  it.effect("waits in the store for the children still running alone, and says how many the join named", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const waits: Array<ReadonlyArray<string>> = []
+      const counting = TaskStore.of({
+        ...store,
+        finish: (id, token, transition) =>
+          Effect.suspend(() => {
+            if (transition._tag === "AwaitingChildren") waits.push(transition.children)
+            return store.finish(id, token, transition)
+          })
+      })
+      const gates = new Map<string, Deferred.Deferred<void>>()
+      const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
+      const parent = task(
+        { name: "half", input: Schema.Void, output: Schema.Tuple([Schema.Number, Schema.String]) },
+        () => Children.all([Children.spec(double, 2, { key: "fast" }), Children.spec(child, "slow", { key: "slow" })])
+      )
+      yield* Effect.gen(function* () {
+        const runtime = yield* Runtime.make()
+        const handle = yield* runtime.submit(parent, undefined)
+        while ((yield* handle.status) !== "suspended") yield* Effect.yieldNow
+        const slow = (yield* childrenOf(handle.id)).find((kid) => kid.childKey === "slow")?.id as string
+        assert.deepStrictEqual(waits, [[slow]], "the child that ended before the join looked is not waited for")
+        const inspection = yield* runtime.inspect(handle.id)
+        assert.deepStrictEqual(inspection.children, { total: 2, remaining: 1, waitingFor: [slow] })
+        yield* open(gates, "slow")
+        assert.deepStrictEqual(yield* handle.await, [4, "slow"])
+      }).pipe(Effect.provideService(TaskStore, counting))
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
   it.effect("says what a waiting parent waits for: how many children, how many still running, and their ids", () =>
     Effect.gen(function* () {
       const gates = new Map<string, Deferred.Deferred<void>>()

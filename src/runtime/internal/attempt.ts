@@ -186,7 +186,7 @@ export const makeExecuteAttempt = (
               ? ({
                   _tag: "WaitingForChildren",
                   mode: transition.mode,
-                  total: transition.children.length,
+                  total: transition.total ?? transition.children.length,
                   remaining: transition.children.length
                 } as const)
               : undefined

@@ -36,6 +36,15 @@ interface Started {
   readonly go: Effect.Effect<void>
 }
 
+/** Whether two JSON values are equal: a primitive by itself (most inputs of a fan-out), anything else canonically. */
+const isSameJson = (a: unknown, b: unknown): boolean =>
+  a === b ||
+  (typeof a === "object" &&
+    a !== null &&
+    typeof b === "object" &&
+    b !== null &&
+    canonicalJson(a as never) === canonicalJson(b as never))
+
 const handleOf = (record: TaskRecord, key: string, task: AnyTask): ChildHandle<unknown, unknown> =>
   ({ _tag: "ChildHandle", id: record.id, key, task }) as unknown as ChildHandle<unknown, unknown>
 
@@ -67,7 +76,7 @@ export const makeChildren =
       // a fork replaced its input: the body, run again, still names the old one
       if (record.forkedFrom?.inputReplaced === true) return Effect.void
       return Effect.flatMap(codecsOf(task).encodeInput(input), (encoded) =>
-        canonicalJson(encoded as never) === canonicalJson(record.input) ? Effect.void : conflict("its input differs")
+        isSameJson(encoded, record.input) ? Effect.void : conflict("its input differs")
       )
     }
 
@@ -157,8 +166,9 @@ export const makeChildren =
             const queued = started++ >= bound
             return Effect.flatMap(createOne(task, child.input, child, queued, !driveAtOnce), goIfUnbounded)
           },
-          // concurrent creates go to the store together (one statement a batch on PostgreSQL)
-          { concurrency: 64 }
+          // concurrent creates go to the store together (one statement a batch on PostgreSQL); children all found here
+          // are only checked, one after another
+          { concurrency: isAllEnded ? 1 : 64 }
         )
         const records = created.map((child) => child.record)
         if (records.some(isQueued)) {
@@ -215,11 +225,15 @@ export const makeChildren =
 
     const outputOf = (task: AnyTask, record: TaskRecord) => codecsOf(task).decodeOutput(record.output ?? null)
 
-    /** Ends this run until the children end as `mode` says: the store counts the wait. */
+    /**
+     * Ends this run until the children end as `mode` says: the store counts the wait, over those not known to have
+     * ended (the join has looked at the others: for `all` they completed, for `first` none did).
+     */
     const wait = (records: ReadonlyArray<TaskRecord>, mode: ChildWaitMode) =>
       suspendForChildren(
-        records.map((record) => record.id),
-        mode
+        records.filter((record) => !isTerminal(record.status)).map((record) => record.id),
+        mode,
+        records.length
       )
 
     /** The earliest to end of these records (by `finishedAt`, then order). */

@@ -157,8 +157,11 @@ const decideAny = Effect.fnUntraced(function* (
   const deadline = record.deadline
   const suspension = findSuspend(cause)
   if (suspension?.children !== undefined) {
-    const { ids, mode } = suspension.children
-    return { transition: { _tag: "AwaitingChildren", children: ids, mode, runAt: deadline }, exit } satisfies Ending
+    const { ids, mode, total } = suspension.children
+    return {
+      transition: { _tag: "AwaitingChildren", children: ids, mode, total, runAt: deadline },
+      exit
+    } satisfies Ending
   }
   if (suspension !== undefined) {
     return {

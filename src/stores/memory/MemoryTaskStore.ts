@@ -464,7 +464,14 @@ export const make = Effect.sync(() => {
           : request === "pause"
             ? pausedAfter(task, transition, now)
             : transition._tag === "AwaitingChildren"
-              ? awaitChildren(task, transition.children, transition.mode, now, transition.runAt)
+              ? awaitChildren(
+                  task,
+                  transition.children,
+                  transition.mode,
+                  transition.total ?? transition.children.length,
+                  now,
+                  transition.runAt
+                )
               : apply(task, transition, now)
       record(next, now)
       if (isTerminal(next.status) || request === "pause") asked.delete(id)
@@ -480,6 +487,7 @@ export const make = Effect.sync(() => {
     parent: TaskRecord,
     children: ReadonlyArray<string>,
     mode: ChildWaitMode,
+    total: number,
     now: number,
     runAt: number | undefined
   ): TaskRecord => {
@@ -500,9 +508,9 @@ export const make = Effect.sync(() => {
       next.status = "pending"
       return next
     }
-    waits.set(parent.id, { mode, total: children.length, awaited })
+    waits.set(parent.id, { mode, total, awaited })
     next.status = "suspended"
-    next.suspendReason = { _tag: "WaitingForChildren", mode, total: children.length, remaining: awaited.size }
+    next.suspendReason = { _tag: "WaitingForChildren", mode, total, remaining: awaited.size }
     if (runAt !== undefined) next.runAt = runAt
     return next
   }

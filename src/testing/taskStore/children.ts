@@ -181,6 +181,26 @@ export const childrenTests = (test: SuiteTest): void => {
   )
 
   test(
+    "counts a wait over the children it names, and keeps the join's `total` when the runtime left out ended ones",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      const p = yield* runningParent("p")
+      const [a, b] = [yield* runningChild("p", "a"), yield* runningChild("p", "b")]
+      yield* complete("p/a", a)
+      // the join named a, b and a child that ended before it looked; it waits for b alone
+      const waiting = yield* store.finish("p", p, {
+        _tag: "AwaitingChildren",
+        children: ["p/b"],
+        mode: "all",
+        total: 3
+      })
+      assert.deepStrictEqual(reasonOf(waiting), { _tag: "WaitingForChildren", mode: "all", total: 3, remaining: 1 })
+      yield* complete("p/b", b)
+      assert.strictEqual((yield* status("p")).status, "pending")
+    })
+  )
+
+  test(
     "ends an `all` wait at the first child that does not complete, and a `first` wait at the first that does",
     Effect.gen(function* () {
       const store = yield* TaskStore

@@ -56,6 +56,7 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
     token: number,
     children: ReadonlyArray<string>,
     mode: ChildWaitMode,
+    total: number,
     now: number,
     runAt: number | undefined
   ) {
@@ -66,7 +67,7 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
       sql`${child.id} in (select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb))`
     )
     const isHeld = and(eq(tasks.id, id), eq(tasks.status, "running"), eq(tasks.fencingToken, token))
-    const reason = JSON.stringify({ _tag: "WaitingForChildren", mode, total: children.length })
+    const reason = JSON.stringify({ _tag: "WaitingForChildren", mode, total })
     const rows = yield* attempt("finish", () =>
       db.transaction(async (tx) => {
         const held = await tx

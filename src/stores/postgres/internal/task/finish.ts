@@ -193,7 +193,15 @@ export const makeFinish = (context: TaskContext) =>
     return (id: string, token: number, transition: Transition) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         transition._tag === "AwaitingChildren"
-          ? awaitChildren(id, token, transition.children, transition.mode, now, transition.runAt)
+          ? awaitChildren(
+              id,
+              token,
+              transition.children,
+              transition.mode,
+              transition.total ?? transition.children.length,
+              now,
+              transition.runAt
+            )
           : finishBatched({ id, token, transition, now })
       )
   })
