@@ -356,6 +356,62 @@ describe("Children", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
+  it.effect("chooses the same `first` in every run, when a child ended before the one whose end it saw first", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      // b's end is written first, and its answer comes late; c's create waits until a's end is seen here
+      const bWritten = yield* Deferred.make<void>()
+      const bAnswers = yield* Deferred.make<void>()
+      const cCreated = yield* Deferred.make<void>()
+      let bId = ""
+      const slow = TaskStore.of({
+        ...store,
+        create: (created) => {
+          if (created.input === "b") bId = created.id
+          return created.input === "c"
+            ? Effect.andThen(Deferred.await(cCreated), store.create(created))
+            : store.create(created)
+        },
+        finish: (id, token, transition) =>
+          id !== bId
+            ? store.finish(id, token, transition)
+            : Effect.tap(store.finish(id, token, transition), () =>
+                Effect.andThen(Deferred.succeed(bWritten, undefined), Deferred.await(bAnswers))
+              )
+      })
+      const racer = task({ name: "racer", input: Schema.String, output: Schema.String }, (key) =>
+        key === "c" ? Effect.never : Effect.succeed(key)
+      )
+      const gate = yield* Deferred.make<void>()
+      const held = task({ name: "held", input: Schema.Void }, () => Deferred.await(gate))
+      const chosen: Array<string> = []
+      const parent = task({ name: "races", input: Schema.Void, output: Schema.String }, () =>
+        Effect.gen(function* () {
+          const winner = yield* Children.first(["b", "a", "c"].map((key) => Children.spec(racer, key, { key })))
+          chosen.push(winner)
+          // a later wait, so that the body runs again and chooses again
+          yield* Children.all([Children.spec(held, undefined, { key: "held" })])
+          return winner
+        })
+      )
+      yield* Effect.gen(function* () {
+        const runtime = yield* Runtime.make()
+        const handle = yield* runtime.submit(parent, undefined)
+        yield* Deferred.await(bWritten)
+        const a = () => Effect.map(childrenOf(handle.id), (kids) => kids.find((kid) => kid.childKey === "a"))
+        while ((yield* a())?.status !== "completed") yield* Effect.yieldNow
+        for (let turn = 0; turn < 10; turn++) yield* Effect.yieldNow
+        yield* Deferred.succeed(cCreated, undefined)
+        while ((yield* handle.status) !== "suspended" || chosen.length === 0) yield* Effect.yieldNow
+        yield* Deferred.succeed(bAnswers, undefined)
+        yield* Deferred.succeed(gate, undefined)
+        assert.strictEqual(yield* handle.await, "b")
+      }).pipe(Effect.provideService(TaskStore, slow))
+      assert.isAtLeast(chosen.length, 2)
+      assert.deepStrictEqual(new Set(chosen), new Set(["b"]), `chosen in each run: ${chosen}`)
+    }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
   it.effect("a parent that ends cancels its queued children, which could never start, and leaves running ones", () =>
     Effect.gen(function* () {
       const gates = new Map<string, Deferred.Deferred<void>>()

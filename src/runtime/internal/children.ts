@@ -45,6 +45,12 @@ const isSameJson = (a: unknown, b: unknown): boolean =>
     b !== null &&
     canonicalJson(a as never) === canonicalJson(b as never))
 
+/** Whether a child's end ends a wait of this mode by itself, whatever its siblings do. */
+const endsWait = (mode: ChildWaitMode, record: TaskRecord): boolean =>
+  mode === "all"
+    ? record.status === "failed" || record.status === "cancelled"
+    : mode === "first" && record.status === "completed"
+
 const handleOf = (record: TaskRecord, key: string, task: AnyTask): ChildHandle<unknown, unknown> =>
   ({ _tag: "ChildHandle", id: record.id, key, task }) as unknown as ChildHandle<unknown, unknown>
 
@@ -179,12 +185,15 @@ export const makeChildren =
         // Driven once every child is in the store: one that ended before its queued siblings existed would release
         // none of them, and they would wait for ever.
         if (!driveAtOnce) yield* Effect.forEach(created, (child) => child.go, { discard: true })
-        return endedHere(children, records)
+        const seen = endedHere(children, records)
+        // Decided on the ends seen here only once they are all the children's: a child that ended elsewhere meanwhile,
+        // before one seen here, would make a next run choose another `first`, or report another failure.
+        return { records: seen.every((record) => isTerminal(record.status)) ? seen : records, known: seen }
       })
 
     /**
-     * The records, each replaced by its end when a write of this runtime ended it meanwhile: children that ended while
-     * their siblings were created are joined at once, with no wait for the store to count.
+     * The records, each replaced by its end when a write of this runtime ended it meanwhile: children that all ended
+     * while their siblings were created are joined at once, with no wait for the store to count.
      */
     const endedHere = (children: ReadonlyArray<AnyChild>, records: ReadonlyArray<TaskRecord>) => {
       const ended = core.endedChildren.get(parent.id)
@@ -226,14 +235,14 @@ export const makeChildren =
     const outputOf = (task: AnyTask, record: TaskRecord) => codecsOf(task).decodeOutput(record.output ?? null)
 
     /**
-     * Ends this run until the children end as `mode` says: the store counts the wait, over those not known to have
-     * ended (the join has looked at the others: for `all` they completed, for `first` none did).
+     * Ends this run until the children end as `mode` says: the store counts the wait over the children not known to
+     * have ended, and those whose end ends it at once (then the next run decides, on the store's records).
      */
-    const wait = (records: ReadonlyArray<TaskRecord>, mode: ChildWaitMode) =>
+    const wait = (known: ReadonlyArray<TaskRecord>, mode: ChildWaitMode) =>
       suspendForChildren(
-        records.filter((record) => !isTerminal(record.status)).map((record) => record.id),
+        known.filter((record) => !isTerminal(record.status) || endsWait(mode, record)).map((record) => record.id),
         mode,
-        records.length
+        known.length
       )
 
     /** The earliest to end of these records (by `finishedAt`, then order). */
@@ -273,7 +282,7 @@ export const makeChildren =
     const all: Service["all"] = (children, options) =>
       joining("all", children, (span) =>
         Effect.gen(function* () {
-          const records = yield* startAll(children, options?.concurrency)
+          const { records, known } = yield* startAll(children, options?.concurrency)
           const failed = records.filter((record) => isTerminal(record.status) && record.status !== "completed")
           if (failed.length > 0) {
             const first = earliest(failed)
@@ -281,7 +290,7 @@ export const makeChildren =
             const key = children[records.indexOf(first)]?.key ?? ""
             return Effect.fail(failureOf(first, key))
           }
-          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, records, "all")
+          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, known, "all")
           return Effect.succeed(
             yield* Effect.forEach(records, (record, i) => outputOf(children[i]?.task as AnyTask, record))
           )
@@ -291,8 +300,8 @@ export const makeChildren =
     const settled: Service["settled"] = (children, options) =>
       joining("settled", children, (span) =>
         Effect.gen(function* () {
-          const records = yield* startAll(children, options?.concurrency)
-          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, records, "settled")
+          const { records, known } = yield* startAll(children, options?.concurrency)
+          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, known, "settled")
           return Effect.succeed(
             yield* Effect.forEach(records, (record, i): Effect.Effect<ChildOutcome<unknown>, unknown> => {
               const key = children[i]?.key ?? ""
@@ -318,14 +327,14 @@ export const makeChildren =
     const first: Service["first"] = (children, options) =>
       joining("first", children, (span) =>
         Effect.gen(function* () {
-          const records = yield* startAll(children, options?.concurrency)
+          const { records, known } = yield* startAll(children, options?.concurrency)
           const completed = records.filter((record) => record.status === "completed")
           if (completed.length > 0) {
             const winner = earliest(completed)
             yield* cancelOthers(records, winner)
             return Effect.succeed(yield* outputOf(children[records.indexOf(winner)]?.task as AnyTask, winner))
           }
-          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, records, "first")
+          if (records.some((record) => !isTerminal(record.status))) return waitIn(span, known, "first")
           const loser = records[0] as TaskRecord
           return Effect.fail(failureOf(loser, children[0]?.key ?? ""))
         })
