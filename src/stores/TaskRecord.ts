@@ -19,6 +19,13 @@ export const isTerminal = (status: TaskStatus): boolean =>
 export const ChildWaitMode = Schema.Literals(["all", "settled", "first"])
 export type ChildWaitMode = typeof ChildWaitMode.Type
 
+/** The ends of a child that end its parent's wait of each mode at once, whatever its siblings do. */
+export const endsWaitAtOnce: { readonly [M in ChildWaitMode]: ReadonlyArray<TaskStatus> } = {
+  all: ["failed", "cancelled"],
+  settled: [],
+  first: ["completed"]
+}
+
 /**
  * Why a suspended task is not running: paused until a time, waiting for a named signal, waiting for children of its
  * own, or queued behind its siblings (a fan-out with a concurrency bound starts it when a sibling ends).

@@ -14,6 +14,25 @@ import {
 
 const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 2))
 
+/** A parent that doubles 1, 2 and 3 in three children. */
+const sums = task({ name: "sums", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
+  Children.all([1, 2, 3].map((n) => Children.spec(double, n, { key: `d${n}` })))
+)
+
+/** The store of the test, which records the children each wait for children names, in `waits`. */
+const recordingWaits = Effect.map(Effect.service(TaskStore), (store) => {
+  const waits: Array<ReadonlyArray<string>> = []
+  const recording = TaskStore.of({
+    ...store,
+    finish: (id, token, transition) =>
+      Effect.suspend(() => {
+        if (transition._tag === "AwaitingChildren") waits.push(transition.children)
+        return store.finish(id, token, transition)
+      })
+  })
+  return { recording, waits }
+})
+
 /** A child that fails at once. */
 const boom = task({ name: "boom", input: Schema.Void }, () => Effect.fail({ _tag: "Boom", message: "it broke" }))
 
@@ -320,12 +339,9 @@ describe("Children", () => {
             return store.list(query)
           })
       })
-      const parent = task({ name: "sums", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
-        Children.all([1, 2, 3].map((n) => Children.spec(double, n, { key: `d${n}` })))
-      )
       const outputs = yield* Effect.gen(function* () {
         const runtime = yield* Runtime.make()
-        return yield* runtime.run(parent, undefined)
+        return yield* runtime.run(sums, undefined)
       }).pipe(Effect.provideService(TaskStore, counting))
       assert.deepStrictEqual(outputs, [2, 4, 6])
       assert.strictEqual(lists, 1, "the first run's look for children started earlier, and no other")
@@ -334,25 +350,13 @@ describe("Children", () => {
 
   it.effect("joins at once children that ended while their siblings were created, with no wait in the store", () =>
     Effect.gen(function* () {
-      const store = yield* TaskStore
-      let waits = 0
-      const counting = TaskStore.of({
-        ...store,
-        finish: (id, token, transition) =>
-          Effect.suspend(() => {
-            if (transition._tag === "AwaitingChildren") waits++
-            return store.finish(id, token, transition)
-          })
-      })
-      const parent = task({ name: "sums", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
-        Children.all([1, 2, 3].map((n) => Children.spec(double, n, { key: `d${n}` })))
-      )
+      const { recording, waits } = yield* recordingWaits
       const outputs = yield* Effect.gen(function* () {
         const runtime = yield* Runtime.make()
-        return yield* runtime.run(parent, undefined)
-      }).pipe(Effect.provideService(TaskStore, counting))
+        return yield* runtime.run(sums, undefined)
+      }).pipe(Effect.provideService(TaskStore, recording))
       assert.deepStrictEqual(outputs, [2, 4, 6])
-      assert.strictEqual(waits, 0, "each child ended, by a write of this runtime, before the join looked")
+      assert.strictEqual(waits.length, 0, "each child ended, by a write of this runtime, before the join looked")
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
@@ -569,16 +573,7 @@ describe("Children", () => {
 
   it.effect("waits in the store for the children still running alone, and says how many the join named", () =>
     Effect.gen(function* () {
-      const store = yield* TaskStore
-      const waits: Array<ReadonlyArray<string>> = []
-      const counting = TaskStore.of({
-        ...store,
-        finish: (id, token, transition) =>
-          Effect.suspend(() => {
-            if (transition._tag === "AwaitingChildren") waits.push(transition.children)
-            return store.finish(id, token, transition)
-          })
-      })
+      const { recording, waits } = yield* recordingWaits
       const gates = new Map<string, Deferred.Deferred<void>>()
       const child = gatedChild(gates, yield* Ref.make(0), yield* Ref.make(0))
       const parent = task(
@@ -595,7 +590,7 @@ describe("Children", () => {
         assert.deepStrictEqual(inspection.children, { total: 2, remaining: 1, waitingFor: [slow] })
         yield* open(gates, "slow")
         assert.deepStrictEqual(yield* handle.await, [4, "slow"])
-      }).pipe(Effect.provideService(TaskStore, counting))
+      }).pipe(Effect.provideService(TaskStore, recording))
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 

@@ -6,7 +6,7 @@
 import { Effect, type Tracer } from "effect"
 import { canonicalJson } from "../../stores/SnapshotStore.ts"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
-import { isQueued, isTerminal } from "../../stores/TaskRecord.ts"
+import { endsWaitAtOnce, isQueued, isTerminal } from "../../stores/TaskRecord.ts"
 import { listEvery } from "../../stores/TaskStore.ts"
 import type {
   AnyChild,
@@ -44,12 +44,6 @@ const isSameJson = (a: unknown, b: unknown): boolean =>
     typeof b === "object" &&
     b !== null &&
     canonicalJson(a as never) === canonicalJson(b as never))
-
-/** Whether a child's end ends a wait of this mode by itself, whatever its siblings do. */
-const endsWait = (mode: ChildWaitMode, record: TaskRecord): boolean =>
-  mode === "all"
-    ? record.status === "failed" || record.status === "cancelled"
-    : mode === "first" && record.status === "completed"
 
 const handleOf = (record: TaskRecord, key: string, task: AnyTask): ChildHandle<unknown, unknown> =>
   ({ _tag: "ChildHandle", id: record.id, key, task }) as unknown as ChildHandle<unknown, unknown>
@@ -240,7 +234,9 @@ export const makeChildren =
      */
     const wait = (known: ReadonlyArray<TaskRecord>, mode: ChildWaitMode) =>
       suspendForChildren(
-        known.filter((record) => !isTerminal(record.status) || endsWait(mode, record)).map((record) => record.id),
+        known
+          .filter((record) => !isTerminal(record.status) || endsWaitAtOnce[mode].includes(record.status))
+          .map((record) => record.id),
         mode,
         known.length
       )

@@ -4,7 +4,14 @@
  */
 import { Clock, Deferred, Effect, Exit, Layer, Option, Queue, Stream } from "effect"
 import { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, TaskIdTaken } from "../errors.ts"
-import { type ChildWaitMode, isQueued, isTerminal, type SuspendReason, type TaskRecord } from "../TaskRecord.ts"
+import {
+  type ChildWaitMode,
+  endsWaitAtOnce,
+  isQueued,
+  isTerminal,
+  type SuspendReason,
+  type TaskRecord
+} from "../TaskRecord.ts"
 import {
   type Lease,
   type NewTask,
@@ -497,7 +504,7 @@ export const make = Effect.sync(() => {
       const child = tasks.get(id)
       if (child === undefined || child.parentId !== parent.id) continue
       if (!isTerminal(child.status)) awaited.add(id)
-      else if (mode === "all" ? child.status !== "completed" : mode === "first" && child.status === "completed") {
+      else if (endsWaitAtOnce[mode].includes(child.status)) {
         isOver = true
       }
     }

@@ -8,7 +8,7 @@
 
 import { Effect, Option, Schedule } from "effect"
 import { LeaseLost, type StoreError } from "../../../errors.ts"
-import type { ChildWaitMode, TaskRecord, TaskStatus } from "../../../TaskRecord.ts"
+import { type ChildWaitMode, endsWaitAtOnce, type TaskRecord, type TaskStatus } from "../../../TaskRecord.ts"
 import { notifyWork } from "../../Notifications.ts"
 import { tasks } from "../../schema.ts"
 import { attempt, codesOf } from "../attempt.ts"
@@ -18,13 +18,6 @@ import { anyAsked, finishedUnlessAsked } from "./requests.ts"
 import { firstRecord, returned } from "./rows.ts"
 
 const terminal: ReadonlyArray<TaskStatus> = ["completed", "failed", "cancelled"]
-
-/** The ends of a child that end a wait of this mode at once, whatever the other children do. */
-const endsWait: Record<ChildWaitMode, ReadonlyArray<TaskStatus>> = {
-  all: ["failed", "cancelled"],
-  settled: [],
-  first: ["completed"]
-}
 
 /**
  * How long the transaction waits for a row lock before it gives up and runs again. A child's end holds its row only
@@ -97,12 +90,12 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
         // A new statement, so it sees the children whose end it waited for above.
         const isOver =
           marked.length === 0 ||
-          (endsWait[mode].length > 0 &&
+          (endsWaitAtOnce[mode].length > 0 &&
             (
               await tx
                 .select({ id: child.id })
                 .from(child)
-                .where(and(isAwaited, inArray(child.status, [...endsWait[mode]])))
+                .where(and(isAwaited, inArray(child.status, [...endsWaitAtOnce[mode]])))
                 .limit(1)
             ).length > 0)
         // The parent last: a child's end never waits for it while it runs, and it is written once its children are.
