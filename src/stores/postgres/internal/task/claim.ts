@@ -101,8 +101,10 @@ export const makeClaim = (context: TaskContext) =>
         )
       })
       const outcomes: Array<Exit.Exit<Option.Option<TaskRecord>, StoreError> | undefined> = batch.map(() => undefined)
-      for (const { i, ...row } of rows) {
-        if (typeof i === "number") outcomes[i] = yield* Effect.exit(Effect.map(toRecord("claim")(row), Option.some))
+      // the row's `i` is no field of a record: decoding leaves it out
+      for (const row of rows) {
+        const i = row.i
+        if (typeof i === "number") outcomes[i] = Exit.map(toRecord("claim")(row), Option.some)
       }
       return batch.map((_, i) => outcomes[i] ?? Exit.succeed(Option.none<TaskRecord>()))
     })

@@ -292,7 +292,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       if (keys.size === 0) return found
       const rows = yield* Effect.exit(read({ keys: JSON.stringify([...keys.values()]) }))
       if (Exit.isFailure(rows)) for (const key of keys.keys()) found.set(key, Exit.failCause(rows.cause))
-      else for (const row of rows.value) found.set(keyOf(row), yield* Effect.exit(toRecord("create")(row)))
+      else for (const row of rows.value) found.set(keyOf(row), toRecord("create")(row))
       return found
     })
 
@@ -308,7 +308,12 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       // A row is the task of the first creation of its id and keys: of two creations of one id, the database inserted
       // the first and skipped the other.
       const byId = new Map<unknown, Array<number>>()
-      for (const [i, { task }] of batch.entries()) byId.set(task.id, [...(byId.get(task.id) ?? []), i])
+      for (let i = 0; i < batch.length; i++) {
+        const id = (batch[i] as Creation).task.id
+        const same = byId.get(id)
+        if (same === undefined) byId.set(id, [i])
+        else same.push(i)
+      }
       const isOf = (i: number, row: Record<string, unknown>) => {
         const task = batch[i]?.task
         return (
@@ -319,7 +324,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       }
       for (const row of rows) {
         const at = byId.get(row.id)?.find((i) => outcomes[i] === undefined && isOf(i, row))
-        if (at !== undefined) outcomes[at] = yield* Effect.exit(toRecord("create")(row))
+        if (at !== undefined) outcomes[at] = toRecord("create")(row)
       }
       const idempotencyKeys = new Map<string, unknown>()
       const childKeys = new Map<string, unknown>()

@@ -180,8 +180,10 @@ export const makeFinish = (context: TaskContext) =>
         (row) => row.status === "pending" || (row.status === "suspended" && row.runAt !== null)
       )
       const outcomes: Array<Exit.Exit<TaskRecord, StoreError | LeaseLost> | undefined> = batch.map(() => undefined)
-      for (const { i, ...row } of rows) {
-        if (typeof i === "number") outcomes[i] = yield* Effect.exit(toRecord("finish")(row))
+      // the row's `i` is no field of a record: decoding leaves it out
+      for (const row of rows) {
+        const i = row.i
+        if (typeof i === "number") outcomes[i] = toRecord("finish")(row)
       }
       return batch.map(
         (ending, i) => outcomes[i] ?? Exit.fail(new LeaseLost({ taskId: ending.id, token: ending.token }))

@@ -3,9 +3,9 @@
  * becomes a `TaskRecord`, and how JSON values and placeholders are written into a statement.
  */
 
-import { Effect, Schema, Struct } from "effect"
+import { Effect, Exit, Schema, Struct } from "effect"
 import { StoreError } from "../../../errors.ts"
-import { ForkOrigin, StoredError, SuspendReason, TaskRecord, TaskTrace } from "../../../TaskRecord.ts"
+import { ForkOrigin, StoredError, SuspendReason, TaskRecord, TaskStatus, TaskTrace } from "../../../TaskRecord.ts"
 import type { Rows } from "../../Driver.ts"
 import { notifyWork } from "../../Notifications.ts"
 import { fencingTokens, tasks } from "../../schema.ts"
@@ -60,17 +60,80 @@ const TaskRow = Schema.Struct({
 })
 const SummaryRow = TaskRow.mapFields(Struct.omit(["input", "output"]))
 
-/** Decodes a row with `schema`, its NULL columns dropped (an absent field); a failure is a `StoreError`. */
-const decoder = <A>(schema: Schema.Decoder<A>) => {
-  const decode = Schema.decodeUnknownEffect(schema)
-  return (operation: string) => (row: Record<string, unknown>) => {
-    const present: Record<string, unknown> = {}
-    for (const key in row) if (row[key] !== null) present[key] = row[key]
-    return Effect.mapError(decode(present), (cause) => new StoreError({ operation, cause }))
+const statuses: ReadonlySet<unknown> = new Set(TaskStatus.literals)
+const requiredStrings = ["id", "name"] as const
+const optionalStrings = ["sessionId", "parentId", "childKey", "idempotencyKey", "leaseOwner"] as const
+const requiredNumbers = ["attempt", "fencingToken", "createdAt", "updatedAt"] as const
+const optionalNumbers = ["deadline", "runAt", "leaseExpiresAt", "startedAt", "finishedAt"] as const
+// JSON columns with a schema of their own: a row with any of them takes the schema's decoding
+const structured = ["error", "suspendReason", "forkedFrom", "trace"] as const
+
+/**
+ * The record of the most common row, built by hand: every column of the type its schema says, no JSON column but the
+ * input and the output (which are any JSON). A write of a task returns such a row twice
+ * in its life at least, and the schema's decoding costs about 4 µs of it (a CPU profile of 10 000 tasks on a server).
+ * `undefined` for any other row, which the schema decodes (and refuses with its issue).
+ */
+const fastRecord = (row: Record<string, unknown>, withInputOutput: boolean): TaskRecord | undefined => {
+  const record: Record<string, unknown> = {}
+  for (const key of requiredStrings) {
+    const value = row[key]
+    if (typeof value !== "string") return undefined
+    record[key] = value
   }
+  if (!statuses.has(row.status)) return undefined
+  record.status = row.status
+  for (const key of requiredNumbers) {
+    const value = row[key]
+    if (typeof value !== "number") return undefined
+    record[key] = value
+  }
+  for (const key of optionalStrings) {
+    const value = row[key]
+    if (value === null || value === undefined) continue
+    if (typeof value !== "string") return undefined
+    record[key] = value
+  }
+  for (const key of optionalNumbers) {
+    const value = row[key]
+    if (value === null || value === undefined) continue
+    if (typeof value !== "number") return undefined
+    record[key] = value
+  }
+  for (const key of structured) if (row[key] !== null && row[key] !== undefined) return undefined
+  if (typeof row.firstClaim === "boolean") record.firstClaim = row.firstClaim
+  else if (row.firstClaim !== null && row.firstClaim !== undefined) return undefined
+  if (withInputOutput) {
+    if (typeof row.input !== "string") return undefined
+    try {
+      record.input = JSON.parse(row.input)
+      if (typeof row.output === "string") record.output = JSON.parse(row.output)
+      else if (row.output !== null && row.output !== undefined) return undefined
+    } catch {
+      return undefined
+    }
+  }
+  return record as TaskRecord
 }
-export const toRecord = decoder(TaskRow)
-export const toSummary = decoder(SummaryRow)
+
+/**
+ * Decodes a row with `schema`, its NULL columns dropped (an absent field); a failure is a `StoreError`. The common
+ * row is built by hand (`fastRecord`), to the same record. An `Exit`, which is an effect: a batch's rows are decoded
+ * one after another with no step each.
+ */
+const decoder = <A>(schema: Schema.Decoder<A>, withInputOutput: boolean) => {
+  const decode = Schema.decodeUnknownExit(schema as Schema.Codec<A, unknown>)
+  return (operation: string) =>
+    (row: Record<string, unknown>): Exit.Exit<A, StoreError> => {
+      const fast = fastRecord(row, withInputOutput)
+      if (fast !== undefined) return Exit.succeed(fast as A)
+      const present: Record<string, unknown> = {}
+      for (const key in row) if (row[key] !== null) present[key] = row[key]
+      return Exit.mapError(decode(present), (cause) => new StoreError({ operation, cause }))
+    }
+}
+export const toRecord = decoder(TaskRow, true)
+export const toSummary = decoder(SummaryRow, false)
 
 export const firstRecord = (operation: string) => (rows: Rows) =>
   rows.length === 0 ? Effect.succeedNone : Effect.asSome(toRecord(operation)(rows[0] as Record<string, unknown>))
