@@ -19,7 +19,9 @@ export interface Attempt {
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Made by a pause that came before the body's fiber existed: the body does not start. */
   stopped: Deferred.Deferred<void> | undefined
-  /** The outcome is in the store; `recorded` is made only for a pause that waits for it. */
+  /** The body has ended, and its outcome is being written: the attempt's end is one store write away. */
+  isEnding: boolean
+  /** The outcome is in the store; `recorded` is made only for whoever waits for it (a pause, a parent's join). */
   isRecorded: boolean
   recorded: Deferred.Deferred<void> | undefined
   /** The record the outcome left (undefined when the store refused it). */

@@ -120,6 +120,7 @@ export const makeExecuteAttempt = (
         fiber: undefined,
         stopped: undefined,
         isRecorded: false,
+        isEnding: false,
         recorded: undefined,
         left: undefined,
         fenced: false,
@@ -173,6 +174,7 @@ export const makeExecuteAttempt = (
       const recordEnding = (end: Ending) => {
         const transition = end.transition
         transitionOf.current = transition
+        attempt.isEnding = true
         const finish = Effect.onExit(
           Effect.catchTag(store.finish(record.id, record.fencingToken, transition), "LeaseLost", (lost) =>
             landed(record, transition, lost)

@@ -3,7 +3,7 @@
  * driven here as they are created or released from their queue, and waited for by reading their records; a wait that
  * is not over ends the attempt with `suspendForChildren`, which the store turns into a wait it counts.
  */
-import { Effect, type Tracer } from "effect"
+import { Deferred, Effect, type Tracer } from "effect"
 import { canonicalJson } from "../../stores/SnapshotStore.ts"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
 import { endsWaitAtOnce, isQueued, isTerminal } from "../../stores/TaskRecord.ts"
@@ -25,6 +25,7 @@ import type { Core } from "./core.ts"
 import type { Drivers } from "./drive.ts"
 import type { Enqueue } from "./enqueue.ts"
 import { orderedId } from "./ids.ts"
+import type { Attempt } from "./LiveTask.ts"
 import type { AnyTask } from "./registry.ts"
 import { Attribute } from "./tracing.ts"
 
@@ -179,11 +180,41 @@ export const makeChildren =
         // Driven once every child is in the store: one that ended before its queued siblings existed would release
         // none of them, and they would wait for ever.
         if (!driveAtOnce) yield* Effect.forEach(created, (child) => child.go, { discard: true })
-        const seen = endedHere(children, records)
+        const seen = yield* endsInFlight(endedHere(children, records))
         // Decided on the ends seen here only once they are all the children's: a child that ended elsewhere meanwhile,
         // before one seen here, would make a next run choose another `first`, or report another failure.
         return { records: seen.every((record) => isTerminal(record.status)) ? seen : records, known: seen }
       })
+
+    /**
+     * The records, each replaced by its end once written, when every child that has not ended is ending here: its
+     * attempt is writing its outcome. Trivial children end while their siblings are created, and the last ones' writes
+     * are still on the way when the last sibling is created: the join waits for those writes (one store round trip)
+     * and decides at once, rather than write a wait that the next writes end. A child still running its body is not
+     * waited for: the parent then suspends, holding nothing.
+     */
+    const endsInFlight = (records: ReadonlyArray<TaskRecord>): Effect.Effect<ReadonlyArray<TaskRecord>> => {
+      const writing = new Map<string, Attempt>()
+      for (const record of records) {
+        if (isTerminal(record.status)) continue
+        const attempt = core.live.get(record.id)?.attempt
+        if (attempt === undefined || !attempt.isEnding) return Effect.succeed(records)
+        writing.set(record.id, attempt)
+      }
+      if (writing.size === 0) return Effect.succeed(records)
+      return Effect.map(
+        Effect.forEach(
+          writing.values(),
+          (attempt) => {
+            if (attempt.isRecorded) return Effect.void
+            attempt.recorded ??= Deferred.makeUnsafe<void>()
+            return Deferred.await(attempt.recorded)
+          },
+          { discard: true }
+        ),
+        () => records.map((record) => writing.get(record.id)?.left ?? record)
+      )
+    }
 
     /**
      * The records, each replaced by its end when a write of this runtime ended it meanwhile: children that all ended
