@@ -5,12 +5,14 @@ import {
   Children,
   MemoryStore,
   MemoryTaskStore,
+  plugin,
   Runtime,
   TaskInfo,
   type TaskRecord,
   TaskStore,
   task
 } from "../../src/index.ts"
+import { suspend } from "../../src/runtime/Suspension.ts"
 
 const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) => Effect.succeed(n * 2))
 
@@ -360,39 +362,73 @@ describe("Children", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
-  it.effect("waits for its children's ending writes still on the way, and joins at once, with no wait in the store", () =>
-    Effect.gen(function* () {
-      const { recording, waits } = yield* recordingWaits
-      // every end is written 10 ms after its body returned (a round trip, on the test's clock): the children's ends
-      // are still on the way when the parent has created the last of them
-      const slowEnds = TaskStore.of({
-        ...recording,
-        finish: (id, token, transition) =>
-          transition._tag === "Completed"
-            ? Effect.andThen(Effect.sleep("10 millis"), recording.finish(id, token, transition))
-            : recording.finish(id, token, transition)
-      })
-      const runs = yield* Ref.make(0)
-      const parent = task({ name: "sums-once", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
-        Effect.andThen(
-          Ref.update(runs, (n) => n + 1),
-          Children.all([1, 2, 3].map((n) => Children.spec(double, n, { key: `d${n}` })))
+  it.effect(
+    "waits for its children's ending writes still on the way, and joins at once, with no wait in the store",
+    () =>
+      Effect.gen(function* () {
+        const { recording, waits } = yield* recordingWaits
+        // every end is written 10 ms after its body returned (a round trip, on the test's clock): the children's ends
+        // are still on the way when the parent has created the last of them
+        const slowEnds = TaskStore.of({
+          ...recording,
+          finish: (id, token, transition) =>
+            transition._tag === "Completed"
+              ? Effect.andThen(Effect.sleep("10 millis"), recording.finish(id, token, transition))
+              : recording.finish(id, token, transition)
+        })
+        const runs = yield* Ref.make(0)
+        const parent = task({ name: "sums-once", input: Schema.Void, output: Schema.Array(Schema.Number) }, () =>
+          Effect.andThen(
+            Ref.update(runs, (n) => n + 1),
+            Children.all([1, 2, 3].map((n) => Children.spec(double, n, { key: `d${n}` })))
+          )
         )
-      )
-      const outputs = yield* Effect.gen(function* () {
-        const runtime = yield* Runtime.make()
-        const running = yield* Effect.forkChild(runtime.run(parent, undefined))
-        // the parent creates its children and looks at them, all in memory, before any clock moves
-        for (let i = 0; i < 100; i++) yield* Effect.yieldNow
-        for (let i = 0; i < 10 && running.pollUnsafe() === undefined; i++) {
-          yield* TestClock.adjust("10 millis")
-          for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+        const outputs = yield* Effect.gen(function* () {
+          const runtime = yield* Runtime.make()
+          const running = yield* Effect.forkChild(runtime.run(parent, undefined))
+          // the parent creates its children and looks at them, all in memory, before any clock moves
+          for (let i = 0; i < 100; i++) yield* Effect.yieldNow
+          for (let i = 0; i < 10 && running.pollUnsafe() === undefined; i++) {
+            yield* TestClock.adjust("10 millis")
+            for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+          }
+          return yield* Fiber.join(running)
+        }).pipe(Effect.provideService(TaskStore, slowEnds))
+        assert.deepStrictEqual(outputs, [2, 4, 6])
+        assert.strictEqual(waits.length, 0, "the join waited for the writes here, not in the store")
+        assert.strictEqual(yield* Ref.get(runs), 1, "the parent's body ran once")
+      }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+  )
+
+  it.effect("does not wait for a child's suspension being written: the parent suspends, holding nothing", () =>
+    Effect.gen(function* () {
+      // the child's suspension runs a plugin's `beforeSuspend` hook before its write, held here
+      const hookEntered = yield* Deferred.make<void>()
+      const hookGate = yield* Deferred.make<void>()
+      const holding = plugin({
+        name: "holding",
+        layer: Layer.empty,
+        hooks: {
+          beforeSuspend: (info) =>
+            info.name === "sleeper"
+              ? Effect.andThen(Deferred.succeed(hookEntered, undefined), Deferred.await(hookGate))
+              : Effect.void
         }
-        return yield* Fiber.join(running)
-      }).pipe(Effect.provideService(TaskStore, slowEnds))
-      assert.deepStrictEqual(outputs, [2, 4, 6])
-      assert.strictEqual(waits.length, 0, "the join waited for the writes here, not in the store")
-      assert.strictEqual(yield* Ref.get(runs), 1, "the parent's body ran once")
+      })
+      const sleeper = task({ name: "sleeper", input: Schema.Void }, () =>
+        suspend({ _tag: "WaitingForSignal", signal: "go" }, undefined)
+      )
+      const parent = task({ name: "waits-for-sleeper", input: Schema.Void }, () =>
+        Effect.asVoid(Children.all([Children.spec(sleeper, undefined, { key: "s" })]))
+      )
+      const runtime = yield* Runtime.make({ plugins: [holding] })
+      const handle = yield* runtime.submit(parent, undefined)
+      yield* Deferred.await(hookEntered)
+      while ((yield* handle.status) !== "suspended") yield* Effect.yieldNow
+      const record = yield* runtime.get(handle.id)
+      assert.strictEqual(record.suspendReason?._tag, "WaitingForChildren", "suspended while the child's hook was held")
+      yield* Deferred.succeed(hookGate, undefined)
+      yield* runtime.cancel(handle.id)
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 

@@ -19,7 +19,7 @@ export interface Attempt {
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Made by a pause that came before the body's fiber existed: the body does not start. */
   stopped: Deferred.Deferred<void> | undefined
-  /** The body has ended, and its outcome is being written: the attempt's end is one store write away. */
+  /** The body has ended, and its end (completed, failed, cancelled) is being written: one store write away. */
   isEnding: boolean
   /** The outcome is in the store; `recorded` is made only for whoever waits for it (a pause, a parent's join). */
   isRecorded: boolean

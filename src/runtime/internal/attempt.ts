@@ -174,7 +174,9 @@ export const makeExecuteAttempt = (
       const recordEnding = (end: Ending) => {
         const transition = end.transition
         transitionOf.current = transition
-        attempt.isEnding = true
+        // only an end: a join waits for it (`endsInFlight`); a suspension's write may first run hooks of any length
+        attempt.isEnding =
+          transition._tag === "Completed" || transition._tag === "Failed" || transition._tag === "Cancelled"
         const finish = Effect.onExit(
           Effect.catchTag(store.finish(record.id, record.fencingToken, transition), "LeaseLost", (lost) =>
             landed(record, transition, lost)

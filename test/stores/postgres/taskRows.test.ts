@@ -94,7 +94,9 @@ describe("task rows", () => {
     ["a key that is not text", { childKey: 3 }],
     ["a lease's end as text", { leaseExpiresAt: "2000" }],
     ["a first claim that is not a boolean", { firstClaim: "yes" }],
-    ["an error of the wrong shape", { status: "failed", error: '{"oops":1}' }]
+    ["an error of the wrong shape", { status: "failed", error: '{"oops":1}' }],
+    ["input past a double's range", { input: '{"n":1e400}' }],
+    ["an output past a double's range", { status: "completed", output: `1${"0".repeat(400)}` }]
   ])("refuses %s with a StoreError", (_, overrides) => {
     const exit = decode(row(overrides))
     expect(Exit.isFailure(exit)).toBe(true)
