@@ -3,8 +3,9 @@
  * fresh database), from one run:
  * - fan-out and fan-in of N trivial children (one parent, `Children.all`, no bound), children per second, against N
  *   top-level tasks submitted through the runtime in the same run (64 submits at a time, then every handle awaited),
- *   in alternating rounds (medians);
- *   target >= 0.8x their rate; and its floor: the same two writes of each through the store alone;
+ *   in alternating rounds (medians); target >= 0.8x their rate. Also the median of each round's own ratio (its two
+ *   runs back to back): the machine's speed drifts by 2x between rounds, and a ratio within a round compares the same
+ *   minutes; and its floor: the same two writes of each through the store alone;
  * - the same fan-out with a bound of 16 (the rest queued in the store, each end starting the next);
  * - the join latency: from the end of a parent's last child to the parent's body running again, against a `SELECT 1` on
  *   the store's own client in the same run; target: at most two round trips of it. Measured from the child's body
@@ -98,13 +99,14 @@ const fanOutRates = (n: number) =>
     const rate = (millis: number) => Math.round((n / millis) * 1000)
     const topLevel = { millis: median(tops) }
     const children = { millis: median(fans) }
-    const ratios = tops.map((top, i) => (top / (fans[i] as number)).toFixed(2)).join(", ")
+    const paired = tops.map((top, i) => top / (fans[i] as number))
+    const ratios = paired.map((ratio) => ratio.toFixed(2)).join(", ")
     if (process.env.BENCH_VERBOSE) console.log("tops", tops.map(Math.round), "fans", fans.map(Math.round))
     console.log(`  ${n} top-level tasks, 64 submits at a time: ${rate(topLevel.millis)} tasks/s (median of ${ROUNDS})`)
     console.log(
       `  ${n} children, one fan-out:           ${rate(children.millis)} children/s  ratio to top-level: ${(
         topLevel.millis / children.millis
-      ).toFixed(2)} (target >= 0.8; rounds: ${ratios})`
+      ).toFixed(2)} (target >= 0.8; rounds: ${ratios}; their median ${median(paired).toFixed(2)})`
     )
     console.log(
       `  ${n} children, bound 16:              ${rate(bounded.millis)} children/s  ratio to top-level: ${(
