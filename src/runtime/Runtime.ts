@@ -255,7 +255,7 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
     const drivers: Drivers = makeDrivers(core, slots, executeAttempt, registry, control)
     core.hooks.childEnded = drivers.childEnded
     const signal = makeSendSignal(core, registry, yield* Effect.serviceOption(StepStore), control, (task, id) =>
-      drivers.startDetached(task, id, { onEnd: () => {} })
+      drivers.startDetached(task, id, {})
     )
     const handle = makeHandles({
       events,

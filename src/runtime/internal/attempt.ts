@@ -228,9 +228,9 @@ export const makeExecuteAttempt = (
             recorded._tag === "Cancelled" || (recorded._tag === "Failed" && recorded.error.tag === "DeadlineExceeded")
           // Any other end of a parent leaves its running children running, but its queued ones could never start.
           const endsQueue = !endsSubtree && isTerminal(finished.status) && core.queuedParents.has(record.id)
-          // Without plugin hooks, for anything but a cancel or a child's end, nothing is left to do: no further step.
-          if (hooks.isEmpty && !endsSubtree && !endsQueue && record.parentId === undefined) {
-            return Effect.succeed(result)
+          // Without plugin hooks, for anything but a cancel, nothing is left to do but tell a child's parent.
+          if (hooks.isEmpty && !endsSubtree && !endsQueue) {
+            return record.parentId === undefined ? Effect.succeed(result) : Effect.as(endedChild, result)
           }
           // A retry paused instead did not run the `beforeSuspend` hooks a suspension runs: they run now.
           const late =

@@ -46,6 +46,9 @@ const isSameJson = (a: unknown, b: unknown): boolean =>
     b !== null &&
     canonicalJson(a as never) === canonicalJson(b as never))
 
+/** Neither happens to a child: it has no idempotency key, and does not fail on a limit. */
+const neverToAChild = { IdempotencyKeyReused: Effect.die, MaxInstancesReached: Effect.die } as const
+
 const handleOf = (record: TaskRecord, key: string, task: AnyTask): ChildHandle<unknown, unknown> =>
   ({ _tag: "ChildHandle", id: record.id, key, task }) as unknown as ChildHandle<unknown, unknown>
 
@@ -61,13 +64,11 @@ export interface ChildrenDeps {
 export const makeChildren =
   ({ core, enqueue, drivers, control }: ChildrenDeps) =>
   (parent: TaskInfo["Service"]): Service => {
-    const noop = () => {}
-
     /** Drives a child here unless it has ended or waits in its queue (its release starts it). */
     const drive = (task: AnyTask, record: TaskRecord, claimed: boolean) =>
       isTerminal(record.status) || isQueued(record)
         ? Effect.void
-        : Effect.asVoid(drivers().startDetached(task, record.id, { initial: record, claimed, onEnd: noop }))
+        : Effect.asVoid(drivers().startDetached(task, record.id, { initial: record, claimed }))
 
     /** The same child the key names, or `ChildConflict` when the key names another task or input. */
     const check = (record: TaskRecord, task: AnyTask, input: unknown, key: string) => {
@@ -100,10 +101,7 @@ export const makeChildren =
         queued,
         bounded,
         deadline
-      }).pipe(
-        // neither happens to a child: it has no idempotency key, and does not fail on a limit
-        Effect.catchTags({ IdempotencyKeyReused: Effect.die, MaxInstancesReached: Effect.die })
-      )
+      }).pipe(Effect.catchTags(neverToAChild))
       return Effect.flatMap(created, ({ record, from }) =>
         Effect.as(from.initial !== undefined ? Effect.void : check(record, task, input, key), {
           record,
@@ -243,7 +241,7 @@ export const makeChildren =
           const task = children.find((child) => child.key === record.childKey)?.task as AnyTask | undefined
           yield* core.store.wake(record.id)
           // the driver reads it: a store may keep it suspended, due now
-          if (task !== undefined) yield* drivers().startDetached(task, record.id, { onEnd: noop })
+          if (task !== undefined) yield* drivers().startDetached(task, record.id, {})
         }
       })
 

@@ -38,13 +38,13 @@ export interface Drivers {
     from?: StartFrom
   ) => Effect.Effect<Deferred.Deferred<unknown, unknown>>
   /**
-   * A worker's driver: it lets go of the task when it is not runnable, unless someone here waits for it; `onEnd`
-   * hears whether it executed an attempt. `false` when a driver here drives the task already.
+   * A worker's driver: it lets go of the task when it is not runnable, unless someone here waits for it; `onEnd`, if
+   * given, hears whether it executed an attempt. `false` when a driver here drives the task already.
    */
   readonly startDetached: (
     task: AnyTask,
     id: string,
-    from: StartFrom & { readonly onEnd: (executed: boolean) => void }
+    from: StartFrom & { readonly onEnd?: ((executed: boolean) => void) | undefined }
   ) => Effect.Effect<boolean>
   /**
    * Drives the task in a child fiber of the caller; its result goes to the waiter. `driver` is that fiber, or
@@ -71,7 +71,6 @@ export const makeDrivers = (
   control: Control
 ): Drivers => {
   const { store, live: liveTasks } = core
-  const noop = () => {}
   const tree = makeTree(core, registry, (task, id, from) => startDetached(task, id, from))
 
   /**
@@ -128,6 +127,11 @@ export const makeDrivers = (
         ? control.wake(parentId)
         : Effect.void
       : undefined
+    const claimNext: Effect.Effect<boolean, StoreError> | undefined = core.queuedParents.has(parentId)
+      ? tree.claimNext(parentId)
+      : undefined
+    // The common case, a parent driven here with no queued children: nothing to read or claim.
+    if (resumeParent !== undefined && claimNext === undefined) return resumeParent
     const readParent: Effect.Effect<void, StoreError> =
       resumeParent !== undefined
         ? Effect.void
@@ -136,24 +140,16 @@ export const makeDrivers = (
             const task = parent === undefined ? undefined : registry.get(parent.name)
             return parent?.status !== "pending" || task === undefined
               ? Effect.void
-              : Effect.asVoid(startDetached(task, parent.id, { initial: parent, onEnd: noop }))
+              : Effect.asVoid(startDetached(task, parent.id, { initial: parent }))
           })
-    const claimNext: Effect.Effect<boolean, StoreError> | undefined = core.queuedParents.has(parentId)
-      ? tree.claimNext(parentId)
-      : undefined
-    const later =
-      claimNext === undefined && resumeParent !== undefined
-        ? Effect.void
-        : Effect.asVoid(
-            Effect.forkIn(
-              Effect.andThen(readParent, claimNext === undefined ? Effect.void : Effect.asVoid(claimNext)).pipe(
-                Effect.catchTag("StoreError", (error) =>
-                  Effect.logWarning("could not go on after a child's end", error)
-                )
-              ),
-              core.scope
-            )
-          )
+    const later = Effect.asVoid(
+      Effect.forkIn(
+        Effect.andThen(readParent, claimNext === undefined ? Effect.void : Effect.asVoid(claimNext)).pipe(
+          Effect.catchTag("StoreError", (error) => Effect.logWarning("could not go on after a child's end", error))
+        ),
+        core.scope
+      )
+    )
     return resumeParent === undefined ? later : Effect.andThen(resumeParent, later)
   }
 
@@ -409,13 +405,16 @@ export const makeDrivers = (
     Effect.suspend(() => {
       const live = liveTasks.open(id)
       if (live.isDriven) return Effect.succeed(false)
+      const onEnd = from.onEnd
       return fork(
         live,
         (l) =>
-          Effect.ensuring(
-            drive(task, l, false, from, true),
-            Effect.sync(() => from.onEnd(l.executed))
-          ),
+          onEnd === undefined
+            ? drive(task, l, false, from, true)
+            : Effect.ensuring(
+                drive(task, l, false, from, true),
+                Effect.sync(() => onEnd(l.executed))
+              ),
         (driven) => Effect.forkIn(driven, core.scope, { startImmediately: true }),
         () => true
       )

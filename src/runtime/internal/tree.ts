@@ -15,7 +15,7 @@ import type { AnyTask, Registry } from "./registry.ts"
 export type StartDetached = (
   task: AnyTask,
   id: string,
-  from: StartFrom & { readonly onEnd: (executed: boolean) => void }
+  from: StartFrom & { readonly onEnd?: ((executed: boolean) => void) | undefined }
 ) => Effect.Effect<boolean>
 
 export interface Tree {
@@ -31,8 +31,6 @@ export interface Tree {
    */
   readonly adopt: (parentId: string) => Effect.Effect<void, StoreError>
 }
-
-const noop = () => {}
 
 /** What a runtime says of a task it cannot run, which nothing may run if no other runtime knows it. */
 export const unknownTaskWarning = (record: { readonly id: string; readonly name: string }) =>
@@ -55,7 +53,7 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
     const task = registry.get(claimed.name)
     return task === undefined
       ? Effect.void
-      : Effect.asVoid(startDetached(task, claimed.id, { initial: claimed, claimed: true, onEnd: noop }))
+      : Effect.asVoid(startDetached(task, claimed.id, { initial: claimed, claimed: true }))
   }
 
   const claimNext = (parentId: string): Effect.Effect<boolean, StoreError> => {
@@ -110,7 +108,7 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
           yield* unknownTaskWarning(child)
         }
         if (child.status === "running" && (child.leaseExpiresAt ?? 0) < now && task !== undefined) {
-          yield* startDetached(task, child.id, { onEnd: noop })
+          yield* startDetached(task, child.id, {})
         }
       }
     })
