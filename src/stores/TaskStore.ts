@@ -86,6 +86,10 @@ export type Transition =
       readonly error?: StoredError | undefined
     }
 
+/** How many children a wait's join names: its `total`, or every child it names when it gives none. */
+export const waitTotal = (transition: Extract<Transition, { readonly _tag: "AwaitingChildren" }>): number =>
+  transition.total ?? transition.children.length
+
 /** A lease asked for by a claim. */
 export interface Lease {
   readonly owner: string

@@ -7,7 +7,7 @@
 import { Deferred, Effect, Exit, Fiber, Option, type Tracer } from "effect"
 import type { LeaseLost, StoreError } from "../../stores/errors.ts"
 import { isTerminal, type TaskRecord, type TaskStatus } from "../../stores/TaskRecord.ts"
-import type { Transition } from "../../stores/TaskStore.ts"
+import { type Transition, waitTotal } from "../../stores/TaskStore.ts"
 import { TaskCancelled } from "../errors.ts"
 import { TaskInfo } from "../TaskInfo.ts"
 import type { BodyRunner } from "./body.ts"
@@ -190,7 +190,7 @@ export const makeExecuteAttempt = (
               ? ({
                   _tag: "WaitingForChildren",
                   mode: transition.mode,
-                  total: transition.total ?? transition.children.length,
+                  total: waitTotal(transition),
                   remaining: transition.children.length
                 } as const)
               : undefined

@@ -19,7 +19,8 @@ import {
   type TaskPage,
   type TaskQuery,
   TaskStore,
-  type Transition
+  type Transition,
+  waitTotal
 } from "../TaskStore.ts"
 import { closable } from "./closable.ts"
 
@@ -471,14 +472,7 @@ export const make = Effect.sync(() => {
           : request === "pause"
             ? pausedAfter(task, transition, now)
             : transition._tag === "AwaitingChildren"
-              ? awaitChildren(
-                  task,
-                  transition.children,
-                  transition.mode,
-                  transition.total ?? transition.children.length,
-                  now,
-                  transition.runAt
-                )
+              ? awaitChildren(task, transition.children, transition.mode, waitTotal(transition), now, transition.runAt)
               : apply(task, transition, now)
       record(next, now)
       if (isTerminal(next.status) || request === "pause") asked.delete(id)

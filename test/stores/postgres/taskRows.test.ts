@@ -36,26 +36,28 @@ const row = (overrides: Record<string, unknown> = {}): Record<string, unknown> =
   ...overrides
 })
 
+/** The record of `row()`'s columns but its input and output: its NULL columns are absent fields. */
+const summaryOfRow = {
+  id: "t1",
+  name: "trivial",
+  status: "running",
+  attempt: 1,
+  parentId: "p1",
+  childKey: "c1",
+  leaseOwner: "runtime-1",
+  leaseExpiresAt: 2_000,
+  fencingToken: 7,
+  createdAt: 1_000,
+  updatedAt: 1_000,
+  startedAt: 1_000
+}
+
 const decode = (r: Record<string, unknown>) => Effect.runSyncExit(toRecord("test")(r))
 
 describe("task rows", () => {
   it("builds the common row's record with only its present fields", () => {
     const record = Effect.runSync(toRecord("test")(row({ notified: null })))
-    expect(record).toStrictEqual({
-      id: "t1",
-      name: "trivial",
-      input: 41,
-      status: "running",
-      attempt: 1,
-      parentId: "p1",
-      childKey: "c1",
-      leaseOwner: "runtime-1",
-      leaseExpiresAt: 2_000,
-      fencingToken: 7,
-      createdAt: 1_000,
-      updatedAt: 1_000,
-      startedAt: 1_000
-    })
+    expect(record).toStrictEqual({ ...summaryOfRow, input: 41 })
   })
 
   it("keeps JSON as JSON: a string that looks like a number, an output of null, a claim's first", () => {
@@ -106,19 +108,6 @@ describe("task rows", () => {
   it("builds a summary without input and output", () => {
     const { input: _, output: __, ...columns } = row()
     const summary = Effect.runSync(toSummary("test")(columns))
-    expect(summary).toStrictEqual({
-      id: "t1",
-      name: "trivial",
-      status: "running",
-      attempt: 1,
-      parentId: "p1",
-      childKey: "c1",
-      leaseOwner: "runtime-1",
-      leaseExpiresAt: 2_000,
-      fencingToken: 7,
-      createdAt: 1_000,
-      updatedAt: 1_000,
-      startedAt: 1_000
-    })
+    expect(summary).toStrictEqual(summaryOfRow)
   })
 })

@@ -9,7 +9,7 @@
 import { Clock, Effect, Exit, Option } from "effect"
 import { LeaseLost, type StoreError } from "../../../errors.ts"
 import type { TaskRecord, TaskStatus } from "../../../TaskRecord.ts"
-import type { Transition } from "../../../TaskStore.ts"
+import { type Transition, waitTotal } from "../../../TaskStore.ts"
 import { tasks } from "../../schema.ts"
 import type { PgUpdateSetSource } from "../drizzle.ts"
 import { sql } from "../drizzle.ts"
@@ -195,15 +195,7 @@ export const makeFinish = (context: TaskContext) =>
     return (id: string, token: number, transition: Transition) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         transition._tag === "AwaitingChildren"
-          ? awaitChildren(
-              id,
-              token,
-              transition.children,
-              transition.mode,
-              transition.total ?? transition.children.length,
-              now,
-              transition.runAt
-            )
+          ? awaitChildren(id, token, transition.children, transition.mode, waitTotal(transition), now, transition.runAt)
           : finishBatched({ id, token, transition, now })
       )
   })
