@@ -102,6 +102,8 @@ const shop = Effect.gen(function* () {
   console.log(yield* session.run(total, undefined)) // 5
 }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
 
+const runShop = () => Effect.runPromise(shop)
+
 const Approval = Schema.Struct({ approved: Schema.Boolean, by: Schema.String })
 
 const publish = task({ name: "publish", input: Schema.String, signals: { approval: Approval } }, (draft) =>
@@ -120,7 +122,7 @@ const humanApproval = () => {
     console.log(yield* handle.await)
   }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
 
-  return program
+  return Effect.runPromise(program)
 }
 
 const research = task(
@@ -142,6 +144,8 @@ const team = Effect.gen(function* () {
   const runtime = yield* Runtime.make()
   console.log(yield* runtime.run(supervise, ["sky", "sea"])) // notes on sky, then notes on sea
 }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+
+const runTeam = () => Effect.runPromise(team)
 
 const showTeam = (rootId: string) =>
   Effect.gen(function* () {
@@ -172,6 +176,8 @@ const asking = Effect.gen(function* () {
   const runtime = yield* Runtime.make({ plugins: [models] })
   console.log(yield* runtime.run(answer, "why is the sky blue?"))
 }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
+
+const runAsking = () => Effect.runPromise(asking)
 
 const cleanUp = Effect.gen(function* () {
   const manager = yield* StateManager
@@ -278,16 +284,16 @@ describe("README", () => {
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
 
-  it.effect("state shared by the tasks of a session, updated concurrently", () =>
+  it.live("state shared by the tasks of a session, updated concurrently", () =>
     Effect.gen(function* () {
-      yield* shop
+      yield* Effect.promise(runShop)
       assert.deepStrictEqual(printed, [5])
     })
   )
 
-  it.effect("a supervisor fans out to researchers and joins their notes", () =>
+  it.live("a supervisor fans out to researchers and joins their notes", () =>
     Effect.gen(function* () {
-      yield* team
+      yield* Effect.promise(runTeam)
       assert.deepStrictEqual(printed, ["notes on sky\nnotes on sea"])
     })
   )
@@ -308,16 +314,16 @@ describe("README", () => {
     )
   )
 
-  it.effect("a service of one's own, given to tasks by a plugin", () =>
+  it.live("a service of one's own, given to tasks by a plugin", () =>
     Effect.gen(function* () {
-      yield* asking
+      yield* Effect.promise(runAsking)
       assert.deepStrictEqual(printed, ["an answer to why is the sky blue?"])
     })
   )
 
-  it.effect("a human approval", () =>
+  it.live("a human approval", () =>
     Effect.gen(function* () {
-      yield* humanApproval()
+      yield* Effect.promise(humanApproval)
       assert.deepStrictEqual(printed, ["published by ada: A long draft..."])
     })
   )
