@@ -39,6 +39,12 @@ export interface NewTask {
    * starts none.
    */
   readonly bounded?: boolean | undefined
+  /**
+   * With `parentId`: created by a join that waits for it, so the parent's next `AwaitingChildren` names it, unless the
+   * child has ended by then or the join returned without waiting. A store may count such a child in that next wait from
+   * its create, rather than mark each child as the wait starts; the wait then leaves out one it does not name.
+   */
+  readonly awaited?: boolean | undefined
   readonly runAt?: number | undefined
   /** Kept on the record (`TaskRecord.deadline`): the runtime fails the task once it has passed. */
   readonly deadline?: number | undefined

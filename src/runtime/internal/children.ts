@@ -83,15 +83,17 @@ export const makeChildren =
     }
 
     /**
-     * Records the child (or finds it); `queued`: it waits for a sibling's end to start. Returns the record and what
-     * drives it here, for the caller to run once it may: see `startAll`.
+     * Records the child (or finds it); `queued`: it waits for a sibling's end to start; `awaited`: created by a join,
+     * which waits for it next. Returns the record and what drives it here, for the caller to run once it may: see
+     * `startAll`.
      */
     const createOne = (
       task: AnyTask,
       input: unknown,
       { key, deadline }: ChildOptions,
       queued: boolean,
-      bounded = false
+      bounded = false,
+      awaited = false
     ): Effect.Effect<Started, StartError> => {
       const created = enqueue(task, input, {
         id: orderedId(),
@@ -100,6 +102,7 @@ export const makeChildren =
         childKey: key,
         queued,
         bounded,
+        awaited,
         deadline
       }).pipe(Effect.catchTags(neverToAChild))
       return Effect.flatMap(created, ({ record, from }) =>
@@ -163,7 +166,7 @@ export const makeChildren =
               )
             }
             const queued = started++ >= bound
-            return Effect.flatMap(createOne(task, child.input, child, queued, !driveAtOnce), goIfUnbounded)
+            return Effect.flatMap(createOne(task, child.input, child, queued, !driveAtOnce, true), goIfUnbounded)
           },
           // concurrent creates go to the store together (one statement a batch on PostgreSQL); children all found here
           // are only checked, one after another

@@ -30,6 +30,8 @@ export interface EnqueueOptions {
   readonly queued?: boolean | undefined
   /** A child of a fan-out with a bound, whose end starts a queued sibling (see `NewTask.bounded`). */
   readonly bounded?: boolean | undefined
+  /** A child its parent's next wait names, created by that join (see `NewTask.awaited`). */
+  readonly awaited?: boolean | undefined
   /** A `Date`, or how long from now; a task started by a task's body has its parent's deadline at the latest. */
   readonly deadline?: Date | Duration.Input | undefined
   /** `false`: recorded `pending`, for any runtime to claim, instead of claimed by this one at its create. */
@@ -140,6 +142,7 @@ export const makeEnqueue =
           childKey: opts?.childKey,
           queued: opts?.queued,
           bounded: opts?.bounded,
+          awaited: opts?.awaited,
           idempotencyKey: opts?.idempotencyKey,
           lease:
             limited || opts?.queued === true || opts?.claim === false

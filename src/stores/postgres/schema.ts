@@ -46,7 +46,10 @@ export const tasks = waypoint.table(
     error: jsonb("error"),
     // a wait for children keeps its mode and total here; `waiting_for` counts the children it still waits for
     suspendReason: jsonb("suspend_reason"),
-    /** A parent's wait generation: each `AwaitingChildren` takes the next, and marks the children it waits for with it. */
+    /**
+     * A parent's wait generation: each `AwaitingChildren` takes the next, and the children it waits for carry it (marked
+     * at their create by the join that waits for them, or by the wait).
+     */
     waitGen: integer("wait_gen").notNull().default(0),
     /** A waiting parent's children that have not ended yet, counted down by each one's end (the migration's trigger). */
     waitingFor: integer("waiting_for"),
@@ -81,10 +84,12 @@ export const tasks = waypoint.table(
     // `list` pages in (created_at, id) order, with or without a filter
     index("tasks_created_at_idx").on(t.createdAt, t.id),
     index("tasks_name_idx").on(t.name, t.createdAt, t.id),
-    // partial: most tasks have neither, and an update skips the indexes a row is not in
+    // partial: most tasks have none, and an update skips the indexes a row is not in
     index("tasks_session_id_idx").on(t.sessionId, t.createdAt, t.id).where(isNotNull(t.sessionId)),
-    index("tasks_parent_id_idx").on(t.parentId, t.createdAt, t.id).where(isNotNull(t.parentId)),
-    uniqueIndex("tasks_child_key_idx").on(t.parentId, t.childKey).where(isNotNull(t.childKey)),
+    // a parent's children, and its key naming one child: one index, as a child's every write (its create, and its end
+    // when not HOT) updates each index it is in, and a child's writes are the load of a fan-out; a child without a key
+    // is in it too (NULLs are distinct). A list of a parent's children sorts them.
+    uniqueIndex("tasks_children_idx").on(t.parentId, t.childKey).where(isNotNull(t.parentId)),
     // partial: a parent's idle children only, oldest first, so that `claimChild` (pending) and a sibling's end (the
     // oldest queued, suspended) read no ended child of a fan-out of thousands
     index("tasks_idle_children_idx")

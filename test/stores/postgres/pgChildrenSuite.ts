@@ -6,7 +6,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type SQLWrapper, sql } from "drizzle-orm"
-import { Effect, type Layer, Option, type Scope } from "effect"
+import { Deferred, Effect, type Layer, Option, Schema, type Scope } from "effect"
+import { Children, Runtime, task } from "../../../src/index.ts"
 import { Db, execute } from "../../../src/stores/postgres/Db.ts"
 import { Driver } from "../../../src/stores/postgres/Driver.ts"
 import * as PgTaskStore from "../../../src/stores/postgres/PgTaskStore.ts"
@@ -32,6 +33,19 @@ const watching = (driver: Driver["Service"]) => {
   })
   return { sent, prepared, watched }
 }
+
+/** Each child's row version (`xmin`) and mark, by id: a row written again has another `xmin`; a lock keeps it. */
+const childRows = (parentId: string) =>
+  Effect.flatMap(Db, (db) =>
+    Effect.map(
+      execute(
+        db,
+        "rows",
+        sql`select id, xmin::text as xmin, awaited_gen from waypoint.tasks where parent_id = ${parentId} order by id`
+      ),
+      (rows) => new Map(rows.map((row) => [String(row.id), { xmin: String(row.xmin), gen: row.awaited_gen }]))
+    )
+  )
 
 export const pgChildrenSuite = <E>(name: string, layer: Layer.Layer<TaskStore | Db | Driver, E>) =>
   describe(`PgTaskStore children: ${name}`, () => {
@@ -78,6 +92,131 @@ export const pgChildrenSuite = <E>(name: string, layer: Layer.Layer<TaskStore | 
     )
 
     test(
+      "counts the children a join created in its wait without writing them again, and wakes the parent with the last",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const parent = yield* store.create({ id: "j", name: "parent", input: null, lease })
+        const children = yield* Effect.forEach(
+          Array.from({ length: 5 }, (_, i) => `j/${i}`),
+          (id) => store.create({ id, name: "child", input: null, parentId: "j", childKey: id, lease, awaited: true })
+        )
+        // one ends before the wait: it is not waited for, although it was marked at its create
+        const [first, ...rest] = children
+        if (first === undefined) return yield* Effect.die(new Error("no child"))
+        yield* store.finish(first.id, first.fencingToken, { _tag: "Completed", output: null })
+        const created = yield* childRows("j")
+        assert.deepStrictEqual(
+          [...created.values()].map((row) => row.gen),
+          [1, 1, 1, 1, 1],
+          "each marked with the parent's next wait"
+        )
+        yield* store.finish("j", parent.fencingToken, {
+          _tag: "AwaitingChildren",
+          children: rest.map((child) => child.id),
+          mode: "all",
+          total: 5
+        })
+        const waited = yield* childRows("j")
+        assert.deepStrictEqual(waited, created, "the wait wrote no child again")
+        const waiting = Option.getOrThrow(yield* store.get("j"))
+        assert.deepStrictEqual(waiting.suspendReason, {
+          _tag: "WaitingForChildren",
+          mode: "all",
+          total: 5,
+          remaining: 4
+        })
+        for (const [i, child] of rest.entries()) {
+          yield* store.finish(child.id, child.fencingToken, { _tag: "Completed", output: i })
+          const now = Option.getOrThrow(yield* store.get("j"))
+          assert.strictEqual(now.status, i === rest.length - 1 ? "pending" : "suspended", `after end ${i + 1}`)
+        }
+      })
+    )
+
+    test(
+      "leaves out of a wait a child a join created that the wait does not name: its end counts for nothing",
+      Effect.gen(function* () {
+        const store = yield* TaskStore
+        const parent = yield* store.create({ id: "s", name: "parent", input: null, lease })
+        const [a, b, stray, unmarked] = yield* Effect.forEach(["s/a", "s/b", "s/stray", "s/unmarked"], (id) =>
+          store.create({
+            id,
+            name: "child",
+            input: null,
+            parentId: "s",
+            childKey: id,
+            lease,
+            awaited: id !== "s/unmarked"
+          })
+        )
+        if (a === undefined || b === undefined || stray === undefined || unmarked === undefined) {
+          return yield* Effect.die(new Error("no child"))
+        }
+        // names a and a child started alone, not the stray (a join that returned without waiting for it)
+        yield* store.finish("s", parent.fencingToken, {
+          _tag: "AwaitingChildren",
+          children: [a.id, unmarked.id],
+          mode: "all"
+        })
+        const marks = new Map([...(yield* childRows("s"))].map(([id, row]) => [id, row.gen]))
+        assert.deepStrictEqual(Object.fromEntries(marks), { "s/a": 1, "s/b": null, "s/stray": null, "s/unmarked": 1 })
+        yield* store.finish(stray.id, stray.fencingToken, { _tag: "Failed", error: { tag: "Boom", message: "no" } })
+        yield* store.finish(b.id, b.fencingToken, { _tag: "Completed", output: null })
+        const waiting = Option.getOrThrow(yield* store.get("s"))
+        assert.deepStrictEqual(
+          [waiting.status, waiting.suspendReason],
+          ["suspended", { _tag: "WaitingForChildren", mode: "all", total: 2, remaining: 2 }],
+          "neither the stray's failure nor b's end counts"
+        )
+        yield* store.finish(a.id, a.fencingToken, { _tag: "Completed", output: null })
+        assert.strictEqual(Option.getOrThrow(yield* store.get("s")).status, "suspended")
+        yield* store.finish(unmarked.id, unmarked.fencingToken, { _tag: "Completed", output: null })
+        assert.strictEqual(Option.getOrThrow(yield* store.get("s")).status, "pending")
+      })
+    )
+
+    test(
+      "through the runtime, a join marks the children it creates with the wait it then writes, and no other child",
+      Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const held = task({ name: "held", input: Schema.Number, output: Schema.Number }, (n) =>
+          Effect.as(Deferred.await(gate), n)
+        )
+        const parent = task({ name: "joins", input: Schema.Void, output: Schema.Number }, () =>
+          Effect.gen(function* () {
+            yield* Children.start(held, 10, { key: "alone" })
+            const [a, b] = yield* Children.all([
+              Children.spec(held, 1, { key: "a" }),
+              Children.spec(held, 2, { key: "b" })
+            ])
+            return (a ?? 0) + (b ?? 0)
+          })
+        )
+        const runtime = yield* Runtime.make({ tasks: [held, parent] })
+        const handle = yield* runtime.submit(parent, undefined)
+        while ((yield* handle.status) !== "suspended") yield* Effect.sleep(5)
+        const rows = yield* childRows(handle.id)
+        const marks = new Map<string, unknown>()
+        const written = new Map<string, string | undefined>()
+        for (const record of (yield* (yield* TaskStore).list({ parentId: handle.id })).items) {
+          marks.set(record.childKey ?? "", rows.get(record.id)?.gen)
+          written.set(record.childKey ?? "", rows.get(record.id)?.xmin)
+        }
+        assert.deepStrictEqual(Object.fromEntries(marks), { alone: null, a: 1, b: 1 })
+        // the transaction that wrote the wait (the parent's row) wrote neither child: they were marked at their create
+        const [wait] = yield* execute(
+          yield* Db,
+          "xmin",
+          sql`select xmin::text as xmin from waypoint.tasks where id = ${handle.id}`
+        )
+        assert.notStrictEqual(written.get("a"), String(wait?.xmin))
+        assert.notStrictEqual(written.get("b"), String(wait?.xmin))
+        yield* Deferred.succeed(gate, undefined)
+        assert.strictEqual(yield* handle.await, 3)
+      })
+    )
+
+    test(
       "claims a child among 10 000 of a parent through the index of its idle children, reading none that ended",
       Effect.gen(function* () {
         const db = yield* Db
@@ -109,7 +248,7 @@ export const pgChildrenSuite = <E>(name: string, layer: Layer.Layer<TaskStore | 
         const text = JSON.stringify(plan)
         assert.include(text, "tasks_idle_children_idx", "the child is found through the index of idle children")
         assert.notInclude(text, "Seq Scan")
-        assert.notInclude(text, "tasks_parent_id_idx", "not through the index of every child")
+        assert.notInclude(text, "tasks_children_idx", "not through the index of every child")
         const claimed = Option.getOrThrow(yield* store.claimChild("big", ["child"], lease))
         assert.deepStrictEqual([claimed.id, claimed.status], ["big/09993", "running"])
       }),

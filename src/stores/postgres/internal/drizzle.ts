@@ -40,6 +40,7 @@ export const {
   lt,
   ne,
   notInArray,
+  or,
   sql,
   TransactionRollbackError
 } = orm

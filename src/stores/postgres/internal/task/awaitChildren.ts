@@ -1,9 +1,11 @@
 /**
- * `finish` with `AwaitingChildren`: a parent's wait for children of its own, as one transaction. It marks the children
- * it waits for with the wait's generation (`awaited_gen`), then writes the parent, fenced by its token: `suspended`
- * (`WaitingForChildren`, `waiting_for` counting the children marked), or `pending` when the wait is over before it
- * starts. Each marked child's end counts itself against the parent in its own transaction (the trigger of migration
- * 0009), and the last one, or the first that ends the wait as its mode says, makes the parent runnable.
+ * `finish` with `AwaitingChildren`: a parent's wait for children of its own, as one transaction. The children it waits
+ * for carry the wait's generation (`awaited_gen`): a join marks those it creates as it creates them (`NewTask.awaited`),
+ * and the wait locks them, marks any other, and unmarks one marked that it does not name. It then writes the parent,
+ * fenced by its token: `suspended` (`WaitingForChildren`, `waiting_for` counting the children it waits for), or
+ * `pending` when the wait is over before it starts. Each marked child's end counts itself against the parent in its
+ * own transaction (the trigger of migration 0009), and the last one, or the first that ends the wait as its mode says,
+ * makes the parent runnable.
  */
 
 import { Effect, Option, Schedule } from "effect"
@@ -12,7 +14,7 @@ import { type ChildWaitMode, endsWaitAtOnce, type TaskRecord, type TaskStatus } 
 import { notifyWork } from "../../Notifications.ts"
 import { tasks } from "../../schema.ts"
 import { attempt, codesOf } from "../attempt.ts"
-import { alias, and, eq, inArray, notInArray, type SQL, sql, TransactionRollbackError } from "../drizzle.ts"
+import { alias, and, eq, inArray, notInArray, or, type SQL, sql, TransactionRollbackError } from "../drizzle.ts"
 import type { TaskContext } from "./context.ts"
 import { anyAsked, finishedUnlessAsked } from "./requests.ts"
 import { firstRecord, returned } from "./rows.ts"
@@ -55,10 +57,10 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
   ) {
     // the ids go as a JSON array (see runnable.ts), and only children of this parent count; `in (select ...)` is a
     // hashed semi-join, where `= any(array(...))` compared every child with every id (10 s for 10 000 children)
-    const isAwaited = and(
-      eq(child.parentId, id),
-      sql`${child.id} in (select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb))`
-    )
+    const named = sql`(select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb))`
+    const isNamed = sql`${child.id} in ${named}`
+    const isNamedTask = sql`${tasks.id} in ${named}`
+    const isAwaited = and(eq(child.parentId, id), isNamed)
     const isHeld = and(eq(tasks.id, id), eq(tasks.status, "running"), eq(tasks.fencingToken, token))
     const reason = JSON.stringify({ _tag: "WaitingForChildren", mode, total })
     const rows = yield* attempt("finish", () =>
@@ -69,27 +71,43 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
           .where(isHeld)
         const gen = (held[0]?.waitGen ?? Number.NaN) + 1
         if (Number.isNaN(gen)) return []
-        // Marking a child takes its row lock: a child whose end another transaction is writing is waited for, then
-        // seen ended and left out; a child marked here ends only after this commits, and its end then counts. Queued
-        // children last: a sibling's end holding its row may wait to release one of them (see the trigger).
-        const marked = await tx
-          .update(tasks)
-          .set({ awaitedGen: gen })
+        // Locking a child waits for a transaction writing its end, which is then seen ended and left out; a child
+        // locked here ends only after this commits, and its end then counts. Queued children last: a sibling's end
+        // holding its row may wait to release one of them (see the trigger). Also locked: a child of this parent
+        // marked with this wait's generation at its create (`NewTask.awaited`) that this wait does not name.
+        const locked = tx
+          .select({ awaitedGen: child.awaitedGen, named: sql<boolean>`${isNamed}`.as("named") })
+          .from(child)
           .where(
-            inArray(
-              tasks.id,
-              tx
-                .select({ id: child.id })
-                .from(child)
-                .where(and(isAwaited, notInArray(child.status, [...terminal])))
-                .orderBy(isQueued(child), child.id)
-                .for("update")
-            )
+            and(eq(child.parentId, id), notInArray(child.status, [...terminal]), or(isNamed, eq(child.awaitedGen, gen)))
           )
-          .returning({ id: tasks.id })
+          .orderBy(isQueued(child), child.id)
+          .for("update")
+          .as("locked")
+        const [counted] = await tx
+          .select({
+            named: sql<number>`(count(*) filter (where ${locked.named}))::int`,
+            stray: sql<number>`(count(*) filter (where not ${locked.named}))::int`,
+            marked: sql<number>`(count(*) filter (where ${locked.named} and ${locked.awaitedGen} = ${gen}::int))::int`
+          })
+          .from(locked)
+        const waitingFor = counted?.named ?? 0
+        // Marks the named children not marked at their create, and unmarks the others: all held since the lock above.
+        if (waitingFor > (counted?.marked ?? 0) || (counted?.stray ?? 0) > 0) {
+          await tx
+            .update(tasks)
+            .set({ awaitedGen: sql`case when ${isNamedTask} then ${gen}::int end` })
+            .where(
+              and(
+                eq(tasks.parentId, id),
+                notInArray(tasks.status, [...terminal]),
+                sql`(case when ${isNamedTask} then ${tasks.awaitedGen} is distinct from ${gen}::int else ${tasks.awaitedGen} = ${gen}::int end)`
+              )
+            )
+        }
         // A new statement, so it sees the children whose end it waited for above.
         const isOver =
-          marked.length === 0 ||
+          waitingFor === 0 ||
           (endsWaitAtOnce[mode].length > 0 &&
             (
               await tx
@@ -114,7 +132,7 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
               finishedAt: sql`${tasks.finishedAt}`
             }),
             waitGen: gen,
-            waitingFor: sql`case when ${anyAsked} then null else ${isOver ? null : marked.length}::int end`
+            waitingFor: sql`case when ${anyAsked} then null else ${isOver ? null : waitingFor}::int end`
           })
           .where(isHeld)
           .returning(

@@ -32,6 +32,9 @@ const isQueued = (task: NewTask): boolean => task.queued === true && task.parent
 const isBounded = (task: NewTask): boolean =>
   task.parentId !== undefined && (task.bounded === true || task.queued === true)
 
+/** Whether the child is counted in its parent's next wait from its create (see `awaitedGen` below). */
+const isAwaited = (task: NewTask): boolean => task.awaited === true && task.parentId !== undefined
+
 /** The lease a task is created under, if any: a queued child has none, whatever it was given. */
 const leaseOf = (task: NewTask) => (isQueued(task) ? undefined : task.lease)
 
@@ -66,6 +69,7 @@ const creationRow = ({ task, now }: Creation) => {
     expires_at: lease?.expiresAt,
     deadline: task.deadline,
     bounded: isBounded(task),
+    awaited: isAwaited(task),
     trace: wrapped(task.trace)
   }
 }
@@ -75,6 +79,13 @@ const pairOf = (parentId: unknown, childKey: unknown): string => JSON.stringify(
 
 /** The reason of a queued child, as jsonb. */
 const queuedReason = sql`'{"_tag":"QueuedBehindSiblings"}'::jsonb`
+
+/**
+ * A child its parent's next wait names is marked with that wait's generation as it is created: the wait then only
+ * locks it (awaitChildren.ts), where marking 10 000 children as the wait starts rewrote each one's row.
+ */
+const awaitedGen = (awaited: SQL, parentId: SQL) =>
+  sql`case when ${awaited} then (select parent.wait_gen + 1 from ${tasks} as parent where parent.id = ${parentId}) end`
 
 export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTime }: TaskContext) =>
   Effect.gen(function* () {
@@ -89,6 +100,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       idempotencyKey: sql.placeholder("idempotencyKey"),
       deadline: sql.placeholder("deadline"),
       bounded: sql`${sql.placeholder("bounded")}::boolean`,
+      awaitedGen: awaitedGen(sql`${sql.placeholder("awaited")}::boolean`, sql`${sql.placeholder("parentId")}::text`),
       forkedFrom: jsonb("forkedFrom"),
       trace: jsonb("trace"),
       createdAt: sql.placeholder("now"),
@@ -168,7 +180,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
       suspendReason: sql`case when r.queued then ${queuedReason} end`,
       waitGen: sql`0`,
       waitingFor: sql`null::int`,
-      awaitedGen: sql`null::int`,
+      awaitedGen: awaitedGen(sql`r.awaited`, sql`r.parent_id`),
       runAt: r("run_at"),
       leaseOwner: r("owner"),
       leaseExpiresAt: r("expires_at"),
@@ -199,7 +211,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
             )
             .from(
               rowsOf(
-                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint, deadline bigint, bounded boolean, trace jsonb"
+                "id text, name text, input jsonb, session_id text, parent_id text, child_key text, idempotency_key text, queued boolean, now bigint, run_at bigint, owner text, expires_at bigint, deadline bigint, bounded boolean, awaited boolean, trace jsonb"
               )
             )
         )
@@ -245,6 +257,7 @@ export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTi
         idempotencyKey: task.idempotencyKey ?? null,
         deadline: task.deadline ?? null,
         bounded: isBounded(task),
+        awaited: isAwaited(task),
         forkedFrom: jsonText(task.forkedFrom),
         trace: jsonText(task.trace),
         now

@@ -20,7 +20,7 @@ import { isHeld, isHeldByRow, released } from "./fencing.ts"
 import { finishedUnlessAsked } from "./requests.ts"
 import { firstRecord, jsonb, jsonText, param, returnedNamed, returnedWaking, toRecord } from "./rows.ts"
 
-/** A transition one UPDATE writes: all but `AwaitingChildren`, which marks the children first. */
+/** A transition one UPDATE writes: all but `AwaitingChildren`, which locks the children first. */
 type PlainTransition = Exclude<Transition, { readonly _tag: "AwaitingChildren" }>
 
 /** A `finish` waiting for its batch. */
