@@ -138,7 +138,9 @@ export const makeChildren =
         const known = isAllEnded ? ended : yield* existing
         const bound = typeof concurrency === "number" ? Math.max(1, concurrency) : Number.POSITIVE_INFINITY
         // Without a bound nothing is queued: each child is driven as soon as it is in the store, while the next ones
-        // are created. With one, every child is driven once all are (see below).
+        // are created. With one, every child is driven once all are (see below), so the join's wait finds them all
+        // unended: they are created marked for it (`NewTask.awaited`). Unbounded, most short children end before the
+        // wait, and each end of a marked child costs its parent a look in the store.
         const driveAtOnce = !Number.isFinite(bound)
         const goIfUnbounded = (child: Started) => (driveAtOnce ? Effect.as(child.go, child) : Effect.succeed(child))
         let started = 0
@@ -166,7 +168,10 @@ export const makeChildren =
               )
             }
             const queued = started++ >= bound
-            return Effect.flatMap(createOne(task, child.input, child, queued, !driveAtOnce, true), goIfUnbounded)
+            return Effect.flatMap(
+              createOne(task, child.input, child, queued, !driveAtOnce, !driveAtOnce),
+              goIfUnbounded
+            )
           },
           // concurrent creates go to the store together (one statement a batch on PostgreSQL); children all found here
           // are only checked, one after another

@@ -176,7 +176,7 @@ export const pgChildrenSuite = <E>(name: string, layer: Layer.Layer<TaskStore | 
     )
 
     test(
-      "through the runtime, a join marks the children it creates with the wait it then writes, and no other child",
+      "through the runtime, a bounded join marks the children it creates with the wait it then writes, and no other",
       Effect.gen(function* () {
         const gate = yield* Deferred.make<void>()
         const held = task({ name: "held", input: Schema.Number, output: Schema.Number }, (n) =>
@@ -185,10 +185,10 @@ export const pgChildrenSuite = <E>(name: string, layer: Layer.Layer<TaskStore | 
         const parent = task({ name: "joins", input: Schema.Void, output: Schema.Number }, () =>
           Effect.gen(function* () {
             yield* Children.start(held, 10, { key: "alone" })
-            const [a, b] = yield* Children.all([
-              Children.spec(held, 1, { key: "a" }),
-              Children.spec(held, 2, { key: "b" })
-            ])
+            const [a, b] = yield* Children.all(
+              [Children.spec(held, 1, { key: "a" }), Children.spec(held, 2, { key: "b" })],
+              { concurrency: 2 }
+            )
             return (a ?? 0) + (b ?? 0)
           })
         )
