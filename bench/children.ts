@@ -79,9 +79,17 @@ type Stores = PgStores.Stores | Db
 const fanOutRates = (n: number) =>
   Effect.gen(function* () {
     const runtime = yield* Runtime.make({ tasks: [trivial, fanOut] })
+    const db = yield* Db
+    // Each timed run starts from the same state: the previous run's dead rows vacuumed (not by autovacuum in the middle
+    // of a run), and its garbage collected.
+    const settled = Effect.andThen(
+      execute(db, "vacuum", sql`vacuum waypoint.tasks`),
+      Effect.sync(() => global.gc?.())
+    )
     const tops: Array<number> = []
     const fans: Array<number> = []
     for (let round = 0; round < ROUNDS; round++) {
+      yield* settled
       const topLevel = yield* timed(
         Effect.flatMap(
           Effect.forEach(
@@ -93,6 +101,7 @@ const fanOutRates = (n: number) =>
         )
       )
       tops.push(topLevel.millis)
+      yield* settled
       fans.push((yield* timed(runtime.run(fanOut, { n }))).millis)
     }
     const bounded = yield* timed(runtime.run(fanOut, { n, bound: 16 }))

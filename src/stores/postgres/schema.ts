@@ -90,11 +90,17 @@ export const tasks = waypoint.table(
     // when not HOT) updates each index it is in, and a child's writes are the load of a fan-out; a child without a key
     // is in it too (NULLs are distinct). A list of a parent's children sorts them.
     uniqueIndex("tasks_children_idx").on(t.parentId, t.childKey).where(isNotNull(t.parentId)),
-    // partial: a parent's idle children only, oldest first, so that `claimChild` (pending) and a sibling's end (the
-    // oldest queued, suspended) read no ended child of a fan-out of thousands
+    // partial: a parent's idle children only, oldest first, so that `claimChild` (pending) reads no ended child of a
+    // fan-out of thousands
     index("tasks_idle_children_idx")
       .on(t.parentId, t.status, t.createdAt, t.id)
-      .where(sql`${t.parentId} is not null and ${t.status} in ('pending', 'suspended')`)
+      .where(sql`${t.parentId} is not null and ${t.status} in ('pending', 'suspended')`),
+    // partial: a parent's queued children, oldest first, exactly as a sibling's end asks for the next one (the trigger
+    // of 0011), so that no plan walks the older tasks by creation instead (with 10 000 children queued, it did: a
+    // bounded fan-out ran at 150 children/s)
+    index("tasks_queued_children_idx")
+      .on(t.parentId, t.createdAt, t.id)
+      .where(sql`${t.status} = 'suspended' and ${t.suspendReason}->>'_tag' = 'QueuedBehindSiblings'`)
   ]
 )
 

@@ -256,6 +256,47 @@ export const pgChildrenSuite = <E>(name: string, layer: Layer.Layer<TaskStore | 
     )
 
     test(
+      "finds a parent's oldest queued child through the index of queued children, in the plan a sibling's end keeps",
+      Effect.gen(function* () {
+        const db = yield* Db
+        yield* execute(
+          db,
+          "insert",
+          sql`insert into waypoint.tasks (id, name, input, status, attempt, created_at, updated_at)
+            values ('q', 'parent', 'null'::jsonb, 'suspended', 1, 0, 0)`
+        )
+        // as a bounded fan-out of 10 000 starts: 16 running, the rest queued
+        yield* execute(
+          db,
+          "insert",
+          sql`insert into waypoint.tasks (id, name, input, status, attempt, parent_id, child_key, suspend_reason,
+              bounded, created_at, updated_at)
+            select 'q/' || lpad(i::text, 5, '0'), 'child', 'null'::jsonb,
+              case when i <= 16 then 'running' else 'suspended' end, 1, 'q', 'c' || i,
+              case when i > 16 then '{"_tag":"QueuedBehindSiblings"}'::jsonb end, true, i, i
+            from generate_series(1, 10000) as i`
+        )
+        yield* execute(db, "analyze", sql`analyze waypoint.tasks`)
+        // the trigger's query, as PL/pgSQL plans it once for every parent (a generic plan), on one connection
+        const plan = yield* Effect.promise(() =>
+          db.transaction(async (tx) => {
+            await tx.execute(sql`set local plan_cache_mode = force_generic_plan`)
+            await tx.execute(
+              sql.raw(`prepare wp_oldest_queued(text) as select "id" from "waypoint"."tasks"
+                where "parent_id" = $1 and "status" = 'suspended' and "suspend_reason"->>'_tag' = 'QueuedBehindSiblings'
+                order by "created_at", "id" limit 1 for update skip locked`)
+            )
+            const explained = await tx.execute(sql.raw(`explain (format json) execute wp_oldest_queued('q')`))
+            await tx.execute(sql.raw("deallocate wp_oldest_queued"))
+            return JSON.stringify(explained)
+          })
+        )
+        assert.include(plan, "tasks_queued_children_idx")
+        assert.notInclude(plan, "tasks_created_at_idx", "not every older task by creation")
+      })
+    )
+
+    test(
       "never runs more than 8 of a queued fan-out of 2 000 children with a bound of 8, and ends all of them",
       Effect.gen(function* () {
         const seen = yield* queuedFanOut([yield* TaskStore], yield* Db, { parentId: "fan", count: 2_000, bound: 8 })
