@@ -84,12 +84,10 @@ export const tasks = waypoint.table(
     // `list` pages in (created_at, id) order, with or without a filter
     index("tasks_created_at_idx").on(t.createdAt, t.id),
     index("tasks_name_idx").on(t.name, t.createdAt, t.id),
-    // partial: most tasks have none, and an update skips the indexes a row is not in
+    // partial: most tasks have neither, and an update skips the indexes a row is not in
     index("tasks_session_id_idx").on(t.sessionId, t.createdAt, t.id).where(isNotNull(t.sessionId)),
-    // a parent's children, and its key naming one child: one index, as a child's every write (its create, and its end
-    // when not HOT) updates each index it is in, and a child's writes are the load of a fan-out; a child without a key
-    // is in it too (NULLs are distinct). A list of a parent's children sorts them.
-    uniqueIndex("tasks_children_idx").on(t.parentId, t.childKey).where(isNotNull(t.parentId)),
+    index("tasks_parent_id_idx").on(t.parentId, t.createdAt, t.id).where(isNotNull(t.parentId)),
+    uniqueIndex("tasks_child_key_idx").on(t.parentId, t.childKey).where(isNotNull(t.childKey)),
     // partial: a parent's idle children only, oldest first, so that `claimChild` (pending) reads no ended child of a
     // fan-out of thousands
     index("tasks_idle_children_idx")
