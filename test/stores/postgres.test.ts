@@ -383,6 +383,102 @@ describe.skipIf(TestDatabase.noServer)("PostgreSQL server: needs DATABASE_URL", 
       60_000
     )
 
+    /** A transaction of its own, held open on a connection of its own until `commit`; committed by the scope. */
+    const openTransaction = (database: string) =>
+      Effect.acquireRelease(
+        Effect.promise(async () => {
+          const client = postgres(database, { max: 1, onnotice: () => {} })
+          let run: (text: string) => Promise<ReadonlyArray<Record<string, unknown>>> = async () => []
+          let commit: () => void = () => {}
+          let committed: Promise<void> = Promise.resolve()
+          const begun = new Promise<void>((started) => {
+            const done = client.begin(async (tx) => {
+              run = async (text) => [...(await tx.unsafe(text))]
+              started()
+              await new Promise<void>((resolve) => {
+                commit = resolve
+              })
+            })
+            committed = done.then(() => undefined)
+          })
+          await begun
+          return {
+            run: (text: string) => run(text),
+            commit: () => {
+              commit()
+              return committed
+            },
+            client
+          }
+        }),
+        // a test that failed before its commit commits now, so that the client can end
+        ({ client, commit }) => Effect.promise(() => Promise.all([commit(), client.end()]))
+      )
+    const childLease = { owner: "w", expiresAt: Number.MAX_SAFE_INTEGER }
+
+    it.live("a wait waits for a child created marked meanwhile, and leaves it out when it does not name it", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const store = Context.get(yield* Layer.build(PostgresStore.layer({ url: database })), TaskStore)
+        const parent = yield* store.create({ id: "p", name: "parent", input: null, lease: childLease })
+        const named = yield* store.create({
+          ...{ id: "p/a", name: "child", input: null, parentId: "p", childKey: "a" },
+          ...{ lease: childLease, awaited: true }
+        })
+        // another process creates a child marked for the parent's next wait (a join its sibling's suspension
+        // interrupted, an attempt that lost its lease), and has not committed when the wait starts
+        const other = yield* openTransaction(database)
+        yield* Effect.promise(() =>
+          other.run(`insert into waypoint.tasks (id, name, input, status, attempt, parent_id, child_key,
+              awaited_gen, lease_owner, lease_expires_at, fencing_token, created_at, updated_at)
+            values ('p/stray', 'child', 'null', 'running', 1, 'p', 'stray',
+              (select wait_gen + 1 from waypoint.tasks where id = 'p' for share), 'w', 9000000000000000, 1, 1, 1)`)
+        )
+        const waiting = yield* Effect.forkChild(
+          store.finish("p", parent.fencingToken, { _tag: "AwaitingChildren", children: ["p/a"], mode: "all" })
+        )
+        yield* Effect.sleep(300)
+        assert.isUndefined(waiting.pollUnsafe(), "the wait waits for the create's lock on the parent")
+        yield* Effect.promise(() => other.commit())
+        yield* Fiber.join(waiting)
+        const stray = Option.getOrThrow(yield* store.get("p/stray"))
+        yield* store.finish(stray.id, stray.fencingToken, { _tag: "Failed", error: { tag: "Boom", message: "no" } })
+        assert.strictEqual(
+          Option.getOrThrow(yield* store.get("p")).status,
+          "suspended",
+          "the stray's end counts for nothing"
+        )
+        yield* store.finish(named.id, named.fencingToken, { _tag: "Completed", output: null })
+        assert.strictEqual(Option.getOrThrow(yield* store.get("p")).status, "pending")
+      }).pipe(Effect.scoped)
+    )
+
+    it.live("a child created marked while its parent's wait is written is marked for the wait after it", () =>
+      Effect.gen(function* () {
+        const database = yield* TestDatabase.scoped(adminUrl)
+        const store = Context.get(yield* Layer.build(PostgresStore.layer({ url: database })), TaskStore)
+        yield* store.create({ id: "p", name: "parent", input: null, lease: childLease })
+        // a wait of the parent's, as awaitChildren.ts writes it, not yet committed: its generation is 1
+        const wait = yield* openTransaction(database)
+        yield* Effect.promise(() => wait.run(`select id from waypoint.tasks where id = 'p' for no key update`))
+        yield* Effect.promise(() =>
+          wait.run(`update waypoint.tasks set wait_gen = 1, status = 'suspended',
+            suspend_reason = '{"_tag":"WaitingForChildren","mode":"all","total":1}', waiting_for = 1 where id = 'p'`)
+        )
+        const creating = yield* Effect.forkChild(
+          store.create({ id: "p/late", name: "child", input: null, parentId: "p", childKey: "late", awaited: true })
+        )
+        yield* Effect.sleep(300)
+        assert.isUndefined(creating.pollUnsafe(), "the create waits for the wait")
+        yield* Effect.promise(() => wait.commit())
+        yield* Fiber.join(creating)
+        const [row] = yield* Effect.promise(() =>
+          wait.client.unsafe(`select awaited_gen from waypoint.tasks where id = 'p/late'`)
+        )
+        assert.strictEqual(row?.awaited_gen, 2, "marked for the next wait, not for the one written meanwhile")
+      }).pipe(Effect.scoped)
+    )
+
     it.live("a cancel or pause asked from another process's store reaches the holder at once, by notification", () =>
       Effect.gen(function* () {
         const database = yield* TestDatabase.scoped(adminUrl)

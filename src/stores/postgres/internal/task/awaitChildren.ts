@@ -4,7 +4,7 @@
  * and the wait locks them, marks any other, and unmarks one marked that it does not name. It then writes the parent,
  * fenced by its token: `suspended` (`WaitingForChildren`, `waiting_for` counting the children it waits for), or
  * `pending` when the wait is over before it starts. Each marked child's end counts itself against the parent in its
- * own transaction (the trigger of migration 0009), and the last one, or the first that ends the wait as its mode says,
+ * own transaction (the trigger of migration 0011), and the last one, or the first that ends the wait as its mode says,
  * makes the parent runnable.
  */
 
@@ -65,10 +65,14 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
     const reason = JSON.stringify({ _tag: "WaitingForChildren", mode, total })
     const rows = yield* attempt("finish", () =>
       db.transaction(async (tx) => {
+        // The parent's row is locked first: a create of a child marked for this wait (create.ts) commits before the
+        // children are read below, or reads this wait's generation once it has committed, and marks its child for the
+        // next. Only a wait and such a create take this lock; a child's end does not wait for it.
         const held = await tx
           .select({ waitGen: tasks.waitGen, lockTimeout: sql`set_config('lock_timeout', ${lockTimeout}, true)` })
           .from(tasks)
           .where(isHeld)
+          .for("no key update")
         const gen = (held[0]?.waitGen ?? Number.NaN) + 1
         if (Number.isNaN(gen)) return []
         // Locking a child waits for a transaction writing its end, which is then seen ended and left out; a child

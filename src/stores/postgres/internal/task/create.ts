@@ -82,10 +82,12 @@ const queuedReason = sql`'{"_tag":"QueuedBehindSiblings"}'::jsonb`
 
 /**
  * A child its parent's next wait names is marked with that wait's generation as it is created: the wait then only
- * locks it (awaitChildren.ts), where marking 10 000 children as the wait starts rewrote each one's row.
+ * locks it (awaitChildren.ts), where marking 10 000 children as the wait starts rewrote each one's row. The parent's
+ * row is read under a share lock, which a wait holding the parent waits for (and which waits for a wait): a child is
+ * either committed before the wait reads the children, or marked for the next wait.
  */
 const awaitedGen = (awaited: SQL, parentId: SQL) =>
-  sql`case when ${awaited} then (select parent.wait_gen + 1 from ${tasks} as parent where parent.id = ${parentId}) end`
+  sql`case when ${awaited} then (select parent.wait_gen + 1 from ${tasks} as parent where parent.id = ${parentId} for share) end`
 
 export const makeCreate = ({ db, driver, inStatement, notified, notifiedPerDueTime }: TaskContext) =>
   Effect.gen(function* () {
