@@ -57,10 +57,10 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
   ) {
     // the ids go as a JSON array (see runnable.ts), and only children of this parent count; `in (select ...)` is a
     // hashed semi-join, where `= any(array(...))` compared every child with every id (10 s for 10 000 children)
-    const named = sql`(select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb))`
-    const isNamed = sql`${child.id} in ${named}`
-    const isNamedTask = sql`${tasks.id} in ${named}`
-    const isAwaited = and(eq(child.parentId, id), isNamed)
+    const isAwaited = and(
+      eq(child.parentId, id),
+      sql`${child.id} in (select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb))`
+    )
     const isHeld = and(eq(tasks.id, id), eq(tasks.status, "running"), eq(tasks.fencingToken, token))
     const reason = JSON.stringify({ _tag: "WaitingForChildren", mode, total })
     const rows = yield* attempt("finish", () =>
@@ -75,40 +75,43 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
           .for("no key update")
         const gen = (held[0]?.waitGen ?? Number.NaN) + 1
         if (Number.isNaN(gen)) return []
-        // Locking a child waits for a transaction writing its end, which is then seen ended and left out; a child
-        // locked here ends only after this commits, and its end then counts. Queued children last: a sibling's end
-        // holding its row may wait to release one of them (see the trigger). Also locked: a child of this parent
-        // marked with this wait's generation at its create (`NewTask.awaited`) that this wait does not name.
-        const locked = tx
-          .select({ awaitedGen: child.awaitedGen, named: sql<boolean>`${isNamed}`.as("named") })
-          .from(child)
-          .where(
-            and(eq(child.parentId, id), notInArray(child.status, [...terminal]), or(isNamed, eq(child.awaitedGen, gen)))
-          )
-          .orderBy(isQueued(child), child.id)
-          .for("update")
-          .as("locked")
-        const [counted] = await tx
-          .select({
-            named: sql<number>`(count(*) filter (where ${locked.named}))::int`,
-            stray: sql<number>`(count(*) filter (where not ${locked.named}))::int`,
-            marked: sql<number>`(count(*) filter (where ${locked.named} and ${locked.awaitedGen} = ${gen}::int))::int`
-          })
-          .from(locked)
-        const waitingFor = counted?.named ?? 0
-        // Marks the named children not marked at their create, and unmarks the others: all held since the lock above.
-        if (waitingFor > (counted?.marked ?? 0) || (counted?.stray ?? 0) > 0) {
-          await tx
-            .update(tasks)
-            .set({ awaitedGen: sql`case when ${isNamedTask} then ${gen}::int end` })
+        // One statement locks the children, marks them, and counts them. Locking a child waits for a transaction
+        // writing its end, which is then seen ended and left out; a child locked here ends only after this commits, and
+        // its end then counts. Queued children last: a sibling's end holding its row may wait to release one of them
+        // (see the trigger). Also locked: a child of this parent marked with this wait's generation at its create
+        // (`NewTask.awaited`) that this wait does not name, which is unmarked. Only the rows whose mark changes are
+        // written: a bounded join's children, marked at their create, are only locked.
+        const named = tx
+          .$with("named", { id: sql`id` })
+          .as(sql`select jsonb_array_elements_text(${JSON.stringify(children)}::text::jsonb) as id`)
+        const isNamed = sql`${child.id} in (select id from named)`
+        const locked = tx.$with("locked").as(
+          tx
+            .select({ id: child.id, named: sql<boolean>`${isNamed}`.as("named"), awaitedGen: child.awaitedGen })
+            .from(child)
             .where(
               and(
-                eq(tasks.parentId, id),
-                notInArray(tasks.status, [...terminal]),
-                sql`(case when ${isNamedTask} then ${tasks.awaitedGen} is distinct from ${gen}::int else ${tasks.awaitedGen} = ${gen}::int end)`
+                eq(child.parentId, id),
+                notInArray(child.status, [...terminal]),
+                or(isNamed, eq(child.awaitedGen, gen))
               )
             )
-        }
+            .orderBy(isQueued(child), child.id)
+            .for("update")
+        )
+        // The rows it updates are the ones `locked` holds: the UPDATE finds each one's newest version under that lock.
+        const marked = tx.$with("marked", { id: sql`id` }).as(
+          sql`update ${tasks} set awaited_gen = case when locked.named then ${gen}::int end
+            from locked
+            where ${tasks.id} = locked.id
+              and (case when locked.named then locked.awaited_gen is distinct from ${gen}::int else true end)
+            returning ${tasks.id}`
+        )
+        const [counted] = await tx
+          .with(named, locked, marked)
+          .select({ named: sql<number>`(count(*) filter (where ${locked.named}))::int` })
+          .from(locked)
+        const waitingFor = counted?.named ?? 0
         // A new statement, so it sees the children whose end it waited for above.
         const isOver =
           waitingFor === 0 ||
