@@ -87,7 +87,12 @@ export const makeAwaitChildren = ({ db, inStatement, notified }: TaskContext) =>
         const isNamed = sql`${child.id} in (select id from named)`
         const locked = tx.$with("locked").as(
           tx
-            .select({ id: child.id, named: sql<boolean>`${isNamed}`.as("named"), awaitedGen: child.awaitedGen })
+            // named explicitly: the UPDATE below refers to these columns in raw SQL
+            .select({
+              id: sql<string>`${child.id}`.as("id"),
+              named: sql<boolean>`${isNamed}`.as("named"),
+              awaitedGen: sql<number | null>`${child.awaitedGen}`.as("awaited_gen")
+            })
             .from(child)
             .where(
               and(
