@@ -13,7 +13,8 @@
  *   by a plugin's `onSuccess` hook: the parent's claim only);
  * - the process's RSS while 10 000 children wait in their parent's queue (bound 8, every running one held), against
  *   its RSS before.
- * On the server, the statements sent between the child's return and the parent's body are counted too.
+ * On the server, the statements sent between the child's return and the parent's body are counted too. Last, what
+ * PostgreSQL alone pays for a child's row against a top-level task's (`childRowCost.ts`).
  * Run: npm run bench:children (BENCH_CHILDREN=1000,10000 sets the fan-out sizes, BENCH_ROUNDS=3 the rounds of each).
  */
 import { mkdtemp, rm } from "node:fs/promises"
@@ -29,6 +30,7 @@ import * as PgliteDb from "../src/stores/postgres/PgliteDb.ts"
 import * as PgStores from "../src/stores/postgres/PgStores.ts"
 import * as PostgresDb from "../src/stores/postgres/PostgresDb.ts"
 import { TaskStore } from "../src/stores/TaskStore.ts"
+import { childRowCost } from "./childRowCost.ts"
 import { freshDatabase } from "./freshDatabase.ts"
 
 const SIZES = (process.env.BENCH_CHILDREN ?? "1000,10000").split(",").map(Number)
@@ -286,6 +288,7 @@ const run = (name: string, layer: (counting: boolean) => Layer.Layer<Stores, Sto
     }
     yield* joinLatency.pipe(Effect.provide(layer(true)))
     yield* pendingMemory.pipe(Effect.provide(layer(false)))
+    yield* childRowCost(Math.max(...SIZES), ROUNDS).pipe(Effect.provide(layer(false)))
   })
 
 const program = Effect.gen(function* () {
