@@ -7,7 +7,7 @@
 import { Clock, type Context, Deferred, type Duration, Effect, Fiber, Layer, Scope, type Stream } from "effect"
 import type { InvalidCursor, StoreError, TaskIdTaken } from "../stores/errors.ts"
 import { StepStore } from "../stores/StepStore.ts"
-import { isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
+import { byCreation, isTerminal, type TaskRecord } from "../stores/TaskRecord.ts"
 import { type TaskPage, type TaskQuery, TaskStore } from "../stores/TaskStore.ts"
 import {
   type IdempotencyKeyReused,
@@ -355,15 +355,12 @@ export const make = <const Plugins extends ReadonlyArray<AnyPlugin> = readonly [
         const page = yield* listPage({ status: "running", name: record.name, sessionId: record.sessionId, limit: 1000 })
         running = page.items.filter((t) => t.sessionId === record.sessionId && (t.leaseExpiresAt ?? 0) >= now).length
       }
-      // a task waiting for children: the first 20 of its children that have not ended (in its first page of them)
+      // a task waiting for children: the 20 oldest of its children that have not ended
       const waitingFor =
         record.suspendReason?._tag === "WaitingForChildren"
-          ? (yield* Effect.catchTag(
-              store.listSummaries({ parentId: record.id, limit: 1000 }),
-              "InvalidCursor",
-              Effect.die
-            )).items
+          ? (yield* store.childSummaries(record.id))
               .filter((child) => !isTerminal(child.status))
+              .sort(byCreation)
               .slice(0, 20)
               .map((child) => child.id)
           : []

@@ -12,6 +12,12 @@ export type TaskStatus = typeof TaskStatus.Type
 export const isTerminal = (status: TaskStatus): boolean =>
   status === "completed" || status === "failed" || status === "cancelled"
 
+/** Oldest first, as `list` pages tasks: by creation time, then by id. */
+export const byCreation = (
+  a: { readonly createdAt: number; readonly id: string },
+  b: { readonly createdAt: number; readonly id: string }
+): number => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
 /**
  * How a parent waits for its children: `all` (every one completes; the first that does not ends the wait),
  * `settled` (every one ends, however), `first` (one completes; or every one ends without).

@@ -3,7 +3,7 @@
  * token, and leave `running` by exactly one fenced transition. A write whose token is stale is refused, so two
  * attempts of one task never both record an outcome.
  */
-import { Context, Effect, type Option, type Schema, type Stream } from "effect"
+import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
 import type { CancelRequested, InvalidCursor, LeaseLost, PauseRequested, StoreError, TaskIdTaken } from "./errors.ts"
 import type {
   ChildWaitMode,
@@ -151,6 +151,14 @@ export class TaskStore extends Context.Service<
      */
     readonly listSummaries: (query: TaskQuery) => Effect.Effect<TaskSummaryPage, StoreError | InvalidCursor>
     /**
+     * Every child of `parentId`, in one read and in no particular order: a fan-in, a cancel of a subtree and a tree's
+     * recovery each need all of them, and a store can then find them by parent alone, with no order to keep (`list`
+     * with `parentId` pages them oldest first).
+     */
+    readonly children: (parentId: string) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
+    /** `children`, each without its input and output, which are not read (as `listSummaries`). */
+    readonly childSummaries: (parentId: string) => Effect.Effect<ReadonlyArray<TaskSummary>, StoreError>
+    /**
      * Takes a runnable task to `running` under a new lease and a new, larger fencing token: `pending` (no `runAt`,
      * or one passed), `suspended` with `runAt` passed, or `running` with its lease expired (its worker died; the
      * attempt number stays). `None` when the task is not runnable now or `maxParallel` is reached; a store may also
@@ -245,22 +253,3 @@ export class TaskStore extends Context.Service<
     readonly cancelIdle: (id: string) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
   }
 >()("waypoint/stores/TaskStore") {}
-
-/**
- * Every task `query` selects, oldest first, read a page of 1 000 at a time: a fan-in reads back thousands of children.
- * The cursors are the store's own, so a refused one is a defect.
- */
-export const listEvery = (
-  store: TaskStore["Service"],
-  query: Omit<TaskQuery, "cursor" | "limit">
-): Effect.Effect<ReadonlyArray<TaskRecord>, StoreError> =>
-  Effect.gen(function* () {
-    const records: Array<TaskRecord> = []
-    let cursor: string | undefined
-    do {
-      const page = yield* Effect.catchTag(store.list({ ...query, cursor, limit: 1000 }), "InvalidCursor", Effect.die)
-      records.push(...page.items)
-      cursor = page.nextCursor
-    } while (cursor !== undefined)
-    return records
-  })

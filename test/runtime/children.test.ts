@@ -339,6 +339,11 @@ describe("Children", () => {
           Effect.suspend(() => {
             if (query.parentId !== undefined) lists++
             return store.list(query)
+          }),
+        children: (parentId) =>
+          Effect.suspend(() => {
+            lists++
+            return store.children(parentId)
           })
       })
       const outputs = yield* Effect.gen(function* () {

@@ -142,12 +142,8 @@ const readTask = Effect.fnUntraced(function* (input: {
         const record = yield* runtime.get(input.id)
         const progress = yield* (yield* ProgressStore).getLatest(record.id)
         const inspection = yield* runtime.inspect(record.id)
-        const children = yield* Effect.catchTag(
-          (yield* TaskStore).listSummaries({ parentId: record.id, limit: 1000 }),
-          "InvalidCursor",
-          Effect.die
-        )
-        return { record, progress, inspection, children: children.items }
+        const children = yield* (yield* TaskStore).childSummaries(record.id)
+        return { record, progress, inspection, children }
       })
     )
   )

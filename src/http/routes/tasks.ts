@@ -100,23 +100,12 @@ const storeCursor = (cursor: string) =>
   )
 
 export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
-  /** How many children the task has, and how many have ended: its children's summaries, a page at a time. */
+  /** How many children the task has, and how many have ended: from its children's summaries, read at once. */
   const childCounts = (parentId: string) =>
-    Effect.gen(function* () {
-      const counts = { total: 0, ended: 0 }
-      let cursor: string | undefined
-      do {
-        const page = yield* Effect.catchTag(
-          ctx.stores.tasks.listSummaries({ parentId, cursor, limit: 1000 }),
-          "InvalidCursor",
-          Effect.die
-        )
-        counts.total += page.items.length
-        counts.ended += page.items.filter((child) => isTerminal(child.status)).length
-        cursor = page.nextCursor
-      } while (cursor !== undefined)
-      return counts
-    })
+    Effect.map(ctx.stores.tasks.childSummaries(parentId), (children) => ({
+      total: children.length,
+      ended: children.filter((child) => isTerminal(child.status)).length
+    }))
 
   const { runtime, tasks } = ctx
   const startRequest = { path: StartPath, query: StartQuery, headers: StartHeaders }

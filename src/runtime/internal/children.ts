@@ -7,7 +7,6 @@ import { Deferred, Effect, type Tracer } from "effect"
 import { canonicalJson } from "../../stores/SnapshotStore.ts"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
 import { endsWaitAtOnce, isQueued, isTerminal } from "../../stores/TaskRecord.ts"
-import { listEvery } from "../../stores/TaskStore.ts"
 import type {
   AnyChild,
   ChildHandle,
@@ -120,7 +119,7 @@ export const makeChildren =
       ) as never
 
     /** The children of this parent, by key. */
-    const existing = Effect.map(listEvery(core.store, { parentId: parent.id }), (records) => {
+    const existing = Effect.map(core.store.children(parent.id), (records) => {
       const byKey = new Map<string, TaskRecord>()
       for (const record of records) if (record.childKey !== undefined) byKey.set(record.childKey, record)
       return byKey

@@ -35,14 +35,9 @@ export const makeControl = (core: Core): Control => {
 
   const cancelChildren = (parentId: string, which: "all" | "queued" = "all"): Effect.Effect<void> =>
     Effect.gen(function* () {
-      let cursor: string | undefined
-      do {
-        const page = yield* store.list({ parentId, cursor, limit: 500 })
-        for (const child of page.items) {
-          if (!isTerminal(child.status) && (which === "all" || isQueued(child))) yield* cancel(child.id)
-        }
-        cursor = page.nextCursor
-      } while (cursor !== undefined)
+      for (const child of yield* store.childSummaries(parentId)) {
+        if (!isTerminal(child.status) && (which === "all" || isQueued(child))) yield* cancel(child.id)
+      }
     }).pipe(Effect.ignore)
 
   const cancel = (id: string): Effect.Effect<void, TaskNotFound | StoreError> =>

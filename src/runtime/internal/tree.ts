@@ -6,7 +6,7 @@
  */
 import { Clock, Effect, Option } from "effect"
 import type { StoreError } from "../../stores/errors.ts"
-import { isTerminal, type TaskRecord, type TaskSummary } from "../../stores/TaskRecord.ts"
+import { isTerminal, type TaskRecord } from "../../stores/TaskRecord.ts"
 import type { Core } from "./core.ts"
 import type { StartFrom } from "./drive.ts"
 import type { AnyTask, Registry } from "./registry.ts"
@@ -68,22 +68,9 @@ export const makeTree = (core: Core, registry: Registry, startDetached: StartDet
     )
   }
 
-  /** The children of `parentId` that have not ended, page by page. */
+  /** The children of `parentId` that have not ended. */
   const liveChildren = (parentId: string) =>
-    Effect.gen(function* () {
-      const found: Array<TaskSummary> = []
-      let cursor: string | undefined
-      do {
-        const page = yield* Effect.catchTag(
-          store.listSummaries({ parentId, limit: 500, cursor }),
-          "InvalidCursor",
-          Effect.die
-        )
-        for (const child of page.items) if (!isTerminal(child.status)) found.push(child)
-        cursor = page.nextCursor
-      } while (cursor !== undefined)
-      return found
-    })
+    Effect.map(store.childSummaries(parentId), (children) => children.filter((child) => !isTerminal(child.status)))
 
   const claimAll = (parentId: string): Effect.Effect<void, StoreError> =>
     Effect.gen(function* () {

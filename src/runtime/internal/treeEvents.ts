@@ -1,6 +1,6 @@
 /**
  * The events of a run tree: a root's and all its descendants', as they happen, resumable after a sequence number. The
- * tree's tasks are read from the store once (a page of children at a time, level by level); a child made later joins
+ * tree's tasks are read from the store once (each parent's children at once, level by level); a child made later joins
  * by its first event, which names its parent. Only the events of tasks this runtime drives are in its event log.
  */
 import { Effect, Stream } from "effect"
@@ -18,19 +18,10 @@ const membersOf = (core: Core, rootId: string) =>
     while (level.length > 0) {
       const next: Array<string> = []
       for (const parentId of level) {
-        let cursor: string | undefined
-        do {
-          const page = yield* Effect.catchTag(
-            core.store.listSummaries({ parentId, cursor, limit: 1000 }),
-            "InvalidCursor",
-            Effect.die
-          )
-          for (const child of page.items) {
-            members.add(child.id)
-            next.push(child.id)
-          }
-          cursor = page.nextCursor
-        } while (cursor !== undefined)
+        for (const child of yield* core.store.childSummaries(parentId)) {
+          members.add(child.id)
+          next.push(child.id)
+        }
       }
       level = next
     }

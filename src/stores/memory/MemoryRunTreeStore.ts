@@ -9,7 +9,7 @@ import { ProgressStore } from "../ProgressStore.ts"
 import { maxTreeDepth, RunTreeStore, type TreeRow } from "../RunTreeStore.ts"
 import { SnapshotStore } from "../SnapshotStore.ts"
 import type { TaskRecord } from "../TaskRecord.ts"
-import { listEvery, TaskStore } from "../TaskStore.ts"
+import { TaskStore } from "../TaskStore.ts"
 
 export const make = Effect.gen(function* () {
   const tasks = yield* TaskStore
@@ -33,7 +33,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       rows.push(yield* rowOf(record))
       if (depth >= maxTreeDepth) return
-      for (const child of yield* listEvery(tasks, { parentId: record.id })) yield* subtree(child, depth + 1, rows)
+      for (const child of yield* tasks.children(record.id)) yield* subtree(child, depth + 1, rows)
     })
 
   const read = (rootId: string) =>

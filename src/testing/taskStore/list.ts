@@ -82,6 +82,46 @@ export const listTests = (test: SuiteTest): void => {
   )
 
   test(
+    "reads a parent's children all at once, keyed or not, whole or as summaries, and no other parent's or grandchild",
+    Effect.gen(function* () {
+      const store = yield* TaskStore
+      yield* store.create({ id: "p", name: "parent", input: null })
+      for (let i = 0; i < 1500; i++) {
+        yield* store.create({
+          id: `c${i}`,
+          name: "child",
+          input: { i },
+          parentId: "p",
+          // a child created without a key is a child too
+          childKey: i % 500 === 0 ? undefined : `k${i}`
+        })
+      }
+      yield* store.create({ id: "x", name: "child", input: null, parentId: "q", childKey: "k1" })
+      yield* store.create({ id: "g", name: "child", input: null, parentId: "c1", childKey: "k1" })
+      const claimed = yield* store.claim("c7", { owner: "w", expiresAt: 1_000_000_000 })
+      const token = Option.getOrThrow(claimed).fencingToken
+      yield* store.finish("c7", token, { _tag: "Completed", output: { done: 7 } })
+      const children = yield* store.children("p")
+      const expected = Array.from({ length: 1500 }, (_, i) => `c${i}`).sort()
+      assert.deepStrictEqual(children.map((child) => child.id).sort(), expected)
+      const seven = children.find((child) => child.id === "c7")
+      assert.deepStrictEqual([seven?.status, seven?.input, seven?.output], ["completed", { i: 7 }, { done: 7 }])
+      assert.strictEqual(children.find((child) => child.id === "c500")?.childKey, undefined)
+      assert.strictEqual(children.find((child) => child.id === "c501")?.childKey, "k501")
+      const summaries = yield* store.childSummaries("p")
+      assert.deepStrictEqual(summaries.map((child) => child.id).sort(), expected)
+      assert.isTrue(summaries.every((child) => !("input" in child) && !("output" in child) && child.parentId === "p"))
+      assert.strictEqual(summaries.find((child) => child.id === "c7")?.status, "completed")
+      assert.deepStrictEqual(
+        (yield* store.children("c1")).map((child) => child.id),
+        ["g"]
+      )
+      assert.deepStrictEqual(yield* store.children("none"), [])
+      assert.deepStrictEqual(yield* store.childSummaries("g"), [])
+    })
+  )
+
+  test(
     "fails a list with a cursor no page gave with InvalidCursor",
     Effect.gen(function* () {
       const store = yield* TaskStore

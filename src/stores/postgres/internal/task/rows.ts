@@ -30,12 +30,15 @@ export const returned = {
     else ${tasks.suspendReason} end)::text`
 }
 
-/** The columns each named as `TaskRecord` names it, for the `Driver`'s statements (whose rows drizzle does not map). */
-export const named = (extra: Record<string, SQLWrapper> = {}) => {
-  const columns: Record<string, SQL.Aliased> = {}
-  for (const [key, column] of Object.entries({ ...returned, ...extra })) columns[key] = sql`${column}`.as(key)
-  return columns
+/** `columns` each named as `TaskRecord` names it, for the `Driver`'s statements (whose rows drizzle does not map). */
+const namedAs = (columns: Record<string, SQLWrapper>) => {
+  const aliased: Record<string, SQL.Aliased> = {}
+  for (const [key, column] of Object.entries(columns)) aliased[key] = sql`${column}`.as(key)
+  return aliased
 }
+
+/** The columns of `returned`, and `extra`, each named as `TaskRecord` names it. */
+export const named = (extra: Record<string, SQLWrapper> = {}) => namedAs({ ...returned, ...extra })
 export const returnedNamed = named()
 
 /**
@@ -47,6 +50,7 @@ export const returnedWaking = (inStatement: boolean, when?: SQL) =>
 
 /** The same columns without `input` and `output`, for a listing of summaries (`TaskSummary`). */
 export const returnedSummary = Struct.omit(returned, ["input", "output"])
+export const returnedSummaryNamed = namedAs(returnedSummary)
 
 /** A row as the drivers return it, jsonb as text, decoded to a `TaskRecord`. */
 const TaskRow = Schema.Struct({
