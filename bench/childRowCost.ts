@@ -2,9 +2,9 @@
  * The floor under the children's floor: what PostgreSQL itself pays for a child's row against a top-level task's, with
  * no Waypoint code and no client round trip. One `DO` block writes `n` rows as the store does (a batched INSERT of 64
  * rows created claimed, then a batched UPDATE of 64 that ends them), as top-level tasks or as children of one parent,
- * in alternating rounds after a vacuum; the medians of each write, and their ratio. A child's row is in two indexes a
- * top-level task's is not (its parent's children by creation, and the unique (parent, key)), and a task's end is not a
- * HOT update (its status is indexed): both writes pay for them.
+ * in alternating rounds after a vacuum; the medians of each write, and their ratio. A child's row is in one index a
+ * top-level task's is not (its parent's children, unique by key), and a task's end is not a HOT update (its status is
+ * indexed): both writes pay for it.
  */
 import { sql } from "drizzle-orm"
 import { Effect } from "effect"

@@ -128,9 +128,8 @@ const fanOutRates = (n: number) =>
 
 /**
  * The floor of the ratio above: a task's two writes through the store alone (created claimed, then completed), for
- * `n` top-level tasks and for `n` children of one parent, 64 creates at a time, in turns (medians). A child's row is in two
- * indexes more than a top-level task's (its parent's children, and the unique (parent, key) that makes a key name
- * one child), and each of its writes updates them.
+ * `n` top-level tasks and for `n` children of one parent, 64 creates at a time, in turns (medians). A child's row is in one
+ * index more than a top-level task's (its parent's children, unique by key), and each of its writes updates it.
  */
 const storeRates = (n: number) =>
   Effect.gen(function* () {

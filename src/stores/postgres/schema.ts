@@ -86,8 +86,10 @@ export const tasks = waypoint.table(
     index("tasks_name_idx").on(t.name, t.createdAt, t.id),
     // partial: most tasks have neither, and an update skips the indexes a row is not in
     index("tasks_session_id_idx").on(t.sessionId, t.createdAt, t.id).where(isNotNull(t.sessionId)),
-    index("tasks_parent_id_idx").on(t.parentId, t.createdAt, t.id).where(isNotNull(t.parentId)),
-    uniqueIndex("tasks_child_key_idx").on(t.parentId, t.childKey).where(isNotNull(t.childKey)),
+    // A parent's children, unique by key (a child without one is in it too: NULLs are distinct), and the only index a
+    // child's row is in beyond a top-level task's, as each costs each write of a fan-out's thousands of children: a
+    // list of a parent's children in creation order sorts them, and the runtime reads them in no order (`children`).
+    uniqueIndex("tasks_children_idx").on(t.parentId, t.childKey).where(isNotNull(t.parentId)),
     // partial: a parent's idle children only, oldest first, so that `claimChild` (pending) reads no ended child of a
     // fan-out of thousands
     index("tasks_idle_children_idx")

@@ -10,6 +10,8 @@ import { Deferred, Effect, type Layer, Option, Schema, type Scope } from "effect
 import { Children, Runtime, task } from "../../../src/index.ts"
 import { Db, execute } from "../../../src/stores/postgres/Db.ts"
 import { Driver } from "../../../src/stores/postgres/Driver.ts"
+import { pageQuery } from "../../../src/stores/postgres/internal/task/list.ts"
+import { returnedSummary } from "../../../src/stores/postgres/internal/task/rows.ts"
 import * as PgTaskStore from "../../../src/stores/postgres/PgTaskStore.ts"
 import { TaskStore } from "../../../src/stores/TaskStore.ts"
 import { queuedFanOut } from "./childrenFanOut.ts"
@@ -248,9 +250,64 @@ export const pgChildrenSuite = <E>(name: string, layer: Layer.Layer<TaskStore | 
         const text = JSON.stringify(plan)
         assert.include(text, "tasks_idle_children_idx", "the child is found through the index of idle children")
         assert.notInclude(text, "Seq Scan")
-        assert.notInclude(text, "tasks_parent_id_idx", "not through the index of every child")
+        assert.notInclude(text, "tasks_children_idx", "not through the index of every child")
         const claimed = Option.getOrThrow(yield* store.claimChild("big", ["child"], lease))
         assert.deepStrictEqual([claimed.id, claimed.status], ["big/09993", "running"])
+      }),
+      60_000
+    )
+
+    test(
+      "reads a parent's children through the index of its children, and pages them without a walk of older tasks",
+      Effect.gen(function* () {
+        const db = yield* Db
+        const driver = yield* Driver
+        const { prepared, watched } = watching(driver)
+        const store = yield* PgTaskStore.make.pipe(Effect.provideService(Driver, watched))
+        // 2 000 children of one parent between 20 000 older and 20 000 newer top-level tasks, made after the last
+        // analyze (as a fan-out is): a plan by creation would walk the others
+        yield* execute(
+          db,
+          "insert",
+          sql`insert into waypoint.tasks (id, name, input, status, attempt, created_at, updated_at)
+            select 'top/' || lpad(i::text, 5, '0'), 'top', 'null'::jsonb, 'completed', 1, i + (i / 20001) * 2000, i
+            from generate_series(1, 40000) as i`
+        )
+        yield* execute(db, "analyze", sql`analyze waypoint.tasks`)
+        yield* execute(
+          db,
+          "insert",
+          sql`insert into waypoint.tasks (id, name, input, status, attempt, parent_id, child_key, created_at, updated_at)
+            select 'kid/' || lpad(i::text, 5, '0'), 'child', 'null'::jsonb, 'completed', 1, 'big', 'k' || i, 20000 + i, 1
+            from generate_series(1, 2000) as i`
+        )
+        assert.strictEqual((yield* store.children("big")).length, 2000)
+        const children = prepared.get("children")
+        if (children === undefined) return yield* Effect.die(new Error("children prepared no statement"))
+        // the plan a pooled connection keeps after five runs: generic, as the parent is a placeholder
+        const plan = yield* driver.prepare(
+          "explain",
+          sql`explain (format json) ${children.getSQL()}`
+        )({ parentId: "big" })
+        assert.include(JSON.stringify(plan), "tasks_children_idx")
+        const pages: Array<string> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* store.listSummaries({ parentId: "big", limit: 1000, cursor })
+          pages.push(`${page.items[0]?.id}..${page.items.at(-1)?.id}`)
+          cursor = page.nextCursor
+        } while (cursor !== undefined)
+        assert.deepStrictEqual(pages, ["kid/00001..kid/01000", "kid/01001..kid/02000"])
+        for (const after of [undefined, { createdAt: 20_500, id: "kid/00500" }]) {
+          const listPlan = yield* execute(
+            db,
+            "explain",
+            sql`explain (format json) ${pageQuery(db, returnedSummary, { parentId: "big" }, after, 1001).getSQL()}`
+          )
+          const text = JSON.stringify(listPlan)
+          assert.include(text, "tasks_children_idx", "a page of children is found through their parent")
+          assert.notInclude(text, "tasks_created_at_idx", "not by a walk of every task by creation")
+        }
       }),
       60_000
     )
