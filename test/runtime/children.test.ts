@@ -335,15 +335,15 @@ describe("Children", () => {
       let lists = 0
       const counting = TaskStore.of({
         ...store,
-        list: (query) =>
-          Effect.suspend(() => {
-            if (query.parentId !== undefined) lists++
-            return store.list(query)
-          }),
         children: (parentId) =>
           Effect.suspend(() => {
             lists++
             return store.children(parentId)
+          }),
+        childSummaries: (parentId) =>
+          Effect.suspend(() => {
+            lists++
+            return store.childSummaries(parentId)
           })
       })
       const outputs = yield* Effect.gen(function* () {

@@ -6,7 +6,7 @@
 import { Deferred, Effect, type Tracer } from "effect"
 import { canonicalJson } from "../../stores/SnapshotStore.ts"
 import type { ChildWaitMode, TaskRecord } from "../../stores/TaskRecord.ts"
-import { endsWaitAtOnce, isQueued, isTerminal } from "../../stores/TaskRecord.ts"
+import { byCreation, endsWaitAtOnce, isQueued, isTerminal } from "../../stores/TaskRecord.ts"
 import type {
   AnyChild,
   ChildHandle,
@@ -241,7 +241,8 @@ export const makeChildren =
      */
     const topUp = (children: ReadonlyArray<AnyChild>, bound: number) =>
       Effect.gen(function* () {
-        const current = [...(yield* existing).values()]
+        // oldest first, as a sibling's end releases them: a store reads a parent's children in no order
+        const current = [...(yield* existing).values()].sort(byCreation)
         const active = current.filter((record) => !isTerminal(record.status) && !isQueued(record)).length
         const queued = current.filter(isQueued).slice(0, Math.max(0, bound - active))
         for (const record of queued) {

@@ -8,7 +8,7 @@ import type { StoreError } from "../errors.ts"
 import { ProgressStore } from "../ProgressStore.ts"
 import { maxTreeDepth, RunTreeStore, type TreeRow } from "../RunTreeStore.ts"
 import { SnapshotStore } from "../SnapshotStore.ts"
-import type { TaskRecord } from "../TaskRecord.ts"
+import { byCreation, type TaskRecord } from "../TaskRecord.ts"
 import { TaskStore } from "../TaskStore.ts"
 
 export const make = Effect.gen(function* () {
@@ -33,7 +33,9 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       rows.push(yield* rowOf(record))
       if (depth >= maxTreeDepth) return
-      for (const child of yield* tasks.children(record.id)) yield* subtree(child, depth + 1, rows)
+      // siblings in the order they were created: a task store reads a parent's children in no order
+      const children = [...(yield* tasks.children(record.id))].sort(byCreation)
+      for (const child of children) yield* subtree(child, depth + 1, rows)
     })
 
   const read = (rootId: string) =>
