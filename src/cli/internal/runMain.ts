@@ -71,8 +71,15 @@ export const runMain = (program: Effect.Effect<void, unknown>): void => {
   fiber.addObserver((exit) => {
     process.off("SIGINT", interrupt)
     process.off("SIGTERM", interrupt)
-    // stdout and stderr are written synchronously to files and pipes: nothing printed is lost by exiting now, and
-    // a store's driver left with a timer cannot keep the process alive
-    process.exit(exitCode(exit, stoppedBy))
+    // Exits once stdout and stderr have taken all that was printed: a pipe takes 64 KiB at a time, and what it has
+    // not taken yet is lost by exiting (a page of `--json` read by a script). Exiting, not waiting for the process to
+    // end by itself, as a store's driver left with a timer would keep it alive.
+    const code = exitCode(exit, stoppedBy)
+    let unflushed = 2
+    const flushed = () => {
+      if (--unflushed === 0) process.exit(code)
+    }
+    process.stdout.write("", flushed)
+    process.stderr.write("", flushed)
   })
 }
