@@ -35,7 +35,7 @@ export const Inspection = Schema.Struct({
   runAt: Schema.optionalKey(Schema.Number),
   /** For `waiting-signal`: the signal it waits for. */
   signal: Schema.optionalKey(Schema.String),
-  /** For `waiting-children`: how many it waits for, how many have not ended, and (some of) their ids. */
+  /** For `waiting-children`: how many it waits for, how many have not ended, and the ids of the 20 oldest of those. */
   children: Schema.optionalKey(
     Schema.Struct({ total: Schema.Number, remaining: Schema.Number, waitingFor: Schema.Array(Schema.String) })
   ),
