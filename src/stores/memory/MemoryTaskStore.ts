@@ -11,7 +11,8 @@ import {
   isQueued,
   isTerminal,
   type SuspendReason,
-  type TaskRecord
+  type TaskRecord,
+  type TaskSummary
 } from "../TaskRecord.ts"
 import {
   type Lease,
@@ -160,6 +161,9 @@ const matches = (task: TaskRecord, query: TaskQuery): boolean =>
   (query.name === undefined || task.name === query.name) &&
   (query.sessionId === undefined || task.sessionId === query.sessionId) &&
   (query.parentId === undefined || task.parentId === query.parentId)
+
+/** A task without its input and output, as a listing of summaries gives it. */
+const summaryOf = ({ input: _input, output: _output, ...summary }: TaskRecord): TaskSummary => summary
 
 /** Runs `f` with the current time, read at once from the fiber's clock: the per-task calls cost a step less. */
 const atNow = <A, E>(f: (now: number) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
@@ -355,17 +359,14 @@ export const make = Effect.sync(() => {
 
   const listSummaries = (query: TaskQuery) =>
     Effect.map(list(query), (page) => ({
-      items: page.items.map(({ input: _input, output: _output, ...summary }) => summary),
+      items: page.items.map(summaryOf),
       nextCursor: page.nextCursor
     }))
 
   const children = (parentId: string) =>
     Effect.sync(() => (byParent.get(parentId) ?? []).map((id) => tasks.get(id) as TaskRecord))
 
-  const childSummaries = (parentId: string) =>
-    Effect.map(children(parentId), (records) =>
-      records.map(({ input: _input, output: _output, ...summary }) => summary)
-    )
+  const childSummaries = (parentId: string) => Effect.map(children(parentId), (records) => records.map(summaryOf))
 
   const liveLeases = (task: TaskRecord, now: number) => {
     let count = 0
