@@ -189,7 +189,7 @@ describe("Children", () => {
 
   it.effect("goes on with a bounded fan-out whose first children end before its last child is created", () =>
     Effect.gen(function* () {
-      // 64 creates go at once: the first children run and end, releasing queued siblings, while the rest are created
+      // 256 creates go at once: the first children run and end, releasing queued siblings, while the rest are created
       const parent = task({ name: "wide", input: Schema.Void, output: Schema.Number }, () =>
         Effect.map(
           Children.all(
