@@ -33,7 +33,7 @@ type Service = ChildrenService["Service"]
 /** A child recorded, and what drives it here. */
 interface Started {
   readonly record: TaskRecord
-  readonly go: Effect.Effect<void>
+  readonly go: Effect.Effect<unknown>
 }
 
 /** Whether two JSON values are equal: a primitive by itself (most inputs of a fan-out), anything else canonically. */
@@ -71,10 +71,10 @@ export const makeChildren =
   ({ core, enqueue, drivers, control }: ChildrenDeps) =>
   (parent: TaskInfo["Service"]): Service => {
     /** Drives a child here unless it has ended or waits in its queue (its release starts it). */
-    const drive = (task: AnyTask, record: TaskRecord, claimed: boolean) =>
+    const drive = (task: AnyTask, record: TaskRecord, claimed: boolean): Effect.Effect<unknown> =>
       isTerminal(record.status) || isQueued(record)
         ? Effect.void
-        : Effect.asVoid(drivers().startDetached(task, record.id, { initial: record, claimed }))
+        : drivers().startDetached(task, record.id, { initial: record, claimed })
 
     /** The same child the key names, or `ChildConflict` when the key names another task or input. */
     const check = (record: TaskRecord, task: AnyTask, input: unknown, key: string) => {
@@ -90,8 +90,8 @@ export const makeChildren =
 
     /**
      * Records the child (or finds it); `queued`: it waits for a sibling's end to start; `awaited`: created by a join,
-     * which waits for it next. Returns the record and what drives it here, for the caller to run once it may: see
-     * `startAll`.
+     * which waits for it next. Returns the record and what drives it here, for the caller to run once it may (see
+     * `startAll`), or run already when `driveNow`.
      */
     const createOne = (
       task: AnyTask,
@@ -99,7 +99,8 @@ export const makeChildren =
       { key, deadline }: ChildOptions,
       queued: boolean,
       bounded = false,
-      awaited = false
+      awaited = false,
+      driveNow = false
     ): Effect.Effect<Started, StartError> => {
       const created = Effect.catchTags(
         enqueue(task, input, {
@@ -114,13 +115,13 @@ export const makeChildren =
         }),
         neverToAChild
       )
-      return Effect.flatMap(created, ({ record, from }) =>
-        Effect.as(from.initial !== undefined ? Effect.void : check(record, task, input, key), {
-          record,
-          // the record as this create claimed it (`firstClaim`), when it did
-          go: drive(task, from.initial ?? record, from.claimed === true)
-        })
-      )
+      return Effect.flatMap(created, ({ record, from }) => {
+        // the record as this create claimed it (`firstClaim`), when it did
+        const started: Started = { record, go: drive(task, from.initial ?? record, from.claimed === true) }
+        const ready = driveNow ? Effect.as(started.go, started) : Effect.succeed(started)
+        // a child this create recorded is the one asked for; one found under the key is checked first
+        return from.initial !== undefined ? ready : Effect.andThen(check(record, task, input, key), ready)
+      })
     }
 
     const start: Service["start"] = (task, input, options) =>
@@ -177,10 +178,7 @@ export const makeChildren =
               )
             }
             const queued = started++ >= bound
-            return Effect.flatMap(
-              createOne(task, child.input, child, queued, !driveAtOnce, !driveAtOnce),
-              goIfUnbounded
-            )
+            return createOne(task, child.input, child, queued, !driveAtOnce, !driveAtOnce, driveAtOnce)
           },
           // children all found here are only checked, one after another
           { concurrency: isAllEnded ? 1 : createsAtOnce }
