@@ -213,7 +213,9 @@ export class ChildFailed extends Schema.TaggedError<ChildFailed>()("ChildFailed"
   reason: Schema.String
 }) {
   override get message() {
-    return `child "${this.key}" (${this.childId}) failed with ${this.errorTag}: ${this.reason}`
+    // a child's error may have no message: then the tag alone, not a dangling colon
+    const reason = this.reason === "" ? "" : `: ${this.reason}`
+    return `child "${this.key}" (${this.childId}) failed with ${this.errorTag}${reason}`
   }
 }
 

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Ref, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import {
+  ChildFailed,
   Children,
   MemoryStore,
   MemoryTaskStore,
@@ -328,6 +329,12 @@ describe("Children", () => {
       }
     }).pipe(Effect.scoped, Effect.provide(MemoryStore.layer))
   )
+
+  it("says a child's error in ChildFailed's message, and its tag alone when that error had no message", () => {
+    const message = (reason: string) => new ChildFailed({ childId: "c1", key: "k", errorTag: "Boom", reason }).message
+    assert.strictEqual(message("it broke"), 'child "k" (c1) failed with Boom: it broke')
+    assert.strictEqual(message(""), 'child "k" (c1) failed with Boom')
+  })
 
   it.effect("a parent's next run takes the children this runtime ended from their ending writes, reading none", () =>
     Effect.gen(function* () {
