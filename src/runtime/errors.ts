@@ -80,7 +80,9 @@ export class TaskFailed extends Schema.TaggedError<TaskFailed>()("TaskFailed", {
   reason: Schema.String
 }) {
   override get message() {
-    return `task ${this.taskId} failed with ${this.errorTag}: ${this.reason}`
+    // an error may have no message: then the tag alone, not a dangling colon
+    const reason = this.reason === "" ? "" : `: ${this.reason}`
+    return `task ${this.taskId} failed with ${this.errorTag}${reason}`
   }
 }
 

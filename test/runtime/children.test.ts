@@ -190,7 +190,9 @@ describe("Children", () => {
 
   it.effect("goes on with a bounded fan-out whose first children end before its last child is created", () =>
     Effect.gen(function* () {
-      // 256 creates go at once: the first children run and end, releasing queued siblings, while the rest are created
+      // 500 children, created 256 at a time: a child driven as soon as it was created could end, releasing none of
+      // the queued siblings not yet created, and the fan-out would wait for ever (children of a bounded fan-out are
+      // driven only once all are created)
       const parent = task({ name: "wide", input: Schema.Void, output: Schema.Number }, () =>
         Effect.map(
           Children.all(

@@ -1,7 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, Ref, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { MemoryStore, MemoryTaskStore, plugin, Runtime, type StatusChanged, TaskInfo, task } from "../../src/index.ts"
+import {
+  MemoryStore,
+  MemoryTaskStore,
+  plugin,
+  Runtime,
+  type StatusChanged,
+  TaskFailed,
+  TaskInfo,
+  task
+} from "../../src/index.ts"
 import { Boom, greet, withRuntime } from "./fixtures.ts"
 
 class Greeting extends Context.Service<Greeting, { readonly prefix: string }>()("test/Greeting") {}
@@ -99,6 +108,12 @@ describe("Runtime: running tasks", () => {
       })
     )
   )
+
+  it("says the stored error in TaskFailed's message, and its tag alone when that error had no message", () => {
+    const message = (reason: string) => new TaskFailed({ taskId: "t1", errorTag: "Boom", reason }).message
+    assert.strictEqual(message("it broke"), "task t1 failed with Boom: it broke")
+    assert.strictEqual(message(""), "task t1 failed with Boom")
+  })
 
   it.effect("records a defect as failed with TaskFailed", () =>
     withRuntime((runtime) =>

@@ -47,8 +47,9 @@ const isSameJson = (a: unknown, b: unknown): boolean =>
 
 /**
  * How many of a fan-out's children are created at once. Concurrent creates go to the store together, as one
- * statement on PostgreSQL (of at most 256 rows), which waits for the previous one to return: 256 at once fills each
- * statement, where 64 made a fan-out of 10 000 children wait for 157 statements one after another, not 40.
+ * statement on PostgreSQL of at most 256 rows (`maxBatchSize` in `stores/postgres/internal/task/batch.ts`), which
+ * waits for the previous one to return: 256 at once fills each statement, so a fan-out of 10 000 children waits for
+ * about 40 statements one after another, where 64 at once made it wait for about 158.
  */
 const createsAtOnce = 256
 
@@ -118,7 +119,8 @@ export const makeChildren =
       return Effect.flatMap(created, ({ record, from }) => {
         // the record as this create claimed it (`firstClaim`), when it did
         const started: Started = { record, go: drive(task, from.initial ?? record, from.claimed === true) }
-        const ready = driveNow ? Effect.as(started.go, started) : Effect.succeed(started)
+        // once run, what drives it is dropped: it could not run twice, and 10 000 of them are not kept to the join
+        const ready = driveNow ? Effect.as(started.go, { record, go: Effect.void }) : Effect.succeed(started)
         // a child this create recorded is the one asked for; one found under the key is checked first
         return from.initial !== undefined ? ready : Effect.andThen(check(record, task, input, key), ready)
       })

@@ -12,7 +12,10 @@ import type { PgUpdateSetSource, SelectedFieldsFlat } from "../drizzle.ts"
 import { type SQL, sql } from "../drizzle.ts"
 import type { TaskContext } from "./context.ts"
 
-/** The most writes of one kind that one statement carries; more wait for the next. */
+/**
+ * The most writes of one kind that one statement carries; more wait for the next. A fan-out creates as many children
+ * at once (`createsAtOnce` in `runtime/internal/children.ts`): change both together.
+ */
 const maxBatchSize = 256
 
 /**
