@@ -126,9 +126,13 @@ export const makeChildren =
       })
     }
 
+    // A child's create, once sent, is seen through to its driver whatever interrupts its caller: the child is in the
+    // store, claimed by this runtime, and nothing else would run it before its lease expires.
     const start: Service["start"] = (task, input, options) =>
-      Effect.flatMap(createOne(task as unknown as AnyTask, input, options, false), ({ record, go }) =>
-        Effect.as(go, handleOf(record, options.key, task as unknown as AnyTask))
+      Effect.uninterruptible(
+        Effect.flatMap(createOne(task as unknown as AnyTask, input, options, false), ({ record, go }) =>
+          Effect.as(go, handleOf(record, options.key, task as unknown as AnyTask))
+        )
       ) as never
 
     /** The children of this parent, by key. */
@@ -155,6 +159,8 @@ export const makeChildren =
         // wait, and each end of a marked child costs its parent a look in the store.
         const driveAtOnce = !Number.isFinite(bound)
         const goIfUnbounded = (child: Started) => (driveAtOnce ? Effect.as(child.go, child) : Effect.succeed(child))
+        // The children of a bounded fan-out created so far, to drive should the fan-out fail before all are created.
+        const made: Array<Started> = []
         let started = 0
         const created = yield* Effect.forEach(
           children,
@@ -180,10 +186,28 @@ export const makeChildren =
               )
             }
             const queued = started++ >= bound
-            return createOne(task, child.input, child, queued, !driveAtOnce, !driveAtOnce, driveAtOnce)
+            // Seen through once sent, as `start` is, when a sibling's failure (an input its Schema refuses) interrupts
+            // the others: a child created by a statement in flight is driven, or kept in `made`.
+            return Effect.uninterruptible(
+              driveAtOnce
+                ? createOne(task, child.input, child, queued, false, false, true)
+                : Effect.map(createOne(task, child.input, child, queued, true, true), (one) => {
+                    made.push(one)
+                    return one
+                  })
+            )
           },
           // children all found here are only checked, one after another
           { concurrency: isAllEnded ? 1 : createsAtOnce }
+        ).pipe(
+          // A bounded fan-out that fails midway drives the children it created and has its queue cancelled at the
+          // parent's end; an unbounded one drove each child as it was created.
+          Effect.onError(() =>
+            Effect.suspend(() => {
+              if (made.some((one) => isQueued(one.record))) core.queuedParents.add(parent.id)
+              return Effect.forEach(made, (one) => one.go, { discard: true })
+            })
+          )
         )
         const records = created.map((child) => child.record)
         if (records.some(isQueued)) {

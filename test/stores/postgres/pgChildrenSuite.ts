@@ -14,6 +14,7 @@ import { PgDialect } from "../../../src/stores/postgres/internal/drizzle.ts"
 import { pageQuery } from "../../../src/stores/postgres/internal/task/list.ts"
 import { returnedSummary } from "../../../src/stores/postgres/internal/task/rows.ts"
 import * as PgTaskStore from "../../../src/stores/postgres/PgTaskStore.ts"
+import { isTerminal } from "../../../src/stores/TaskRecord.ts"
 import { TaskStore } from "../../../src/stores/TaskStore.ts"
 import { queuedFanOut } from "./childrenFanOut.ts"
 
@@ -357,6 +358,48 @@ export const pgChildrenSuite = <E>(name: string, layer: Layer.Layer<TaskStore | 
         assert.include(plan, "tasks_queued_children_idx")
         assert.notInclude(plan, "tasks_created_at_idx", "not every older task by creation")
       })
+    )
+
+    test(
+      "drives every child a fan-out created before one of its inputs failed it, bounded or not, and leaves none idle",
+      Effect.gen(function* () {
+        const double = task({ name: "double", input: Schema.Number, output: Schema.Number }, (n) =>
+          Effect.succeed(n * 2)
+        )
+        // Creates in flight, in a batch, when the fan-out fails: their writes go on, their callers are interrupted.
+        // Bounded, the children are driven only once all are created: here, never.
+        const parent = task({ name: "wide", input: Schema.Struct({ bound: Schema.optionalKey(Schema.Number) }) }, (o) =>
+          Effect.asVoid(
+            Children.all(
+              Array.from({ length: 900 }, (_, i) =>
+                Children.spec(double, (i === 700 ? "seven hundred" : i) as number, { key: `d${i}` })
+              ),
+              o.bound === undefined ? {} : { concurrency: o.bound }
+            )
+          )
+        )
+        const runtime = yield* Runtime.make({ tasks: [double, parent] })
+        const store = yield* TaskStore
+        for (const input of [{}, { bound: 4 }]) {
+          const handle = yield* runtime.submit(parent, input)
+          assert.strictEqual((yield* Effect.flip(handle.await))._tag, "InvalidTaskInput")
+          // every child created ends here, run or cancelled with its queue; none waits for its lease to expire
+          let idle = -1
+          for (let i = 0; i < 200 && idle !== 0; i++) {
+            if (i > 0) yield* Effect.sleep(25)
+            idle = (yield* store.childSummaries(handle.id)).filter((child) => !isTerminal(child.status)).length
+          }
+          const children = yield* store.childSummaries(handle.id)
+          assert.isAbove(children.length, 256, "more than one batch of creates")
+          const ends = new Set(children.map((child) => child.status))
+          assert.deepStrictEqual(
+            [...ends].sort(),
+            input.bound === undefined ? ["completed"] : ["cancelled", "completed"],
+            JSON.stringify(input)
+          )
+        }
+      }),
+      60_000
     )
 
     test(
