@@ -3,9 +3,9 @@
  * fresh database), from one run:
  * - fan-out and fan-in of N trivial children (one parent, `Children.all`, no bound), children per second, against N
  *   top-level tasks submitted through the runtime in the same run (64 submits at a time, and 256, then every handle
- *   awaited), in alternating rounds (medians); target >= 0.8x their rate. Also the median of each round's own ratio (its two
- *   runs back to back): the machine's speed drifts by 2x between rounds, and a ratio within a round compares the same
- *   minutes; and its floor: the same two writes of each through the store alone;
+ *   awaited), in rounds whose three runs take turns (medians); target >= 0.8x their rate. Also the median of each
+ *   round's own ratio (its runs close together): the machine's speed drifts by 2x between rounds, and a ratio within
+ *   a round compares the same minutes; and its floor: the same two writes of each through the store alone;
  * - the same fan-out with a bound of 16 (the rest queued in the store, each end starting the next);
  * - the join latency: from the end of a parent's last child to the parent's body running again, against a `SELECT 1` on
  *   the store's own client in the same run; target: at most two round trips of it. Measured from the child's body
@@ -15,7 +15,8 @@
  *   its RSS before.
  * On the server, the statements sent between the child's return and the parent's body are counted too. Last, what
  * PostgreSQL alone pays for a child's row against a top-level task's (`childRowCost.ts`).
- * Run: npm run bench:children (BENCH_CHILDREN=1000,10000 sets the fan-out sizes, BENCH_ROUNDS=3 the rounds of each).
+ * Run: npm run bench:children (BENCH_CHILDREN=1000,10000 sets the fan-out sizes, BENCH_ROUNDS=3 the rounds of each
+ * size of 10 000 or more; a smaller one gets more, see `roundsOf`).
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -37,6 +38,12 @@ const SIZES = (process.env.BENCH_CHILDREN ?? "1000,10000").split(",").map(Number
 const JOINS = 50
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const PENDING = 10_000
+
+/**
+ * The rounds of a fan-out of `n`: `ROUNDS` at 10 000 or more, and more for a smaller one, whose runs last a fraction
+ * of a second each, so that every size times about as many tasks (a run of 1 000 swung from 0.6x to 1.7x another).
+ */
+const roundsOf = (n: number) => Math.max(ROUNDS, Math.ceil((ROUNDS * 3_000) / n))
 
 /** Statements the server client has sent (postgres.js `debug`): the join's round trips are counted, not guessed. */
 let sent = 0
@@ -104,13 +111,18 @@ const fanOutRates = (n: number) =>
     const tops: Array<number> = []
     const wideTops: Array<number> = []
     const fans: Array<number> = []
-    for (let round = 0; round < ROUNDS; round++) {
-      yield* settled
-      tops.push((yield* timed(submitAll(runtime, n, 64))).millis)
-      yield* settled
-      fans.push((yield* timed(runtime.run(fanOut, { n }))).millis)
-      yield* settled
-      wideTops.push((yield* timed(submitAll(runtime, n, 256))).millis)
+    // the three runs of a round, in an order that turns each round: none always follows the same one
+    const runs = [
+      () => Effect.map(timed(submitAll(runtime, n, 64)), ({ millis }) => tops.push(millis)),
+      () => Effect.map(timed(runtime.run(fanOut, { n })), ({ millis }) => fans.push(millis)),
+      () => Effect.map(timed(submitAll(runtime, n, 256)), ({ millis }) => wideTops.push(millis))
+    ]
+    const rounds = roundsOf(n)
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < runs.length; i++) {
+        yield* settled
+        yield* (runs[(round + i) % runs.length] as (typeof runs)[number])()
+      }
     }
     const bounded = yield* timed(runtime.run(fanOut, { n, bound: 16 }))
     const rate = (millis: number) => Math.round((n / millis) * 1000)
@@ -126,7 +138,7 @@ const fanOutRates = (n: number) =>
     if (process.env.BENCH_VERBOSE) {
       console.log("tops", tops.map(Math.round), "fans", fans.map(Math.round), "256", wideTops.map(Math.round))
     }
-    console.log(`  ${n} top-level tasks, 64 submits at a time:  ${rate(median(tops))} tasks/s (median of ${ROUNDS})`)
+    console.log(`  ${n} top-level tasks, 64 submits at a time:  ${rate(median(tops))} tasks/s (median of ${rounds})`)
     console.log(`  ${n} top-level tasks, 256 submits at a time: ${rate(median(wideTops))} tasks/s`)
     console.log(`  ${n} children, one fan-out: ${rate(fan)} children/s (target >= 0.8x top-level)`)
     console.log(`    ratio to top-level, 64 at a time:  ${against(tops)}`)
