@@ -2,12 +2,13 @@
  * The JSON shapes the HTTP API answers with. The same Schemas type the handlers and generate the OpenAPI document,
  * so the document cannot drift from the answers. Times are RFC 3339 strings in UTC.
  */
-import { DateTime, Schema } from "effect"
+import { DateTime, Effect, Schema } from "effect"
 import {
   type CheckpointInfo,
   ChildWaitMode,
   ForkOrigin,
   Inspection,
+  InvalidCursor,
   type LogEntry,
   type ProgressLatest,
   RunTree,
@@ -178,6 +179,28 @@ export const CursorText = Schema.String.check(
   Schema.isMaxLength(8192),
   Schema.isPattern(/^[A-Za-z0-9_-]+$/u)
 )
+
+const encodeBase64Url = Schema.encodeSync(Schema.StringFromBase64Url)
+const decodeBase64Url = Schema.decodeUnknownEffect(Schema.StringFromBase64Url)
+
+/**
+ * A store's cursor as a page gives it, over HTTP and on the command line alike (`CursorText`): one word that a URL
+ * and a shell take as it is, and that either takes back.
+ */
+export const toCursorText = (storeCursor: string): string => encodeBase64Url(storeCursor)
+
+/**
+ * The store's cursor inside a page's cursor. Text that does not decode to one (1 to 2048 characters, no control
+ * character) is no cursor a page gave, and is not handed to the store.
+ */
+export const fromCursorText = (cursor: string): Effect.Effect<string, InvalidCursor> =>
+  decodeBase64Url(cursor).pipe(
+    Effect.filterOrFail(
+      (text) => text.length >= 1 && text.length <= 2048 && !/\p{Cc}/u.test(text),
+      () => undefined
+    ),
+    Effect.mapError(() => new InvalidCursor({ cursor: cursor.slice(0, 255) }))
+  )
 
 /** One page of `GET /tasks`; pass `nextCursor` back as `cursor` for the next page. */
 export const TaskPageView = Schema.Struct({

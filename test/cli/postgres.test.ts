@@ -108,6 +108,32 @@ describe.skipIf(TestDatabase.noServer)("waypoint on a PostgreSQL server: needs D
     ])
   })
 
+  it("pages with the cursor it prints, in the HTTP API's form, and refuses one no page gave", {
+    timeout: 60_000
+  }, async () => {
+    await migrateFirst()
+    const env = { DATABASE_URL: url }
+    const list = await runCli(["tasks", "list", "--json", "--limit", "3"], env)
+    assert.strictEqual(list.code, 0, list.stderr)
+    const first = parsed(list) as { items: Array<{ id: string }>; nextCursor?: string }
+    // base64url, as `GET /tasks` gives it: one that `--url` printed works here, and the other way round
+    assert.match(first.nextCursor ?? "", /^[A-Za-z0-9_-]+$/)
+    const [next, refused] = await Promise.all([
+      runCli(["tasks", "list", "--json", "--limit", "3", "--cursor", first.nextCursor ?? ""], env),
+      runCli(["tasks", "list", "--cursor", "not-a-cursor"], env)
+    ])
+    assert.strictEqual(next.code, 0, next.stderr)
+    const second = parsed(next) as { items: Array<{ id: string }> }
+    assert.isAbove(second.items.length, 0)
+    const firstIds = new Set(first.items.map((item) => item.id))
+    assert.isFalse(
+      second.items.some((item) => firstIds.has(item.id)),
+      "the next page starts after the first"
+    )
+    assert.strictEqual(refused.code, 1)
+    assert.strictEqual(refused.stderr, "waypoint: not a cursor a page of this store gave\n")
+  })
+
   it("follows a task live until a signal sent by another waypoint process lets it end", {
     timeout: 60_000
   }, async () => {

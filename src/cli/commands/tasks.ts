@@ -99,6 +99,9 @@ const localList = Effect.fnUntraced(function* (
   }
 ) {
   const { TaskStore } = yield* Effect.promise(() => import("../../stores/TaskStore.ts"))
+  const { fromCursorText, toCursorText, toTaskSummaryView } = yield* views
+  // a cursor in the HTTP API's form: one that `--url` gave works here, and the other way round
+  const cursor = query.cursor === undefined ? undefined : yield* fromCursorText(query.cursor)
   const page = yield* withStores(
     store,
     { migrate: false },
@@ -108,15 +111,14 @@ const localList = Effect.fnUntraced(function* (
         name: query.name,
         sessionId: query.session,
         parentId: query.parent,
-        cursor: query.cursor,
+        cursor,
         limit: query.limit
       })
     )
   )
-  const { toTaskSummaryView } = yield* views
   return {
     items: page.items.map(toTaskSummaryView),
-    ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor })
+    ...(page.nextCursor === undefined ? {} : { nextCursor: toCursorText(page.nextCursor) })
   }
 })
 

@@ -4,14 +4,13 @@
  * `Idempotency-Key` makes a retried start return the task the first one created.
  */
 import { Effect, Equal, Option, Schema } from "effect"
-import { InvalidCursor, InvalidTaskInput, isTerminal, TaskStatus, UnknownTask } from "../../index.ts"
+import { InvalidTaskInput, isTerminal, TaskStatus, UnknownTask } from "../../index.ts"
 import { orderedId } from "../../runtime/internal/ids.ts"
 import { IdempotencyKeyReused } from "../errors.ts"
 import { readJsonBody } from "../internal/body.ts"
 import { digitsTo, type RequestInput } from "../request.ts"
 import {
   defineRoute,
-  hasControlCharacter,
   json,
   Limit,
   type OperationDoc,
@@ -25,8 +24,10 @@ import {
 } from "../route.ts"
 import {
   CursorText,
+  fromCursorText,
   TaskPageView,
   TaskView,
+  toCursorText,
   toInspectionView,
   toProgressView,
   toTaskSummaryView,
@@ -83,22 +84,6 @@ const ListQuery = Schema.Struct({
   })
 })
 
-const encodeCursor = Schema.encodeSync(Schema.StringFromBase64Url)
-const decodeCursor = Schema.decodeUnknownEffect(Schema.StringFromBase64Url)
-
-/**
- * The store's cursor inside a `nextCursor`. Text that does not decode to one (1 to 2048 characters, no control
- * character) is no cursor a page gave, and is not handed to the store.
- */
-const storeCursor = (cursor: string) =>
-  decodeCursor(cursor).pipe(
-    Effect.filterOrFail(
-      (text) => text.length >= 1 && text.length <= 2048 && !hasControlCharacter(text),
-      () => undefined
-    ),
-    Effect.mapError(() => new InvalidCursor({ cursor: cursor.slice(0, 255) }))
-  )
-
 export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
   /** How many children the task has, and how many have ended: from its children's summaries, read at once. */
   const childCounts = (parentId: string) =>
@@ -147,12 +132,12 @@ export const taskRoutes = (ctx: RouteContext): ReadonlyArray<Route> => {
       name: query.name,
       sessionId: query.session,
       parentId: query.parent,
-      cursor: query.cursor === undefined ? undefined : yield* storeCursor(query.cursor),
+      cursor: query.cursor === undefined ? undefined : yield* fromCursorText(query.cursor),
       limit: query.limit ?? 100
     })
     const body: TaskPageView = {
       items: page.items.map(toTaskSummaryView),
-      ...(page.nextCursor === undefined ? {} : { nextCursor: encodeCursor(page.nextCursor) })
+      ...(page.nextCursor === undefined ? {} : { nextCursor: toCursorText(page.nextCursor) })
     }
     return json(body)
   })
