@@ -18,6 +18,7 @@ import {
   type TaskStore
 } from "../index.ts"
 import { type HttpFailure, ServiceNotConfigured } from "./errors.ts"
+import { hasControlCharacter } from "./internal/text.ts"
 import { Problem } from "./problem.ts"
 import { type RequestInput, type RequestSchema, type RequestSchemas, requestInput } from "./request.ts"
 import type { AnyHttpTask } from "./task.ts"
@@ -139,9 +140,6 @@ export const json = (body: unknown, status = 200, headers?: Record<string, strin
 
 /** An answer without a body. */
 export const noContent = (status = 204): Response => new Response(null, { status })
-
-/** True when the text holds a control character (which no name, id or session may). */
-export const hasControlCharacter = (text: string): boolean => /\p{Cc}/u.test(text)
 
 /** The check behind `hasControlCharacter`, for Schemas; documented as the same pattern (`\p{Cc}` is C0, DEL and C1). */
 export const noControlCharacters = Schema.makeFilter((text: string) => !hasControlCharacter(text), {

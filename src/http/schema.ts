@@ -23,7 +23,7 @@ import {
   TaskStatus,
   type TaskSummary
 } from "../index.ts"
-import { cut } from "./internal/text.ts"
+import { cut, hasControlCharacter } from "./internal/text.ts"
 
 const Time = Schema.String.annotate({ format: "date-time" })
 
@@ -196,7 +196,7 @@ export const toCursorText = (storeCursor: string): string => encodeBase64Url(sto
 export const fromCursorText = (cursor: string): Effect.Effect<string, InvalidCursor> =>
   decodeBase64Url(cursor).pipe(
     Effect.filterOrFail(
-      (text) => text.length >= 1 && text.length <= 2048 && !/\p{Cc}/u.test(text),
+      (text) => text.length >= 1 && text.length <= 2048 && !hasControlCharacter(text),
       () => undefined
     ),
     Effect.mapError(() => new InvalidCursor({ cursor: cursor.slice(0, 255) }))
